@@ -1,0 +1,214 @@
+/**
+ * DuckDbViewStore: the embedded view store, one DuckDB file. The only module that talks
+ * to DuckDB; its errors become PlatformError here.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { PlatformError } from '../errors.ts';
+import { duckdbDialect, type SqlFragment } from '../sql-escape.ts';
+import { SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
+import type { SpeedMinuteRow } from './view-store.ts';
+
+export interface DuckDbViewStoreOptions {
+  /** Database file, or ':memory:'. The folder is created when missing. */
+  path: string;
+}
+
+/** Runs async work one call at a time (a DuckDB connection runs one statement at a time). */
+class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(work, work);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function storeError(err: unknown, what: string): PlatformError {
+  if (err instanceof PlatformError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PlatformError('PV_STORE_QUERY_FAILED', `DuckDB ${what} failed: ${message}`, { cause: err });
+}
+
+export class DuckDbViewStore extends SqlViewStore {
+  readonly kind = 'duckdb' as const;
+  readonly dialect = duckdbDialect;
+  protected readonly fn: DialectFunctions = {
+    argMax: 'arg_max',
+    argMin: 'arg_min',
+    countDistinct: (expr) => `count(DISTINCT ${expr})`,
+  };
+
+  private readonly writes = new SerialQueue();
+  private readonly reads = new SerialQueue();
+  private readonly columnsByTable = new Map<string, string[]>();
+  private closed = false;
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly writer: DuckDBConnection,
+    private readonly reader: DuckDBConnection,
+  ) {
+    super();
+  }
+
+  static async open(options: DuckDbViewStoreOptions): Promise<DuckDbViewStore> {
+    try {
+      if (options.path !== ':memory:') await fs.mkdir(path.dirname(options.path), { recursive: true });
+      const instance = await DuckDBInstance.create(options.path);
+      const [writer, reader] = await Promise.all([instance.connect(), instance.connect()]);
+      return new DuckDbViewStore(instance, writer, reader);
+    } catch (err) {
+      throw new PlatformError('PV_STORE_UNAVAILABLE', `cannot open DuckDB database ${options.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  private check(): void {
+    if (this.closed) throw new PlatformError('PV_STORE_UNAVAILABLE', 'the DuckDB view store is closed');
+  }
+
+  protected async ensureDatabase(): Promise<void> {
+    // A DuckDB file is its own database.
+  }
+
+  protected migrationsTableDdl(): string {
+    return 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at BIGINT NOT NULL)';
+  }
+
+  protected exec(statement: SqlFragment | string): Promise<void> {
+    this.check();
+    const text = typeof statement === 'string' ? statement : statement.text;
+    return this.writes.run(async () => {
+      try {
+        await this.writer.run(text);
+      } catch (err) {
+        throw storeError(err, 'statement');
+      }
+    });
+  }
+
+  protected rows(query: SqlFragment): Promise<Row[]> {
+    this.check();
+    return this.reads.run(async () => {
+      try {
+        const reader = await this.reader.runAndReadAll(query.text);
+        return reader.getRowObjectsJS() as Row[];
+      } catch (err) {
+        throw storeError(err, 'query');
+      }
+    });
+  }
+
+  private async tableColumns(table: string): Promise<string[]> {
+    const cached = this.columnsByTable.get(table);
+    if (cached !== undefined) return cached;
+    const rows = await this.rows(
+      this.dialect.sql`SELECT column_name FROM information_schema.columns WHERE table_name = ${table} ORDER BY ordinal_position`,
+    );
+    const columns = rows.map((r) => String(r['column_name']));
+    this.columnsByTable.set(table, columns);
+    return columns;
+  }
+
+  /** Appender inside a transaction: the rows appear all together or not at all. */
+  protected async insert(table: string, rows: readonly Row[]): Promise<void> {
+    this.check();
+    if (rows.length === 0) return;
+    const columns = await this.tableColumns(table);
+    await this.writes.run(async () => {
+      let appender: DuckDBAppender | undefined;
+      try {
+        await this.writer.run('BEGIN TRANSACTION');
+        appender = await this.writer.createAppender(table);
+        const types = columns.map((_, i) => appender!.columnType(i).typeId);
+        for (const row of rows) {
+          columns.forEach((column, i) => appendValue(appender!, types[i]!, row[column], table, column));
+          appender.endRow();
+        }
+        appender.flushSync();
+        appender.closeSync();
+        appender = undefined;
+        await this.writer.run('COMMIT');
+      } catch (err) {
+        try {
+          appender?.closeSync();
+        } catch {
+          // the transaction is rolled back below either way
+        }
+        await this.writer.run('ROLLBACK').catch(() => undefined);
+        throw storeError(err, `insert into ${table}`);
+      }
+    });
+  }
+
+  async upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    // One row per key (an upsert may not touch a row twice in one statement); highest version wins.
+    const latest = new Map<string, SpeedMinuteRow>();
+    for (const row of rows) {
+      const key = `${row.partition}\u0000${row.site}\u0000${row.pageId}\u0000${row.bucket}`;
+      const seen = latest.get(key);
+      if (seen === undefined || seen.version <= row.version) latest.set(key, row);
+    }
+    const { sql } = this.dialect;
+    const all = [...latest.values()];
+    for (let i = 0; i < all.length; i += 1000) {
+      const values = all
+        .slice(i, i + 1000)
+        .map((r) => sql`(${r.partition}, ${r.site}, ${r.pageId}, ${r.bucket}, ${r.views}, ${r.version})`.text)
+        .join(', ');
+      await this.exec(
+        `INSERT INTO speed_page_minute (log_partition, site, page_id, bucket, views, version) VALUES ${values}
+         ON CONFLICT (site, page_id, bucket, log_partition) DO UPDATE
+         SET views = excluded.views, version = excluded.version
+         WHERE excluded.version >= speed_page_minute.version`,
+      );
+    }
+  }
+
+  async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {
+    await this.exec(this.dialect.sql`DELETE FROM batch_page_hour WHERE batch_id <> ${keepBatchId}`);
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      await this.rows(this.dialect.sql`SELECT 1 AS ok`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Let queued work finish before the connections go.
+    await Promise.all([this.writes.run(async () => undefined), this.reads.run(async () => undefined)]);
+    this.writer.closeSync();
+    this.reader.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+function appendValue(appender: DuckDBAppender, type: DuckDBTypeId, value: unknown, table: string, column: string): void {
+  if (value === undefined || value === null) {
+    throw new PlatformError('PV_STORE_QUERY_FAILED', `insert into ${table}: column ${column} has no value`);
+  }
+  switch (type) {
+    case DuckDBTypeId.INTEGER:
+      appender.appendInteger(Number(value));
+      return;
+    case DuckDBTypeId.BIGINT:
+      appender.appendBigInt(BigInt(value as number | bigint));
+      return;
+    case DuckDBTypeId.VARCHAR:
+      appender.appendVarchar(String(value));
+      return;
+    default:
+      throw new PlatformError('PV_STORE_QUERY_FAILED', `insert into ${table}: column ${column} has an unsupported type ${type}`);
+  }
+}

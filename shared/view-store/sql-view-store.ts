@@ -1,0 +1,231 @@
+/**
+ * The queries both SQL engines share. ClickHouseViewStore and DuckDbViewStore supply the
+ * primitives (run a statement, read rows, bulk insert) and the few dialect differences
+ * (function names, upsert, latest-row-per-key); the metric logic is written once here.
+ */
+import { bucketSql } from '../time-buckets.ts';
+import { SqlFragment, joinSql, type SqlDialect } from '../sql-escape.ts';
+import { loadMigrations } from './migrations.ts';
+import type {
+  BatchBoundary,
+  BatchCutoff,
+  BatchRunRecord,
+  BatchRunStatus,
+  BucketViews,
+  BuildStats,
+  RawEventRow,
+  SpeedMinuteRow,
+  ViewQuery,
+  ViewStore,
+} from './view-store.ts';
+
+export type Row = Record<string, unknown>;
+
+/** Position of a record in the log as one sortable integer: partition * 2^40 + offset. */
+export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
+
+/** Function names that differ between the engines. */
+export interface DialectFunctions {
+  argMax: string;
+  argMin: string;
+  countDistinct(expr: string): string;
+}
+
+export abstract class SqlViewStore implements ViewStore {
+  abstract readonly kind: 'clickhouse' | 'duckdb';
+  abstract readonly dialect: SqlDialect;
+  protected abstract readonly fn: DialectFunctions;
+
+  /** Runs a statement that returns no rows. */
+  protected abstract exec(statement: SqlFragment | string): Promise<void>;
+  /** Runs a query and returns its rows as plain objects. */
+  protected abstract rows(query: SqlFragment): Promise<Row[]>;
+  /** Bulk-inserts rows (column → value objects) into a table. */
+  protected abstract insert(table: string, rows: readonly Row[]): Promise<void>;
+  /** Creates the database itself, when the engine has one. */
+  protected abstract ensureDatabase(): Promise<void>;
+  abstract upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
+  abstract ping(): Promise<boolean>;
+  abstract close(): Promise<void>;
+
+  async migrate(): Promise<void> {
+    await this.ensureDatabase();
+    await this.exec(this.migrationsTableDdl());
+    const appliedRows = await this.rows(this.dialect.sql`SELECT version FROM schema_migrations`);
+    const applied = new Set(appliedRows.map((r) => Number(r['version'])));
+    for (const migration of await loadMigrations(this.kind)) {
+      if (applied.has(migration.version)) continue;
+      for (const statement of migration.statements) await this.exec(statement);
+      await this.insert('schema_migrations', [
+        { version: migration.version, name: migration.name, applied_at: Date.now() },
+      ]);
+    }
+  }
+
+  protected abstract migrationsTableDdl(): string;
+
+  protected pageFilter(query: ViewQuery): SqlFragment {
+    const { sql } = this.dialect;
+    return query.pageId === undefined ? sql`1 = 1` : sql`page_id = ${query.pageId}`;
+  }
+
+  async speedViews(query: ViewQuery): Promise<BucketViews[]> {
+    const { sql } = this.dialect;
+    const rows = await this.rows(sql`
+      SELECT bucket, sum(v) AS views FROM (
+        SELECT log_partition, page_id, bucket, ${this.raw(this.fn.argMax)}(views, version) AS v
+        FROM speed_page_minute
+        WHERE site = ${query.site} AND ${this.pageFilter(query)}
+          AND bucket >= ${query.from} AND bucket < ${query.to}
+        GROUP BY log_partition, page_id, bucket
+      ) AS latest
+      GROUP BY bucket ORDER BY bucket`);
+    return rows.map(toBucketViews);
+  }
+
+  async rawCopyEndOffsets(): Promise<Map<number, number>> {
+    const rows = await this.rows(
+      this.dialect.sql`SELECT log_partition, max(log_offset) AS last FROM raw_events GROUP BY log_partition`,
+    );
+    return new Map(rows.map((r) => [Number(r['log_partition']), Number(r['last']) + 1]));
+  }
+
+  async appendRawEvents(rows: readonly RawEventRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.insert(
+      'raw_events',
+      rows.map((r) => ({
+        log_partition: r.partition,
+        log_offset: r.offset,
+        event_id: r.eventId,
+        site: r.site,
+        page_id: r.pageId,
+        visitor_id: r.visitorId,
+        event_time: r.eventTime,
+        referrer: r.referrer,
+        user_agent: r.userAgent,
+      })),
+    );
+  }
+
+  /** Raw rows inside the cutoff's offsets, deduplicated by eventId (first position wins). */
+  protected dedupedEventsSql(cutoff: BatchCutoff): SqlFragment {
+    const { sql } = this.dialect;
+    const inOffsets = [...cutoff.endOffsets].map(
+      ([partition, end]) => sql`(log_partition = ${partition} AND log_offset < ${end})`,
+    );
+    const offsetFilter = inOffsets.length === 0 ? sql`1 = 0` : joinSql(inOffsets, ' OR ');
+    const argMin = this.raw(this.fn.argMin);
+    const positions = this.raw(this.fn.countDistinct('pos'));
+    return sql`
+      SELECT event_id,
+        ${argMin}(site, pos) AS site,
+        ${argMin}(page_id, pos) AS page_id,
+        ${argMin}(event_time, pos) AS event_time,
+        ${positions} AS copies
+      FROM (
+        SELECT event_id, site, page_id, event_time,
+          log_partition * ${POSITION_PARTITION_FACTOR} + log_offset AS pos
+        FROM raw_events WHERE ${offsetFilter}
+      ) AS in_cutoff
+      GROUP BY event_id`;
+  }
+
+  async buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats> {
+    const { sql } = this.dialect;
+    const deduped = this.dedupedEventsSql(cutoff);
+    const hour = this.raw(bucketSql(this.kind, 'event_time', 'hour'));
+    await this.exec(sql`
+      INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
+      SELECT ${batchId}, site, page_id, ${hour} AS bucket, count(*) AS views
+      FROM (${deduped}) AS deduped
+      WHERE event_time < ${cutoff.cutoffTime}
+      GROUP BY site, page_id, bucket`);
+    const stats = await this.rows(sql`
+      SELECT count(*) AS counted, sum(copies) AS positions
+      FROM (${deduped}) AS deduped
+      WHERE event_time < ${cutoff.cutoffTime}`);
+    const counted = Number(stats[0]?.['counted'] ?? 0);
+    const positions = Number(stats[0]?.['positions'] ?? 0);
+    return { rowsCounted: counted, rowsDuplicate: positions - counted };
+  }
+
+  async recordBatchRun(run: BatchRunRecord): Promise<void> {
+    await this.insert('batch_runs', [
+      {
+        batch_id: run.batchId,
+        status: run.status,
+        started_at: run.startedAt,
+        finished_at: run.finishedAt ?? 0,
+        cutoff_time: run.cutoffTime,
+        end_offsets: JSON.stringify(run.endOffsets),
+        rows_read: run.rowsRead,
+        rows_invalid: run.rowsInvalid,
+        rows_duplicate: run.rowsDuplicate,
+        rows_counted: run.rowsCounted,
+        error: run.error ?? '',
+        recorded_at: Date.now(),
+      },
+    ]);
+  }
+
+  async latestBoundary(): Promise<BatchBoundary | null> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT batch_id, cutoff_time, end_offsets, finished_at FROM batch_runs
+      WHERE status = 'success'
+      ORDER BY finished_at DESC, batch_id DESC LIMIT 1`);
+    const row = rows[0];
+    if (row === undefined) return null;
+    return {
+      batchId: String(row['batch_id']),
+      cutoffTime: Number(row['cutoff_time']),
+      endOffsets: JSON.parse(String(row['end_offsets'])) as Record<string, number>,
+      publishedAt: Number(row['finished_at']),
+    };
+  }
+
+  async batchRuns(limit: number): Promise<BatchRunRecord[]> {
+    const { sql } = this.dialect;
+    const argMax = this.raw(this.fn.argMax);
+    const latest = (column: string): SqlFragment => sql`${argMax}(${this.raw(column)}, recorded_at) AS ${this.raw(column)}`;
+    const columns = ['status', 'finished_at', 'cutoff_time', 'end_offsets', 'rows_read', 'rows_invalid', 'rows_duplicate', 'rows_counted', 'error'];
+    const rows = await this.rows(sql`
+      SELECT batch_id, min(started_at) AS started_at, ${joinSql(columns.map(latest), ', ')}
+      FROM batch_runs GROUP BY batch_id
+      ORDER BY started_at DESC, batch_id DESC LIMIT ${limit}`);
+    return rows.map((r) => ({
+      batchId: String(r['batch_id']),
+      status: String(r['status']) as BatchRunStatus,
+      startedAt: Number(r['started_at']),
+      finishedAt: Number(r['finished_at']) === 0 ? null : Number(r['finished_at']),
+      cutoffTime: Number(r['cutoff_time']),
+      endOffsets: JSON.parse(String(r['end_offsets'])) as Record<string, number>,
+      rowsRead: Number(r['rows_read']),
+      rowsInvalid: Number(r['rows_invalid']),
+      rowsDuplicate: Number(r['rows_duplicate']),
+      rowsCounted: Number(r['rows_counted']),
+      error: String(r['error']) === '' ? null : String(r['error']),
+    }));
+  }
+
+  async batchViews(batchId: string, query: ViewQuery): Promise<BucketViews[]> {
+    const { sql } = this.dialect;
+    const rows = await this.rows(sql`
+      SELECT bucket, sum(views) AS views FROM batch_page_hour
+      WHERE batch_id = ${batchId} AND site = ${query.site} AND ${this.pageFilter(query)}
+        AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY bucket ORDER BY bucket`);
+    return rows.map(toBucketViews);
+  }
+
+  abstract dropBatchVersionsExcept(keepBatchId: string): Promise<void>;
+
+  /** Wraps a constant SQL snippet written in this repository (never user input). */
+  protected raw(text: string): SqlFragment {
+    return new SqlFragment(text);
+  }
+}
+
+function toBucketViews(row: Row): BucketViews {
+  return { bucket: Number(row['bucket']), views: Number(row['views']) };
+}

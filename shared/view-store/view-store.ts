@@ -1,0 +1,127 @@
+/**
+ * The view store: where the speed layer's views, the batch layer's raw copy and
+ * versioned views, and the batch run records live. Implemented by ClickHouseViewStore
+ * (production) and DuckDbViewStore (embedded default); one contract suite
+ * (test/contract/view-store.contract.ts) runs against both.
+ *
+ * All times are epoch milliseconds (UTC). Bucket starts follow shared/time-buckets.ts.
+ */
+import type { SqlDialect } from '../sql-escape.ts';
+
+/** Counts of one bucket. `bucket` is the bucket's start, epoch ms. */
+export interface BucketViews {
+  bucket: number;
+  views: number;
+}
+
+export interface ViewQuery {
+  site: string;
+  /** Absent: all pages of the site. */
+  pageId?: string;
+  /** Inclusive, epoch ms. */
+  from: number;
+  /** Exclusive, epoch ms. */
+  to: number;
+}
+
+/** One speed-layer row: the state of a (partition, site, page, minute) counter at `version`. */
+export interface SpeedMinuteRow {
+  partition: number;
+  site: string;
+  pageId: string;
+  /** Minute bucket start. */
+  bucket: number;
+  views: number;
+  /** Monotonic per partition; a higher version replaces a lower one. */
+  version: number;
+}
+
+/** One event of the raw copy, keyed by its position in the log. */
+export interface RawEventRow {
+  partition: number;
+  offset: number;
+  eventId: string;
+  site: string;
+  pageId: string;
+  visitorId: string;
+  eventTime: number;
+  referrer: string;
+  userAgent: string;
+}
+
+/** What a batch run covers: events before `cutoffTime` among offsets below `endOffsets`. */
+export interface BatchCutoff {
+  /** Exclusive, epoch ms, hour-aligned. */
+  cutoffTime: number;
+  /** Per partition, exclusive. */
+  endOffsets: ReadonlyMap<number, number>;
+}
+
+export type BatchRunStatus = 'running' | 'success' | 'failed';
+
+export interface BatchRunRecord {
+  batchId: string;
+  status: BatchRunStatus;
+  startedAt: number;
+  finishedAt: number | null;
+  cutoffTime: number;
+  endOffsets: Record<string, number>;
+  /** Log records read by this run's raw copy. */
+  rowsRead: number;
+  /** Invalid records seen by this run's raw copy (excluded from views). */
+  rowsInvalid: number;
+  /** Raw rows inside the cutoff that were dropped as duplicate eventIds. */
+  rowsDuplicate: number;
+  /** Distinct events inside the cutoff (what the views count). */
+  rowsCounted: number;
+  error: string | null;
+}
+
+/** The published fact that decides who answers: batch for buckets < cutoffTime, speed for the rest. */
+export interface BatchBoundary {
+  batchId: string;
+  cutoffTime: number;
+  endOffsets: Record<string, number>;
+  publishedAt: number;
+}
+
+export interface BuildStats {
+  rowsCounted: number;
+  rowsDuplicate: number;
+}
+
+export interface SpeedViewStore {
+  /** Writes the latest state of speed counters; rows with a higher version replace lower ones. */
+  upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
+  /** Minute buckets in [from, to), summed over partitions. Buckets with no views are absent. */
+  speedViews(query: ViewQuery): Promise<BucketViews[]>;
+}
+
+export interface BatchViewStore {
+  /** Next offset to copy per partition (one past the highest copied offset). */
+  rawCopyEndOffsets(): Promise<Map<number, number>>;
+  /** Appends raw rows. Idempotent by (partition, offset): a row copied twice counts once. */
+  appendRawEvents(rows: readonly RawEventRow[]): Promise<void>;
+  /** Computes the views of `batchId` from the raw copy, within the cutoff. Not visible until published. */
+  buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats>;
+  /** Appends a run record; a `success` record publishes the run's views and boundary. */
+  recordBatchRun(run: BatchRunRecord): Promise<void>;
+  /** The latest successful run's boundary, or null when no run has succeeded. */
+  latestBoundary(): Promise<BatchBoundary | null>;
+  /** Run history, newest first, one entry per run in its latest state. */
+  batchRuns(limit: number): Promise<BatchRunRecord[]>;
+  /** Hour buckets in [from, to) of a published batch version. */
+  batchViews(batchId: string, query: ViewQuery): Promise<BucketViews[]>;
+  /** Deletes the views of every version other than `keepBatchId` (after a publish). */
+  dropBatchVersionsExcept(keepBatchId: string): Promise<void>;
+}
+
+export interface ViewStore extends SpeedViewStore, BatchViewStore {
+  readonly kind: 'clickhouse' | 'duckdb';
+  readonly dialect: SqlDialect;
+  /** Creates the database (if needed) and applies pending migrations from sql/<kind>/. */
+  migrate(): Promise<void>;
+  /** True when the store answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,174 @@
+/**
+ * The view-store contract: the same assertions against ClickHouse and DuckDB, so the
+ * embedded default cannot drift from production.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RawEventRow, ViewStore } from '../../shared/view-store/index.ts';
+
+const HOUR = 3_600_000;
+const MIN = 60_000;
+const T0 = Date.UTC(2026, 0, 10); // a day start
+
+export type StoreFactory = () => Promise<{ store: ViewStore; cleanup: () => Promise<void> }>;
+
+let seq = 0;
+function raw(partition: number, offset: number, over: Partial<RawEventRow> = {}): RawEventRow {
+  seq += 1;
+  return {
+    partition,
+    offset,
+    eventId: over.eventId ?? randomUUID(),
+    site: 'default',
+    pageId: '/a',
+    visitorId: `v${seq}`,
+    eventTime: T0,
+    referrer: '',
+    userAgent: '',
+    ...over,
+  };
+}
+
+export function describeViewStoreContract(name: string, factory: StoreFactory, options: { skip?: boolean } = {}): void {
+  describe.skipIf(options.skip === true)(`ViewStore contract: ${name}`, () => {
+    let store: ViewStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('migrate is idempotent and ping answers', async () => {
+      await store.migrate();
+      expect(await store.ping()).toBe(true);
+    });
+
+    it('speed rows: the highest version wins, partitions are summed, ranges are half-open', async () => {
+      await store.upsertSpeedMinutes([
+        { partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 5, version: 1 },
+        { partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 7, version: 2 },
+        { partition: 1, site: 'default', pageId: '/a', bucket: T0, views: 3, version: 1 },
+        { partition: 1, site: 'default', pageId: '/b', bucket: T0 + MIN, views: 4, version: 1 },
+        { partition: 0, site: 'other', pageId: '/a', bucket: T0, views: 100, version: 1 },
+      ]);
+      // An older version arriving late does not overwrite a newer one.
+      await store.upsertSpeedMinutes([{ partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 1, version: 1 }]);
+      expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + HOUR })).toEqual([
+        { bucket: T0, views: 10 },
+      ]);
+      expect(await store.speedViews({ site: 'default', from: T0, to: T0 + HOUR })).toEqual([
+        { bucket: T0, views: 10 },
+        { bucket: T0 + MIN, views: 4 },
+      ]);
+      expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 10 }]);
+      expect(await store.speedViews({ site: 'default', from: T0 + MIN, to: T0 + 2 * MIN })).toEqual([
+        { bucket: T0 + MIN, views: 4 },
+      ]);
+    });
+
+    it('raw copy tracks the next offset per partition', async () => {
+      expect(await store.rawCopyEndOffsets()).toEqual(new Map());
+      await store.appendRawEvents([raw(0, 0), raw(0, 1), raw(2, 10)]);
+      expect(await store.rawCopyEndOffsets()).toEqual(new Map([[0, 2], [2, 11]]));
+    });
+
+    it('batch views dedupe by eventId, respect the cutoff time and offsets, and count late events in their bucket', async () => {
+      const dup = randomUUID();
+      await store.appendRawEvents([
+        raw(0, 0, { eventTime: T0 + 5 * MIN }),
+        raw(0, 1, { eventTime: T0 + 10 * MIN, eventId: dup }),
+        raw(1, 0, { eventTime: T0 + 10 * MIN, eventId: dup }), // redelivered duplicate
+        raw(1, 1, { eventTime: T0 + HOUR + 1 }),
+        raw(1, 2, { eventTime: T0 + 2 * HOUR }), // at the cutoff: excluded (exclusive)
+        raw(0, 2, { eventTime: T0 + 30 * MIN }), // late: appended after newer events
+        raw(0, 3, { eventTime: T0 + MIN }), // beyond the cutoff offset: excluded
+        raw(1, 3, { eventTime: T0 + MIN, pageId: '/b' }),
+      ]);
+      const cutoff = { cutoffTime: T0 + 2 * HOUR, endOffsets: new Map([[0, 3], [1, 4]]) };
+      const stats = await store.buildBatchViews('run-1', cutoff);
+      expect(stats).toEqual({ rowsCounted: 5, rowsDuplicate: 1 });
+      // Not published yet.
+      expect(await store.latestBoundary()).toBeNull();
+      expect(await store.batchViews('run-1', { site: 'default', pageId: '/a', from: T0, to: T0 + 3 * HOUR })).toEqual([
+        { bucket: T0, views: 3 },
+        { bucket: T0 + HOUR, views: 1 },
+      ]);
+      expect(await store.batchViews('run-1', { site: 'default', from: T0, to: T0 + 3 * HOUR })).toEqual([
+        { bucket: T0, views: 4 },
+        { bucket: T0 + HOUR, views: 1 },
+      ]);
+      // Rebuilding the same input under a new id gives identical views.
+      await store.buildBatchViews('run-2', cutoff);
+      expect(await store.batchViews('run-2', { site: 'default', from: T0, to: T0 + 3 * HOUR })).toEqual(
+        await store.batchViews('run-1', { site: 'default', from: T0, to: T0 + 3 * HOUR }),
+      );
+    });
+
+    it('a success record publishes the boundary; history shows each run in its latest state', async () => {
+      const base = {
+        cutoffTime: T0,
+        endOffsets: { '0': 3 },
+        rowsRead: 3,
+        rowsInvalid: 1,
+        rowsDuplicate: 0,
+        rowsCounted: 2,
+        error: null,
+      };
+      await store.recordBatchRun({ ...base, batchId: 'b1', status: 'running', startedAt: 1000, finishedAt: null });
+      expect(await store.latestBoundary()).toBeNull();
+      await store.recordBatchRun({ ...base, batchId: 'b1', status: 'success', startedAt: 1000, finishedAt: 2000 });
+      await store.recordBatchRun({ ...base, batchId: 'b2', status: 'running', startedAt: 3000, finishedAt: null, cutoffTime: T0 + HOUR });
+      await store.recordBatchRun({
+        ...base,
+        batchId: 'b2',
+        status: 'failed',
+        startedAt: 3000,
+        finishedAt: 4000,
+        cutoffTime: T0 + HOUR,
+        error: "boom 'quoted'",
+      });
+      expect(await store.latestBoundary()).toEqual({ batchId: 'b1', cutoffTime: T0, endOffsets: { '0': 3 }, publishedAt: 2000 });
+      const runs = await store.batchRuns(10);
+      expect(runs.map((r) => [r.batchId, r.status, r.error])).toEqual([
+        ['b2', 'failed', "boom 'quoted'"],
+        ['b1', 'success', null],
+      ]);
+      expect(runs[1]).toMatchObject({ rowsRead: 3, rowsInvalid: 1, rowsCounted: 2, finishedAt: 2000 });
+    });
+
+    it('dropBatchVersionsExcept keeps only the published version', async () => {
+      await store.appendRawEvents([raw(0, 0, { eventTime: T0 })]);
+      const cutoff = { cutoffTime: T0 + HOUR, endOffsets: new Map([[0, 1]]) };
+      await store.buildBatchViews('old', cutoff);
+      await store.buildBatchViews('new', cutoff);
+      await store.dropBatchVersionsExcept('new');
+      const q = { site: 'default', from: T0, to: T0 + HOUR };
+      expect(await store.batchViews('old', q)).toEqual([]);
+      expect(await store.batchViews('new', q)).toEqual([{ bucket: T0, views: 1 }]);
+    });
+
+    it('hostile strings are stored and matched exactly, never executed', async () => {
+      const hostile = [
+        "/'; DROP TABLE raw_events; --",
+        '/\\\'\\"`',
+        '/\\',
+        '/日本語/ページ?q=ü&x=😀',
+        "/a' OR '1'='1",
+        '/`backquote`',
+      ];
+      await store.appendRawEvents(hostile.map((pageId, i) => raw(0, i, { pageId, site: "s'ite\\" })));
+      await store.buildBatchViews('h', { cutoffTime: T0 + HOUR, endOffsets: new Map([[0, hostile.length]]) });
+      for (const pageId of hostile) {
+        expect(await store.batchViews('h', { site: "s'ite\\", pageId, from: T0, to: T0 + HOUR })).toEqual([
+          { bucket: T0, views: 1 },
+        ]);
+      }
+      expect(await store.batchViews('h', { site: "s'ite\\", pageId: "/a' OR '1'='1' --", from: T0, to: T0 + HOUR })).toEqual([]);
+      expect(await store.rawCopyEndOffsets()).toEqual(new Map([[0, hostile.length]]));
+    });
+  });
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Integration suites share one Kafka broker and one ClickHouse server on a 2-core
+    // machine; isolation is by topic/database name, parallelism is kept modest.
+    maxWorkers: 2,
+  },
+});
