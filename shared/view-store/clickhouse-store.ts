@@ -9,7 +9,6 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { PlatformError } from '../errors.ts';
 import { clickhouseDialect, type SqlFragment } from '../sql-escape.ts';
 import { SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
-import type { SpeedMinuteRow } from './view-store.ts';
 
 export interface ClickHouseViewStoreOptions {
   /** HTTP URL of the server, e.g. http://127.0.0.1:8123. */
@@ -123,21 +122,6 @@ export class ClickHouseViewStore extends SqlViewStore {
     } catch (err) {
       throw clickhouseError(err, `insert into ${table}`);
     }
-  }
-
-  async upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
-    // ReplacingMergeTree(version) keeps the highest version; reads take argMax(views, version).
-    await this.insert(
-      'speed_page_minute',
-      rows.map((r) => ({
-        log_partition: r.partition,
-        site: r.site,
-        page_id: r.pageId,
-        bucket: r.bucket,
-        views: r.views,
-        version: r.version,
-      })),
-    );
   }
 
   async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {

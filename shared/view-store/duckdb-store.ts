@@ -8,7 +8,7 @@ import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnectio
 import { PlatformError } from '../errors.ts';
 import { duckdbDialect, type SqlFragment } from '../sql-escape.ts';
 import { SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
-import type { SpeedMinuteRow } from './view-store.ts';
+import type { SpeedCheckpoint } from './view-store.ts';
 
 export interface DuckDbViewStoreOptions {
   /** Database file, or ':memory:'. The folder is created when missing. */
@@ -144,29 +144,23 @@ export class DuckDbViewStore extends SqlViewStore {
     });
   }
 
-  async upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    // One row per key (an upsert may not touch a row twice in one statement); highest version wins.
-    const latest = new Map<string, SpeedMinuteRow>();
-    for (const row of rows) {
-      const key = `${row.partition}\u0000${row.site}\u0000${row.pageId}\u0000${row.bucket}`;
-      const seen = latest.get(key);
-      if (seen === undefined || seen.version <= row.version) latest.set(key, row);
-    }
+  /**
+   * Like ReplacingMergeTree on ClickHouse: once a checkpoint is durable, rows of its
+   * partition superseded by a newer version at or below it are deleted.
+   */
+  override async writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
+    await super.writeSpeedCheckpoint(checkpoint);
     const { sql } = this.dialect;
-    const all = [...latest.values()];
-    for (let i = 0; i < all.length; i += 1000) {
-      const values = all
-        .slice(i, i + 1000)
-        .map((r) => sql`(${r.partition}, ${r.site}, ${r.pageId}, ${r.bucket}, ${r.views}, ${r.version})`.text)
-        .join(', ');
-      await this.exec(
-        `INSERT INTO speed_page_minute (log_partition, site, page_id, bucket, views, version) VALUES ${values}
-         ON CONFLICT (site, page_id, bucket, log_partition) DO UPDATE
-         SET views = excluded.views, version = excluded.version
-         WHERE excluded.version >= speed_page_minute.version`,
-      );
-    }
+    await this.exec(sql`
+      DELETE FROM speed_page_minute AS s
+      WHERE s.log_partition = ${checkpoint.partition} AND s.version < ${checkpoint.version}
+        AND EXISTS (
+          SELECT 1 FROM speed_page_minute AS t
+          WHERE t.log_partition = s.log_partition AND t.site = s.site AND t.page_id = s.page_id
+            AND t.bucket = s.bucket AND t.version > s.version AND t.version <= ${checkpoint.version})`);
+    await this.exec(sql`
+      DELETE FROM speed_checkpoints
+      WHERE log_partition = ${checkpoint.partition} AND version < ${checkpoint.version}`);
   }
 
   async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {

@@ -13,7 +13,9 @@ import type {
   BatchRunStatus,
   BucketViews,
   BuildStats,
+  InvalidRecordRow,
   RawEventRow,
+  SpeedCheckpoint,
   SpeedMinuteRow,
   ViewQuery,
   ViewStore,
@@ -44,7 +46,6 @@ export abstract class SqlViewStore implements ViewStore {
   protected abstract insert(table: string, rows: readonly Row[]): Promise<void>;
   /** Creates the database itself, when the engine has one. */
   protected abstract ensureDatabase(): Promise<void>;
-  abstract upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
   abstract ping(): Promise<boolean>;
   abstract close(): Promise<void>;
 
@@ -83,11 +84,79 @@ export abstract class SqlViewStore implements ViewStore {
     return rows.map(toBucketViews);
   }
 
-  async rawCopyEndOffsets(): Promise<Map<number, number>> {
-    const rows = await this.rows(
-      this.dialect.sql`SELECT log_partition, max(log_offset) AS last FROM raw_events GROUP BY log_partition`,
+  /** Rows are appended; readers take the highest version per key (ReplacingMergeTree-style). */
+  async upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
+    await this.insert(
+      'speed_page_minute',
+      rows.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        page_id: r.pageId,
+        bucket: r.bucket,
+        views: r.views,
+        version: r.version,
+      })),
     );
+  }
+
+  async writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
+    await this.insert('speed_checkpoints', [
+      {
+        log_partition: checkpoint.partition,
+        next_offset: checkpoint.nextOffset,
+        version: checkpoint.version,
+        written_at: Date.now(),
+      },
+    ]);
+  }
+
+  async speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>> {
+    const argMax = this.raw(this.fn.argMax);
+    const rows = await this.rows(this.dialect.sql`
+      SELECT log_partition, ${argMax}(next_offset, version) AS latest_offset, max(version) AS latest_version
+      FROM speed_checkpoints GROUP BY log_partition`);
+    return new Map(
+      rows.map((r) => {
+        const partition = Number(r['log_partition']);
+        return [partition, { partition, nextOffset: Number(r['latest_offset']), version: Number(r['latest_version']) }];
+      }),
+    );
+  }
+
+  async speedPartitionRows(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedMinuteRow[]> {
+    const { sql } = this.dialect;
+    const argMax = this.raw(this.fn.argMax);
+    const rows = await this.rows(sql`
+      SELECT site, page_id, bucket, ${argMax}(views, version) AS latest_views, max(version) AS latest_version
+      FROM speed_page_minute
+      WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromBucket}
+      GROUP BY site, page_id, bucket`);
+    return rows.map((r) => ({
+      partition,
+      site: String(r['site']),
+      pageId: String(r['page_id']),
+      bucket: Number(r['bucket']),
+      views: Number(r['latest_views']),
+      version: Number(r['latest_version']),
+    }));
+  }
+
+  async rawCopyEndOffsets(): Promise<Map<number, number>> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT log_partition, max(last) AS last FROM (
+        SELECT log_partition, max(log_offset) AS last FROM raw_events GROUP BY log_partition
+        UNION ALL
+        SELECT log_partition, max(log_offset) AS last FROM raw_invalid GROUP BY log_partition
+      ) AS copied GROUP BY log_partition`);
     return new Map(rows.map((r) => [Number(r['log_partition']), Number(r['last']) + 1]));
+  }
+
+  async appendInvalidRecords(rows: readonly InvalidRecordRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.insert(
+      'raw_invalid',
+      rows.map((r) => ({ log_partition: r.partition, log_offset: r.offset, reason: r.reason })),
+    );
   }
 
   async appendRawEvents(rows: readonly RawEventRow[]): Promise<void> {

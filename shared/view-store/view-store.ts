@@ -49,6 +49,20 @@ export interface RawEventRow {
   userAgent: string;
 }
 
+/** A log record the raw copy could not use. */
+export interface InvalidRecordRow {
+  partition: number;
+  offset: number;
+  reason: string;
+}
+
+/** The speed layer's checkpoint of one partition: its rows at `version` reflect offsets below `nextOffset`. */
+export interface SpeedCheckpoint {
+  partition: number;
+  nextOffset: number;
+  version: number;
+}
+
 /** What a batch run covers: events before `cutoffTime` among offsets below `endOffsets`. */
 export interface BatchCutoff {
   /** Exclusive, epoch ms, hour-aligned. */
@@ -95,13 +109,21 @@ export interface SpeedViewStore {
   upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
   /** Minute buckets in [from, to), summed over partitions. Buckets with no views are absent. */
   speedViews(query: ViewQuery): Promise<BucketViews[]>;
+  /** Records a checkpoint, after the rows of its version are written. */
+  writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void>;
+  /** The latest checkpoint of every partition that has one. */
+  speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>>;
+  /** A partition's rows as of a checkpoint version (latest version ≤ maxVersion per key), to restore state. */
+  speedPartitionRows(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedMinuteRow[]>;
 }
 
 export interface BatchViewStore {
-  /** Next offset to copy per partition (one past the highest copied offset). */
+  /** Next offset to copy per partition (one past the highest copied offset, valid or invalid). */
   rawCopyEndOffsets(): Promise<Map<number, number>>;
   /** Appends raw rows. Idempotent by (partition, offset): a row copied twice counts once. */
   appendRawEvents(rows: readonly RawEventRow[]): Promise<void>;
+  /** Records log records that are not valid events, so the raw copy moves past them. */
+  appendInvalidRecords(rows: readonly InvalidRecordRow[]): Promise<void>;
   /** Computes the views of `batchId` from the raw copy, within the cutoff. Not visible until published. */
   buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats>;
   /** Appends a run record; a `success` record publishes the run's views and boundary. */

@@ -24,6 +24,21 @@ CREATE TABLE IF NOT EXISTS speed_page_minute (
   version UInt64
 ) ENGINE = ReplacingMergeTree(version) ORDER BY (site, page_id, bucket, log_partition);
 
+-- Records of the log the raw copy could not use, with the reason (excluded from views).
+CREATE TABLE IF NOT EXISTS raw_invalid (
+  log_partition Int32,
+  log_offset Int64,
+  reason String
+) ENGINE = ReplacingMergeTree() ORDER BY (log_partition, log_offset);
+
+-- The speed layer's checkpoints: per partition, the next offset its rows at `version` reflect.
+CREATE TABLE IF NOT EXISTS speed_checkpoints (
+  log_partition Int32,
+  next_offset Int64,
+  version UInt64,
+  written_at Int64
+) ENGINE = ReplacingMergeTree(version) ORDER BY log_partition;
+
 -- Batch views, one version per run (batch_id); only the published version is read.
 CREATE TABLE IF NOT EXISTS batch_page_hour (
   batch_id String,

@@ -19,8 +19,20 @@ CREATE TABLE IF NOT EXISTS speed_page_minute (
   page_id VARCHAR NOT NULL,
   bucket BIGINT NOT NULL,
   views BIGINT NOT NULL,
+  version BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw_invalid (
+  log_partition INTEGER NOT NULL,
+  log_offset BIGINT NOT NULL,
+  reason VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS speed_checkpoints (
+  log_partition INTEGER NOT NULL,
+  next_offset BIGINT NOT NULL,
   version BIGINT NOT NULL,
-  PRIMARY KEY (site, page_id, bucket, log_partition)
+  written_at BIGINT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS batch_page_hour (

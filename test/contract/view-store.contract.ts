@@ -70,10 +70,48 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       ]);
     });
 
-    it('raw copy tracks the next offset per partition', async () => {
+    it('raw copy tracks the next offset per partition, past valid and invalid records', async () => {
       expect(await store.rawCopyEndOffsets()).toEqual(new Map());
       await store.appendRawEvents([raw(0, 0), raw(0, 1), raw(2, 10)]);
-      expect(await store.rawCopyEndOffsets()).toEqual(new Map([[0, 2], [2, 11]]));
+      await store.appendInvalidRecords([
+        { partition: 0, offset: 2, reason: 'not valid JSON' },
+        { partition: 3, offset: 0, reason: "eventId: must be a UUID '" },
+      ]);
+      expect(await store.rawCopyEndOffsets()).toEqual(new Map([[0, 3], [2, 11], [3, 1]]));
+    });
+
+    it('speed checkpoints: latest per partition, and rows restored as of a checkpoint version', async () => {
+      expect(await store.speedCheckpoints()).toEqual(new Map());
+      const row = { partition: 0, site: 'default', pageId: '/a', bucket: T0 };
+      const sort = (rows: { pageId: string; bucket: number }[]): unknown[] =>
+        [...rows].sort((a, b) => a.pageId.localeCompare(b.pageId) || a.bucket - b.bucket);
+      await store.upsertSpeedMinutes([
+        { ...row, views: 2, version: 1 },
+        { ...row, pageId: '/b', views: 1, version: 1 },
+        { ...row, bucket: T0 - HOUR, views: 9, version: 1 },
+        { ...row, partition: 1, views: 4, version: 1 },
+      ]);
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 10, version: 1 });
+      await store.writeSpeedCheckpoint({ partition: 1, nextOffset: 3, version: 1 });
+      // Version 2 rows are written, but the process dies before their checkpoint.
+      await store.upsertSpeedMinutes([{ ...row, views: 5, version: 2 }]);
+      expect(sort(await store.speedPartitionRows(0, 1, T0))).toEqual([
+        { ...row, views: 2, version: 1 },
+        { ...row, pageId: '/b', views: 1, version: 1 },
+      ]);
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 20, version: 2 });
+      expect(await store.speedCheckpoints()).toEqual(
+        new Map([
+          [0, { partition: 0, nextOffset: 20, version: 2 }],
+          [1, { partition: 1, nextOffset: 3, version: 1 }],
+        ]),
+      );
+      expect(sort(await store.speedPartitionRows(0, 2, T0 - HOUR))).toEqual([
+        { ...row, bucket: T0 - HOUR, views: 9, version: 1 },
+        { ...row, views: 5, version: 2 },
+        { ...row, pageId: '/b', views: 1, version: 1 },
+      ]);
+      expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 9 }]);
     });
 
     it('batch views dedupe by eventId, respect the cutoff time and offsets, and count late events in their bucket', async () => {
