@@ -1,0 +1,173 @@
+/**
+ * One batch run: exact page views recomputed from the retained log.
+ *
+ *  1. Cutoff: the log's end offsets now, and a cutoff time (exclusive, hour-aligned;
+ *     by default the start of the current UTC day).
+ *  2. Raw copy: records not yet copied, up to those end offsets, are appended to the
+ *     store's raw copy (valid events) or its invalid-record ledger. Incremental by
+ *     offset; never depends on the speed layer.
+ *  3. Views: computed in the engine from the raw copy, deduplicated by eventId, under a
+ *     new version (the batch id). Late events land in their own event-time bucket.
+ *  4. Publish: a `success` run record makes the version and its boundary visible at
+ *     once. A run that dies before that changes nothing users see.
+ */
+import { randomBytes } from 'node:crypto';
+import { PlatformError, isPlatformError } from '../shared/errors.ts';
+import { decodePageView } from '../shared/page-view.ts';
+import { bucketStart, isBucketEdge } from '../shared/time-buckets.ts';
+import type { EventLog, LogRecord } from '../shared/event-log/index.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow } from '../shared/view-store/index.ts';
+
+export interface BatchRunOptions {
+  /** Exclusive cutoff time (epoch ms, hour-aligned). @default start of the current UTC day */
+  cutoffTime?: number;
+  /** Rows per raw-copy insert. @default 50000 */
+  insertBatchSize?: number;
+  /** Report progress (records copied so far, records to copy). */
+  onProgress?(copied: number, total: number): void;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+export interface BatchRunResult {
+  run: BatchRunRecord;
+}
+
+/** Sortable, unique run id: b<UTC yyyymmddhhmmss>-<random>. */
+export function newBatchId(now: number): string {
+  const stamp = new Date(now).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `b${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Default cutoff: the start of the current UTC day. */
+export function defaultCutoff(now: number): number {
+  return bucketStart(now, 'day');
+}
+
+export function validateCutoff(cutoffTime: number, now: number): void {
+  if (!Number.isSafeInteger(cutoffTime) || !isBucketEdge(cutoffTime, 'hour')) {
+    throw new PlatformError('PV_BATCH_FAILED', `cutoff ${new Date(cutoffTime).toISOString()} must be on a UTC hour boundary`);
+  }
+  if (cutoffTime > now) {
+    throw new PlatformError('PV_BATCH_FAILED', `cutoff ${new Date(cutoffTime).toISOString()} is in the future`);
+  }
+}
+
+function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventRow[]): void {
+  const decoded = decodePageView(record.value);
+  if (!decoded.ok) {
+    const reason = decoded.errors.map((e) => (e.field === '' ? e.message : `${e.field}: ${e.message}`)).join('; ');
+    invalid.push({ partition: record.partition, offset: record.offset, reason: reason.slice(0, 1000) });
+    return;
+  }
+  const e = decoded.event;
+  raw.push({
+    partition: record.partition,
+    offset: record.offset,
+    eventId: e.eventId,
+    site: e.site,
+    pageId: e.pageId,
+    visitorId: e.visitorId,
+    eventTime: e.timestamp,
+    referrer: e.referrer ?? '',
+    userAgent: e.userAgent ?? '',
+  });
+}
+
+export async function runBatch(
+  log: EventLog,
+  store: BatchViewStore,
+  logger: Logger,
+  options: BatchRunOptions = {},
+): Promise<BatchRunResult> {
+  const now = options.now ?? Date.now;
+  const startedAt = now();
+  const cutoffTime = options.cutoffTime ?? defaultCutoff(startedAt);
+  validateCutoff(cutoffTime, startedAt);
+  const batchSize = options.insertBatchSize ?? 50_000;
+  const batchId = newBatchId(startedAt);
+  const endOffsets = await log.endOffsets();
+  const run: BatchRunRecord = {
+    batchId,
+    status: 'running',
+    startedAt,
+    finishedAt: null,
+    cutoffTime,
+    endOffsets: Object.fromEntries([...endOffsets].map(([p, o]) => [String(p), o])),
+    rowsRead: 0,
+    rowsInvalid: 0,
+    rowsDuplicate: 0,
+    rowsCounted: 0,
+    error: null,
+  };
+  const runLogger = logger.child({ batchId });
+  runLogger.info({ cutoff: new Date(cutoffTime).toISOString(), endOffsets: run.endOffsets }, 'batch run started');
+  await store.recordBatchRun(run);
+
+  try {
+    const copied = await store.rawCopyEndOffsets();
+    const starts = await log.startOffsets();
+    const ranges = [...endOffsets].map(([partition, end]) => {
+      const from = Math.max(copied.get(partition) ?? 0, starts.get(partition) ?? 0);
+      return { partition, from, to: end };
+    });
+    const total = ranges.reduce((sum, r) => sum + Math.max(0, r.to - r.from), 0);
+    for (const range of ranges) {
+      if (range.from >= range.to) continue;
+      let raw: RawEventRow[] = [];
+      let invalid: InvalidRecordRow[] = [];
+      const flush = async (): Promise<void> => {
+        // Invalid first: the raw copy's resume point is the highest offset of either.
+        await store.appendInvalidRecords(invalid);
+        await store.appendRawEvents(raw);
+        run.rowsRead += raw.length + invalid.length;
+        run.rowsInvalid += invalid.length;
+        raw = [];
+        invalid = [];
+        options.onProgress?.(run.rowsRead, total);
+      };
+      await log.readRange({
+        partition: range.partition,
+        fromOffset: range.from,
+        toOffset: range.to,
+        onRecords: async (records) => {
+          for (const record of records) toRawRow(record, invalid, raw);
+          if (raw.length + invalid.length >= batchSize) await flush();
+        },
+      });
+      await flush();
+    }
+
+    const stats = await store.buildBatchViews(batchId, { cutoffTime, endOffsets });
+    run.rowsCounted = stats.rowsCounted;
+    run.rowsDuplicate = stats.rowsDuplicate;
+    run.status = 'success';
+    run.finishedAt = now();
+    await store.recordBatchRun(run);
+    runLogger.info(
+      {
+        rowsRead: run.rowsRead,
+        rowsInvalid: run.rowsInvalid,
+        rowsDuplicate: run.rowsDuplicate,
+        rowsCounted: run.rowsCounted,
+        durationMs: run.finishedAt - startedAt,
+      },
+      'batch run published',
+    );
+    await store.dropBatchVersionsExcept(batchId).catch((err: unknown) => {
+      runLogger.warn({ err }, 'could not drop old batch versions; they are unused and will be dropped next run');
+    });
+    return { run };
+  } catch (err) {
+    run.status = 'failed';
+    run.finishedAt = now();
+    run.error = err instanceof Error ? err.message : String(err);
+    runLogger.error({ err }, 'batch run failed; the previous views stay published');
+    await store.recordBatchRun(run).catch((recordErr: unknown) => {
+      runLogger.error({ err: recordErr }, 'could not record the failed batch run');
+    });
+    if (isPlatformError(err)) throw err;
+    throw new PlatformError('PV_BATCH_FAILED', `batch run ${batchId} failed: ${run.error}`, { cause: err });
+  }
+}

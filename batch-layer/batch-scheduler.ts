@@ -1,0 +1,86 @@
+/**
+ * BatchScheduler: runs the batch layer on a cron schedule (nightly by default) and on
+ * demand. Within a process at most one run is in flight: a trigger while a run is in
+ * progress joins that run instead of starting a second one.
+ */
+import { schedule, type ScheduledTask } from 'node-cron';
+import type { EventLog } from '../shared/event-log/index.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { PlatformMetrics } from '../shared/metrics.ts';
+import type { BatchViewStore } from '../shared/view-store/index.ts';
+import { runBatch, type BatchRunOptions, type BatchRunResult } from './batch-run.ts';
+
+export interface BatchSchedulerOptions {
+  /** Cron expression. @default '0 2 * * *' */
+  cron?: string;
+  /** IANA time zone of the cron expression. @default 'UTC' */
+  timezone?: string;
+}
+
+export const BATCH_SCHEDULER_DEFAULTS = { cron: '0 2 * * *', timezone: 'UTC' } as const;
+
+export class BatchScheduler {
+  private task: ScheduledTask | null = null;
+  private inFlight: Promise<BatchRunResult> | null = null;
+  private readonly cron: string;
+  private readonly timezone: string;
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly store: BatchViewStore,
+    private readonly logger: Logger,
+    private readonly metrics: PlatformMetrics,
+    options: BatchSchedulerOptions = {},
+  ) {
+    this.cron = options.cron ?? BATCH_SCHEDULER_DEFAULTS.cron;
+    this.timezone = options.timezone ?? BATCH_SCHEDULER_DEFAULTS.timezone;
+  }
+
+  start(): void {
+    if (this.task !== null) return;
+    this.task = schedule(
+      this.cron,
+      async () => {
+        await this.trigger().catch(() => undefined); // already logged and recorded by the run
+      },
+      { timezone: this.timezone, noOverlap: true, name: 'pv-batch' },
+    );
+    this.logger.info({ cron: this.cron, timezone: this.timezone, nextRun: this.task.getNextRun()?.toISOString() }, 'batch schedule started');
+  }
+
+  /** When the next scheduled run starts, or null when not scheduled. */
+  nextRun(): Date | null {
+    return this.task?.getNextRun() ?? null;
+  }
+
+  /** True while a run is in progress in this process. */
+  get running(): boolean {
+    return this.inFlight !== null;
+  }
+
+  /** Starts a run now, or joins the one in progress. */
+  trigger(options: BatchRunOptions = {}): Promise<BatchRunResult> {
+    if (this.inFlight === null) {
+      this.inFlight = runBatch(this.log, this.store, this.logger, options)
+        .then((result) => {
+          this.metrics.batchRuns.inc({ status: 'success' });
+          this.metrics.batchLastSuccess.set(result.run.cutoffTime / 1000);
+          return result;
+        })
+        .catch((err: unknown) => {
+          this.metrics.batchRuns.inc({ status: 'failed' });
+          throw err;
+        })
+        .finally(() => {
+          this.inFlight = null;
+        });
+    }
+    return this.inFlight;
+  }
+
+  async stop(): Promise<void> {
+    await this.task?.destroy();
+    this.task = null;
+    await this.inFlight?.catch(() => undefined);
+  }
+}

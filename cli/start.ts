@@ -1,0 +1,102 @@
+/**
+ * `npm start`: runs the layers named by ROLES (all by default) in this process.
+ * Without KAFKA_BROKERS / CLICKHOUSE_URL it runs on the embedded log and DuckDB in
+ * DATA_DIR, with the built-in traffic generator on.
+ */
+import type { Server } from 'node:http';
+import { BatchScheduler } from '../batch-layer/batch-scheduler.ts';
+import { openBackends, type Backends } from '../shared/backends.ts';
+import { loadConfig, type PlatformConfig } from '../shared/config.ts';
+import { isPlatformError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+import { PlatformMetrics } from '../shared/metrics.ts';
+import { TrafficPump } from '../shared/traffic-pump.ts';
+import { createServingApp } from '../serving-layer/app.ts';
+import { SpeedLayer } from '../speed-layer/speed-layer.ts';
+
+function readConfig(): PlatformConfig {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    console.error(isPlatformError(err) ? err.message : err);
+    process.exit(2);
+  }
+}
+
+const config = readConfig();
+const logger = createLogger({ level: config.logLevel });
+const metrics = new PlatformMetrics({ processMetrics: true });
+const mode = `${config.kafkaBrokers === null ? 'embedded log' : 'Kafka'} + ${config.clickhouseUrl === null ? 'DuckDB' : 'ClickHouse'}`;
+logger.info({ roles: config.roles, mode, dataDir: config.dataDir }, 'starting');
+
+let backends: Backends;
+try {
+  backends = await openBackends(config, logger);
+} catch (err) {
+  logger.fatal({ err }, 'cannot open the log or the view store');
+  process.exit(1);
+}
+const { log, store } = backends;
+
+const stops: (() => Promise<unknown>)[] = [];
+
+if (config.roles.includes('speed')) {
+  const speed = new SpeedLayer(log, store, logger.child({ module: 'speed-layer' }), metrics, {
+    flushIntervalMs: config.speedFlushIntervalMs,
+  });
+  await speed.start();
+  stops.push(() => speed.stop());
+}
+
+if (config.roles.includes('batch')) {
+  const scheduler = new BatchScheduler(log, store, logger.child({ module: 'batch-layer' }), metrics, {
+    cron: config.batchCron,
+    timezone: config.batchTimezone,
+  });
+  scheduler.start();
+  stops.push(() => scheduler.stop());
+}
+
+if (config.generator) {
+  const pump = new TrafficPump(log, logger.child({ module: 'generator' }), { rate: config.generatorRate });
+  void pump.start();
+  stops.push(() => pump.stop());
+  logger.info({ rate: config.generatorRate }, 'built-in traffic generator on (GENERATOR=off to disable)');
+}
+
+let server: Server | null = null;
+if (config.roles.includes('serving')) {
+  const app = createServingApp({ log, store, metrics, logger: logger.child({ module: 'serving-layer' }) });
+  server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  }).catch((err: unknown) => {
+    logger.fatal({ err }, `cannot listen on ${config.host}:${config.port} (set PORT to another port)`);
+    process.exit(1);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const base = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  console.log(
+    `\nPage-view analytics (${mode}) is serving at ${base}/api/v1\n` +
+      `  try: curl '${base}/api/v1/pages/%2F/views'\n`,
+  );
+}
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping');
+  if (server !== null) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  }
+  for (const stop of stops.reverse()) {
+    await stop().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
+  }
+  await backends.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

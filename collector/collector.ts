@@ -1,0 +1,63 @@
+/**
+ * The collector: `POST /api/v1/events` takes one event or an array, validates every
+ * event, and appends the batch to the log with one durable append.
+ *
+ * A request is all-or-nothing: if any event is invalid, none is written and the answer
+ * is 400 with the errors of each invalid item, so a client never has to work out which
+ * part of a batch was kept. 202 means every event is durably in the log (Kafka: acks from
+ * all in-sync replicas). 503 with Retry-After means nothing was written: send again.
+ */
+import { Router, json } from 'express';
+import { encodePageView, pageViewKey, validatePageView, type FieldError, type PageView } from '../shared/page-view.ts';
+import type { EventLog } from '../shared/event-log/index.ts';
+import type { PlatformMetrics } from '../shared/metrics.ts';
+import { ApiError } from '../serving-layer/api-error.ts';
+
+/** Most events in one request. */
+export const MAX_EVENTS_PER_REQUEST = 1000;
+/** Largest request body. */
+export const MAX_BODY_BYTES = 1_048_576;
+
+export interface ItemErrors {
+  index: number;
+  errors: FieldError[];
+}
+
+export function collectorRouter(log: EventLog, metrics: PlatformMetrics): Router {
+  const router = Router();
+  router.post('/api/v1/events', json({ limit: MAX_BODY_BYTES, strict: false, type: () => true }), async (req, res) => {
+    const body: unknown = req.body;
+    const items = Array.isArray(body) ? body : [body];
+    if (body === undefined || body === null || items.length === 0) {
+      throw new ApiError(400, 'PV_EVENT_INVALID', 'send one event object or a non-empty array of events');
+    }
+    if (items.length > MAX_EVENTS_PER_REQUEST) {
+      throw new ApiError(400, 'PV_EVENT_INVALID', `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${items.length}`);
+    }
+    const events: PageView[] = [];
+    const invalid: ItemErrors[] = [];
+    items.forEach((item, index) => {
+      const result = validatePageView(item);
+      if (result.ok) events.push(result.event);
+      else invalid.push({ index, errors: result.errors });
+    });
+    if (invalid.length > 0) {
+      metrics.collectorEvents.inc({ outcome: 'rejected' }, items.length);
+      throw new ApiError(
+        400,
+        'PV_EVENT_INVALID',
+        `${invalid.length} of ${items.length} events are invalid; nothing was written`,
+        invalid,
+      );
+    }
+    try {
+      await log.append(events.map((e) => ({ key: pageViewKey(e), value: encodePageView(e) })));
+    } catch (err) {
+      metrics.collectorEvents.inc({ outcome: 'unavailable' }, events.length);
+      throw err;
+    }
+    metrics.collectorEvents.inc({ outcome: 'accepted' }, events.length);
+    res.status(202).json({ accepted: events.length });
+  });
+  return router;
+}

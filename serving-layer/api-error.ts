@@ -1,0 +1,63 @@
+/**
+ * HTTP errors of the API: every error answer is `{"error":{"code","message","details"}}`.
+ * PlatformErrors map to a status here; anything unexpected is a 500 without internals.
+ */
+import type { ErrorRequestHandler, Response } from 'express';
+import { isPlatformError, type ErrorCode } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+
+export type ApiErrorCode = ErrorCode | 'PV_NOT_FOUND' | 'PV_UNAUTHORIZED' | 'PV_FORBIDDEN' | 'PV_BODY_INVALID' | 'PV_INTERNAL';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  PV_EVENT_INVALID: 400,
+  PV_QUERY_INVALID: 400,
+  PV_SQL_VALUE_INVALID: 400,
+  PV_LOG_UNAVAILABLE: 503,
+  PV_STORE_UNAVAILABLE: 503,
+  PV_BATCH_ALREADY_RUNNING: 409,
+};
+
+export function sendError(res: Response, status: number, code: ApiErrorCode, message: string, details?: unknown): void {
+  if (status === 503) res.setHeader('Retry-After', '5');
+  res.status(status).json({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, _req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (err instanceof ApiError) {
+      sendError(res, err.status, err.code, err.message, err.details);
+      return;
+    }
+    if (isPlatformError(err)) {
+      const status = STATUS_BY_CODE[err.code] ?? 500;
+      if (status >= 500) logger.error({ err }, 'request failed');
+      sendError(res, status, err.code, status === 500 ? 'internal error' : err.message, err.details);
+      return;
+    }
+    // body-parser errors carry a status and a type.
+    const e = err as { status?: unknown; type?: unknown; message?: unknown };
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      const message = e.type === 'entity.too.large' ? 'request body is too large' : `request body is not valid JSON: ${String(e.message)}`;
+      sendError(res, e.status, 'PV_BODY_INVALID', message);
+      return;
+    }
+    logger.error({ err }, 'unexpected error');
+    sendError(res, 500, 'PV_INTERNAL', 'internal error');
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * The serving layer's HTTP application: the read API (merging batch and speed views at
+ * the boundary), the collector, health and metrics. Stateless: everything it answers
+ * comes from the log and the view store, so several instances give identical answers.
+ */
+import express, { type Express, type Request, type Response, type NextFunction } from 'express';
+import type { EventLog } from '../shared/event-log/index.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { PlatformMetrics } from '../shared/metrics.ts';
+import type { ViewStore } from '../shared/view-store/index.ts';
+import { collectorRouter } from '../collector/collector.ts';
+import { errorHandler, sendError } from './api-error.ts';
+import { queryPageViews, type PageViewsAnswer } from './page-views-query.ts';
+import { parseInterval, parsePageId, parseSite, parseTimeRange } from './query-params.ts';
+
+export interface ServingAppDeps {
+  log: EventLog;
+  store: ViewStore;
+  metrics: PlatformMetrics;
+  logger: Logger;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function pageViewsBody(site: string, pageId: string | null, answer: PageViewsAnswer): unknown {
+  return {
+    site,
+    pageId,
+    interval: answer.interval,
+    from: iso(answer.from),
+    to: iso(answer.to),
+    exactThrough: answer.boundary === null ? null : iso(answer.boundary.cutoffTime),
+    series: answer.series.map((p) => ({ bucket: iso(p.bucket), views: p.views, exact: p.exact })),
+    total: answer.total,
+  };
+}
+
+export function createServingApp(deps: ServingAppDeps): Express {
+  const { log, store, metrics, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const end = metrics.httpRequests.startTimer({ method: req.method });
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      end({ route, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.use(collectorRouter(log, metrics));
+
+  app.get('/api/v1/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/api/v1/ready', async (_req, res) => {
+    const [logOk, storeOk] = await Promise.all([log.ping(), store.ping()]);
+    const body = { ready: logOk && storeOk, log: logOk ? 'up' : 'down', store: storeOk ? 'up' : 'down' };
+    if (!body.ready) res.setHeader('Retry-After', '5');
+    res.status(body.ready ? 200 : 503).json(body);
+  });
+
+  app.get('/api/v1/pages/:pageId/views', async (req, res) => {
+    const query = req.query as Record<string, unknown>;
+    const site = parseSite(query);
+    const pageId = parsePageId(req.params['pageId'] ?? '');
+    const interval = parseInterval(query, 'hour');
+    const range = parseTimeRange(query, now(), interval);
+    const answer = await queryPageViews(store, { site, pageId, ...range, interval });
+    res.json(pageViewsBody(site, pageId, answer));
+  });
+
+  app.get('/api/v1/boundary', async (_req, res) => {
+    const [boundary, checkpoints, endOffsets] = await Promise.all([
+      store.latestBoundary(),
+      store.speedCheckpoints(),
+      log.endOffsets(),
+    ]);
+    const partitions = [...endOffsets].map(([partition, end]) => {
+      const cp = checkpoints.get(partition);
+      return { partition, endOffset: end, checkpointedOffset: cp?.nextOffset ?? 0, lag: end - (cp?.nextOffset ?? 0) };
+    });
+    res.json({
+      exactThrough: boundary === null ? null : iso(boundary.cutoffTime),
+      batch: boundary,
+      speed: { partitions, lag: partitions.reduce((sum, p) => sum + p.lag, 0) },
+    });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
+  app.use((_req, res) => {
+    sendError(res, 404, 'PV_NOT_FOUND', 'no such endpoint (the API is listed in README.md)');
+  });
+  app.use(errorHandler(logger));
+  return app;
+}

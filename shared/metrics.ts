@@ -1,0 +1,55 @@
+/**
+ * Prometheus metrics of every layer, in one registry per process, served at /metrics.
+ * Layers take the `PlatformMetrics` object; nothing registers into prom-client's global registry.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class PlatformMetrics {
+  readonly registry = new Registry();
+
+  readonly speedEvents = new Counter({
+    name: 'pv_speed_events_total',
+    help: 'Log records the speed layer consumed, by outcome (counted, invalid, replayed).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly speedLag = new Gauge({
+    name: 'pv_speed_consumer_lag',
+    help: 'Records between the speed layer and the end of each partition.',
+    labelNames: ['partition'] as const,
+    registers: [this.registry],
+  });
+  readonly speedCheckpointAge = new Gauge({
+    name: 'pv_speed_checkpoint_timestamp_seconds',
+    help: 'Unix time of the last durable speed-layer checkpoint.',
+    registers: [this.registry],
+  });
+  readonly collectorEvents = new Counter({
+    name: 'pv_collector_events_total',
+    help: 'Events received by POST /api/v1/events, by outcome (accepted, rejected, unavailable).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly batchRuns = new Counter({
+    name: 'pv_batch_runs_total',
+    help: 'Batch runs by final status.',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly batchLastSuccess = new Gauge({
+    name: 'pv_batch_last_success_cutoff_seconds',
+    help: 'Cutoff (unix time) of the latest successful batch run: the batch boundary.',
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Histogram({
+    name: 'pv_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+}
