@@ -1,0 +1,130 @@
+/**
+ * The walking skeleton end to end, on any pair of backends: events go in through the
+ * collector's HTTP API, the speed layer consumes them, a batch run recomputes the past,
+ * and the serving API's merged answer equals the known input.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBatch } from '../../batch-layer/batch-run.ts';
+import type { EventLog } from '../../shared/event-log/index.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { PlatformMetrics } from '../../shared/metrics.ts';
+import { bucketStart } from '../../shared/time-buckets.ts';
+import type { ViewStore } from '../../shared/view-store/index.ts';
+import { createServingApp } from '../../serving-layer/app.ts';
+import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
+
+const HOUR = 3_600_000;
+
+export type BackendFactory = () => Promise<{ log: EventLog; store: ViewStore; cleanup: () => Promise<void> }>;
+
+interface SeriesBody {
+  exactThrough: string | null;
+  series: { bucket: string; views: number; exact: boolean }[];
+  total: { views: number; exact: boolean };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export function describePipeline(name: string, factory: BackendFactory, options: { skip?: boolean } = {}): void {
+  describe.skipIf(options.skip === true)(`pipeline end to end: ${name}`, () => {
+    let log: EventLog;
+    let store: ViewStore;
+    let cleanup: () => Promise<void>;
+    let server: Server;
+    let base: string;
+    let speed: SpeedLayer;
+
+    beforeEach(async () => {
+      ({ log, store, cleanup } = await factory());
+      await log.ensureTopic();
+      await store.migrate();
+      const app = createServingApp({ log, store, metrics: new PlatformMetrics(), logger: silentLogger });
+      server = await new Promise<Server>((resolve) => {
+        const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      });
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1`;
+      speed = new SpeedLayer(log, store, silentLogger, new PlatformMetrics(), {
+        groupId: `speed-${randomUUID()}`,
+        flushIntervalMs: 100,
+      });
+    });
+
+    afterEach(async () => {
+      await speed.stop().catch(() => undefined);
+      await new Promise((resolve) => server.close(resolve));
+      await cleanup();
+    });
+
+    it('merged counts equal the known input: batch before the boundary (deduplicated, late included), speed after', async () => {
+      const h0 = bucketStart(Date.now(), 'hour') - 5 * HOUR;
+      const cutoff = h0 + 2 * HOUR;
+      const page = `/e2e/${randomUUID()}`;
+      const event = (timestamp: number, eventId: string = randomUUID()) => ({ eventId, pageId: page, visitorId: 'v-e2e', timestamp });
+      // One visitor: one key, one partition, so log order is the order sent (the late event is late).
+      const dup = event(h0 + 1000);
+      const inOrder = [
+        ...Array.from({ length: 3 }, (_, i) => event(h0 + i * 60_000)),
+        dup,
+        ...Array.from({ length: 5 }, (_, i) => event(h0 + HOUR + i * 60_000)),
+        ...Array.from({ length: 4 }, (_, i) => event(h0 + 2 * HOUR + i * 60_000)),
+        ...Array.from({ length: 2 }, (_, i) => event(h0 + 3 * HOUR + i * 60_000)),
+      ];
+      const post = async (body: unknown): Promise<Response> =>
+        fetch(`${base}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const accepted = await post(inOrder);
+      expect(accepted.status).toBe(202);
+      expect(await accepted.json()).toEqual({ accepted: inOrder.length });
+      // A redelivered duplicate, and a late event for the first hour (behind the speed layer's watermark).
+      expect((await post(dup)).status).toBe(202);
+      expect((await post(dup)).status).toBe(202);
+      expect((await post(event(h0 + 30 * 60_000))).status).toBe(202);
+      // An invalid record that reached the log by another way than the collector.
+      await log.append([{ key: null, value: '{"not":"a page view"}' }]);
+      // The collector refuses a batch with an invalid event, and writes none of it.
+      const rejected = await post([event(h0), { ...event(h0), eventId: 'nope' }]);
+      expect(rejected.status).toBe(400);
+      expect(await rejected.json()).toMatchObject({ error: { code: 'PV_EVENT_INVALID', details: [{ index: 1 }] } });
+
+      await speed.start();
+      const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
+      await waitFor('the speed layer to checkpoint every record', async () => {
+        const cps = [...(await store.speedCheckpoints()).values()];
+        return cps.reduce((sum, cp) => sum + cp.nextOffset, 0) === end;
+      });
+
+      // Before any batch run the speed layer answers everything. The redeliveries of `dup` and the
+      // late event arrive behind the watermark, so the speed layer leaves them to the batch layer.
+      const query = `${base}/pages/${encodeURIComponent(page)}/views?interval=hour&from=${h0}&to=${h0 + 4 * HOUR}`;
+      const before = (await (await fetch(query)).json()) as SeriesBody;
+      expect(before.exactThrough).toBeNull();
+      expect(before.series.map((p) => p.views)).toEqual([4, 5, 4, 2]);
+      expect(before.series.every((p) => !p.exact)).toBe(true);
+
+      const { run } = await runBatch(log, store, silentLogger, { cutoffTime: cutoff });
+      expect(run).toMatchObject({ status: 'success', rowsInvalid: 1, rowsDuplicate: 2, rowsCounted: 10 });
+
+      const after = (await (await fetch(query)).json()) as SeriesBody;
+      expect(after.exactThrough).toBe(new Date(cutoff).toISOString());
+      expect(after.series).toEqual([
+        { bucket: new Date(h0).toISOString(), views: 5, exact: true },
+        { bucket: new Date(h0 + HOUR).toISOString(), views: 5, exact: true },
+        { bucket: new Date(h0 + 2 * HOUR).toISOString(), views: 4, exact: false },
+        { bucket: new Date(h0 + 3 * HOUR).toISOString(), views: 2, exact: false },
+      ]);
+      expect(after.total).toEqual({ views: 16, exact: false });
+
+      const boundary = (await (await fetch(`${base}/boundary`)).json()) as { exactThrough: string; speed: { lag: number } };
+      expect(boundary).toMatchObject({ exactThrough: new Date(cutoff).toISOString(), speed: { lag: 0 } });
+    });
+  });
+}
