@@ -104,6 +104,7 @@ export abstract class SqlViewStore implements ViewStore {
       {
         log_partition: checkpoint.partition,
         next_offset: checkpoint.nextOffset,
+        max_event_time: checkpoint.maxEventTime,
         version: checkpoint.version,
         written_at: Date.now(),
       },
@@ -113,12 +114,18 @@ export abstract class SqlViewStore implements ViewStore {
   async speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>> {
     const argMax = this.raw(this.fn.argMax);
     const rows = await this.rows(this.dialect.sql`
-      SELECT log_partition, ${argMax}(next_offset, version) AS latest_offset, max(version) AS latest_version
+      SELECT log_partition, ${argMax}(next_offset, version) AS latest_offset,
+        ${argMax}(max_event_time, version) AS latest_event_time, max(version) AS latest_version
       FROM speed_checkpoints GROUP BY log_partition`);
     return new Map(
       rows.map((r) => {
         const partition = Number(r['log_partition']);
-        return [partition, { partition, nextOffset: Number(r['latest_offset']), version: Number(r['latest_version']) }];
+        return [partition, {
+            partition,
+            nextOffset: Number(r['latest_offset']),
+            maxEventTime: Number(r['latest_event_time']),
+            version: Number(r['latest_version']),
+          }];
       }),
     );
   }

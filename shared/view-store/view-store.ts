@@ -60,6 +60,8 @@ export interface InvalidRecordRow {
 export interface SpeedCheckpoint {
   partition: number;
   nextOffset: number;
+  /** Highest event time the partition's state has seen (its watermark is derived from it). */
+  maxEventTime: number;
   version: number;
 }
 

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS raw_invalid (
 CREATE TABLE IF NOT EXISTS speed_checkpoints (
   log_partition Int32,
   next_offset Int64,
+  max_event_time Int64,
   version UInt64,
   written_at Int64
 ) ENGINE = ReplacingMergeTree(version) ORDER BY log_partition;

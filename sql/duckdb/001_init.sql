@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS raw_invalid (
 CREATE TABLE IF NOT EXISTS speed_checkpoints (
   log_partition INTEGER NOT NULL,
   next_offset BIGINT NOT NULL,
+  max_event_time BIGINT NOT NULL,
   version BIGINT NOT NULL,
   written_at BIGINT NOT NULL
 );

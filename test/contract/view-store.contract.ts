@@ -91,19 +91,19 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
         { ...row, bucket: T0 - HOUR, views: 9, version: 1 },
         { ...row, partition: 1, views: 4, version: 1 },
       ]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 10, version: 1 });
-      await store.writeSpeedCheckpoint({ partition: 1, nextOffset: 3, version: 1 });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 10, maxEventTime: T0, version: 1 });
+      await store.writeSpeedCheckpoint({ partition: 1, nextOffset: 3, maxEventTime: T0, version: 1 });
       // Version 2 rows are written, but the process dies before their checkpoint.
       await store.upsertSpeedMinutes([{ ...row, views: 5, version: 2 }]);
       expect(sort(await store.speedPartitionRows(0, 1, T0))).toEqual([
         { ...row, views: 2, version: 1 },
         { ...row, pageId: '/b', views: 1, version: 1 },
       ]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 20, version: 2 });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2 });
       expect(await store.speedCheckpoints()).toEqual(
         new Map([
-          [0, { partition: 0, nextOffset: 20, version: 2 }],
-          [1, { partition: 1, nextOffset: 3, version: 1 }],
+          [0, { partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2 }],
+          [1, { partition: 1, nextOffset: 3, maxEventTime: T0, version: 1 }],
         ]),
       );
       expect(sort(await store.speedPartitionRows(0, 2, T0 - HOUR))).toEqual([
