@@ -52,7 +52,10 @@ export interface LogConsumer {
   commit(offsets: ReadonlyMap<number, number>): Promise<void>;
   /** Partitions currently assigned to this member. */
   assignment(): number[];
-  /** Stops fetching and leaves the group. Idempotent. */
+  /**
+   * Stops fetching, waits for the in-flight batch, calls onRevoked (commits still work there),
+   * then leaves the group. Idempotent. Do not await it inside eachBatch: it waits for that batch.
+   */
   stop(): Promise<void>;
 }
 
@@ -89,11 +92,15 @@ export interface EventLog {
    * reject with PV_OFFSET_OUT_OF_RANGE.
    */
   readRange(options: ReadRangeOptions): Promise<void>;
-  /** Joins a consumer group on the topic; resumes from the group's committed offsets (earliest when none). */
+  /**
+   * Joins a consumer group on the topic; resumes from the group's committed offsets (earliest
+   * when none). Resolves after the first onAssigned has completed. A batch whose eachBatch
+   * throws is delivered again (with backoff) until it succeeds or the consumer stops.
+   */
   consume(options: ConsumeOptions): Promise<LogConsumer>;
   /** Committed offsets of a group (absent partitions have none). */
   committedOffsets(groupId: string): Promise<Map<number, number>>;
-  /** True when the log answers a metadata request. */
+  /** True when the log answers a metadata request; false (never a rejection) when not, or after close. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
