@@ -7,8 +7,9 @@
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { PlatformError } from '../errors.ts';
-import { clickhouseDialect, type SqlFragment } from '../sql-escape.ts';
-import { SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
+import { clickhouseDialect, ident, type SqlFragment } from '../sql-escape.ts';
+import { INTERVAL_MS } from '../time-buckets.ts';
+import { SPEED_TABLES, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
 
 export interface ClickHouseViewStoreOptions {
   /** HTTP URL of the server, e.g. http://127.0.0.1:8123. */
@@ -121,6 +122,23 @@ export class ClickHouseViewStore extends SqlViewStore {
       await this.client.insert({ table, values: rows as Row[], format: 'JSONEachRow' });
     } catch (err) {
       throw clickhouseError(err, `insert into ${table}`);
+    }
+  }
+
+  /** Speed tables are partitioned by UTC day (intDiv(bucket, 86400000)): whole days are dropped. */
+  protected async deleteSpeedBefore(dayStart: number): Promise<void> {
+    const { sql } = this.dialect;
+    const firstKeptDay = dayStart / INTERVAL_MS.day;
+    for (const table of SPEED_TABLES) {
+      const parts = await this.rows(sql`
+        SELECT DISTINCT partition FROM system.parts
+        WHERE database = ${this.options.database} AND table = ${table} AND active`);
+      for (const row of parts) {
+        const day = Number(row['partition']);
+        if (Number.isInteger(day) && day < firstKeptDay) {
+          await this.exec(sql`ALTER TABLE ${ident(table)} DROP PARTITION ${day}`);
+        }
+      }
     }
   }
 

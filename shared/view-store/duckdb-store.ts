@@ -4,10 +4,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnection, type DuckDBListType, type DuckDBType } from '@duckdb/node-api';
 import { PlatformError } from '../errors.ts';
-import { duckdbDialect, type SqlFragment } from '../sql-escape.ts';
-import { SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
+import { duckdbDialect, ident, type SqlFragment } from '../sql-escape.ts';
+import { SPEED_TABLES, SPEED_TABLE_KEYS, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
 import type { SpeedCheckpoint } from './view-store.ts';
 
 export interface DuckDbViewStoreOptions {
@@ -123,7 +123,7 @@ export class DuckDbViewStore extends SqlViewStore {
       try {
         await this.writer.run('BEGIN TRANSACTION');
         appender = await this.writer.createAppender(table);
-        const types = columns.map((_, i) => appender!.columnType(i).typeId);
+        const types = columns.map((_, i) => appender!.columnType(i));
         for (const row of rows) {
           columns.forEach((column, i) => appendValue(appender!, types[i]!, row[column], table, column));
           appender.endRow();
@@ -151,16 +151,25 @@ export class DuckDbViewStore extends SqlViewStore {
   override async writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
     await super.writeSpeedCheckpoint(checkpoint);
     const { sql } = this.dialect;
-    await this.exec(sql`
-      DELETE FROM speed_page_minute AS s
-      WHERE s.log_partition = ${checkpoint.partition} AND s.version < ${checkpoint.version}
-        AND EXISTS (
-          SELECT 1 FROM speed_page_minute AS t
-          WHERE t.log_partition = s.log_partition AND t.site = s.site AND t.page_id = s.page_id
-            AND t.bucket = s.bucket AND t.version > s.version AND t.version <= ${checkpoint.version})`);
+    for (const [table, keys] of Object.entries(SPEED_TABLE_KEYS)) {
+      const sameKey = keys.map((k) => `t.${k} = s.${k}`).join(' AND ');
+      await this.exec(sql`
+        DELETE FROM ${ident(table)} AS s
+        WHERE s.log_partition = ${checkpoint.partition} AND s.version < ${checkpoint.version}
+          AND EXISTS (
+            SELECT 1 FROM ${ident(table)} AS t
+            WHERE t.log_partition = s.log_partition AND ${this.raw(sameKey)}
+              AND t.version > s.version AND t.version <= ${checkpoint.version})`);
+    }
     await this.exec(sql`
       DELETE FROM speed_checkpoints
       WHERE log_partition = ${checkpoint.partition} AND version < ${checkpoint.version}`);
+  }
+
+  protected async deleteSpeedBefore(dayStart: number): Promise<void> {
+    for (const table of SPEED_TABLES) {
+      await this.exec(this.dialect.sql`DELETE FROM ${ident(table)} WHERE bucket < ${dayStart}`);
+    }
   }
 
   async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {
@@ -188,11 +197,14 @@ export class DuckDbViewStore extends SqlViewStore {
   }
 }
 
-function appendValue(appender: DuckDBAppender, type: DuckDBTypeId, value: unknown, table: string, column: string): void {
+function appendValue(appender: DuckDBAppender, type: DuckDBType, value: unknown, table: string, column: string): void {
   if (value === undefined || value === null) {
     throw new PlatformError('PV_STORE_QUERY_FAILED', `insert into ${table}: column ${column} has no value`);
   }
-  switch (type) {
+  switch (type.typeId) {
+    case DuckDBTypeId.LIST:
+      appender.appendList((value as (number | bigint)[]).map((v) => BigInt(v)), type as DuckDBListType);
+      return;
     case DuckDBTypeId.INTEGER:
       appender.appendInteger(Number(value));
       return;
@@ -203,6 +215,6 @@ function appendValue(appender: DuckDBAppender, type: DuckDBTypeId, value: unknow
       appender.appendVarchar(String(value));
       return;
     default:
-      throw new PlatformError('PV_STORE_QUERY_FAILED', `insert into ${table}: column ${column} has an unsupported type ${type}`);
+      throw new PlatformError('PV_STORE_QUERY_FAILED', `insert into ${table}: column ${column} has an unsupported type ${type.toString()}`);
   }
 }

@@ -3,7 +3,8 @@
  * primitives (run a statement, read rows, bulk insert) and the few dialect differences
  * (function names, upsert, latest-row-per-key); the metric logic is written once here.
  */
-import { bucketSql } from '../time-buckets.ts';
+import { PlatformError } from '../errors.ts';
+import { bucketSql, bucketStart, isBucketEdge } from '../time-buckets.ts';
 import { SqlFragment, joinSql, type SqlDialect } from '../sql-escape.ts';
 import { loadMigrations } from './migrations.ts';
 import type {
@@ -13,9 +14,14 @@ import type {
   BatchRunStatus,
   BucketViews,
   BuildStats,
+  CmsLookup,
   InvalidRecordRow,
   RawEventRow,
+  SpeedBucketViews,
   SpeedCheckpoint,
+  SpeedRows,
+  VisitorsGrain,
+  VisitorsQuery,
   SpeedMinuteRow,
   ViewQuery,
   ViewStore,
@@ -32,6 +38,14 @@ export interface DialectFunctions {
   argMin: string;
   countDistinct(expr: string): string;
 }
+
+/** The speed layer's versioned tables and the columns that identify a row's key (besides the partition). */
+export const SPEED_TABLE_KEYS: Readonly<Record<string, readonly string[]>> = {
+  speed_page_minute: ['site', 'page_id', 'bucket'],
+  speed_overflow_minute: ['site', 'bucket'],
+  speed_visitors: ['site', 'page_id', 'grain', 'bucket'],
+};
+export const SPEED_TABLES = Object.keys(SPEED_TABLE_KEYS);
 
 export abstract class SqlViewStore implements ViewStore {
   abstract readonly kind: 'clickhouse' | 'duckdb';
@@ -70,18 +84,157 @@ export abstract class SqlViewStore implements ViewStore {
     return query.pageId === undefined ? sql`1 = 1` : sql`page_id = ${query.pageId}`;
   }
 
-  async speedViews(query: ViewQuery): Promise<BucketViews[]> {
+  async speedViews(query: ViewQuery, cms?: CmsLookup): Promise<SpeedBucketViews[]> {
     const { sql } = this.dialect;
-    const rows = await this.rows(sql`
+    const argMax = this.raw(this.fn.argMax);
+    const range = sql`site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}`;
+    const exact = await this.rows(sql`
       SELECT bucket, sum(v) AS views FROM (
-        SELECT log_partition, page_id, bucket, ${this.raw(this.fn.argMax)}(views, version) AS v
+        SELECT log_partition, page_id, bucket, ${argMax}(views, version) AS v
         FROM speed_page_minute
-        WHERE site = ${query.site} AND ${this.pageFilter(query)}
-          AND bucket >= ${query.from} AND bucket < ${query.to}
+        WHERE ${range} AND ${this.pageFilter(query)}
         GROUP BY log_partition, page_id, bucket
       ) AS latest
       GROUP BY bucket ORDER BY bucket`);
-    return rows.map(toBucketViews);
+    const out = new Map<number, SpeedBucketViews>();
+    for (const row of exact) {
+      const bucket = Number(row['bucket']);
+      out.set(bucket, { bucket, views: Number(row['views']), overcountBound: 0 });
+    }
+    const add = (bucket: number, views: number, bound: number): void => {
+      const seen = out.get(bucket) ?? { bucket, views: 0, overcountBound: 0 };
+      seen.views += views;
+      seen.overcountBound += bound;
+      out.set(bucket, seen);
+    };
+    if (query.pageId === undefined) {
+      // A whole site: the overflow total is the exact count of the events beyond the key budget.
+      const overflow = await this.rows(sql`
+        SELECT bucket, sum(t) AS total FROM (
+          SELECT log_partition, bucket, ${argMax}(total, version) AS t
+          FROM speed_overflow_minute WHERE ${range}
+          GROUP BY log_partition, bucket
+        ) AS latest GROUP BY bucket`);
+      for (const row of overflow) add(Number(row['bucket']), Number(row['total']), 0);
+    } else if (cms !== undefined) {
+      // One page: merge the partitions' sketches cell by cell, then take the minimum over rows.
+      const cells = cms.cells.map((cell, i) => sql`sum(c[${cell + 1}]) AS ${this.raw(`c${i}`)}`);
+      const overflow = await this.rows(sql`
+        SELECT bucket, sum(t) AS total, ${joinSql(cells, ', ')} FROM (
+          SELECT log_partition, bucket, ${argMax}(total, version) AS t, ${argMax}(cms, version) AS c
+          FROM speed_overflow_minute
+          WHERE ${range} AND cms_width = ${cms.width} AND cms_depth = ${cms.depth}
+          GROUP BY log_partition, bucket
+        ) AS latest GROUP BY bucket`);
+      for (const row of overflow) {
+        const estimate = Math.min(...cms.cells.map((_, i) => Number(row[`c${i}`])));
+        const total = Number(row['total']);
+        if (estimate > 0 || total > 0) add(Number(row['bucket']), estimate, Math.ceil(cms.epsilon * total));
+      }
+    }
+    return [...out.values()].filter((b) => b.views > 0 || b.overcountBound > 0).sort((a, b) => a.bucket - b.bucket);
+  }
+
+  async speedVisitorSketches(query: VisitorsQuery): Promise<string[]> {
+    const { sql } = this.dialect;
+    const argMax = this.raw(this.fn.argMax);
+    const rows = await this.rows(sql`
+      SELECT ${argMax}(hll, version) AS h FROM speed_visitors
+      WHERE site = ${query.site} AND grain = ${query.grain} AND page_id = ${query.pageId ?? ''}
+        AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY log_partition, bucket`);
+    return rows.map((r) => String(r['h']));
+  }
+
+  async writeSpeedRows(rows: SpeedRows): Promise<void> {
+    await this.upsertSpeedMinutes(rows.pageMinutes);
+    await this.insert(
+      'speed_overflow_minute',
+      rows.overflow.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        bucket: r.bucket,
+        total: r.total,
+        cms_width: r.cmsWidth,
+        cms_depth: r.cmsDepth,
+        cms: r.cms,
+        top_pages: r.topPages,
+        version: r.version,
+      })),
+    );
+    await this.insert(
+      'speed_visitors',
+      rows.visitors.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        page_id: r.pageId,
+        grain: r.grain,
+        bucket: r.bucket,
+        hll: r.hll,
+        version: r.version,
+      })),
+    );
+  }
+
+  async speedPartitionState(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedRows> {
+    const { sql } = this.dialect;
+    const argMax = this.raw(this.fn.argMax);
+    const fromHour = bucketStart(fromBucket, 'hour');
+    const [pageMinutes, overflow, visitors] = await Promise.all([
+      this.speedPartitionRows(partition, maxVersion, fromBucket),
+      this.rows(sql`
+        SELECT site, bucket, ${argMax}(total, version) AS latest_total, ${argMax}(cms_width, version) AS latest_width,
+          ${argMax}(cms_depth, version) AS latest_depth, ${argMax}(cms, version) AS latest_cms,
+          ${argMax}(top_pages, version) AS latest_top, max(version) AS latest_version
+        FROM speed_overflow_minute
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromBucket}
+        GROUP BY site, bucket`),
+      this.rows(sql`
+        SELECT site, page_id, grain, bucket, ${argMax}(hll, version) AS latest_hll, max(version) AS latest_version
+        FROM speed_visitors
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromHour}
+        GROUP BY site, page_id, grain, bucket`),
+    ]);
+    return {
+      pageMinutes,
+      overflow: overflow.map((r) => ({
+        partition,
+        site: String(r['site']),
+        bucket: Number(r['bucket']),
+        total: Number(r['latest_total']),
+        cmsWidth: Number(r['latest_width']),
+        cmsDepth: Number(r['latest_depth']),
+        cms: (r['latest_cms'] as unknown[]).map(Number),
+        topPages: String(r['latest_top']),
+        version: Number(r['latest_version']),
+      })),
+      visitors: visitors.map((r) => ({
+        partition,
+        site: String(r['site']),
+        pageId: String(r['page_id']),
+        grain: String(r['grain']) as VisitorsGrain,
+        bucket: Number(r['bucket']),
+        hll: String(r['latest_hll']),
+        version: Number(r['latest_version']),
+      })),
+    };
+  }
+
+  /** Deletes the speed tables' rows of buckets before a UTC day start (engine-specific). */
+  protected abstract deleteSpeedBefore(dayStart: number): Promise<void>;
+
+  async dropSpeedBefore(dayStart: number): Promise<void> {
+    if (!isBucketEdge(dayStart, 'day')) {
+      throw new PlatformError('PV_STORE_QUERY_FAILED', `dropSpeedBefore needs a UTC day start, got ${new Date(dayStart).toISOString()}`);
+    }
+    await this.deleteSpeedBefore(dayStart);
+    await this.insert('speed_retention', [{ dropped_before: dayStart, recorded_at: Date.now() }]);
+  }
+
+  async speedRetainedFrom(): Promise<number | null> {
+    const rows = await this.rows(this.dialect.sql`SELECT count(*) AS n, max(dropped_before) AS d FROM speed_retention`);
+    const row = rows[0];
+    return row === undefined || Number(row['n']) === 0 ? null : Number(row['d']);
   }
 
   /** Rows are appended; readers take the highest version per key (ReplacingMergeTree-style). */

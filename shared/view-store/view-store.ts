@@ -36,6 +36,63 @@ export interface SpeedMinuteRow {
   version: number;
 }
 
+/** Page views beyond the exact-key budget of one (partition, site, minute): a total, a Count-Min sketch by page and the top pages. */
+export interface SpeedOverflowRow {
+  partition: number;
+  site: string;
+  bucket: number;
+  /** Events counted in the sketch (exact). */
+  total: number;
+  cmsWidth: number;
+  cmsDepth: number;
+  /** Cells, row-major (depth rows of width cells). */
+  cms: number[];
+  /** JSON of the Space-Saving summary: [[pageId, count, error], ...]. */
+  topPages: string;
+  version: number;
+}
+
+export type VisitorsGrain = 'minute' | 'hour';
+
+/** A HyperLogLog of the visitors of one (partition, site, page, bucket); pageId '' = the whole site. */
+export interface SpeedVisitorsRow {
+  partition: number;
+  site: string;
+  pageId: string;
+  grain: VisitorsGrain;
+  bucket: number;
+  /** Base64 of the sketch's serialization (shared/sketches). */
+  hll: string;
+  version: number;
+}
+
+/** Everything the speed layer writes for a checkpoint. */
+export interface SpeedRows {
+  pageMinutes: SpeedMinuteRow[];
+  overflow: SpeedOverflowRow[];
+  visitors: SpeedVisitorsRow[];
+}
+
+/** Speed-layer page views of a bucket; `overcountBound` > 0 when part of it is a Count-Min estimate. */
+export interface SpeedBucketViews extends BucketViews {
+  /** The estimate exceeds the true count by at most this (with the sketch's confidence 1 − δ). */
+  overcountBound: number;
+}
+
+/** Which Count-Min cells hold a page (computed by the sketch from the page's hash). */
+export interface CmsLookup {
+  width: number;
+  depth: number;
+  /** One cell index per row, 0-based into the flattened cells. */
+  cells: number[];
+  /** ε of the sketch: the overcount bound is ε × total. */
+  epsilon: number;
+}
+
+export interface VisitorsQuery extends ViewQuery {
+  grain: VisitorsGrain;
+}
+
 /** One event of the raw copy, keyed by its position in the log. */
 export interface RawEventRow {
   partition: number;
@@ -109,14 +166,28 @@ export interface BuildStats {
 export interface SpeedViewStore {
   /** Writes the latest state of speed counters; rows with a higher version replace lower ones. */
   upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
-  /** Minute buckets in [from, to), summed over partitions. Buckets with no views are absent. */
-  speedViews(query: ViewQuery): Promise<BucketViews[]>;
+  /** Writes exact counters, overflow sketches and visitor sketches of a checkpoint version. */
+  writeSpeedRows(rows: SpeedRows): Promise<void>;
+  /**
+   * Minute buckets in [from, to), summed over partitions. Buckets with no views are absent.
+   * For one page, `cms` adds the Count-Min estimate of its overflow events with the bound;
+   * for a whole site, overflow totals are exact.
+   */
+  speedViews(query: ViewQuery, cms?: CmsLookup): Promise<SpeedBucketViews[]>;
+  /** The latest visitor sketch of every (partition, bucket) in [from, to), base64; merge them for the union. */
+  speedVisitorSketches(query: VisitorsQuery): Promise<string[]>;
+  /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
+  dropSpeedBefore(dayStart: number): Promise<void>;
+  /** The earliest time speed rows are kept from (the latest dropSpeedBefore), or null. */
+  speedRetainedFrom(): Promise<number | null>;
   /** Records a checkpoint, after the rows of its version are written. */
   writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void>;
   /** The latest checkpoint of every partition that has one. */
   speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>>;
   /** A partition's rows as of a checkpoint version (latest version ≤ maxVersion per key), to restore state. */
   speedPartitionRows(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedMinuteRow[]>;
+  /** All of a partition's speed rows as of a checkpoint version, for buckets at or after `fromBucket`. */
+  speedPartitionState(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedRows>;
 }
 
 export interface BatchViewStore {

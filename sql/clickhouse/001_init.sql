@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS speed_page_minute (
   bucket Int64,
   views UInt64,
   version UInt64
-) ENGINE = ReplacingMergeTree(version) ORDER BY (site, page_id, bucket, log_partition);
+) ENGINE = ReplacingMergeTree(version)
+  PARTITION BY intDiv(bucket, 86400000)
+  ORDER BY (site, page_id, bucket, log_partition);
 
 -- Records of the log the raw copy could not use, with the reason (excluded from views).
 CREATE TABLE IF NOT EXISTS raw_invalid (

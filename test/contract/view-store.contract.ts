@@ -58,16 +58,107 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       // An older version arriving late does not overwrite a newer one.
       await store.upsertSpeedMinutes([{ partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 1, version: 1 }]);
       expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + HOUR })).toEqual([
-        { bucket: T0, views: 10 },
+        { bucket: T0, views: 10, overcountBound: 0 },
       ]);
       expect(await store.speedViews({ site: 'default', from: T0, to: T0 + HOUR })).toEqual([
-        { bucket: T0, views: 10 },
-        { bucket: T0 + MIN, views: 4 },
+        { bucket: T0, views: 10, overcountBound: 0 },
+        { bucket: T0 + MIN, views: 4, overcountBound: 0 },
       ]);
-      expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 10 }]);
+      expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 10, overcountBound: 0 }]);
       expect(await store.speedViews({ site: 'default', from: T0 + MIN, to: T0 + 2 * MIN })).toEqual([
-        { bucket: T0 + MIN, views: 4 },
+        { bucket: T0 + MIN, views: 4, overcountBound: 0 },
       ]);
+    });
+
+    it('speed overflow: a site total is exact, a page gets the Count-Min estimate and its bound', async () => {
+      const width = 4;
+      const depth = 2;
+      // Cells of page /x: row 0 cell 1, row 1 cell 2 → flat indexes 1 and 6.
+      const lookup = { width, depth, cells: [1, 6], epsilon: Math.E / width };
+      const overflow = (partition: number, total: number, cms: number[], version: number) => ({
+        partition, site: 'default', bucket: T0, total, cmsWidth: width, cmsDepth: depth, cms, topPages: '[["/x",3,0]]', version,
+      });
+      await store.writeSpeedRows({
+        pageMinutes: [{ partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 5, version: 1 }],
+        overflow: [
+          overflow(0, 4, [0, 3, 1, 0, 0, 0, 4, 0], 1),
+          overflow(0, 1, [0, 1, 0, 0, 0, 0, 1, 0], 0), // older version: ignored
+          overflow(1, 2, [0, 1, 1, 0, 0, 0, 2, 0], 1),
+          { ...overflow(2, 9, [9, 9, 9, 9, 9, 9, 9, 9], 1), cmsWidth: 8, cmsDepth: 1 }, // other sketch shape: not summed for a page
+        ],
+        visitors: [],
+      });
+      expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([
+        { bucket: T0, views: 5 + 4 + 2 + 9, overcountBound: 0 },
+      ]);
+      // /x: row 0 → 3+1 = 4, row 1 → 4+2 = 6; estimate min = 4; bound ceil(e/4 × 6) = 5.
+      expect(await store.speedViews({ site: 'default', pageId: '/x', from: T0, to: T0 + MIN }, lookup)).toEqual([
+        { bucket: T0, views: 4, overcountBound: 5 },
+      ]);
+      expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + MIN }, lookup)).toEqual([
+        { bucket: T0, views: 5 + 4, overcountBound: 5 },
+      ]);
+    });
+
+    it('speed visitor sketches: the latest per partition and bucket, by grain and page', async () => {
+      const v = (partition: number, pageId: string, grain: 'minute' | 'hour', bucket: number, hll: string, version: number) => ({
+        partition, site: 'default', pageId, grain, bucket, hll, version,
+      });
+      await store.writeSpeedRows({
+        pageMinutes: [],
+        overflow: [],
+        visitors: [
+          v(0, '', 'minute', T0, 'old', 1),
+          v(0, '', 'minute', T0, 'new', 2),
+          v(1, '', 'minute', T0, 'p1', 1),
+          v(0, '', 'minute', T0 + MIN, 'later', 1),
+          v(0, '/a', 'hour', T0, 'page', 1),
+          v(0, '', 'hour', T0, 'site-hour', 1),
+        ],
+      });
+      expect((await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0, to: T0 + MIN })).sort()).toEqual(['new', 'p1']);
+      expect(await store.speedVisitorSketches({ site: 'default', pageId: '/a', grain: 'hour', from: T0, to: T0 + HOUR })).toEqual(['page']);
+      expect(await store.speedVisitorSketches({ site: 'default', grain: 'hour', from: T0, to: T0 + HOUR })).toEqual(['site-hour']);
+    });
+
+    it('speed partition state is restored as of a checkpoint version, for every kind of row', async () => {
+      const base = { partition: 0, site: 'default', bucket: T0 };
+      await store.writeSpeedRows({
+        pageMinutes: [{ ...base, pageId: '/a', views: 1, version: 1 }],
+        overflow: [{ ...base, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 1 }],
+        visitors: [{ ...base, pageId: '', grain: 'minute', hll: 'v1', version: 1 }],
+      });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 3, maxEventTime: T0, version: 1 });
+      await store.writeSpeedRows({
+        pageMinutes: [{ ...base, pageId: '/a', views: 2, version: 2 }],
+        overflow: [{ ...base, total: 3, cmsWidth: 2, cmsDepth: 1, cms: [3, 0], topPages: '[]', version: 2 }],
+        visitors: [{ ...base, pageId: '', grain: 'minute', hll: 'v2', version: 2 }],
+      });
+      const state = await store.speedPartitionState(0, 1, T0);
+      expect(state.pageMinutes).toEqual([{ ...base, pageId: '/a', views: 1, version: 1 }]);
+      expect(state.overflow).toEqual([{ ...base, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 1 }]);
+      expect(state.visitors).toEqual([{ ...base, pageId: '', grain: 'minute', hll: 'v1', version: 1 }]);
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 5, maxEventTime: T0, version: 2 });
+      expect((await store.speedPartitionState(0, 2, T0)).overflow[0]?.total).toBe(3);
+    });
+
+    it('speed retention drops whole UTC days before a day start and records it', async () => {
+      const DAY = 86_400_000;
+      expect(await store.speedRetainedFrom()).toBeNull();
+      const rows = (bucket: number) => ({
+        pageMinutes: [{ partition: 0, site: 'default', pageId: '/a', bucket, views: 1, version: 1 }],
+        overflow: [{ partition: 0, site: 'default', bucket, total: 1, cmsWidth: 1, cmsDepth: 1, cms: [1], topPages: '[]', version: 1 }],
+        visitors: [{ partition: 0, site: 'default', pageId: '', grain: 'minute' as const, bucket, hll: 'h', version: 1 }],
+      });
+      await store.writeSpeedRows(rows(T0 - DAY + HOUR));
+      await store.writeSpeedRows(rows(T0 + HOUR));
+      await store.dropSpeedBefore(T0);
+      expect(await store.speedRetainedFrom()).toBe(T0);
+      expect(await store.speedViews({ site: 'default', from: T0 - DAY, to: T0 + DAY })).toEqual([
+        { bucket: T0 + HOUR, views: 2, overcountBound: 0 },
+      ]);
+      expect(await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0 - DAY, to: T0 + DAY })).toEqual(['h']);
+      await expect(store.dropSpeedBefore(T0 + 1)).rejects.toThrow(/UTC day start/);
     });
 
     it('raw copy tracks the next offset per partition, past valid and invalid records', async () => {
@@ -111,7 +202,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
         { ...row, views: 5, version: 2 },
         { ...row, pageId: '/b', views: 1, version: 1 },
       ]);
-      expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 9 }]);
+      expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 9, overcountBound: 0 }]);
     });
 
     it('batch views dedupe by eventId, respect the cutoff time and offsets, and count late events in their bucket', async () => {
