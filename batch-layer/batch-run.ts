@@ -14,6 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { PlatformError, isPlatformError } from '../shared/errors.ts';
 import { decodePageView } from '../shared/page-view.ts';
+import { hash64, type Hash64 } from '../shared/sketches/hash.ts';
+import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/sketches/hll-register.ts';
 import { bucketStart, isBucketEdge } from '../shared/time-buckets.ts';
 import type { EventLog, LogRecord } from '../shared/event-log/index.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -54,6 +56,9 @@ export function validateCutoff(cutoffTime: number, now: number): void {
   }
 }
 
+const visitorHash: Hash64 = { hi: 0, lo: 0 };
+const visitorRegister: HllRegister = { index: 0, rank: 0 };
+
 function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventRow[]): void {
   const decoded = decodePageView(record.value);
   if (!decoded.ok) {
@@ -62,6 +67,8 @@ function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventR
     return;
   }
   const e = decoded.event;
+  hash64(e.visitorId, visitorHash);
+  hllRegister(visitorHash.hi, visitorHash.lo, HLL_BATCH_PRECISION, visitorRegister);
   raw.push({
     partition: record.partition,
     offset: record.offset,
@@ -69,6 +76,8 @@ function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventR
     site: e.site,
     pageId: e.pageId,
     visitorId: e.visitorId,
+    visitorHllIndex: visitorRegister.index,
+    visitorHllRank: visitorRegister.rank,
     eventTime: e.timestamp,
     referrer: e.referrer ?? '',
     userAgent: e.userAgent ?? '',

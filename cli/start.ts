@@ -43,6 +43,13 @@ const stops: (() => Promise<unknown>)[] = [];
 if (config.roles.includes('speed')) {
   const speed = new SpeedLayer(log, store, logger.child({ module: 'speed-layer' }), metrics, {
     flushIntervalMs: config.speedFlushIntervalMs,
+    allowedLatenessMs: config.speedAllowedLatenessMs,
+    maxFutureSkewMs: config.speedMaxFutureSkewMs,
+    maxExactKeys: config.speedMaxExactKeys,
+    cmsEpsilon: config.speedCmsEpsilon,
+    cmsDelta: config.speedCmsDelta,
+    hllPrecision: config.speedHllPrecision,
+    retentionMarginMs: config.speedRetentionMarginMs,
   });
   await speed.start();
   stops.push(() => speed.stop());

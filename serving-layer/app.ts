@@ -32,8 +32,14 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
     from: iso(answer.from),
     to: iso(answer.to),
     exactThrough: answer.boundary === null ? null : iso(answer.boundary.cutoffTime),
-    series: answer.series.map((p) => ({ bucket: iso(p.bucket), views: p.views, exact: p.exact })),
+    series: answer.series.map((p) => ({
+      bucket: iso(p.bucket),
+      views: p.views,
+      exact: p.exact,
+      ...(p.exact ? {} : { overcountBound: p.overcountBound }),
+    })),
     total: answer.total,
+    partial: answer.partial === null ? null : { ...answer.partial, missingFrom: iso(answer.partial.missingFrom), missingTo: iso(answer.partial.missingTo) },
   };
 }
 

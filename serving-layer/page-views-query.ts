@@ -7,7 +7,7 @@
  */
 import { PlatformError } from '../shared/errors.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../shared/time-buckets.ts';
-import type { BatchBoundary, BatchViewStore, BucketViews, SpeedViewStore } from '../shared/view-store/index.ts';
+import type { BatchBoundary, BatchViewStore, BucketViews, SpeedBucketViews, SpeedViewStore } from '../shared/view-store/index.ts';
 
 /** Most buckets one answer may hold. */
 export const MAX_BUCKETS = 10_000;
@@ -27,6 +27,8 @@ export interface PageViewsPoint {
   views: number;
   /** True when the whole bucket lies before the boundary (batch, exact). */
   exact: boolean;
+  /** For speed buckets: the views may exceed the true count by at most this (Count-Min, 99%). */
+  overcountBound: number;
 }
 
 export interface PageViewsAnswer {
@@ -37,7 +39,12 @@ export interface PageViewsAnswer {
   /** The batch boundary: buckets before it are exact. Null when no batch run has succeeded. */
   boundary: BatchBoundary | null;
   series: PageViewsPoint[];
-  total: { views: number; exact: boolean };
+  total: { views: number; exact: boolean; overcountBound: number };
+  /**
+   * Set when part of the range has no data any more: speed buckets before `retainedFrom`
+   * were dropped and no batch run covers them. The affected views are missing, not zero.
+   */
+  partial: { reason: string; missingFrom: number; missingTo: number } | null;
 }
 
 export async function queryPageViews(store: SpeedViewStore & BatchViewStore, request: PageViewsRequest): Promise<PageViewsAnswer> {
@@ -63,23 +70,37 @@ export async function queryPageViews(store: SpeedViewStore & BatchViewStore, req
     );
   }
   const filter = { site: request.site, ...(request.pageId === undefined ? {} : { pageId: request.pageId }) };
-  const [batchRows, speedRows] = await Promise.all([
+  const [batchRows, speedRows, retainedFrom] = await Promise.all([
     boundary !== null && cut > from ? store.batchViews(boundary.batchId, { ...filter, from, to: cut }) : Promise.resolve<BucketViews[]>([]),
-    cut < to ? store.speedViews({ ...filter, from: cut, to }) : Promise.resolve<BucketViews[]>([]),
+    cut < to ? store.speedViews({ ...filter, from: cut, to }) : Promise.resolve<SpeedBucketViews[]>([]),
+    cut < to ? store.speedRetainedFrom() : Promise.resolve(null),
   ]);
 
-  const views = new Map<number, number>();
-  for (const row of [...batchRows, ...speedRows]) {
+  const views = new Map<number, { views: number; bound: number }>();
+  const add = (row: BucketViews, bound: number): void => {
     const bucket = bucketStart(row.bucket, interval);
-    views.set(bucket, (views.get(bucket) ?? 0) + row.views);
-  }
+    const seen = views.get(bucket) ?? { views: 0, bound: 0 };
+    seen.views += row.views;
+    seen.bound += bound;
+    views.set(bucket, seen);
+  };
+  for (const row of batchRows) add(row, 0);
+  for (const row of speedRows) add(row, row.overcountBound);
   const boundaryTime = boundary?.cutoffTime ?? Number.NEGATIVE_INFINITY;
   const series: PageViewsPoint[] = [];
   let total = 0;
+  let totalBound = 0;
   for (let bucket = from; bucket < to; bucket += width) {
-    const v = views.get(bucket) ?? 0;
-    total += v;
-    series.push({ bucket, views: v, exact: bucket + width <= boundaryTime });
+    const v = views.get(bucket) ?? { views: 0, bound: 0 };
+    total += v.views;
+    totalBound += v.bound;
+    series.push({ bucket, views: v.views, exact: bucket + width <= boundaryTime, overcountBound: v.bound });
   }
-  return { from, to, interval, boundary, series, total: { views: total, exact: to <= boundaryTime } };
+  // Invariant 3: never a silently wrong total. Speed days the batch layer has not covered are
+  // never dropped, but a boundary moved back (a rerun with an earlier cutoff) can expose a gap.
+  const partial =
+    retainedFrom !== null && cut < retainedFrom
+      ? { reason: 'speed buckets in this range were dropped by retention and no batch run covers them', missingFrom: cut, missingTo: Math.min(retainedFrom, to) }
+      : null;
+  return { from, to, interval, boundary, series, total: { views: total, exact: to <= boundaryTime, overcountBound: totalBound }, partial };
 }

@@ -36,6 +36,13 @@ export interface PlatformConfig {
   batchCron: string;
   batchTimezone: string;
   speedFlushIntervalMs: number;
+  speedAllowedLatenessMs: number;
+  speedMaxFutureSkewMs: number;
+  speedMaxExactKeys: number;
+  speedCmsEpsilon: number;
+  speedCmsDelta: number;
+  speedHllPrecision: number;
+  speedRetentionMarginMs: number;
   logLevel: string;
 }
 
@@ -58,6 +65,13 @@ export const ENVIRONMENT_VARIABLES = {
   BATCH_CRON: { default: '0 2 * * *', description: 'When the batch layer recomputes (cron syntax).' },
   BATCH_TIMEZONE: { default: 'UTC', description: 'Time zone of BATCH_CRON.' },
   SPEED_FLUSH_INTERVAL_MS: { default: '1000', description: 'How often the speed layer writes its views and checkpoints (ms).' },
+  SPEED_ALLOWED_LATENESS_MS: { default: '120000', description: 'Speed-layer watermark lag (ms): events for minute buckets behind it are late, left to the batch layer.' },
+  SPEED_MAX_FUTURE_SKEW_MS: { default: '300000', description: 'Events further ahead of the clock (ms) go to the dead-letter topic.' },
+  SPEED_MAX_EXACT_KEYS: { default: '100000', description: 'Exact page-minute counters per partition; beyond them, Count-Min and top-pages sketches.' },
+  SPEED_CMS_EPSILON: { default: '0.01', description: 'Count-Min ε: a page estimate overcounts by at most ε × the minute\'s overflow events.' },
+  SPEED_CMS_DELTA: { default: '0.01', description: 'Count-Min δ: the overcount bound holds with probability 1 − δ.' },
+  SPEED_HLL_PRECISION: { default: '14', description: 'HyperLogLog precision (4-18); 14 gives a 0.81% standard error.' },
+  SPEED_RETENTION_MARGIN_MS: { default: '172800000', description: 'Speed buckets are kept from the batch boundary minus this margin (ms, 48 h).' },
   LOG_LEVEL: { default: 'info', description: 'pino log level: fatal, error, warn, info, debug, trace, silent.' },
 } as const;
 
@@ -80,6 +94,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     const n = Number(raw);
     if (!/^\d+$/.test(raw) || n < min || n > max) {
       problems.push(`${name}=${JSON.stringify(raw)}: must be a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const fraction = (name: EnvironmentVariable, fallback: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^0?\.\d+$/.test(raw) || !(n > 0 && n < 1)) {
+      problems.push(`${name}=${JSON.stringify(raw)}: must be a number between 0 and 1, e.g. 0.01`);
       return fallback;
     }
     return n;
@@ -175,6 +199,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     batchCron,
     batchTimezone,
     speedFlushIntervalMs: int('SPEED_FLUSH_INTERVAL_MS', 1000, 50, 60_000),
+    speedAllowedLatenessMs: int('SPEED_ALLOWED_LATENESS_MS', 120_000, 0, 7 * 86_400_000),
+    speedMaxFutureSkewMs: int('SPEED_MAX_FUTURE_SKEW_MS', 300_000, 0, 7 * 86_400_000),
+    speedMaxExactKeys: int('SPEED_MAX_EXACT_KEYS', 100_000, 0, 100_000_000),
+    speedCmsEpsilon: fraction('SPEED_CMS_EPSILON', 0.01),
+    speedCmsDelta: fraction('SPEED_CMS_DELTA', 0.01),
+    speedHllPrecision: int('SPEED_HLL_PRECISION', 14, 4, 18),
+    speedRetentionMarginMs: int('SPEED_RETENTION_MARGIN_MS', 172_800_000, 0, 365 * 86_400_000),
     logLevel,
   };
   if (config.adminApiKey !== null && config.adminApiKey.length < 16) {

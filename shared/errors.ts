@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'PV_BATCH_ALREADY_RUNNING',
   'PV_BATCH_FAILED',
   'PV_SQL_VALUE_INVALID',
+  'PV_SKETCH_CORRUPT',
+  'PV_SKETCH_INCOMPATIBLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

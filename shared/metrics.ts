@@ -9,7 +9,7 @@ export class PlatformMetrics {
 
   readonly speedEvents = new Counter({
     name: 'pv_speed_events_total',
-    help: 'Log records the speed layer consumed, by outcome (counted, invalid, replayed).',
+    help: 'Log records the speed layer consumed, by outcome (counted, late, dead_letter, replayed).',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -17,6 +17,22 @@ export class PlatformMetrics {
     name: 'pv_speed_consumer_lag',
     help: 'Records between the speed layer and the end of each partition.',
     labelNames: ['partition'] as const,
+    registers: [this.registry],
+  });
+  readonly speedDeadLetters = new Counter({
+    name: 'pv_speed_dead_letters_total',
+    help: 'Records the speed layer sent to the dead-letter topic, by reason (invalid, future).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly speedStateBytes = new Gauge({
+    name: 'pv_speed_state_bytes',
+    help: 'Approximate memory held by the speed layer state (counters and sketches).',
+    registers: [this.registry],
+  });
+  readonly speedRetainedFrom = new Gauge({
+    name: 'pv_speed_retained_from_seconds',
+    help: 'Speed buckets before this time (unix seconds) have been dropped after a batch run covered them.',
     registers: [this.registry],
   });
   readonly speedCheckpointAge = new Gauge({

@@ -1,40 +1,61 @@
 /**
- * SpeedLayer: consumes the page-view log as a consumer group and keeps real-time
- * page-view counts per (site, page, minute) in the speed views.
+ * SpeedLayer: consumes the page-view log as a consumer group and keeps real-time,
+ * bounded-memory views per (site, page, minute): exact counters up to a key budget, then
+ * Count-Min and Space-Saving; HyperLogLogs of visitors (see partition-state.ts).
  *
- * Checkpoints (invariant 5, offsets move with state): every `flushIntervalMs` the
- * changed counters of each partition are written with a new version, then the
- * partition's checkpoint (next offset, watermark, version), and only then are the
- * offsets committed to the log. On (re)assignment a partition's state is restored
- * from its checkpoint and records below the checkpointed offset are skipped, so a
- * crash neither loses nor double-counts what was checkpointed.
+ * Checkpoints (invariant 5, offsets move with state): every `flushIntervalMs` the changed
+ * rows of each partition are written with a new version, then the partition's checkpoint
+ * (next offset, watermark, version), and only then are offsets committed to the log. On
+ * (re)assignment a partition's state is restored from its checkpoint and records below the
+ * checkpointed offset are skipped, so a crash neither loses nor double-counts what was
+ * checkpointed.
+ *
+ * Bad records (not JSON, invalid, or too far in the future) go to the dead-letter topic
+ * with their original bytes and a reason header before the batch is applied: the consumer
+ * never stops on bad data and never loses it.
+ *
+ * Retention (invariant 4): days of speed buckets before (latest batch boundary − margin)
+ * are dropped; nothing the batch layer has not covered is ever dropped.
  */
-import { PlatformError } from '../shared/errors.ts';
-import { decodePageView } from '../shared/page-view.ts';
+import { decodePageView, type PageView } from '../shared/page-view.ts';
 import { INTERVAL_MS, bucketStart } from '../shared/time-buckets.ts';
-import type { EventLog, LogBatch, LogConsumer } from '../shared/event-log/index.ts';
+import type { EventLog, LogBatch, LogConsumer, LogMessage } from '../shared/event-log/index.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PlatformMetrics } from '../shared/metrics.ts';
-import type { SpeedViewStore } from '../shared/view-store/index.ts';
-import { resolveSpeedLayerOptions, type SpeedLayerOptions, type ResolvedSpeedLayerOptions } from './options.ts';
-import { PartitionState, type PartitionSnapshot } from './partition-state.ts';
+import type { BatchViewStore, SpeedRows, SpeedViewStore } from '../shared/view-store/index.ts';
+import { resolveSpeedLayerOptions, type ResolvedSpeedLayerOptions, type SpeedLayerOptions } from './options.ts';
+import { PartitionState, type PartitionSnapshot, type SketchSettings } from './partition-state.ts';
+
+/** Header names of a dead-lettered record. */
+export const DEAD_LETTER_HEADERS = {
+  reason: 'pv-dead-letter-reason',
+  detail: 'pv-dead-letter-detail',
+  partition: 'pv-source-partition',
+  offset: 'pv-source-offset',
+} as const;
 
 export class SpeedLayer {
   private readonly options: ResolvedSpeedLayerOptions;
+  private readonly settings: SketchSettings;
+  private readonly deadLetterTopic: string;
   private readonly states = new Map<number, Promise<PartitionState>>();
   private consumer: LogConsumer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private lastCheckpointAt: number | null = null;
+  private lastRetentionCheck = 0;
+  private retainedFrom: number | null = null;
 
   constructor(
     private readonly log: EventLog,
-    private readonly store: SpeedViewStore,
+    private readonly store: SpeedViewStore & Pick<BatchViewStore, 'latestBoundary'>,
     private readonly logger: Logger,
     private readonly metrics: PlatformMetrics,
     options: SpeedLayerOptions = {},
   ) {
     this.options = resolveSpeedLayerOptions(options);
+    this.settings = this.options;
+    this.deadLetterTopic = this.options.deadLetterTopic ?? `${log.topic}.dead-letter`;
   }
 
   async start(): Promise<void> {
@@ -48,12 +69,14 @@ export class SpeedLayer {
       },
       onRevoked: async (partitions) => {
         this.logger.info({ partitions }, 'speed layer partitions revoked');
+        // A last checkpoint of what this member did, then the state goes: the next owner
+        // restores from that checkpoint.
         await this.flush();
         for (const p of partitions) this.states.delete(p);
       },
     });
     this.timer = setInterval(() => {
-      void this.flush();
+      void this.flush().then(() => this.applyRetention());
     }, this.options.flushIntervalMs);
     this.timer.unref();
   }
@@ -75,41 +98,92 @@ export class SpeedLayer {
 
   private async restore(partition: number): Promise<PartitionState> {
     const checkpoint = (await this.store.speedCheckpoints()).get(partition);
-    if (checkpoint === undefined) {
-      return new PartitionState(partition, this.options.allowedLatenessMs);
-    }
+    if (checkpoint === undefined) return new PartitionState(partition, this.settings);
+    // Only open buckets can still change; closed ones stay in the store.
     const watermark = checkpoint.maxEventTime - this.options.allowedLatenessMs;
     const fromBucket = bucketStart(watermark, 'minute') - INTERVAL_MS.minute;
-    const rows = await this.store.speedPartitionRows(partition, checkpoint.version, fromBucket);
+    const rows: SpeedRows = await this.store.speedPartitionState(partition, checkpoint.version, fromBucket);
     this.logger.info(
-      { partition, nextOffset: checkpoint.nextOffset, version: checkpoint.version, counters: rows.length },
+      { partition, nextOffset: checkpoint.nextOffset, version: checkpoint.version, counters: rows.pageMinutes.length },
       'speed layer restored partition from checkpoint',
     );
-    return new PartitionState(partition, this.options.allowedLatenessMs, { ...checkpoint, rows });
+    return new PartitionState(partition, this.settings, { ...checkpoint, rows });
+  }
+
+  /** Partitions this member owns now; a zombie batch for any other is not applied. */
+  private owns(partition: number): boolean {
+    return this.consumer === null || this.consumer.assignment().includes(partition);
   }
 
   private async applyBatch(batch: LogBatch): Promise<void> {
-    const state = await this.partitionState(batch.partition);
+    if (!this.owns(batch.partition)) return;
+    const statePromise = this.partitionState(batch.partition);
+    const state = await statePromise;
+    // The partition may have been revoked while its state was restored.
+    if (this.states.get(batch.partition) !== statePromise || !this.owns(batch.partition)) return;
+    const now = this.options.now();
+    // First pass: decide every record, and write dead letters before any state changes, so
+    // a failed dead-letter write redelivers the whole batch and nothing is lost.
+    const decided: (PageView | null)[] = [];
+    const deadLetters: LogMessage[] = [];
+    let replayed = 0;
+    for (const record of batch.records) {
+      if (record.offset < state.nextOffset) {
+        decided.push(null);
+        replayed += 1;
+        continue;
+      }
+      const decoded = decodePageView(record.value);
+      let reason: 'invalid' | 'future' | null = null;
+      let detail = '';
+      if (!decoded.ok) {
+        reason = 'invalid';
+        detail = decoded.errors.map((e) => (e.field === '' ? e.message : `${e.field}: ${e.message}`)).join('; ');
+      } else if (decoded.event.timestamp > now + this.options.maxFutureSkewMs) {
+        reason = 'future';
+        detail = `event time ${new Date(decoded.event.timestamp).toISOString()} is more than ${this.options.maxFutureSkewMs} ms ahead of the clock`;
+      }
+      if (reason !== null) {
+        deadLetters.push({
+          key: record.key === null ? null : record.key.toString('utf8'),
+          value: record.value,
+          headers: {
+            [DEAD_LETTER_HEADERS.reason]: reason,
+            [DEAD_LETTER_HEADERS.detail]: detail.slice(0, 1000),
+            [DEAD_LETTER_HEADERS.partition]: String(record.partition),
+            [DEAD_LETTER_HEADERS.offset]: String(record.offset),
+          },
+        });
+        this.metrics.speedDeadLetters.inc({ reason });
+        decided.push(null);
+      } else {
+        decided.push(decoded.ok ? decoded.event : null);
+      }
+    }
+    if (deadLetters.length > 0) {
+      await this.log.appendTo(this.deadLetterTopic, deadLetters);
+      this.logger.warn({ partition: batch.partition, count: deadLetters.length, topic: this.deadLetterTopic }, 'records dead-lettered');
+    }
+
     let counted = 0;
     let late = 0;
-    let replayed = 0;
-    let invalid = 0;
-    for (const record of batch.records) {
-      const decoded = decodePageView(record.value);
-      const outcome = decoded.ok ? state.apply(record.offset, decoded.event) : state.skip(record.offset);
-      if (outcome === 'replayed') replayed += 1;
-      else if (!decoded.ok) invalid += 1;
-      else if (outcome === 'late') late += 1;
+    batch.records.forEach((record, i) => {
+      const event = decided[i];
+      if (event === null || event === undefined) {
+        state.skip(record.offset);
+        return;
+      }
+      if (state.apply(record.offset, event) === 'late') late += 1;
       else counted += 1;
-    }
+    });
     this.metrics.speedEvents.inc({ outcome: 'counted' }, counted);
     this.metrics.speedEvents.inc({ outcome: 'late' }, late);
     this.metrics.speedEvents.inc({ outcome: 'replayed' }, replayed);
-    this.metrics.speedEvents.inc({ outcome: 'invalid' }, invalid);
+    this.metrics.speedEvents.inc({ outcome: 'dead_letter' }, deadLetters.length);
     this.metrics.speedLag.set({ partition: String(batch.partition) }, Math.max(0, batch.highWatermark - state.nextOffset));
   }
 
-  /** Writes changed counters and checkpoints, then commits offsets. Safe to call at any time. */
+  /** Writes changed rows and checkpoints, then commits offsets. Safe to call at any time. */
   flush(): Promise<void> {
     if (this.flushing === null) {
       this.flushing = this.flushOnce().finally(() => {
@@ -121,16 +195,24 @@ export class SpeedLayer {
 
   private async flushOnce(): Promise<void> {
     const pending: { state: PartitionState; snapshot: PartitionSnapshot }[] = [];
+    let memory = 0;
     for (const statePromise of this.states.values()) {
       const state = await statePromise.catch(() => null);
-      if (state === null || !state.hasChanges) continue;
+      if (state === null) continue;
+      memory += state.memoryBytes;
+      if (!state.hasChanges) continue;
       // Newer than anything written before, including rows of a checkpoint that never completed.
       const version = Math.max(state.checkpointVersion + 1, Date.now());
       pending.push({ state, snapshot: state.snapshot(version) });
     }
+    this.metrics.speedStateBytes.set(memory);
     if (pending.length === 0) return;
     try {
-      await this.store.upsertSpeedMinutes(pending.flatMap((p) => p.snapshot.rows));
+      await this.store.writeSpeedRows({
+        pageMinutes: pending.flatMap((p) => p.snapshot.rows.pageMinutes),
+        overflow: pending.flatMap((p) => p.snapshot.rows.overflow),
+        visitors: pending.flatMap((p) => p.snapshot.rows.visitors),
+      });
       for (const { state, snapshot } of pending) {
         await this.store.writeSpeedCheckpoint({
           partition: state.partition,
@@ -157,18 +239,38 @@ export class SpeedLayer {
     }
   }
 
+  /**
+   * Drops speed days before (latest boundary − margin). Runs at most every
+   * `retentionCheckIntervalMs`; `force` runs it now (tests, operators).
+   */
+  async applyRetention(force = false): Promise<number | null> {
+    const now = this.options.now();
+    if (!force && now - this.lastRetentionCheck < this.options.retentionCheckIntervalMs) return this.retainedFrom;
+    this.lastRetentionCheck = now;
+    try {
+      const boundary = await this.store.latestBoundary();
+      if (boundary === null) return this.retainedFrom;
+      const keepFrom = bucketStart(boundary.cutoffTime - this.options.retentionMarginMs, 'day');
+      this.retainedFrom ??= await this.store.speedRetainedFrom();
+      if (this.retainedFrom !== null && keepFrom <= this.retainedFrom) return this.retainedFrom;
+      await this.store.dropSpeedBefore(keepFrom);
+      this.retainedFrom = keepFrom;
+      this.metrics.speedRetainedFrom.set(keepFrom / 1000);
+      this.logger.info({ keepFrom: new Date(keepFrom).toISOString(), boundary: new Date(boundary.cutoffTime).toISOString() }, 'speed retention dropped days covered by the batch layer');
+    } catch (err) {
+      this.logger.warn({ err }, 'speed retention failed; will retry');
+    }
+    return this.retainedFrom;
+  }
+
   /** Stops consuming after a final checkpoint. */
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     const consumer = this.consumer;
     this.consumer = null;
-    if (consumer !== null) {
-      await consumer.stop();
-    }
-    await this.flush().catch((err: unknown) => {
-      throw new PlatformError('PV_STORE_UNAVAILABLE', 'final speed-layer checkpoint failed', { cause: err });
-    });
+    if (consumer !== null) await consumer.stop();
+    await this.flush();
     this.states.clear();
   }
 }

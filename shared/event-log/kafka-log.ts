@@ -353,6 +353,9 @@ class KafkaLogConsumer implements LogConsumer {
     await this.chain;
     if (this.assignError !== null) throw this.assignError;
     if (this.stopping || !payload.isRunning() || payload.isStale()) return;
+    // Fence: a batch fetched before a rebalance may arrive after this member lost the
+    // partition. It is dropped unprocessed and unresolved; the new owner consumes it.
+    if (!this.assigned.includes(payload.batch.partition)) return;
     const run = this.process(payload);
     this.inFlight = run;
     try {
@@ -371,7 +374,7 @@ class KafkaLogConsumer implements LogConsumer {
       const partition = batch.partition;
       const highWatermark = Number(batch.highWatermark);
       for (let i = 0; i < batch.messages.length; i += MAX_CHUNK_RECORDS) {
-        if (this.stopping) return;
+        if (this.stopping || !this.assigned.includes(partition)) return;
         const records = batch.messages.slice(i, i + MAX_CHUNK_RECORDS).map((m) => toLogRecord(m, partition));
         await this.options.eachBatch({ partition, records, highWatermark });
         resolveOffset(String(records[records.length - 1]!.offset));

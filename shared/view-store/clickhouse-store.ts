@@ -9,7 +9,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { PlatformError } from '../errors.ts';
 import { clickhouseDialect, ident, type SqlFragment } from '../sql-escape.ts';
 import { INTERVAL_MS } from '../time-buckets.ts';
-import { SPEED_TABLES, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
+import { BATCH_VIEW_TABLES, SPEED_TABLES, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
 
 export interface ClickHouseViewStoreOptions {
   /** HTTP URL of the server, e.g. http://127.0.0.1:8123. */
@@ -54,6 +54,7 @@ export class ClickHouseViewStore extends SqlViewStore {
   protected readonly fn: DialectFunctions = {
     argMax: 'argMax',
     argMin: 'argMin',
+    anyValue: 'any',
     countDistinct: (expr) => `uniqExact(${expr})`,
   };
 
@@ -144,16 +145,21 @@ export class ClickHouseViewStore extends SqlViewStore {
 
   async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {
     const { sql } = this.dialect;
-    const partitions = await this.rows(sql`
-      SELECT DISTINCT partition FROM system.parts
-      WHERE database = ${this.options.database} AND table = 'batch_page_hour' AND active`);
-    for (const row of partitions) {
-      const partition = String(row['partition']);
-      // system.parts shows a String partition key quoted: '<batch id>'.
-      const batchId = partition.replace(/^'(.*)'$/, '$1');
-      if (batchId === keepBatchId) continue;
-      await this.exec(sql`ALTER TABLE batch_page_hour DROP PARTITION ${batchId}`);
+    for (const table of BATCH_VIEW_TABLES) {
+      const partitions = await this.rows(sql`
+        SELECT DISTINCT partition FROM system.parts
+        WHERE database = ${this.options.database} AND table = ${table} AND active`);
+      for (const row of partitions) {
+        // system.parts shows a String partition key quoted: '<batch id>'.
+        const batchId = String(row['partition']).replace(/^'(.*)'$/, '$1');
+        if (batchId === keepBatchId) continue;
+        await this.exec(sql`ALTER TABLE ${ident(table)} DROP PARTITION ${batchId}`);
+      }
     }
+  }
+
+  protected truncateSql(table: string): string {
+    return `TRUNCATE TABLE ${this.dialect.identifier(table)}`;
   }
 
   async ping(): Promise<boolean> {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnection, type DuckDBListType, type DuckDBType } from '@duckdb/node-api';
 import { PlatformError } from '../errors.ts';
 import { duckdbDialect, ident, type SqlFragment } from '../sql-escape.ts';
-import { SPEED_TABLES, SPEED_TABLE_KEYS, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
+import { BATCH_VIEW_TABLES, SPEED_TABLES, SPEED_TABLE_KEYS, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
 import type { SpeedCheckpoint } from './view-store.ts';
 
 export interface DuckDbViewStoreOptions {
@@ -37,6 +37,7 @@ export class DuckDbViewStore extends SqlViewStore {
   protected readonly fn: DialectFunctions = {
     argMax: 'arg_max',
     argMin: 'arg_min',
+    anyValue: 'any_value',
     countDistinct: (expr) => `count(DISTINCT ${expr})`,
   };
 
@@ -173,7 +174,13 @@ export class DuckDbViewStore extends SqlViewStore {
   }
 
   async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {
-    await this.exec(this.dialect.sql`DELETE FROM batch_page_hour WHERE batch_id <> ${keepBatchId}`);
+    for (const table of BATCH_VIEW_TABLES) {
+      await this.exec(this.dialect.sql`DELETE FROM ${ident(table)} WHERE batch_id <> ${keepBatchId}`);
+    }
+  }
+
+  protected truncateSql(table: string): string {
+    return `DELETE FROM ${this.dialect.identifier(table)}`;
   }
 
   async ping(): Promise<boolean> {

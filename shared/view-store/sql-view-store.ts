@@ -4,6 +4,8 @@
  * (function names, upsert, latest-row-per-key); the metric logic is written once here.
  */
 import { PlatformError } from '../errors.ts';
+import { hash64 } from '../sketches/hash.ts';
+import { CountMinSketch } from '../sketches/count-min.ts';
 import { bucketSql, bucketStart, isBucketEdge } from '../time-buckets.ts';
 import { SqlFragment, joinSql, type SqlDialect } from '../sql-escape.ts';
 import { loadMigrations } from './migrations.ts';
@@ -13,8 +15,9 @@ import type {
   BatchRunRecord,
   BatchRunStatus,
   BucketViews,
+  BatchGrain,
   BuildStats,
-  CmsLookup,
+  DayVisitors,
   InvalidRecordRow,
   RawEventRow,
   SpeedBucketViews,
@@ -36,6 +39,8 @@ export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
 export interface DialectFunctions {
   argMax: string;
   argMin: string;
+  /** Any value of a group (all equal where it is used). */
+  anyValue: string;
   countDistinct(expr: string): string;
 }
 
@@ -46,6 +51,9 @@ export const SPEED_TABLE_KEYS: Readonly<Record<string, readonly string[]>> = {
   speed_visitors: ['site', 'page_id', 'grain', 'bucket'],
 };
 export const SPEED_TABLES = Object.keys(SPEED_TABLE_KEYS);
+
+/** Tables holding one version of the batch views per run (batch_id). */
+export const BATCH_VIEW_TABLES = ['batch_page_hour', 'batch_page_day', 'batch_site_hour', 'batch_site_day', 'batch_visitors_day'] as const;
 
 export abstract class SqlViewStore implements ViewStore {
   abstract readonly kind: 'clickhouse' | 'duckdb';
@@ -84,7 +92,7 @@ export abstract class SqlViewStore implements ViewStore {
     return query.pageId === undefined ? sql`1 = 1` : sql`page_id = ${query.pageId}`;
   }
 
-  async speedViews(query: ViewQuery, cms?: CmsLookup): Promise<SpeedBucketViews[]> {
+  async speedViews(query: ViewQuery): Promise<SpeedBucketViews[]> {
     const { sql } = this.dialect;
     const argMax = this.raw(this.fn.argMax);
     const range = sql`site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}`;
@@ -116,20 +124,29 @@ export abstract class SqlViewStore implements ViewStore {
           GROUP BY log_partition, bucket
         ) AS latest GROUP BY bucket`);
       for (const row of overflow) add(Number(row['bucket']), Number(row['total']), 0);
-    } else if (cms !== undefined) {
-      // One page: merge the partitions' sketches cell by cell, then take the minimum over rows.
-      const cells = cms.cells.map((cell, i) => sql`sum(c[${cell + 1}]) AS ${this.raw(`c${i}`)}`);
-      const overflow = await this.rows(sql`
-        SELECT bucket, sum(t) AS total, ${joinSql(cells, ', ')} FROM (
-          SELECT log_partition, bucket, ${argMax}(total, version) AS t, ${argMax}(cms, version) AS c
-          FROM speed_overflow_minute
-          WHERE ${range} AND cms_width = ${cms.width} AND cms_depth = ${cms.depth}
-          GROUP BY log_partition, bucket
-        ) AS latest GROUP BY bucket`);
-      for (const row of overflow) {
-        const estimate = Math.min(...cms.cells.map((_, i) => Number(row[`c${i}`])));
-        const total = Number(row['total']);
-        if (estimate > 0 || total > 0) add(Number(row['bucket']), estimate, Math.ceil(cms.epsilon * total));
+    } else {
+      // One page: for each sketch shape in the range, merge the partitions' sketches cell by
+      // cell in the engine and take the minimum over the page's cells (one per row).
+      const shapes = await this.rows(sql`
+        SELECT DISTINCT cms_width, cms_depth FROM speed_overflow_minute WHERE ${range}`);
+      const pageHash = hash64(query.pageId);
+      for (const shape of shapes) {
+        const width = Number(shape['cms_width']);
+        const depth = Number(shape['cms_depth']);
+        const cells = CountMinSketch.fromCells(width, depth, new Float64Array(width * depth)).cellIndexes(pageHash.hi, pageHash.lo);
+        const sums = cells.map((cell, i) => sql`sum(c[${cell + 1}]) AS ${this.raw(`c${i}`)}`);
+        const overflow = await this.rows(sql`
+          SELECT bucket, sum(t) AS total, ${joinSql(sums, ', ')} FROM (
+            SELECT log_partition, bucket, ${argMax}(total, version) AS t, ${argMax}(cms, version) AS c
+            FROM speed_overflow_minute
+            WHERE ${range} AND cms_width = ${width} AND cms_depth = ${depth}
+            GROUP BY log_partition, bucket
+          ) AS latest GROUP BY bucket`);
+        const epsilon = Math.E / width;
+        for (const row of overflow) {
+          const estimate = Math.min(...cells.map((_, i) => Number(row[`c${i}`])));
+          add(Number(row['bucket']), estimate, Math.ceil(epsilon * Number(row['total'])));
+        }
       }
     }
     return [...out.values()].filter((b) => b.views > 0 || b.overcountBound > 0).sort((a, b) => a.bucket - b.bucket);
@@ -330,6 +347,8 @@ export abstract class SqlViewStore implements ViewStore {
         site: r.site,
         page_id: r.pageId,
         visitor_id: r.visitorId,
+        visitor_hll_index: r.visitorHllIndex,
+        visitor_hll_rank: r.visitorHllRank,
         event_time: r.eventTime,
         referrer: r.referrer,
         user_agent: r.userAgent,
@@ -350,10 +369,13 @@ export abstract class SqlViewStore implements ViewStore {
       SELECT event_id,
         ${argMin}(site, pos) AS site,
         ${argMin}(page_id, pos) AS page_id,
+        ${argMin}(visitor_id, pos) AS visitor_id,
+        ${argMin}(visitor_hll_index, pos) AS hll_index,
+        ${argMin}(visitor_hll_rank, pos) AS hll_rank,
         ${argMin}(event_time, pos) AS event_time,
         ${positions} AS copies
       FROM (
-        SELECT event_id, site, page_id, event_time,
+        SELECT event_id, site, page_id, visitor_id, visitor_hll_index, visitor_hll_rank, event_time,
           log_partition * ${POSITION_PARTITION_FACTOR} + log_offset AS pos
         FROM raw_events WHERE ${offsetFilter}
       ) AS in_cutoff
@@ -362,18 +384,34 @@ export abstract class SqlViewStore implements ViewStore {
 
   async buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats> {
     const { sql } = this.dialect;
-    const deduped = this.dedupedEventsSql(cutoff);
+    const inCutoff = sql`(${this.dedupedEventsSql(cutoff)}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`;
     const hour = this.raw(bucketSql(this.kind, 'event_time', 'hour'));
+    const day = this.raw(bucketSql(this.kind, 'event_time', 'day'));
     await this.exec(sql`
       INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
-      SELECT ${batchId}, site, page_id, ${hour} AS bucket, count(*) AS views
-      FROM (${deduped}) AS deduped
-      WHERE event_time < ${cutoff.cutoffTime}
-      GROUP BY site, page_id, bucket`);
-    const stats = await this.rows(sql`
-      SELECT count(*) AS counted, sum(copies) AS positions
-      FROM (${deduped}) AS deduped
-      WHERE event_time < ${cutoff.cutoffTime}`);
+      SELECT ${batchId}, site, page_id, ${hour} AS b, count(*) FROM ${inCutoff} GROUP BY site, page_id, b`);
+    // Coarser views are rolled up from the finest one, not recomputed from the raw copy.
+    const dayOfBucket = this.raw(bucketSql(this.kind, 'bucket', 'day'));
+    await this.exec(sql`
+      INSERT INTO batch_page_day (batch_id, site, page_id, bucket, views)
+      SELECT batch_id, site, page_id, ${dayOfBucket} AS b, sum(views) FROM batch_page_hour
+      WHERE batch_id = ${batchId} GROUP BY batch_id, site, page_id, b`);
+    await this.exec(sql`
+      INSERT INTO batch_site_hour (batch_id, site, bucket, views)
+      SELECT batch_id, site, bucket, sum(views) FROM batch_page_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, bucket`);
+    await this.exec(sql`
+      INSERT INTO batch_site_day (batch_id, site, bucket, views)
+      SELECT batch_id, site, ${dayOfBucket} AS b, sum(views) FROM batch_site_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, b`);
+    await this.exec(sql`
+      INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
+      SELECT ${batchId}, site, page_id, ${day} AS b, visitor_id, ${this.raw(this.fn.anyValue)}(hll_index), ${this.raw(this.fn.anyValue)}(hll_rank)
+      FROM ${inCutoff} GROUP BY site, page_id, b, visitor_id`);
+    await this.exec(sql`
+      INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
+      SELECT batch_id, site, '', bucket, visitor_id, ${this.raw(this.fn.anyValue)}(hll_index), ${this.raw(this.fn.anyValue)}(hll_rank)
+      FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> ''
+      GROUP BY batch_id, site, bucket, visitor_id`);
+    const stats = await this.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${inCutoff}`);
     const counted = Number(stats[0]?.['counted'] ?? 0);
     const positions = Number(stats[0]?.['positions'] ?? 0);
     return { rowsCounted: counted, rowsDuplicate: positions - counted };
@@ -437,15 +475,54 @@ export abstract class SqlViewStore implements ViewStore {
     }));
   }
 
-  async batchViews(batchId: string, query: ViewQuery): Promise<BucketViews[]> {
+  async batchViews(batchId: string, query: ViewQuery, grain: BatchGrain = 'hour'): Promise<BucketViews[]> {
     const { sql } = this.dialect;
+    const table = this.raw(`batch_${query.pageId === undefined ? 'site' : 'page'}_${grain}`);
+    const page = query.pageId === undefined ? sql`1 = 1` : sql`page_id = ${query.pageId}`;
     const rows = await this.rows(sql`
-      SELECT bucket, sum(views) AS views FROM batch_page_hour
-      WHERE batch_id = ${batchId} AND site = ${query.site} AND ${this.pageFilter(query)}
+      SELECT bucket, sum(views) AS views FROM ${table}
+      WHERE batch_id = ${batchId} AND site = ${query.site} AND ${page}
         AND bucket >= ${query.from} AND bucket < ${query.to}
       GROUP BY bucket ORDER BY bucket`);
     return rows.map(toBucketViews);
   }
+
+  private visitorsFilter(batchId: string, query: ViewQuery): SqlFragment {
+    return this.dialect.sql`batch_id = ${batchId} AND site = ${query.site} AND page_id = ${query.pageId ?? ''}
+      AND bucket >= ${query.from} AND bucket < ${query.to}`;
+  }
+
+  async batchVisitors(batchId: string, query: ViewQuery): Promise<number> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT ${this.raw(this.fn.countDistinct('visitor_id'))} AS visitors
+      FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}`);
+    return Number(rows[0]?.['visitors'] ?? 0);
+  }
+
+  async batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT bucket, count(*) AS visitors
+      FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}
+      GROUP BY bucket ORDER BY bucket`);
+    return rows.map((r) => ({ bucket: Number(r['bucket']), visitors: Number(r['visitors']) }));
+  }
+
+  async batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT hll_index, max(hll_rank) AS rank_max
+      FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}
+      GROUP BY hll_index`);
+    return new Map(rows.map((r) => [Number(r['hll_index']), Number(r['rank_max'])]));
+  }
+
+  async truncateRawCopy(): Promise<void> {
+    for (const table of ['raw_events', 'raw_invalid']) {
+      await this.exec(this.truncateSql(table));
+    }
+  }
+
+  /** TRUNCATE is `TRUNCATE TABLE t` on ClickHouse and `DELETE FROM t` on DuckDB. */
+  protected abstract truncateSql(table: string): string;
 
   abstract dropBatchVersionsExcept(keepBatchId: string): Promise<void>;
 

@@ -79,16 +79,6 @@ export interface SpeedBucketViews extends BucketViews {
   overcountBound: number;
 }
 
-/** Which Count-Min cells hold a page (computed by the sketch from the page's hash). */
-export interface CmsLookup {
-  width: number;
-  depth: number;
-  /** One cell index per row, 0-based into the flattened cells. */
-  cells: number[];
-  /** ε of the sketch: the overcount bound is ε × total. */
-  epsilon: number;
-}
-
 export interface VisitorsQuery extends ViewQuery {
   grain: VisitorsGrain;
 }
@@ -101,9 +91,21 @@ export interface RawEventRow {
   site: string;
   pageId: string;
   visitorId: string;
+  /** HyperLogLog register of the visitor at the batch precision (shared/sketches). */
+  visitorHllIndex: number;
+  visitorHllRank: number;
   eventTime: number;
   referrer: string;
   userAgent: string;
+}
+
+/** Batch views come in two grains. */
+export type BatchGrain = 'hour' | 'day';
+
+/** Exact distinct visitors of one day. */
+export interface DayVisitors {
+  bucket: number;
+  visitors: number;
 }
 
 /** A log record the raw copy could not use. */
@@ -170,10 +172,10 @@ export interface SpeedViewStore {
   writeSpeedRows(rows: SpeedRows): Promise<void>;
   /**
    * Minute buckets in [from, to), summed over partitions. Buckets with no views are absent.
-   * For one page, `cms` adds the Count-Min estimate of its overflow events with the bound;
+   * For one page, the Count-Min estimate of its overflow events is added, with its bound;
    * for a whole site, overflow totals are exact.
    */
-  speedViews(query: ViewQuery, cms?: CmsLookup): Promise<SpeedBucketViews[]>;
+  speedViews(query: ViewQuery): Promise<SpeedBucketViews[]>;
   /** The latest visitor sketch of every (partition, bucket) in [from, to), base64; merge them for the union. */
   speedVisitorSketches(query: VisitorsQuery): Promise<string[]>;
   /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
@@ -205,10 +207,21 @@ export interface BatchViewStore {
   latestBoundary(): Promise<BatchBoundary | null>;
   /** Run history, newest first, one entry per run in its latest state. */
   batchRuns(limit: number): Promise<BatchRunRecord[]>;
-  /** Hour buckets in [from, to) of a published batch version. */
-  batchViews(batchId: string, query: ViewQuery): Promise<BucketViews[]>;
+  /**
+   * Page views of a batch version in [from, to), at hour or day grain: of one page, or of the
+   * whole site (site totals) when `pageId` is absent.
+   */
+  batchViews(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketViews[]>;
+  /** Exact distinct visitors over the days in [from, to) (day-aligned), of a page or the site. */
+  batchVisitors(batchId: string, query: ViewQuery): Promise<number>;
+  /** Exact distinct visitors of each day in [from, to). */
+  batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]>;
+  /** HyperLogLog registers (index → max rank) of the visitors over the days in [from, to), for a union with speed sketches. */
+  batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>>;
   /** Deletes the views of every version other than `keepBatchId` (after a publish). */
   dropBatchVersionsExcept(keepBatchId: string): Promise<void>;
+  /** Empties the raw copy (for a full rebuild from the log's first offset). */
+  truncateRawCopy(): Promise<void>;
 }
 
 export interface ViewStore extends SpeedViewStore, BatchViewStore {

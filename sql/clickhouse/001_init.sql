@@ -9,6 +9,8 @@ CREATE TABLE IF NOT EXISTS raw_events (
   site String,
   page_id String,
   visitor_id String,
+  visitor_hll_index UInt16,
+  visitor_hll_rank UInt8,
   event_time Int64,
   referrer String,
   user_agent String

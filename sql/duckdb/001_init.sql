@@ -8,6 +8,8 @@ CREATE TABLE IF NOT EXISTS raw_events (
   site VARCHAR NOT NULL,
   page_id VARCHAR NOT NULL,
   visitor_id VARCHAR NOT NULL,
+  visitor_hll_index INTEGER NOT NULL,
+  visitor_hll_rank INTEGER NOT NULL,
   event_time BIGINT NOT NULL,
   referrer VARCHAR NOT NULL,
   user_agent VARCHAR NOT NULL

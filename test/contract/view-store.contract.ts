@@ -4,6 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hash64 } from '../../shared/sketches/hash.ts';
+import { CountMinSketch } from '../../shared/sketches/count-min.ts';
 import type { RawEventRow, ViewStore } from '../../shared/view-store/index.ts';
 
 const HOUR = 3_600_000;
@@ -22,6 +24,8 @@ function raw(partition: number, offset: number, over: Partial<RawEventRow> = {})
     site: 'default',
     pageId: '/a',
     visitorId: `v${seq}`,
+    visitorHllIndex: seq % 16384,
+    visitorHllRank: 1 + (seq % 5),
     eventTime: T0,
     referrer: '',
     userAgent: '',
@@ -73,31 +77,42 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
     it('speed overflow: a site total is exact, a page gets the Count-Min estimate and its bound', async () => {
       const width = 4;
       const depth = 2;
-      // Cells of page /x: row 0 cell 1, row 1 cell 2 → flat indexes 1 and 6.
-      const lookup = { width, depth, cells: [1, 6], epsilon: Math.E / width };
+      // The cells of /x and /a in a 2x4 sketch, as the speed layer's sketch computes them.
+      const cellsOf = (page: string): number[] => {
+        const h = hash64(page);
+        return CountMinSketch.fromCells(width, depth, new Float64Array(8)).cellIndexes(h.hi, h.lo);
+      };
+      const cms = (counts: Record<string, number>): number[] => {
+        const cells = new Array<number>(8).fill(0);
+        for (const [page, count] of Object.entries(counts)) for (const c of cellsOf(page)) cells[c]! += count;
+        return cells;
+      };
       const overflow = (partition: number, total: number, cms: number[], version: number) => ({
         partition, site: 'default', bucket: T0, total, cmsWidth: width, cmsDepth: depth, cms, topPages: '[["/x",3,0]]', version,
       });
       await store.writeSpeedRows({
         pageMinutes: [{ partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 5, version: 1 }],
         overflow: [
-          overflow(0, 4, [0, 3, 1, 0, 0, 0, 4, 0], 1),
-          overflow(0, 1, [0, 1, 0, 0, 0, 0, 1, 0], 0), // older version: ignored
-          overflow(1, 2, [0, 1, 1, 0, 0, 0, 2, 0], 1),
-          { ...overflow(2, 9, [9, 9, 9, 9, 9, 9, 9, 9], 1), cmsWidth: 8, cmsDepth: 1 }, // other sketch shape: not summed for a page
+          overflow(0, 4, cms({ '/x': 3, '/y': 1 }), 1),
+          overflow(0, 1, cms({ '/x': 1 }), 0), // older version: ignored
+          overflow(1, 2, cms({ '/x': 1, '/z': 1 }), 1),
+          { ...overflow(2, 9, [9, 9, 9, 9, 9, 9, 9, 9], 1), cmsWidth: 8, cmsDepth: 1 }, // another sketch shape (other settings)
         ],
         visitors: [],
       });
       expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([
         { bucket: T0, views: 5 + 4 + 2 + 9, overcountBound: 0 },
       ]);
-      // /x: row 0 → 3+1 = 4, row 1 → 4+2 = 6; estimate min = 4; bound ceil(e/4 × 6) = 5.
-      expect(await store.speedViews({ site: 'default', pageId: '/x', from: T0, to: T0 + MIN }, lookup)).toEqual([
-        { bucket: T0, views: 4, overcountBound: 5 },
-      ]);
-      expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + MIN }, lookup)).toEqual([
-        { bucket: T0, views: 5 + 4, overcountBound: 5 },
-      ]);
+      // /x has 4 overflow views in the 2x4 sketches: the estimate is at least 4 and at most the
+      // 6 they hold; the 1x8 sketch's cells are all 9. Each shape adds its estimate and its
+      // bound ceil(e / width × total).
+      const x = await store.speedViews({ site: 'default', pageId: '/x', from: T0, to: T0 + MIN });
+      expect(x).toHaveLength(1);
+      expect(x[0]!.views).toBeGreaterThanOrEqual(4 + 9);
+      expect(x[0]!.views).toBeLessThanOrEqual(6 + 9);
+      expect(x[0]!.overcountBound).toBe(Math.ceil((Math.E / 4) * 6) + Math.ceil((Math.E / 8) * 9));
+      const exactOnly = await store.speedViews({ site: 'default', pageId: '/a', from: T0 + MIN, to: T0 + 2 * MIN });
+      expect(exactOnly).toEqual([]);
     });
 
     it('speed visitor sketches: the latest per partition and bucket, by grain and page', async () => {
@@ -235,6 +250,59 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(await store.batchViews('run-2', { site: 'default', from: T0, to: T0 + 3 * HOUR })).toEqual(
         await store.batchViews('run-1', { site: 'default', from: T0, to: T0 + 3 * HOUR }),
       );
+    });
+
+    it('batch views also hold page-days, site totals and exact visitors per day, all within the cutoff', async () => {
+      const DAY = 86_400_000;
+      const ev = (partition: number, offset: number, eventTime: number, pageId: string, visitorId: string, hllIndex: number, hllRank: number) =>
+        raw(partition, offset, { eventTime, pageId, visitorId, visitorHllIndex: hllIndex, visitorHllRank: hllRank });
+      const dup = randomUUID();
+      await store.appendRawEvents([
+        ev(0, 0, T0 + HOUR, '/a', 'ann', 7, 2),
+        ev(0, 1, T0 + 2 * HOUR, '/a', 'ann', 7, 2),
+        ev(0, 2, T0 + 3 * HOUR, '/b', 'bob', 9, 5),
+        { ...ev(0, 3, T0 + 3 * HOUR, '/b', 'cat', 7, 4), eventId: dup },
+        { ...ev(1, 0, T0 + 3 * HOUR, '/b', 'cat', 7, 4), eventId: dup },
+        ev(1, 1, T0 + DAY + HOUR, '/a', 'bob', 9, 5),
+        ev(1, 2, T0 + 2 * DAY + HOUR, '/a', 'dan', 1, 1), // after the cutoff
+      ]);
+      await store.buildBatchViews('v', { cutoffTime: T0 + 2 * DAY, endOffsets: new Map([[0, 4], [1, 3]]) });
+      const two = { site: 'default', from: T0, to: T0 + 2 * DAY };
+      expect(await store.batchViews('v', { ...two, pageId: '/a' }, 'day')).toEqual([
+        { bucket: T0, views: 2 },
+        { bucket: T0 + DAY, views: 1 },
+      ]);
+      expect(await store.batchViews('v', two, 'day')).toEqual([
+        { bucket: T0, views: 4 },
+        { bucket: T0 + DAY, views: 1 },
+      ]);
+      expect(await store.batchViews('v', two, 'hour')).toEqual([
+        { bucket: T0 + HOUR, views: 1 },
+        { bucket: T0 + 2 * HOUR, views: 1 },
+        { bucket: T0 + 3 * HOUR, views: 2 },
+        { bucket: T0 + DAY + HOUR, views: 1 },
+      ]);
+      // Exact distinct visitors: a union over days, not a sum.
+      expect(await store.batchVisitors('v', two)).toBe(3); // ann, bob, cat
+      expect(await store.batchVisitors('v', { ...two, pageId: '/a' })).toBe(2); // ann, bob
+      expect(await store.batchVisitorsByDay('v', two)).toEqual([
+        { bucket: T0, visitors: 3 },
+        { bucket: T0 + DAY, visitors: 1 },
+      ]);
+      expect(await store.batchVisitorRegisters('v', two)).toEqual(new Map([[7, 4], [9, 5]]));
+      // Every table keeps only the published version after a drop.
+      await store.buildBatchViews('w', { cutoffTime: T0 + 2 * DAY, endOffsets: new Map([[0, 4], [1, 3]]) });
+      await store.dropBatchVersionsExcept('w');
+      expect(await store.batchViews('v', two, 'day')).toEqual([]);
+      expect(await store.batchVisitors('v', two)).toBe(0);
+      expect(await store.batchVisitors('w', two)).toBe(3);
+    });
+
+    it('truncateRawCopy empties the raw copy so a full rebuild starts from the first offset', async () => {
+      await store.appendRawEvents([raw(0, 0), raw(0, 1)]);
+      await store.appendInvalidRecords([{ partition: 1, offset: 0, reason: 'x' }]);
+      await store.truncateRawCopy();
+      expect(await store.rawCopyEndOffsets()).toEqual(new Map());
     });
 
     it('a success record publishes the boundary; history shows each run in its latest state', async () => {

@@ -22,8 +22,9 @@ export type BackendFactory = () => Promise<{ log: EventLog; store: ViewStore; cl
 
 interface SeriesBody {
   exactThrough: string | null;
-  series: { bucket: string; views: number; exact: boolean }[];
-  total: { views: number; exact: boolean };
+  series: { bucket: string; views: number; exact: boolean; overcountBound?: number }[];
+  total: { views: number; exact: boolean; overcountBound: number };
+  partial: unknown;
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -118,10 +119,11 @@ export function describePipeline(name: string, factory: BackendFactory, options:
       expect(after.series).toEqual([
         { bucket: new Date(h0).toISOString(), views: 5, exact: true },
         { bucket: new Date(h0 + HOUR).toISOString(), views: 5, exact: true },
-        { bucket: new Date(h0 + 2 * HOUR).toISOString(), views: 4, exact: false },
-        { bucket: new Date(h0 + 3 * HOUR).toISOString(), views: 2, exact: false },
+        { bucket: new Date(h0 + 2 * HOUR).toISOString(), views: 4, exact: false, overcountBound: 0 },
+        { bucket: new Date(h0 + 3 * HOUR).toISOString(), views: 2, exact: false, overcountBound: 0 },
       ]);
-      expect(after.total).toEqual({ views: 16, exact: false });
+      expect(after.total).toEqual({ views: 16, exact: false, overcountBound: 0 });
+      expect(after.partial).toBeNull();
 
       const boundary = (await (await fetch(`${base}/boundary`)).json()) as { exactThrough: string; speed: { lag: number } };
       expect(boundary).toMatchObject({ exactThrough: new Date(cutoff).toISOString(), speed: { lag: 0 } });

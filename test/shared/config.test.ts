@@ -44,6 +44,8 @@ describe('loadConfig', () => {
     [{ BATCH_CRON: 'every night' }, 'BATCH_CRON="every night": not a valid cron expression (e.g. \'0 2 * * *\')'],
     [{ BATCH_TIMEZONE: 'Mars/Base' }, 'BATCH_TIMEZONE="Mars/Base": not a known IANA time zone (e.g. UTC, Europe/Berlin)'],
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY: must be at least 16 characters (use e.g. `openssl rand -hex 24`)'],
+    [{ SPEED_CMS_EPSILON: '2' }, 'SPEED_CMS_EPSILON="2": must be a number between 0 and 1, e.g. 0.01'],
+    [{ SPEED_HLL_PRECISION: '20' }, 'SPEED_HLL_PRECISION="20": must be a whole number from 4 to 18'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
   ])('names the variable and the fix: %j', (env, message) => {
     expect(problems(env)).toContain(message);

@@ -1,0 +1,491 @@
+/**
+ * HyperLogLog distinct counting (Flajolet et al. 2007) with Ertl's improved estimator
+ * ("New cardinality estimation algorithms for HyperLogLog sketches", 2017), over the 64-bit
+ * {@link hash64}. Relative standard error 1.04 / sqrt(2^p).
+ *
+ * Register update for a hash h (64 bits, big-endian bit order):
+ *   index = h >>> (64 - p)                       (the top p bits)
+ *   rank  = min(clz64(h << p), 64 - p) + 1       (1 .. 65 - p)
+ *   register[index] = max(register[index], rank)
+ *
+ * Representation. A new sketch is sparse: the non-zero registers only, as (index << 6 | rank)
+ * entries in an open-addressing hash table (a Uint32Array of 4 .. 2^p / 4 slots, linear
+ * probing on the index's low bits, 0 = empty, load ≤ 3/4), exact at precision p, so an HLL of
+ * 3 visitors costs tens of bytes instead of 2^p, and an add is O(1) at any precision. It turns
+ * dense (Uint8Array(2^p), one register per byte) when the table would have to outgrow the
+ * dense array, i.e. beyond 3/16 · 2^p non-zero registers. The register values, hence the
+ * estimate, the serialized bytes and merge results, do not depend on the representation.
+ *
+ * Merging is register-wise max: merge(A, B) has exactly the registers of the sketch of A ∪ B.
+ * Uniques over several buckets are the estimate of the merged sketch, never a sum of estimates.
+ */
+import { PlatformError } from '../errors.ts';
+import { checksum32, hash64, type Hash64 } from './hash.ts';
+
+export const HLL_MIN_PRECISION = 4;
+export const HLL_MAX_PRECISION = 18;
+export const HLL_DEFAULT_PRECISION = 14;
+/** Version byte of the current serialized format. */
+export const HLL_FORMAT_VERSION = 1;
+
+const MAGIC = 0x48; // 'H'
+const ENCODING_SPARSE = 0;
+const ENCODING_DENSE = 1;
+const HEADER_BYTES = 4;
+const CHECKSUM_BYTES = 4;
+const RANK_BITS = 6;
+const RANK_MASK = (1 << RANK_BITS) - 1;
+/** α∞ = 1 / (2 ln 2), Ertl's constant for the improved estimator. */
+const ALPHA_INF = 1 / (2 * Math.LN2);
+/** Approximate V8 sizes used by {@link HyperLogLog.memoryBytes}: the object, a typed array. */
+const OBJECT_OVERHEAD_BYTES = 80;
+const TYPED_ARRAY_OVERHEAD_BYTES = 160;
+
+const scratchHash: Hash64 = { hi: 0, lo: 0 };
+
+function corrupt(reason: string): PlatformError {
+  return new PlatformError('PV_SKETCH_CORRUPT', `invalid serialized HyperLogLog: ${reason}`);
+}
+
+/** Ertl's σ(x) = x + Σ_{k≥1} x^(2^k) 2^(k-1), for the zero registers. */
+function sigma(x: number): number {
+  if (x === 1) return Number.POSITIVE_INFINITY;
+  let y = 1;
+  let z = x;
+  let previous: number;
+  do {
+    x *= x;
+    previous = z;
+    z += x * y;
+    y += y;
+  } while (z !== previous);
+  return z;
+}
+
+/** Ertl's τ(x) = (1 - x - Σ_{k≥1} (1 - x^(2^-k))^2 2^-k) / 3, for the saturated registers. */
+function tau(x: number): number {
+  if (x === 0 || x === 1) return 0;
+  let y = 1;
+  let z = 1 - x;
+  let previous: number;
+  do {
+    x = Math.sqrt(x);
+    previous = z;
+    y *= 0.5;
+    z -= (1 - x) * (1 - x) * y;
+  } while (z !== previous);
+  return z / 3;
+}
+
+/** Inserts an entry for an index absent from `table` (linear probing from the index's low bits). */
+function insertEntry(table: Uint32Array, entry: number): void {
+  const mask = table.length - 1;
+  let slot = (entry >>> RANK_BITS) & mask;
+  while (table[slot] !== 0) slot = (slot + 1) & mask;
+  table[slot] = entry;
+}
+
+export class HyperLogLog {
+  /** p: the sketch has 2^p registers. */
+  readonly precision: number;
+  private readonly m: number;
+  /** Largest possible register value, 65 - p. */
+  private readonly maxRank: number;
+  /** Most sparse table slots (4 bytes each): 2^p / 4, the size of the dense registers. */
+  private readonly maxSlots: number;
+  /** Dense registers, or null while sparse. */
+  private dense: Uint8Array | null = null;
+  /** Sparse hash table of (index << 6 | rank) entries, 0 = empty slot; null until the first add. */
+  private sparse: Uint32Array | null = null;
+  /** Number of entries in the sparse table. */
+  private sparseSize = 0;
+
+  constructor(precision: number = HLL_DEFAULT_PRECISION) {
+    if (!Number.isInteger(precision) || precision < HLL_MIN_PRECISION || precision > HLL_MAX_PRECISION) {
+      throw new RangeError(
+        `HyperLogLog precision must be an integer in ${HLL_MIN_PRECISION}..${HLL_MAX_PRECISION}, got ${precision}`,
+      );
+    }
+    this.precision = precision;
+    this.m = 2 ** precision;
+    this.maxRank = 65 - precision;
+    this.maxSlots = this.m / 4;
+  }
+
+  /** A sketch holding the union of `sketches` (all of precision `precision`). */
+  static union(sketches: Iterable<HyperLogLog>, precision: number = HLL_DEFAULT_PRECISION): HyperLogLog {
+    const result = new HyperLogLog(precision);
+    for (const sketch of sketches) result.merge(sketch);
+    return result;
+  }
+
+  /** Number of registers, 2^p. */
+  get registerCount(): number {
+    return this.m;
+  }
+
+  /** 1.04 / sqrt(2^p): the relative standard error of {@link estimate}. */
+  get relativeStandardError(): number {
+    return 1.04 / Math.sqrt(this.m);
+  }
+
+  get isSparse(): boolean {
+    return this.dense === null;
+  }
+
+  /** True when nothing was added. */
+  get isEmpty(): boolean {
+    if (this.dense === null) return this.sparseSize === 0;
+    return this.dense.every((r) => r === 0);
+  }
+
+  /** Approximate heap bytes held by this sketch (object + register storage). */
+  get memoryBytes(): number {
+    if (this.dense !== null) return OBJECT_OVERHEAD_BYTES + TYPED_ARRAY_OVERHEAD_BYTES + this.dense.byteLength;
+    if (this.sparse !== null) return OBJECT_OVERHEAD_BYTES + TYPED_ARRAY_OVERHEAD_BYTES + this.sparse.byteLength;
+    return OBJECT_OVERHEAD_BYTES;
+  }
+
+  /**
+   * Adds a 64-bit hash given as its two unsigned 32-bit halves (as {@link hash64} returns them:
+   * value = hi * 2^32 + lo). Halves, not a bigint, because that is what the hash produces
+   * without allocation. Returns true when a register changed (the sketch is dirty).
+   */
+  add(hi: number, lo: number): boolean {
+    const p = this.precision;
+    const index = hi >>> (32 - p);
+    const rest = hi << p; // the 32 - p remaining bits of hi, left-aligned
+    const rank = rest !== 0 ? Math.clz32(rest) + 1 : 33 - p + Math.clz32(lo);
+    const dense = this.dense;
+    if (dense !== null) {
+      if (rank > dense[index]!) {
+        dense[index] = rank;
+        return true;
+      }
+      return false;
+    }
+    return this.addSparse(index, rank);
+  }
+
+  /** Adds a {@link Hash64}. */
+  addHash(hash: Hash64): boolean {
+    return this.add(hash.hi, hash.lo);
+  }
+
+  /** Adds a string (hashed with {@link hash64}). */
+  addString(value: string): boolean {
+    hash64(value, scratchHash);
+    return this.add(scratchHash.hi, scratchHash.lo);
+  }
+
+  private addSparse(index: number, rank: number): boolean {
+    let table = this.sparse;
+    if (table !== null) {
+      const mask = table.length - 1;
+      let slot = index & mask;
+      for (;;) {
+        const entry = table[slot]!;
+        if (entry === 0) break;
+        if (entry >>> RANK_BITS === index) {
+          if (rank > (entry & RANK_MASK)) {
+            table[slot] = (index << RANK_BITS) | rank;
+            return true;
+          }
+          return false;
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+    // A new register: make room (load ≤ 3/4), or turn dense when the table is as large as allowed.
+    const size = this.sparseSize + 1;
+    if (table === null || size * 4 > table.length * 3) {
+      if (table !== null && table.length >= this.maxSlots) {
+        this.toDense()[index] = rank;
+        return true;
+      }
+      table = this.resize(table === null ? 4 : table.length * 2);
+    }
+    insertEntry(table, (index << RANK_BITS) | rank);
+    this.sparseSize = size;
+    return true;
+  }
+
+  /** Moves the sparse entries into a new table of `slots` slots and returns it. */
+  private resize(slots: number): Uint32Array {
+    const table = new Uint32Array(slots);
+    const old = this.sparse;
+    if (old !== null) {
+      for (let i = 0; i < old.length; i++) if (old[i] !== 0) insertEntry(table, old[i]!);
+    }
+    this.sparse = table;
+    return table;
+  }
+
+  /** The sparse entries sorted by index (a copy). */
+  private sortedEntries(): Uint32Array {
+    const entries = new Uint32Array(this.sparseSize);
+    const table = this.sparse;
+    if (table !== null) {
+      let n = 0;
+      for (let i = 0; i < table.length; i++) if (table[i] !== 0) entries[n++] = table[i]!;
+    }
+    return entries.sort();
+  }
+
+  /** Switches to the dense representation and returns the registers. */
+  private toDense(): Uint8Array {
+    if (this.dense !== null) return this.dense;
+    const dense = new Uint8Array(this.m);
+    const table = this.sparse;
+    if (table !== null) {
+      for (let i = 0; i < table.length; i++) {
+        const entry = table[i]!;
+        if (entry !== 0) dense[entry >>> RANK_BITS] = entry & RANK_MASK;
+      }
+    }
+    this.dense = dense;
+    this.sparse = null;
+    this.sparseSize = 0;
+    return dense;
+  }
+
+  /**
+   * Folds `other` into this sketch (register-wise max) and returns this. Afterwards this sketch
+   * has exactly the registers of the sketch of the union of both inputs.
+   */
+  merge(other: HyperLogLog): this {
+    if (!(other instanceof HyperLogLog)) {
+      throw new PlatformError('PV_SKETCH_INCOMPATIBLE', 'HyperLogLog.merge needs a HyperLogLog');
+    }
+    if (other.precision !== this.precision) {
+      throw new PlatformError(
+        'PV_SKETCH_INCOMPATIBLE',
+        `cannot merge HyperLogLog sketches of precision ${other.precision} into precision ${this.precision}`,
+      );
+    }
+    if (other === this) return this;
+    if (other.dense !== null) {
+      const mine = this.toDense();
+      const theirs = other.dense;
+      for (let i = 0; i < mine.length; i++) {
+        if (theirs[i]! > mine[i]!) mine[i] = theirs[i]!;
+      }
+      return this;
+    }
+    const theirs = other.sparse;
+    if (theirs === null) return this;
+    for (let i = 0; i < theirs.length; i++) {
+      const entry = theirs[i]!;
+      if (entry !== 0) this.raise(entry >>> RANK_BITS, entry & RANK_MASK);
+    }
+    return this;
+  }
+
+  /** register[index] = max(register[index], rank), in either representation. */
+  private raise(index: number, rank: number): void {
+    const dense = this.dense;
+    if (dense === null) this.addSparse(index, rank);
+    else if (rank > dense[index]!) dense[index] = rank;
+  }
+
+  /**
+   * The estimated number of distinct hashes added (a float; 0 for an empty sketch), by Ertl's
+   * improved raw estimator, which needs no bias tables or range switches and has relative
+   * standard error ≈ {@link relativeStandardError} over the whole range.
+   */
+  estimate(): number {
+    const q = 64 - this.precision;
+    const counts = new Float64Array(q + 2); // counts[k] = number of registers equal to k
+    if (this.dense !== null) {
+      const dense = this.dense;
+      for (let i = 0; i < dense.length; i++) counts[dense[i]!]!++;
+    } else {
+      counts[0] = this.m - this.sparseSize;
+      const table = this.sparse;
+      if (table !== null) {
+        for (let i = 0; i < table.length; i++) if (table[i] !== 0) counts[table[i]! & RANK_MASK]!++;
+      }
+    }
+    const m = this.m;
+    let z = m * tau(1 - counts[q + 1]! / m);
+    for (let k = q; k >= 1; k--) z = 0.5 * (z + counts[k]!);
+    z += m * sigma(counts[0]! / m);
+    return (ALPHA_INF * m * m) / z;
+  }
+
+  /** A copy of the 2^p registers (whatever the representation). */
+  registers(): Uint8Array {
+    if (this.dense !== null) return this.dense.slice();
+    const registers = new Uint8Array(this.m);
+    const table = this.sparse;
+    if (table !== null) {
+      for (let i = 0; i < table.length; i++) {
+        const entry = table[i]!;
+        if (entry !== 0) registers[entry >>> RANK_BITS] = entry & RANK_MASK;
+      }
+    }
+    return registers;
+  }
+
+  /** Same precision and same registers (the representation does not matter). */
+  equals(other: HyperLogLog): boolean {
+    if (other.precision !== this.precision) return false;
+    const a = this.registers();
+    const b = other.registers();
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+
+  clone(): HyperLogLog {
+    const copy = new HyperLogLog(this.precision);
+    copy.dense = this.dense === null ? null : this.dense.slice();
+    copy.sparse = this.sparse === null ? null : this.sparse.slice();
+    copy.sparseSize = this.sparseSize;
+    return copy;
+  }
+
+  /**
+   * The versioned binary form (all integers little-endian):
+   *
+   *   0  u8   magic 0x48 ('H')
+   *   1  u8   format version (1)
+   *   2  u8   precision p (4..18)
+   *   3  u8   encoding: 0 = sparse, 1 = dense
+   *   sparse: u32 entry count n, then n entries in increasing index order, each
+   *           varint(index delta) u8 rank, where the delta is the index for the first entry
+   *           and index - previous index - 1 after it (varint = unsigned LEB128)
+   *   dense:  the 2^p registers packed 6 bits each, 4 per 3 bytes: the 24-bit little-endian
+   *           group j holds registers 4j .. 4j+3 from its low bits up
+   *   last 4 bytes: u32 checksum = low 32 bits of hash64 of all preceding bytes
+   */
+  serialize(): Uint8Array {
+    if (this.dense === null) {
+      const n = this.sparseSize;
+      const entries = this.sortedEntries();
+      const out = new Uint8Array(HEADER_BYTES + 4 + n * 4 + CHECKSUM_BYTES); // ≤ 3 + 1 bytes per entry
+      out[0] = MAGIC;
+      out[1] = HLL_FORMAT_VERSION;
+      out[2] = this.precision;
+      out[3] = ENCODING_SPARSE;
+      const view = new DataView(out.buffer);
+      view.setUint32(4, n, true);
+      let pos = 8;
+      let previous = -1;
+      for (let i = 0; i < n; i++) {
+        const entry = entries[i]!;
+        const index = entry >>> RANK_BITS;
+        let delta = index - previous - 1;
+        previous = index;
+        while (delta >= 0x80) {
+          out[pos++] = (delta & 0x7f) | 0x80;
+          delta >>>= 7;
+        }
+        out[pos++] = delta;
+        out[pos++] = entry & RANK_MASK;
+      }
+      view.setUint32(pos, checksum32(out, pos), true);
+      return out.slice(0, pos + CHECKSUM_BYTES);
+    }
+    const registers = this.dense;
+    const out = new Uint8Array(HEADER_BYTES + (this.m / 4) * 3 + CHECKSUM_BYTES);
+    out[0] = MAGIC;
+    out[1] = HLL_FORMAT_VERSION;
+    out[2] = this.precision;
+    out[3] = ENCODING_DENSE;
+    let pos = HEADER_BYTES;
+    for (let i = 0; i < this.m; i += 4) {
+      const group = registers[i]! | (registers[i + 1]! << 6) | (registers[i + 2]! << 12) | (registers[i + 3]! << 18);
+      out[pos++] = group & 0xff;
+      out[pos++] = (group >>> 8) & 0xff;
+      out[pos++] = group >>> 16;
+    }
+    new DataView(out.buffer).setUint32(pos, checksum32(out, pos), true);
+    return out;
+  }
+
+  /**
+   * Reads {@link serialize}'s output. Anything else (wrong magic or version, bad checksum,
+   * truncation, trailing bytes, out-of-range values) throws PlatformError `PV_SKETCH_CORRUPT`.
+   */
+  static deserialize(bytes: Uint8Array): HyperLogLog {
+    if (!(bytes instanceof Uint8Array)) throw corrupt('expected a Uint8Array');
+    if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw corrupt(`too short (${bytes.length} bytes)`);
+    if (bytes[0] !== MAGIC) throw corrupt('not a HyperLogLog (bad magic byte)');
+    if (bytes[1] !== HLL_FORMAT_VERSION) {
+      throw corrupt(`unsupported format version ${bytes[1]} (this code reads version ${HLL_FORMAT_VERSION})`);
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const end = bytes.length - CHECKSUM_BYTES;
+    if (view.getUint32(end, true) !== checksum32(bytes, end)) throw corrupt('checksum mismatch');
+    const precision = bytes[2]!;
+    if (precision < HLL_MIN_PRECISION || precision > HLL_MAX_PRECISION) throw corrupt(`precision ${precision} out of range`);
+    const sketch = new HyperLogLog(precision);
+    const m = sketch.m;
+    const maxRank = sketch.maxRank;
+    const encoding = bytes[3];
+    if (encoding === ENCODING_DENSE) {
+      if (end - HEADER_BYTES !== (m / 4) * 3) throw corrupt(`dense body has ${end - HEADER_BYTES} bytes, expected ${(m / 4) * 3}`);
+      const registers = new Uint8Array(m);
+      let pos = HEADER_BYTES;
+      for (let i = 0; i < m; i += 4) {
+        const group = bytes[pos]! | (bytes[pos + 1]! << 8) | (bytes[pos + 2]! << 16);
+        pos += 3;
+        for (let k = 0; k < 4; k++) {
+          const rank = (group >>> (6 * k)) & RANK_MASK;
+          if (rank > maxRank) throw corrupt(`register ${i + k} is ${rank}, above the maximum ${maxRank}`);
+          registers[i + k] = rank;
+        }
+      }
+      sketch.dense = registers;
+      return sketch;
+    }
+    if (encoding !== ENCODING_SPARSE) throw corrupt(`unknown encoding ${encoding}`);
+    if (end < HEADER_BYTES + 4) throw corrupt('truncated sparse header');
+    const n = view.getUint32(HEADER_BYTES, true);
+    if (n > m) throw corrupt(`${n} sparse entries for ${m} registers`);
+    if (n * 2 > end - HEADER_BYTES - 4) throw corrupt(`${n} sparse entries cannot fit in ${end} bytes`);
+    let pos = HEADER_BYTES + 4;
+    let previous = -1;
+    for (let i = 0; i < n; i++) {
+      let delta = 0;
+      let shift = 0;
+      for (;;) {
+        if (pos >= end) throw corrupt('truncated sparse entry');
+        const byte = bytes[pos++]!;
+        delta += (byte & 0x7f) * 2 ** shift;
+        if (byte < 0x80) {
+          if (byte === 0 && shift > 0) throw corrupt('non-canonical varint');
+          break;
+        }
+        shift += 7;
+        if (shift > 21) throw corrupt('sparse index delta too long');
+      }
+      const index = previous + 1 + delta;
+      if (index >= m) throw corrupt(`sparse index ${index} out of range`);
+      if (pos >= end) throw corrupt('truncated sparse entry');
+      const rank = bytes[pos++]!;
+      if (rank < 1 || rank > maxRank) throw corrupt(`sparse rank ${rank} out of range 1..${maxRank}`);
+      sketch.raise(index, rank); // turns dense if n is more than a sparse sketch holds
+      previous = index;
+    }
+    if (pos !== end) throw corrupt(`${end - pos} unexpected trailing bytes`);
+    return sketch;
+  }
+
+  toBase64(): string {
+    const bytes = this.serialize();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  }
+
+  /** Reads {@link toBase64}'s output; invalid base64 or bytes throw `PV_SKETCH_CORRUPT`. */
+  static fromBase64(text: string): HyperLogLog {
+    return HyperLogLog.deserialize(decodeBase64(text, corrupt));
+  }
+}
+
+/** Strict base64 (standard alphabet, padded): Buffer.from alone silently skips bad characters. */
+function decodeBase64(text: unknown, fail: (reason: string) => Error): Uint8Array {
+  if (typeof text !== 'string') throw fail('expected a base64 string');
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw fail('not valid base64');
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}

@@ -1,0 +1,117 @@
+/**
+ * Fault test on real Kafka and ClickHouse: two speed-layer processes share the partitions;
+ * one is SIGKILLed mid-stream and restarted. After catch-up the speed views equal the exact
+ * counts of the input: nothing checkpointed is lost or counted twice.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { KafkaEventLog } from '../../shared/event-log/index.ts';
+import { encodePageView, pageViewKey, type PageView } from '../../shared/page-view.ts';
+import { bucketStart } from '../../shared/time-buckets.ts';
+import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
+import { deleteKafkaTopics } from '../support/kafka-admin.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { kafkaBrokers, clickhouseUrl } = inject('infra');
+const PAGES = 40;
+
+describe.skipIf(kafkaBrokers === null || clickhouseUrl === null)('speed layer on Kafka: SIGKILL and restart', () => {
+  const id = randomUUID().replace(/-/g, '');
+  const topic = `pv-${id}`;
+  const database = `t_${id}`;
+  const group = `speed-${id}`;
+  const children = new Set<ChildProcess>();
+  let log: KafkaEventLog;
+  let store: ClickHouseViewStore;
+
+  const worker = (): Promise<ChildProcess> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/speed-worker.ts'], {
+        cwd: ROOT,
+        env: { ...process.env, KAFKA_BROKERS: (kafkaBrokers ?? []).join(','), KAFKA_TOPIC: topic, CLICKHOUSE_URL: clickhouseUrl ?? '', CLICKHOUSE_DATABASE: database, SPEED_GROUP: group },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      const timer = setTimeout(() => reject(new Error('speed worker did not start within 30 s')), 30_000);
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('ready')) {
+          clearTimeout(timer);
+          resolve(child);
+        }
+      });
+      child.once('error', reject);
+    });
+
+  beforeAll(async () => {
+    log = new KafkaEventLog({ brokers: kafkaBrokers ?? [], topic, partitions: 4 });
+    await log.ensureTopic();
+    store = new ClickHouseViewStore({ url: clickhouseUrl ?? '', database });
+    await store.migrate();
+  });
+
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await log.close();
+    await deleteKafkaTopics(kafkaBrokers ?? [], [topic]);
+    await store.dropDatabase();
+    await store.close();
+  });
+
+  it('counts equal the exact counts of the input after a SIGKILL mid-stream and a restart', async () => {
+    const base = bucketStart(Date.now(), 'minute') - 30 * 60_000;
+    const truth = new Map<string, number>();
+    let n = 0;
+    // Event time grows with n and every partition keeps append order: no event is late.
+    const produce = async (count: number): Promise<void> => {
+      for (let sent = 0; sent < count; sent += 500) {
+        const events: PageView[] = [];
+        for (let i = 0; i < Math.min(500, count - sent); i++, n++) {
+          const event: PageView = {
+            schemaVersion: 1,
+            eventId: randomUUID(),
+            site: 'default',
+            pageId: `/p${n % PAGES}`,
+            visitorId: `v${n % 997}`,
+            timestamp: base + n * 50,
+          };
+          const key = `${event.pageId}@${bucketStart(event.timestamp, 'minute')}`;
+          truth.set(key, (truth.get(key) ?? 0) + 1);
+          events.push(event);
+        }
+        await log.append(events.map((e) => ({ key: pageViewKey(e), value: encodePageView(e) })));
+      }
+    };
+    const checkpointed = async (): Promise<number> =>
+      [...(await store.speedCheckpoints()).values()].reduce((sum, cp) => sum + cp.nextOffset, 0);
+
+    await produce(6000);
+    const a = await worker();
+    await worker();
+    // Mid-stream: produce in the background, kill one worker while it runs.
+    const producing = produce(12_000);
+    const deadline = Date.now() + 30_000;
+    while ((await checkpointed()) < 7000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(a.kill('SIGKILL')).toBe(true);
+    await producing;
+    await worker(); // the restart
+    await produce(6000);
+
+    const total = [...(await log.endOffsets()).values()].reduce((x, y) => x + y, 0);
+    expect(total).toBe(24_000);
+    const caughtUp = Date.now() + 90_000;
+    while ((await checkpointed()) < total && Date.now() < caughtUp) await new Promise((r) => setTimeout(r, 250));
+    expect(await checkpointed()).toBe(total);
+
+    const got = new Map<string, number>();
+    for (let p = 0; p < PAGES; p++) {
+      const rows = await store.speedViews({ site: 'default', pageId: `/p${p}`, from: base, to: base + 24 * 60 * 60_000 });
+      for (const row of rows) got.set(`/p${p}@${row.bucket}`, row.views);
+    }
+    expect([...got.values()].reduce((x, y) => x + y, 0)).toBe(24_000);
+    expect(Object.fromEntries([...got].sort())).toEqual(Object.fromEntries([...truth].sort()));
+  }, 180_000);
+});
