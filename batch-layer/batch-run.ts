@@ -24,12 +24,29 @@ import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow } fr
 export interface BatchRunOptions {
   /** Exclusive cutoff time (epoch ms, hour-aligned). @default start of the current UTC day */
   cutoffTime?: number;
+  /** Rebuild the raw copy from the log's first offset (e.g. after a change of metric logic). @default false */
+  full?: boolean;
   /** Rows per raw-copy insert. @default 50000 */
   insertBatchSize?: number;
+  /**
+   * Whether this process may still publish (the batch lease, batch-control.ts). Checked right
+   * before publishing: a run that lost the lease fails instead. @default always true
+   */
+  leaseHeld?: () => boolean;
   /** Report progress (records copied so far, records to copy). */
   onProgress?(copied: number, total: number): void;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
+}
+
+/** What a run would do, computed without writing anything (`--dry-run`). */
+export interface BatchPlan {
+  cutoffTime: number;
+  full: boolean;
+  endOffsets: Record<string, number>;
+  /** Per partition, the offsets the raw copy would read: [from, to). */
+  copy: { partition: number; from: number; to: number }[];
+  recordsToCopy: number;
 }
 
 export interface BatchRunResult {
@@ -84,6 +101,41 @@ function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventR
   });
 }
 
+/** Computes a run's cutoff and the offsets its raw copy reads. Writes nothing. */
+export async function planBatch(log: EventLog, store: BatchViewStore, options: BatchRunOptions = {}): Promise<BatchPlan> {
+  const now = (options.now ?? Date.now)();
+  const cutoffTime = options.cutoffTime ?? defaultCutoff(now);
+  validateCutoff(cutoffTime, now);
+  const full = options.full ?? false;
+  const [endOffsets, starts, copied] = await Promise.all([
+    log.endOffsets(),
+    log.startOffsets(),
+    full ? Promise.resolve(new Map<number, number>()) : store.rawCopyEndOffsets(),
+  ]);
+  if (full) {
+    const trimmed = [...starts].filter(([, start]) => start > 0);
+    if (trimmed.length > 0) {
+      throw new PlatformError(
+        'PV_BATCH_FAILED',
+        `a full rebuild needs the whole log, but retention removed its beginning (partition ${trimmed[0]![0]} starts at offset ${trimmed[0]![1]}); ` +
+          'rebuilding would lose those events from the batch views',
+      );
+    }
+  }
+  const copy = [...endOffsets].map(([partition, to]) => ({
+    partition,
+    from: Math.min(to, Math.max(copied.get(partition) ?? 0, starts.get(partition) ?? 0)),
+    to,
+  }));
+  return {
+    cutoffTime,
+    full,
+    endOffsets: Object.fromEntries([...endOffsets].map(([p, o]) => [String(p), o])),
+    copy,
+    recordsToCopy: copy.reduce((sum, r) => sum + (r.to - r.from), 0),
+  };
+}
+
 export async function runBatch(
   log: EventLog,
   store: BatchViewStore,
@@ -92,18 +144,16 @@ export async function runBatch(
 ): Promise<BatchRunResult> {
   const now = options.now ?? Date.now;
   const startedAt = now();
-  const cutoffTime = options.cutoffTime ?? defaultCutoff(startedAt);
-  validateCutoff(cutoffTime, startedAt);
+  const plan = await planBatch(log, store, { ...options, now: () => startedAt });
   const batchSize = options.insertBatchSize ?? 50_000;
   const batchId = newBatchId(startedAt);
-  const endOffsets = await log.endOffsets();
   const run: BatchRunRecord = {
     batchId,
     status: 'running',
     startedAt,
     finishedAt: null,
-    cutoffTime,
-    endOffsets: Object.fromEntries([...endOffsets].map(([p, o]) => [String(p), o])),
+    cutoffTime: plan.cutoffTime,
+    endOffsets: plan.endOffsets,
     rowsRead: 0,
     rowsInvalid: 0,
     rowsDuplicate: 0,
@@ -111,30 +161,33 @@ export async function runBatch(
     error: null,
   };
   const runLogger = logger.child({ batchId });
-  runLogger.info({ cutoff: new Date(cutoffTime).toISOString(), endOffsets: run.endOffsets }, 'batch run started');
+  runLogger.info({ cutoff: new Date(plan.cutoffTime).toISOString(), endOffsets: run.endOffsets, full: plan.full, recordsToCopy: plan.recordsToCopy }, 'batch run started');
+  // Runs left 'running' by a process that died can never finish: say so in their history.
+  // (Only the lease holder runs batches, so no other run is really in progress.)
+  for (const stale of (await store.batchRuns(50)).filter((r) => r.status === 'running')) {
+    await store.recordBatchRun({ ...stale, status: 'failed', finishedAt: startedAt, error: 'abandoned: the process running it stopped before it finished' });
+  }
   await store.recordBatchRun(run);
+  const previous = await store.latestBoundary();
 
   try {
-    const copied = await store.rawCopyEndOffsets();
-    const starts = await log.startOffsets();
-    const ranges = [...endOffsets].map(([partition, end]) => {
-      const from = Math.max(copied.get(partition) ?? 0, starts.get(partition) ?? 0);
-      return { partition, from, to: end };
-    });
-    const total = ranges.reduce((sum, r) => sum + Math.max(0, r.to - r.from), 0);
-    for (const range of ranges) {
+    // A full rebuild empties the raw copy first. The published views are separate tables
+    // and stay served until this run publishes new ones.
+    if (plan.full) await store.truncateRawCopy();
+    for (const range of plan.copy) {
       if (range.from >= range.to) continue;
       let raw: RawEventRow[] = [];
       let invalid: InvalidRecordRow[] = [];
       const flush = async (): Promise<void> => {
-        // Invalid first: the raw copy's resume point is the highest offset of either.
-        await store.appendInvalidRecords(invalid);
+        // Events first: the copy resumes after the highest offset of either table, so a crash
+        // between the two inserts can lose an entry of the invalid-record ledger, never an event.
         await store.appendRawEvents(raw);
+        await store.appendInvalidRecords(invalid);
         run.rowsRead += raw.length + invalid.length;
         run.rowsInvalid += invalid.length;
         raw = [];
         invalid = [];
-        options.onProgress?.(run.rowsRead, total);
+        options.onProgress?.(run.rowsRead, plan.recordsToCopy);
       };
       await log.readRange({
         partition: range.partition,
@@ -148,9 +201,15 @@ export async function runBatch(
       await flush();
     }
 
-    const stats = await store.buildBatchViews(batchId, { cutoffTime, endOffsets });
+    const stats = await store.buildBatchViews(batchId, {
+      cutoffTime: plan.cutoffTime,
+      endOffsets: new Map(Object.entries(plan.endOffsets).map(([p, o]) => [Number(p), o])),
+    });
     run.rowsCounted = stats.rowsCounted;
     run.rowsDuplicate = stats.rowsDuplicate;
+    if (options.leaseHeld !== undefined && !options.leaseHeld()) {
+      throw new PlatformError('PV_BATCH_FAILED', 'this process lost the batch lease before publishing; another scheduler runs the batch');
+    }
     run.status = 'success';
     run.finishedAt = now();
     await store.recordBatchRun(run);
@@ -164,7 +223,7 @@ export async function runBatch(
       },
       'batch run published',
     );
-    await store.dropBatchVersionsExcept(batchId).catch((err: unknown) => {
+    await store.dropBatchVersionsExcept(previous === null ? [batchId] : [batchId, previous.batchId]).catch((err: unknown) => {
       runLogger.warn({ err }, 'could not drop old batch versions; they are unused and will be dropped next run');
     });
     return { run };

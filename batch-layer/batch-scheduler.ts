@@ -4,6 +4,7 @@
  * progress joins that run instead of starting a second one.
  */
 import { schedule, type ScheduledTask } from 'node-cron';
+import { PlatformError } from '../shared/errors.ts';
 import type { EventLog } from '../shared/event-log/index.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PlatformMetrics } from '../shared/metrics.ts';
@@ -15,6 +16,11 @@ export interface BatchSchedulerOptions {
   cron?: string;
   /** IANA time zone of the cron expression. @default 'UTC' */
   timezone?: string;
+  /**
+   * Whether this instance holds the batch lease (BatchControl.held). Scheduled runs of an
+   * instance without it are skipped; triggers are refused. @default always true
+   */
+  leaseHeld?: () => boolean;
 }
 
 export const BATCH_SCHEDULER_DEFAULTS = { cron: '0 2 * * *', timezone: 'UTC' } as const;
@@ -24,6 +30,7 @@ export class BatchScheduler {
   private inFlight: Promise<BatchRunResult> | null = null;
   private readonly cron: string;
   private readonly timezone: string;
+  private readonly leaseHeld: () => boolean;
 
   constructor(
     private readonly log: EventLog,
@@ -34,6 +41,7 @@ export class BatchScheduler {
   ) {
     this.cron = options.cron ?? BATCH_SCHEDULER_DEFAULTS.cron;
     this.timezone = options.timezone ?? BATCH_SCHEDULER_DEFAULTS.timezone;
+    this.leaseHeld = options.leaseHeld ?? (() => true);
   }
 
   start(): void {
@@ -41,6 +49,10 @@ export class BatchScheduler {
     this.task = schedule(
       this.cron,
       async () => {
+        if (!this.leaseHeld()) {
+          this.logger.info('scheduled batch run skipped: another scheduler instance holds the batch lease');
+          return;
+        }
         await this.trigger().catch(() => undefined); // already logged and recorded by the run
       },
       { timezone: this.timezone, noOverlap: true, name: 'pv-batch' },
@@ -58,10 +70,15 @@ export class BatchScheduler {
     return this.inFlight !== null;
   }
 
-  /** Starts a run now, or joins the one in progress. */
+  /** Starts a run now, or joins the one in progress (whatever options that one has). */
   trigger(options: BatchRunOptions = {}): Promise<BatchRunResult> {
     if (this.inFlight === null) {
-      this.inFlight = runBatch(this.log, this.store, this.logger, options)
+      if (!this.leaseHeld()) {
+        return Promise.reject(
+          new PlatformError('PV_BATCH_NOT_LEASE_HOLDER', 'another scheduler instance holds the batch lease; request the run with POST /api/v1/batch/runs'),
+        );
+      }
+      this.inFlight = runBatch(this.log, this.store, this.logger, { leaseHeld: this.leaseHeld, ...options })
         .then((result) => {
           this.metrics.batchRuns.inc({ status: 'success' });
           this.metrics.batchLastSuccess.set(result.run.cutoffTime / 1000);

@@ -1,55 +1,103 @@
 /**
- * `npm run batch -- --now [--cutoff 2026-01-31T00:00:00Z]`
+ * `npm run batch -- --now [--cutoff 2026-01-31T00:00:00Z] [--full] [--dry-run]`
  * Runs one batch recompute against the configured log and store, then exits.
  */
-import { runBatch } from '../batch-layer/batch-run.ts';
-import { openBackends } from '../shared/backends.ts';
+import { BatchControl } from '../batch-layer/batch-control.ts';
+import { planBatch, runBatch } from '../batch-layer/batch-run.ts';
+import { openBackends, type Backends } from '../shared/backends.ts';
 import { loadConfig } from '../shared/config.ts';
+import { isPlatformError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { parseTimestamp } from '../shared/page-view.ts';
 import { UsageError, parseFlags, runCli } from './args.ts';
 
-const USAGE = `usage: npm run batch -- --now [--cutoff ISO-8601]
+const USAGE = `usage: npm run batch -- --now [--cutoff ISO-8601] [--full] [--dry-run]
   --now      run one batch recompute now and exit
-  --cutoff   exclusive cutoff time, on a UTC hour (default: start of the current UTC day)`;
+  --cutoff   exclusive cutoff time, on a UTC hour (default: start of the current UTC day)
+  --full     rebuild the raw copy from the log's first offset (e.g. after a change of metric logic)
+  --dry-run  print what the run would read and cover, and change nothing`;
+
+/** How long to wait for the batch lease before giving up (another scheduler may hold it). */
+const LEASE_WAIT_MS = 20_000;
 
 runCli(async () => {
   const flags = parseFlags(
     process.argv.slice(2),
-    { now: { type: 'boolean' }, cutoff: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    {
+      now: { type: 'boolean' },
+      cutoff: { type: 'string' },
+      full: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     USAGE,
   );
   if (flags['help'] === true) {
     console.log(USAGE);
     return 0;
   }
-  if (flags['now'] !== true) throw new UsageError(`say --now to run a batch recompute\n\n${USAGE}`);
+  const dryRun = flags['dry-run'] === true;
+  if (flags['now'] !== true && !dryRun) throw new UsageError(`say --now to run a batch recompute, or --dry-run to see its plan\n\n${USAGE}`);
   let cutoffTime: number | undefined;
   if (typeof flags['cutoff'] === 'string') {
-    const parsed = parseTimestamp(flags['cutoff']);
+    const parsed = parseTimestamp(/^\d+$/.test(flags['cutoff']) ? Number(flags['cutoff']) : flags['cutoff']);
     if (typeof parsed === 'string') throw new UsageError(`--cutoff ${parsed}`);
     cutoffTime = parsed;
   }
+  const options = { ...(cutoffTime === undefined ? {} : { cutoffTime }), full: flags['full'] === true };
   const config = loadConfig(process.env);
-  const logger = createLogger({ level: config.logLevel });
-  const backends = await openBackends(config, logger);
+  const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel });
+
+  let backends: Backends;
   try {
-    const tty = process.stderr.isTTY;
-    const started = Date.now();
-    const { run } = await runBatch(backends.log, backends.store, logger.child({ module: 'batch-layer' }), {
-      ...(cutoffTime === undefined ? {} : { cutoffTime }),
-      onProgress: (copied, total) => {
-        if (!tty || total === 0) return;
-        const seconds = (Date.now() - started) / 1000;
-        const rate = copied / Math.max(seconds, 0.001);
-        const eta = rate > 0 ? (total - copied) / rate : 0;
-        process.stderr.write(
-          `\r  copied ${copied.toLocaleString('en')}/${total.toLocaleString('en')} (${Math.round((100 * copied) / total)}%)  ${Math.round(rate).toLocaleString('en')} rows/s  ETA ${eta.toFixed(0)}s `,
+    backends = await openBackends(config, logger);
+  } catch (err) {
+    if (isPlatformError(err, 'PV_LOG_UNAVAILABLE') && config.kafkaBrokers === null) {
+      throw new Error(
+        `${err.message}\nThe embedded log in ${config.dataDir} belongs to another process (is \`npm start\` running?). ` +
+          'Ask that process instead: curl -X POST -H "Authorization: Bearer $ADMIN_API_KEY" http://127.0.0.1:3000/api/v1/batch/runs',
+      );
+    }
+    throw err;
+  }
+  try {
+    if (dryRun) {
+      const plan = await planBatch(backends.log, backends.store, options);
+      console.log(JSON.stringify({ ...plan, cutoffTime: new Date(plan.cutoffTime).toISOString() }, null, 2));
+      return 0;
+    }
+    const control = new BatchControl(backends.controlLog, logger, { onRequest: () => undefined });
+    await control.start();
+    try {
+      if (!(await control.waitHeld(LEASE_WAIT_MS))) {
+        throw new Error(
+          'another batch scheduler holds the batch lease, so this process may not run the batch; ' +
+            'request the run from it: POST /api/v1/batch/runs (with the admin token)',
         );
-      },
-    });
-    if (tty) process.stderr.write('\n');
-    console.log(JSON.stringify(run, null, 2));
+      }
+      const tty = process.stderr.isTTY;
+      const started = Date.now();
+      const { run } = await runBatch(backends.log, backends.store, logger.child({ module: 'batch-layer' }), {
+        ...options,
+        leaseHeld: () => control.held(),
+        onProgress: (copied, total) => {
+          if (!tty || total === 0) return;
+          const seconds = (Date.now() - started) / 1000;
+          const rate = copied / Math.max(seconds, 0.001);
+          const eta = rate > 0 ? (total - copied) / rate : 0;
+          const width = 30;
+          const done = Math.round((width * copied) / total);
+          process.stderr.write(
+            `\r  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${copied.toLocaleString('en')}/${total.toLocaleString('en')}  ` +
+              `${Math.round(rate).toLocaleString('en')} rows/s  ETA ${eta.toFixed(0)}s `,
+          );
+        },
+      });
+      if (tty) process.stderr.write('\n');
+      console.log(JSON.stringify({ ...run, durationMs: (run.finishedAt ?? started) - run.startedAt }, null, 2));
+    } finally {
+      await control.stop();
+    }
   } finally {
     await backends.close();
   }

@@ -28,6 +28,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   PV_LOG_CLOSED: 503,
   PV_STORE_UNAVAILABLE: 503,
   PV_BATCH_ALREADY_RUNNING: 409,
+  PV_BATCH_NOT_LEASE_HOLDER: 409,
 };
 
 export function sendError(res: Response, status: number, code: ApiErrorCode, message: string, details?: unknown): void {

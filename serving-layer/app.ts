@@ -10,11 +10,16 @@ import type { PlatformMetrics } from '../shared/metrics.ts';
 import type { ViewStore } from '../shared/view-store/index.ts';
 import { collectorRouter } from '../collector/collector.ts';
 import { errorHandler, sendError } from './api-error.ts';
+import { batchRouter } from './batch-routes.ts';
 import { queryPageViews, type PageViewsAnswer } from './page-views-query.ts';
 import { parseInterval, parsePageId, parseSite, parseTimeRange } from './query-params.ts';
 
 export interface ServingAppDeps {
   log: EventLog;
+  /** The batch control topic; run requests go there. */
+  controlLog: EventLog;
+  /** Bearer token of admin routes; null disables them. */
+  adminApiKey: string | null;
   store: ViewStore;
   metrics: PlatformMetrics;
   logger: Logger;
@@ -60,6 +65,7 @@ export function createServingApp(deps: ServingAppDeps): Express {
   });
 
   app.use(collectorRouter(log, metrics));
+  app.use(batchRouter(store, deps.controlLog, deps.adminApiKey, now));
 
   app.get('/api/v1/health', (_req, res) => {
     res.json({ status: 'ok' });

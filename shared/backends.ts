@@ -10,6 +10,8 @@ import { ClickHouseViewStore, DuckDbViewStore, type ViewStore } from './view-sto
 
 export interface Backends {
   log: EventLog;
+  /** The batch control topic (see batch-layer/batch-control.ts). */
+  controlLog: EventLog;
   store: ViewStore;
   close(): Promise<void>;
 }
@@ -30,6 +32,14 @@ export function openEventLog(config: PlatformConfig, logger: Logger): EventLog {
       });
 }
 
+/** The batch layer's one-partition control topic (lease and run requests), beside the page-view topic. */
+export function openControlLog(config: PlatformConfig, logger: Logger): EventLog {
+  const topic = `${config.kafkaTopic}.batch-control`;
+  return config.kafkaBrokers === null
+    ? new EmbeddedEventLog({ dataDir: path.join(config.dataDir, 'log'), topic, partitions: 1, logger: logger.child({ module: 'embedded-log' }) })
+    : new KafkaEventLog({ brokers: config.kafkaBrokers, topic, partitions: 1, logger: logger.child({ module: 'kafka-log' }) });
+}
+
 export async function openViewStore(config: PlatformConfig): Promise<ViewStore> {
   return config.clickhouseUrl === null
     ? DuckDbViewStore.open({ path: path.join(config.dataDir, 'views.duckdb') })
@@ -45,13 +55,16 @@ export async function openViewStore(config: PlatformConfig): Promise<ViewStore> 
 export async function openBackends(config: PlatformConfig, logger: Logger): Promise<Backends> {
   const log = openEventLog(config, logger);
   await log.ensureTopic();
+  const controlLog = openControlLog(config, logger);
+  await controlLog.ensureTopic();
   const store = await openViewStore(config);
   await store.migrate();
   return {
     log,
+    controlLog,
     store,
     close: async () => {
-      await Promise.allSettled([log.close(), store.close()]);
+      await Promise.allSettled([log.close(), controlLog.close(), store.close()]);
     },
   };
 }

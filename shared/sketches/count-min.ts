@@ -30,7 +30,7 @@ const MAGIC = 0x43; // 'C'
 const HEADER_BYTES = 34;
 const CHECKSUM_BYTES = 4;
 const OBJECT_OVERHEAD_BYTES = 96;
-const TYPED_ARRAY_OVERHEAD_BYTES = 160;
+const TYPED_ARRAY_OVERHEAD_BYTES = 220;
 
 const scratchHash: Hash64 = { hi: 0, lo: 0 };
 
@@ -48,6 +48,7 @@ function isPrime(n: number): boolean {
 /** The width for ε: the smallest prime ≥ ceil(e / ε). */
 export function countMinWidth(epsilon: number): number {
   let w = Math.ceil(Math.E / epsilon);
+  if (!(w <= MAX_CELLS)) throw new RangeError(`CountMinSketch epsilon ${epsilon} needs more than ${MAX_CELLS} counters per row`);
   while (!isPrime(w)) w++;
   return w;
 }
@@ -320,6 +321,7 @@ export class CountMinSketch {
     const epsilon = view.getFloat64(2, true);
     const delta = view.getFloat64(10, true);
     if (!(epsilon > 0 && epsilon < 1) || !(delta > 0 && delta < 1)) throw corrupt(`epsilon ${epsilon} or delta ${delta} out of (0, 1)`);
+    if (Math.E / epsilon > MAX_CELLS || Math.log(1 / delta) > MAX_CELLS) throw corrupt(`epsilon ${epsilon} or delta ${delta} too small`);
     const width = view.getUint32(18, true);
     const depth = view.getUint32(22, true);
     if (width !== countMinWidth(epsilon) || depth !== countMinDepth(delta)) {

@@ -8,9 +8,9 @@
  *
  * MurmurHash3_x64_128 is Austin Appleby's reference function (SMHasher's `MurmurHash3.cpp`);
  * h1 and h2 are the two 64-bit words it writes, i.e. the first and second 8 bytes of its output
- * read little-endian. This is exactly ClickHouse's `murmurHash3_64(s)` (18.16 and current), so
- * SQL can compute the same value; `murmurHash3_128(s)` there returns the 16 bytes h1 ‖ h2.
- * Strings are encoded as the WHATWG TextEncoder does (lone surrogates become U+FFFD).
+ * read little-endian. This is exactly ClickHouse's `murmurHash3_64(s)` for one String argument
+ * (18.16 and current), so SQL can compute the same value. Strings are encoded as the WHATWG
+ * TextEncoder does (lone surrogates become U+FFFD).
  *
  * Speed: the 64-bit arithmetic runs on pairs of 32-bit halves (no BigInt), the result is
  * written into a caller-owned {@link Hash64} to avoid allocation, and ASCII strings are hashed

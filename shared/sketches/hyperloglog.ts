@@ -10,8 +10,9 @@
  *
  * Representation. A new sketch is sparse: the non-zero registers only, as (index << 6 | rank)
  * entries in an open-addressing hash table (a Uint32Array of 4 .. 2^p / 4 slots, linear
- * probing on the index's low bits, 0 = empty, load ≤ 3/4), exact at precision p, so an HLL of
- * 3 visitors costs tens of bytes instead of 2^p, and an add is O(1) at any precision. It turns
+ * probing on the index's low bits, 0 = empty, load ≤ 3/4), exact at precision p: an HLL of
+ * 3 visitors holds a 16-byte table (about 330 bytes of V8 heap in all, 24 bytes serialized)
+ * instead of 2^p registers, and an add is O(1) at any precision. It turns
  * dense (Uint8Array(2^p), one register per byte) when the table would have to outgrow the
  * dense array, i.e. beyond 3/16 · 2^p non-zero registers. The register values, hence the
  * estimate, the serialized bytes and merge results, do not depend on the representation.
@@ -37,9 +38,9 @@ const RANK_BITS = 6;
 const RANK_MASK = (1 << RANK_BITS) - 1;
 /** α∞ = 1 / (2 ln 2), Ertl's constant for the improved estimator. */
 const ALPHA_INF = 1 / (2 * Math.LN2);
-/** Approximate V8 sizes used by {@link HyperLogLog.memoryBytes}: the object, a typed array. */
+/** V8 heap sizes (measured on Node 20, x64) used by {@link HyperLogLog.memoryBytes}: the object, a typed array. */
 const OBJECT_OVERHEAD_BYTES = 80;
-const TYPED_ARRAY_OVERHEAD_BYTES = 160;
+const TYPED_ARRAY_OVERHEAD_BYTES = 220;
 
 const scratchHash: Hash64 = { hi: 0, lo: 0 };
 

@@ -143,7 +143,7 @@ export class ClickHouseViewStore extends SqlViewStore {
     }
   }
 
-  async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {
+  async dropBatchVersionsExcept(keep: readonly string[]): Promise<void> {
     const { sql } = this.dialect;
     for (const table of BATCH_VIEW_TABLES) {
       const partitions = await this.rows(sql`
@@ -152,7 +152,7 @@ export class ClickHouseViewStore extends SqlViewStore {
       for (const row of partitions) {
         // system.parts shows a String partition key quoted: '<batch id>'.
         const batchId = String(row['partition']).replace(/^'(.*)'$/, '$1');
-        if (batchId === keepBatchId) continue;
+        if (keep.includes(batchId)) continue;
         await this.exec(sql`ALTER TABLE ${ident(table)} DROP PARTITION ${batchId}`);
       }
     }

@@ -173,9 +173,10 @@ export class DuckDbViewStore extends SqlViewStore {
     }
   }
 
-  async dropBatchVersionsExcept(keepBatchId: string): Promise<void> {
+  async dropBatchVersionsExcept(keep: readonly string[]): Promise<void> {
+    if (keep.length === 0) throw new PlatformError('PV_STORE_QUERY_FAILED', 'dropBatchVersionsExcept needs at least one version to keep');
     for (const table of BATCH_VIEW_TABLES) {
-      await this.exec(this.dialect.sql`DELETE FROM ${ident(table)} WHERE batch_id <> ${keepBatchId}`);
+      await this.exec(this.dialect.sql`DELETE FROM ${ident(table)} WHERE batch_id NOT IN (${keep})`);
     }
   }
 

@@ -524,7 +524,7 @@ export abstract class SqlViewStore implements ViewStore {
   /** TRUNCATE is `TRUNCATE TABLE t` on ClickHouse and `DELETE FROM t` on DuckDB. */
   protected abstract truncateSql(table: string): string;
 
-  abstract dropBatchVersionsExcept(keepBatchId: string): Promise<void>;
+  abstract dropBatchVersionsExcept(keep: readonly string[]): Promise<void>;
 
   /** Wraps a constant SQL snippet written in this repository (never user input). */
   protected raw(text: string): SqlFragment {

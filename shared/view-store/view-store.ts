@@ -218,8 +218,12 @@ export interface BatchViewStore {
   batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]>;
   /** HyperLogLog registers (index → max rank) of the visitors over the days in [from, to), for a union with speed sketches. */
   batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>>;
-  /** Deletes the views of every version other than `keepBatchId` (after a publish). */
-  dropBatchVersionsExcept(keepBatchId: string): Promise<void>;
+  /**
+   * Deletes the views of every version not in `keep` (after a publish). Callers keep the
+   * previously published version too: a reader that read the old boundary just before the
+   * publish still finds its rows.
+   */
+  dropBatchVersionsExcept(keep: readonly string[]): Promise<void>;
   /** Empties the raw copy (for a full rebuild from the log's first offset). */
   truncateRawCopy(): Promise<void>;
 }

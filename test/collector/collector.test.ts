@@ -13,7 +13,7 @@ import { DuckDbViewStore } from '../../shared/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
 
 async function serve(log: EventLog, store: DuckDbViewStore): Promise<{ server: Server; url: string }> {
-  const app = createServingApp({ log, store, metrics: new PlatformMetrics(), logger: silentLogger });
+  const app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -292,7 +292,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(await store.batchVisitorRegisters('v', two)).toEqual(new Map([[7, 4], [9, 5]]));
       // Every table keeps only the published version after a drop.
       await store.buildBatchViews('w', { cutoffTime: T0 + 2 * DAY, endOffsets: new Map([[0, 4], [1, 3]]) });
-      await store.dropBatchVersionsExcept('w');
+      await store.dropBatchVersionsExcept(['w']);
       expect(await store.batchViews('v', two, 'day')).toEqual([]);
       expect(await store.batchVisitors('v', two)).toBe(0);
       expect(await store.batchVisitors('w', two)).toBe(3);
@@ -342,7 +342,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       const cutoff = { cutoffTime: T0 + HOUR, endOffsets: new Map([[0, 1]]) };
       await store.buildBatchViews('old', cutoff);
       await store.buildBatchViews('new', cutoff);
-      await store.dropBatchVersionsExcept('new');
+      await store.dropBatchVersionsExcept(['new']);
       const q = { site: 'default', from: T0, to: T0 + HOUR };
       expect(await store.batchViews('old', q)).toEqual([]);
       expect(await store.batchViews('new', q)).toEqual([{ bucket: T0, views: 1 }]);

@@ -49,7 +49,7 @@ export function describePipeline(name: string, factory: BackendFactory, options:
       ({ log, store, cleanup } = await factory());
       await log.ensureTopic();
       await store.migrate();
-      const app = createServingApp({ log, store, metrics: new PlatformMetrics(), logger: silentLogger });
+      const app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
       server = await new Promise<Server>((resolve) => {
         const s = app.listen(0, '127.0.0.1', () => resolve(s));
       });

@@ -1,0 +1,31 @@
+/**
+ * Bearer-token auth for admin routes: `Authorization: Bearer <ADMIN_API_KEY>`.
+ * 401 when the header is missing or malformed, 403 when the token is wrong or admin routes
+ * are disabled (no ADMIN_API_KEY configured). Tokens are compared in constant time.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { ApiError } from './api-error.ts';
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+export function requireAdmin(adminApiKey: string | null): RequestHandler {
+  const expected = adminApiKey === null ? null : digest(adminApiKey);
+  return (req, res, next) => {
+    const header = req.get('authorization');
+    const match = header === undefined ? null : /^Bearer ([^\s]+)$/i.exec(header.trim());
+    if (match === null) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="pageviews-admin"');
+      throw new ApiError(401, 'PV_UNAUTHORIZED', 'this route needs an admin token: Authorization: Bearer <ADMIN_API_KEY>');
+    }
+    if (expected === null) {
+      throw new ApiError(403, 'PV_FORBIDDEN', 'admin routes are disabled: start the server with ADMIN_API_KEY set');
+    }
+    if (!timingSafeEqual(digest(match[1] ?? ''), expected)) {
+      throw new ApiError(403, 'PV_FORBIDDEN', 'the admin token is not valid');
+    }
+    next();
+  };
+}

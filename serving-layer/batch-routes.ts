@@ -1,0 +1,72 @@
+/**
+ * Batch operations over HTTP: `GET /api/v1/batch/runs` (run history) and
+ * `POST /api/v1/batch/runs` (request a run now; admin only). A request goes to the batch
+ * control topic; whichever scheduler holds the batch lease runs it (batch-control.ts), so any
+ * serving instance can accept it and concurrent requests join one run.
+ */
+import { Router, json } from 'express';
+import { requestBatchRun } from '../batch-layer/batch-control.ts';
+import { validateCutoff } from '../batch-layer/batch-run.ts';
+import { isPlatformError } from '../shared/errors.ts';
+import { parseTimestamp } from '../shared/page-view.ts';
+import type { EventLog } from '../shared/event-log/index.ts';
+import type { BatchRunRecord, BatchViewStore } from '../shared/view-store/index.ts';
+import { requireAdmin } from './admin-auth.ts';
+import { ApiError } from './api-error.ts';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function runBody(run: BatchRunRecord): unknown {
+  return {
+    ...run,
+    startedAt: iso(run.startedAt),
+    finishedAt: iso(run.finishedAt),
+    cutoffTime: iso(run.cutoffTime),
+    durationMs: run.finishedAt === null ? null : run.finishedAt - run.startedAt,
+  };
+}
+
+export function batchRouter(store: BatchViewStore, controlLog: EventLog, adminApiKey: string | null, now: () => number): Router {
+  const router = Router();
+
+  router.get('/api/v1/batch/runs', async (req, res) => {
+    const raw = req.query['limit'];
+    const limit = raw === undefined ? 20 : Number(raw);
+    if (typeof raw !== 'undefined' && (typeof raw !== 'string' || !/^\d+$/.test(raw) || limit < 1 || limit > 1000)) {
+      throw new ApiError(400, 'PV_QUERY_INVALID', "parameter 'limit' must be a whole number from 1 to 1000");
+    }
+    const runs = await store.batchRuns(limit);
+    res.json({ runs: runs.map(runBody) });
+  });
+
+  router.post('/api/v1/batch/runs', requireAdmin(adminApiKey), json({ limit: 10_000, strict: false, type: () => true }), async (req, res) => {
+    const body: unknown = req.body ?? {};
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ApiError(400, 'PV_QUERY_INVALID', 'the body must be a JSON object: {"cutoff"?: ISO-8601 or epoch ms, "full"?: boolean}');
+    }
+    const { cutoff, full, ...rest } = body as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) {
+      throw new ApiError(400, 'PV_QUERY_INVALID', `unknown field(s): ${Object.keys(rest).join(', ')}; allowed: cutoff, full`);
+    }
+    if (full !== undefined && typeof full !== 'boolean') throw new ApiError(400, 'PV_QUERY_INVALID', "'full' must be true or false");
+    let cutoffTime: number | undefined;
+    if (cutoff !== undefined) {
+      const parsed = parseTimestamp(cutoff);
+      if (typeof parsed === 'string') throw new ApiError(400, 'PV_QUERY_INVALID', `'cutoff' ${parsed}`);
+      try {
+        validateCutoff(parsed, now());
+      } catch (err) {
+        if (isPlatformError(err)) throw new ApiError(400, 'PV_QUERY_INVALID', err.message);
+        throw err;
+      }
+      cutoffTime = parsed;
+    }
+    const request = await requestBatchRun(controlLog, {
+      ...(cutoffTime === undefined ? {} : { cutoffTime }),
+      ...(full === undefined ? {} : { full }),
+    });
+    res.status(202).json({ status: 'requested', requestId: request.requestId, runs: '/api/v1/batch/runs' });
+  });
+
+  return router;
+}
