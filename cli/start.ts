@@ -4,6 +4,7 @@
  * DATA_DIR, with the built-in traffic generator on.
  */
 import type { Server } from 'node:http';
+import { BatchControl } from '../batch-layer/batch-control.ts';
 import { BatchScheduler } from '../batch-layer/batch-scheduler.ts';
 import { openBackends, type Backends } from '../shared/backends.ts';
 import { loadConfig, type PlatformConfig } from '../shared/config.ts';
@@ -36,7 +37,7 @@ try {
   logger.fatal({ err }, 'cannot open the log or the view store');
   process.exit(1);
 }
-const { log, store } = backends;
+const { log, controlLog, store } = backends;
 
 const stops: (() => Promise<unknown>)[] = [];
 
@@ -56,12 +57,29 @@ if (config.roles.includes('speed')) {
 }
 
 if (config.roles.includes('batch')) {
-  const scheduler = new BatchScheduler(log, store, logger.child({ module: 'batch-layer' }), metrics, {
+  const batchLogger = logger.child({ module: 'batch-layer' });
+  // The lease decides which scheduler instance runs; run requests arrive on the control topic.
+  let scheduler: BatchScheduler | null = null;
+  const control = new BatchControl(controlLog, batchLogger, {
+    onRequest: async (request) => {
+      await scheduler?.trigger({
+        ...(request.cutoffTime === undefined ? {} : { cutoffTime: request.cutoffTime }),
+        ...(request.full === undefined ? {} : { full: request.full }),
+      });
+    },
+  });
+  scheduler = new BatchScheduler(log, store, batchLogger, metrics, {
     cron: config.batchCron,
     timezone: config.batchTimezone,
+    leaseHeld: () => control.held(),
   });
+  await control.start();
   scheduler.start();
-  stops.push(() => scheduler.stop());
+  const started = scheduler;
+  stops.push(async () => {
+    await started.stop();
+    await control.stop();
+  });
 }
 
 if (config.generator) {
@@ -73,7 +91,14 @@ if (config.generator) {
 
 let server: Server | null = null;
 if (config.roles.includes('serving')) {
-  const app = createServingApp({ log, store, metrics, logger: logger.child({ module: 'serving-layer' }) });
+  const app = createServingApp({
+    log,
+    controlLog,
+    adminApiKey: config.adminApiKey,
+    store,
+    metrics,
+    logger: logger.child({ module: 'serving-layer' }),
+  });
   server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
