@@ -1,0 +1,192 @@
+/**
+ * Batch operations on the embedded backends: the cron schedule, the lease, concurrent
+ * triggers, the admin API and the CLI.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BatchControl } from '../../batch-layer/batch-control.ts';
+import { BatchScheduler } from '../../batch-layer/batch-scheduler.ts';
+import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { PlatformMetrics } from '../../shared/metrics.ts';
+import { encodePageView, pageViewKey, type PageView } from '../../shared/page-view.ts';
+import { bucketStart } from '../../shared/time-buckets.ts';
+import { DuckDbViewStore } from '../../shared/view-store/index.ts';
+import { createServingApp } from '../../serving-layer/app.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HOUR = 3_600_000;
+const ADMIN = 'test-admin-key-0123456789';
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('batch operations (embedded)', () => {
+  let dir: string;
+  let log: EmbeddedEventLog;
+  let controlLog: EmbeddedEventLog;
+  let store: DuckDbViewStore;
+  const stops: (() => Promise<unknown>)[] = [];
+
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-batch-ops-'));
+    log = new EmbeddedEventLog({ dataDir: dir, topic: 'page-views' });
+    controlLog = new EmbeddedEventLog({ dataDir: dir, topic: 'page-views.batch-control', partitions: 1, pollIntervalMs: 20 });
+    await log.ensureTopic();
+    await controlLog.ensureTopic();
+    store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
+    await store.migrate();
+    const t = bucketStart(Date.now(), 'day') - 5 * HOUR;
+    const events: PageView[] = Array.from({ length: 40 }, (_, i) => ({
+      schemaVersion: 1, eventId: randomUUID(), site: 'default', pageId: `/p${i % 4}`, visitorId: `v${i}`, timestamp: t + i * 1000,
+    }));
+    await log.append(events.map((e) => ({ key: pageViewKey(e), value: encodePageView(e) })));
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+    await log.close();
+    await controlLog.close();
+    await store.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const scheduler = (options: ConstructorParameters<typeof BatchScheduler>[4] = {}): BatchScheduler => {
+    const s = new BatchScheduler(log, store, silentLogger, new PlatformMetrics(), options);
+    stops.push(() => s.stop());
+    return s;
+  };
+
+  it('runs on its cron schedule when it holds the lease, and skips when it does not', async () => {
+    const idle = scheduler({ cron: '* * * * * *', leaseHeld: () => false });
+    idle.start();
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(await store.batchRuns(10)).toEqual([]);
+    await idle.stop();
+    const active = scheduler({ cron: '* * * * * *' });
+    active.start();
+    expect(active.nextRun()).not.toBeNull();
+    await until('a scheduled run', async () => (await store.batchRuns(10)).some((r) => r.status === 'success'));
+  });
+
+  it('two concurrent triggers produce one run', async () => {
+    const s = scheduler();
+    const [a, b] = await Promise.all([s.trigger(), s.trigger()]);
+    expect(a.run.batchId).toBe(b.run.batchId);
+    expect((await store.batchRuns(10)).map((r) => r.status)).toEqual(['success']);
+    expect(s.running).toBe(false);
+  });
+
+  it('refuses a trigger without the lease', async () => {
+    await expect(scheduler({ leaseHeld: () => false }).trigger()).rejects.toMatchObject({ code: 'PV_BATCH_NOT_LEASE_HOLDER' });
+  });
+
+  describe('admin API', () => {
+    const serve = async (adminApiKey: string | null, withScheduler = true): Promise<string> => {
+      if (withScheduler) {
+        const s = scheduler({ leaseHeld: () => control.held() });
+        const control = new BatchControl(controlLog, silentLogger, { onRequest: async (r) => void (await s.trigger(r.full === undefined ? {} : { full: r.full })) });
+        await control.start();
+        stops.push(() => control.stop());
+      }
+      const app = createServingApp({ log, controlLog, adminApiKey, store, metrics: new PlatformMetrics(), logger: silentLogger });
+      const server = await new Promise<Server>((resolve) => {
+        const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+      });
+      stops.push(() => new Promise((r) => server.close(r)));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/batch/runs`;
+    };
+    const post = (url: string, token: string | null, body = '{}') =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) }, body });
+
+    it('POST needs the admin token: 401 without, 403 when wrong or disabled', async () => {
+      const url = await serve(ADMIN);
+      const missing = await post(url, null);
+      expect(missing.status).toBe(401);
+      expect(missing.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect((await post(url, 'wrong-token')).status).toBe(403);
+      const disabled = await serve(null, false);
+      expect(((await (await post(disabled, ADMIN)).json()) as { error: { message: string } }).error.message).toMatch(/ADMIN_API_KEY/);
+    });
+
+    it.each([
+      ['a future cutoff', '{"cutoff":"2999-01-01T00:00:00Z"}', /in the future/],
+      ['a cutoff off the hour', `{"cutoff":${bucketStart(Date.now(), 'hour') - 1}}`, /UTC hour boundary/],
+      ['an unknown field', '{"fast":true}', /unknown field/],
+      ['a non-boolean full', '{"full":"yes"}', /'full' must be true or false/],
+    ])('POST rejects %s with 400', async (_name, body, message) => {
+      const url = await serve(ADMIN);
+      const res = await post(url, ADMIN, body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
+    });
+
+    it('two concurrent POSTs give 202 and one run, visible in GET', async () => {
+      const url = await serve(ADMIN);
+      const [a, b] = await Promise.all([post(url, ADMIN), post(url, ADMIN)]);
+      expect([a.status, b.status]).toEqual([202, 202]);
+      expect(await a.json()).toMatchObject({ status: 'requested' });
+      await until('the requested run', async () => (await store.batchRuns(10)).some((r) => r.status === 'success'));
+      await new Promise((r) => setTimeout(r, 300));
+      const runs = (await (await fetch(url)).json()) as { runs: { status: string; durationMs: number; cutoffTime: string }[] };
+      expect(runs.runs).toHaveLength(1);
+      expect(runs.runs[0]).toMatchObject({ status: 'success', cutoffTime: new Date(bucketStart(Date.now(), 'day')).toISOString() });
+      expect(runs.runs[0]!.durationMs).toBeGreaterThanOrEqual(0);
+      expect((await fetch(`${url}?limit=0`)).status).toBe(400);
+    });
+  });
+});
+
+describe('npm run batch', () => {
+  const batch = (args: string[], env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'cli/batch.ts', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'error', ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+
+  it('--dry-run prints the plan and changes nothing; --now runs and prints the record', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-batch-cli-'));
+    try {
+      const dry = batch(['--dry-run'], { DATA_DIR: dir });
+      expect(dry.status, dry.stderr).toBe(0);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ full: false, recordsToCopy: 0 });
+      const now = batch(['--now', '--cutoff', new Date(bucketStart(Date.now(), 'hour')).toISOString()], { DATA_DIR: dir });
+      expect(now.status, now.stderr).toBe(0);
+      expect(JSON.parse(now.stdout)).toMatchObject({ status: 'success', rowsRead: 0 });
+      const runs = batch(['--dry-run'], { DATA_DIR: dir });
+      expect(runs.status).toBe(0);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [['--now', '--cutoff', '2026-01-01T00:30:00Z'], 1, 'must be on a UTC hour boundary'],
+    [['--now', '--cutoff', 'tomorrow'], 2, '--cutoff must be epoch ms or an ISO-8601 date-time'],
+    [['--later'], 2, "Unknown option '--later'"],
+    [[], 2, 'say --now'],
+  ])('rejects %j clearly', async (args, code, message) => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-batch-cli-'));
+    try {
+      const run = batch(args, { DATA_DIR: dir });
+      expect(run.status).toBe(code);
+      expect(run.stderr).toContain(message);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
