@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { PlatformError, isPlatformError } from '../shared/errors.ts';
 import { decodePageView } from '../shared/page-view.ts';
 import { hash64, type Hash64 } from '../shared/sketches/hash.ts';
-import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/sketches/hll-register.ts';
+import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/sketches/hyperloglog.ts';
 import { bucketStart, isBucketEdge } from '../shared/time-buckets.ts';
 import type { EventLog, LogRecord } from '../shared/event-log/index.ts';
 import type { Logger } from '../shared/logger.ts';

@@ -11,7 +11,7 @@
  * Representation. A new sketch is sparse: the non-zero registers only, as (index << 6 | rank)
  * entries in an open-addressing hash table (a Uint32Array of 4 .. 2^p / 4 slots, linear
  * probing on the index's low bits, 0 = empty, load ≤ 3/4), exact at precision p: an HLL of
- * 3 visitors holds a 16-byte table (about 330 bytes of V8 heap in all, 24 bytes serialized)
+ * 3 visitors holds a 16-byte table (about 330 bytes of V8 heap in all, ~21 bytes serialized)
  * instead of 2^p registers, and an add is O(1) at any precision. It turns
  * dense (Uint8Array(2^p), one register per byte) when the table would have to outgrow the
  * dense array, i.e. beyond 3/16 · 2^p non-zero registers. The register values, hence the
@@ -86,6 +86,29 @@ function insertEntry(table: Uint32Array, entry: number): void {
   table[slot] = entry;
 }
 
+/** Precision of the batch layer's stored visitor registers (speed sketches are folded to it for a union). */
+export const HLL_BATCH_PRECISION = 14;
+
+export interface HllRegister {
+  index: number;
+  rank: number;
+}
+
+/**
+ * The register a 64-bit hash lands in at precision p: index = the top p bits, rank = the
+ * position of the first 1 bit in the remaining 64 − p bits (1-based; 65 − p when all are 0).
+ * The batch layer stores (index, rank) per visitor so the engine can build sketches of exact
+ * inputs with `max(rank) GROUP BY index`.
+ */
+export function hllRegister(hi: number, lo: number, precision: number, out: HllRegister = { index: 0, rank: 0 }): HllRegister {
+  out.index = hi >>> (32 - precision);
+  const rest = hi << precision; // the 32 - p remaining bits of hi, left-aligned
+  out.rank = rest !== 0 ? Math.clz32(rest) + 1 : 33 - precision + Math.clz32(lo);
+  return out;
+}
+
+const scratchRegister: HllRegister = { index: 0, rank: 0 };
+
 export class HyperLogLog {
   /** p: the sketch has 2^p registers. */
   readonly precision: number;
@@ -148,15 +171,13 @@ export class HyperLogLog {
   }
 
   /**
-   * Adds a 64-bit hash given as its two unsigned 32-bit halves (as {@link hash64} returns them:
-   * value = hi * 2^32 + lo). Halves, not a bigint, because that is what the hash produces
-   * without allocation. Returns true when a register changed (the sketch is dirty).
+   * Adds a 64-bit hash given as its two 32-bit halves (as {@link hash64} returns them:
+   * value = hi * 2^32 + lo; int32 representations of the halves work too). Halves, not a
+   * bigint, because that is what the hash produces without allocation. Returns true when a
+   * register changed (the sketch is dirty).
    */
   add(hi: number, lo: number): boolean {
-    const p = this.precision;
-    const index = hi >>> (32 - p);
-    const rest = hi << p; // the 32 - p remaining bits of hi, left-aligned
-    const rank = rest !== 0 ? Math.clz32(rest) + 1 : 33 - p + Math.clz32(lo);
+    const { index, rank } = hllRegister(hi, lo, this.precision, scratchRegister);
     const dense = this.dense;
     if (dense !== null) {
       if (rank > dense[index]!) {

@@ -47,7 +47,7 @@ export interface SpeedOverflowRow {
   cmsDepth: number;
   /** Cells, row-major (depth rows of width cells). */
   cms: number[];
-  /** JSON of the Space-Saving summary: [[pageId, count, error], ...]. */
+  /** JSON of the Space-Saving summary (SpaceSaving.toJSON: {version, capacity, totalCount, items: [[pageId, count, error], ...]}). */
   topPages: string;
   version: number;
 }
