@@ -95,6 +95,7 @@ if (config.roles.includes('serving')) {
     log,
     controlLog,
     adminApiKey: config.adminApiKey,
+    readApiKeys: config.readApiKeys,
     store,
     metrics,
     logger: logger.child({ module: 'serving-layer' }),

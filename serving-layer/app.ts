@@ -10,7 +10,11 @@ import type { PlatformMetrics } from '../shared/metrics.ts';
 import type { ViewStore } from '../shared/view-store/index.ts';
 import { collectorRouter } from '../collector/collector.ts';
 import { errorHandler, sendError } from './api-error.ts';
+import { requireReadKey } from './admin-auth.ts';
+import { withBatchReadCache } from './batch-read-cache.ts';
 import { batchRouter } from './batch-routes.ts';
+import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { statsRouter } from './stats-routes.ts';
 import { queryPageViews, type PageViewsAnswer } from './page-views-query.ts';
 import { parseInterval, parsePageId, parseSite, parseTimeRange } from './query-params.ts';
 
@@ -20,6 +24,8 @@ export interface ServingAppDeps {
   controlLog: EventLog;
   /** Bearer token of admin routes; null disables them. */
   adminApiKey: string | null;
+  /** Bearer tokens of the read API; empty or absent: open. */
+  readApiKeys?: readonly string[];
   store: ViewStore;
   metrics: PlatformMetrics;
   logger: Logger;
@@ -48,9 +54,15 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
   };
 }
 
+/** Read routes: behind READ_API_KEYS when set, revalidated with ETags. */
+export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs'];
+
 export function createServingApp(deps: ServingAppDeps): Express {
-  const { log, store, metrics, logger } = deps;
+  const { log, metrics, logger } = deps;
+  // Published batch versions never change: their reads are cached, keyed by batch id.
+  const store = withBatchReadCache(deps.store);
   const now = deps.now ?? Date.now;
+  const readAuth = requireReadKey(deps.readApiKeys ?? []);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -64,16 +76,30 @@ export function createServingApp(deps: ServingAppDeps): Express {
     next();
   });
 
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(OPENAPI_DOCUMENT);
+  });
+
   app.use(collectorRouter(log, metrics));
+  for (const prefix of READ_ROUTE_PREFIXES) {
+    app.get(`${prefix}{/*rest}`, readAuth, (_req, res, next) => {
+      // Answers change as the speed layer moves: clients revalidate with the ETag.
+      res.setHeader('Cache-Control', 'no-cache');
+      next();
+    });
+  }
   app.use(batchRouter(store, deps.controlLog, deps.adminApiKey, now));
+  app.use(statsRouter(store, now));
 
   app.get('/api/v1/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
+  // Ready = can answer reads, which need the view store. With the log down, reads still work
+  // (the collector answers 503): ready, but degraded.
   app.get('/api/v1/ready', async (_req, res) => {
     const [logOk, storeOk] = await Promise.all([log.ping(), store.ping()]);
-    const body = { ready: logOk && storeOk, log: logOk ? 'up' : 'down', store: storeOk ? 'up' : 'down' };
+    const body = { ready: storeOk, degraded: !logOk || !storeOk, log: logOk ? 'up' : 'down', store: storeOk ? 'up' : 'down' };
     if (!body.ready) res.setHeader('Retry-After', '5');
     res.status(body.ready ? 200 : 503).json(body);
   });
@@ -89,19 +115,34 @@ export function createServingApp(deps: ServingAppDeps): Express {
   });
 
   app.get('/api/v1/boundary', async (_req, res) => {
-    const [boundary, checkpoints, endOffsets] = await Promise.all([
-      store.latestBoundary(),
-      store.speedCheckpoints(),
-      log.endOffsets(),
-    ]);
-    const partitions = [...endOffsets].map(([partition, end]) => {
+    const [boundary, checkpoints, retainedFrom] = await Promise.all([store.latestBoundary(), store.speedCheckpoints(), store.speedRetainedFrom()]);
+    // The log may be down: the boundary and checkpoints still answer, lag is then unknown.
+    const endOffsets = await log.endOffsets().catch(() => null);
+    const partitionIds = [...new Set([...(endOffsets?.keys() ?? []), ...checkpoints.keys()])].sort((a, b) => a - b);
+    const partitions = partitionIds.map((partition) => {
       const cp = checkpoints.get(partition);
-      return { partition, endOffset: end, checkpointedOffset: cp?.nextOffset ?? 0, lag: end - (cp?.nextOffset ?? 0) };
+      const end = endOffsets?.get(partition) ?? null;
+      return {
+        partition,
+        endOffset: end,
+        checkpointedOffset: cp?.nextOffset ?? 0,
+        lag: end === null ? null : end - (cp?.nextOffset ?? 0),
+        watermark: cp === undefined ? null : iso(cp.maxEventTime),
+      };
     });
+    const lastCheckpoint = Math.max(0, ...[...checkpoints.values()].map((cp) => cp.version));
     res.json({
       exactThrough: boundary === null ? null : iso(boundary.cutoffTime),
-      batch: boundary,
-      speed: { partitions, lag: partitions.reduce((sum, p) => sum + p.lag, 0) },
+      batch: boundary === null ? null : { ...boundary, cutoffTime: iso(boundary.cutoffTime), publishedAt: iso(boundary.publishedAt) },
+      speed: {
+        partitions,
+        lag: endOffsets === null ? null : partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0),
+        // Checkpoint versions are wall-clock ms: the newest one is when speed views last changed.
+        lastCheckpointAt: lastCheckpoint === 0 ? null : iso(lastCheckpoint),
+        freshnessMs: lastCheckpoint === 0 ? null : Math.max(0, now() - lastCheckpoint),
+        retainedFrom: retainedFrom === null ? null : iso(retainedFrom),
+      },
+      ...(endOffsets === null ? { degraded: { log: 'down' } } : {}),
     });
   });
 

@@ -68,3 +68,84 @@ export function parsePageId(raw: string): string {
   }
   return pageId;
 }
+
+export const PERIODS = ['day', '7d', '30d', 'month', '12mo'] as const;
+export type Period = (typeof PERIODS)[number];
+
+/** A period preset as a UTC range ending with today: `day` is today, `month` this calendar month. */
+export function periodRange(period: Period, now: number): TimeRange {
+  const today = Math.floor(now / 86_400_000) * 86_400_000;
+  const tomorrow = today + 86_400_000;
+  const date = new Date(now);
+  const monthStart = (monthsBack: number): number => Date.UTC(date.getUTCFullYear(), date.getUTCMonth() - monthsBack, 1);
+  switch (period) {
+    case 'day':
+      return { from: today, to: tomorrow };
+    case '7d':
+      return { from: today - 6 * 86_400_000, to: tomorrow };
+    case '30d':
+      return { from: today - 29 * 86_400_000, to: tomorrow };
+    case 'month':
+      return { from: monthStart(0), to: monthStart(-1) };
+    case '12mo':
+      return { from: monthStart(11), to: monthStart(-1) };
+  }
+}
+
+/** `period=…` or `from`/`to` (not both); `defaultPeriod` when neither is given. */
+export function parseRange(query: Record<string, unknown>, now: number, defaultPeriod: Period): TimeRange & { period: Period | null } {
+  const raw = single(query, 'period');
+  if (raw !== undefined && raw !== '') {
+    if (query['from'] !== undefined || query['to'] !== undefined) {
+      throw new ApiError(400, 'PV_QUERY_INVALID', "give either 'period' or 'from'/'to', not both");
+    }
+    if (!(PERIODS as readonly string[]).includes(raw)) {
+      throw new ApiError(400, 'PV_QUERY_INVALID', `parameter 'period' must be one of ${PERIODS.join(', ')}`);
+    }
+    return { ...periodRange(raw as Period, now), period: raw as Period };
+  }
+  if (query['from'] === undefined && query['to'] === undefined) return { ...periodRange(defaultPeriod, now), period: defaultPeriod };
+  const to = time(query, 'to') ?? now;
+  const from = time(query, 'from');
+  if (from === undefined) throw new ApiError(400, 'PV_QUERY_INVALID', "parameter 'from' is required with 'to'");
+  if (from >= to) throw new ApiError(400, 'PV_QUERY_INVALID', "'from' must be before 'to'");
+  return { from, to, period: null };
+}
+
+export const METRICS = ['pageviews', 'visitors'] as const;
+export type Metric = (typeof METRICS)[number];
+
+export function parseMetrics(query: Record<string, unknown>): Metric[] {
+  const raw = single(query, 'metrics');
+  if (raw === undefined || raw === '') return [...METRICS];
+  const out: Metric[] = [];
+  for (const m of raw.split(',').map((x) => x.trim())) {
+    if (!(METRICS as readonly string[]).includes(m)) {
+      throw new ApiError(400, 'PV_QUERY_INVALID', `metric ${JSON.stringify(m.slice(0, 50))} is not one of ${METRICS.join(', ')}`);
+    }
+    if (!out.includes(m as Metric)) out.push(m as Metric);
+  }
+  return out;
+}
+
+/** The optional `page` filter: a page path. */
+export function parsePageFilter(query: Record<string, unknown>): string | undefined {
+  const raw = single(query, 'page');
+  return raw === undefined || raw === '' ? undefined : parsePageId(raw);
+}
+
+export function parseWholeNumber(query: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const raw = single(query, name);
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ApiError(400, 'PV_QUERY_INVALID', `parameter '${name}' must be a whole number from ${min} to ${max}`);
+  }
+  return Number(raw);
+}
+
+export function parseEnum<T extends string>(query: Record<string, unknown>, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = single(query, name);
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ApiError(400, 'PV_QUERY_INVALID', `parameter '${name}' must be one of ${allowed.join(', ')}`);
+  return raw as T;
+}

@@ -33,6 +33,8 @@ export interface PlatformConfig {
   generatorRate: number;
   /** Bearer token for admin routes; null disables them. */
   adminApiKey: string | null;
+  /** Bearer tokens accepted by the read API; empty: the read API is open. */
+  readApiKeys: string[];
   batchCron: string;
   batchTimezone: string;
   speedFlushIntervalMs: number;
@@ -62,6 +64,7 @@ export const ENVIRONMENT_VARIABLES = {
   GENERATOR: { default: 'on (embedded), off (Kafka)', description: 'Built-in traffic generator: on or off.' },
   GENERATOR_RATE: { default: '20', description: 'Events per second of the built-in generator.' },
   ADMIN_API_KEY: { default: '(unset: admin routes disabled)', description: 'Bearer token required by admin routes (e.g. triggering a batch run).' },
+  READ_API_KEYS: { default: '(unset: read API open)', description: 'Comma-separated bearer tokens; when set, the read API (stats, pages, realtime, boundary, runs) requires one.' },
   BATCH_CRON: { default: '0 2 * * *', description: 'When the batch layer recomputes (cron syntax).' },
   BATCH_TIMEZONE: { default: 'UTC', description: 'Time zone of BATCH_CRON.' },
   SPEED_FLUSH_INTERVAL_MS: { default: '1000', description: 'How often the speed layer writes its views and checkpoints (ms).' },
@@ -196,6 +199,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     generator: onOff('GENERATOR', embeddedLog),
     generatorRate: int('GENERATOR_RATE', 20, 1, 1_000_000),
     adminApiKey: get('ADMIN_API_KEY') ?? null,
+    readApiKeys: (get('READ_API_KEYS') ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     batchCron,
     batchTimezone,
     speedFlushIntervalMs: int('SPEED_FLUSH_INTERVAL_MS', 1000, 50, 60_000),
@@ -210,6 +214,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
   };
   if (config.adminApiKey !== null && config.adminApiKey.length < 16) {
     problems.push('ADMIN_API_KEY: must be at least 16 characters (use e.g. `openssl rand -hex 24`)');
+  }
+  if (config.readApiKeys.some((k) => k.length < 16)) {
+    problems.push('READ_API_KEYS: each key must be at least 16 characters');
   }
   if (problems.length > 0) {
     throw new PlatformError('PV_CONFIG_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: problems });

@@ -137,6 +137,21 @@ export class HyperLogLog {
   }
 
   /** A sketch holding the union of `sketches` (all of precision `precision`). */
+  /**
+   * A sketch from registers (index → rank), e.g. the batch layer's `max(rank) GROUP BY index`
+   * over exact visitors: equal to adding those visitors' hashes one by one.
+   */
+  static fromRegisters(precision: number, registers: Iterable<readonly [number, number]>): HyperLogLog {
+    const sketch = new HyperLogLog(precision);
+    for (const [index, rank] of registers) {
+      if (!Number.isInteger(index) || index < 0 || index >= sketch.m || !Number.isInteger(rank) || rank < 0 || rank > sketch.maxRank) {
+        throw new PlatformError('PV_SKETCH_CORRUPT', `invalid HyperLogLog register ${index} = ${rank} at precision ${precision}`);
+      }
+      if (rank > 0) sketch.raise(index, rank);
+    }
+    return sketch;
+  }
+
   static union(sketches: Iterable<HyperLogLog>, precision: number = HLL_DEFAULT_PRECISION): HyperLogLog {
     const result = new HyperLogLog(precision);
     for (const sketch of sketches) result.merge(sketch);

@@ -19,6 +19,7 @@ import type {
   BuildStats,
   DayVisitors,
   InvalidRecordRow,
+  PageTotal,
   RawEventRow,
   SpeedBucketViews,
   SpeedCheckpoint,
@@ -150,6 +151,26 @@ export abstract class SqlViewStore implements ViewStore {
       }
     }
     return [...out.values()].filter((b) => b.views > 0 || b.overcountBound > 0).sort((a, b) => a.bucket - b.bucket);
+  }
+
+  async speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
+    const { sql } = this.dialect;
+    const rows = await this.rows(sql`
+      SELECT page_id, sum(v) AS views FROM (
+        SELECT log_partition, page_id, bucket, ${this.raw(this.fn.argMax)}(views, version) AS v
+        FROM speed_page_minute
+        WHERE site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}
+        GROUP BY log_partition, page_id, bucket
+      ) AS latest GROUP BY page_id`);
+    return rows.map(toPageTotal);
+  }
+
+  async speedTopPageSummaries(query: ViewQuery): Promise<string[]> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT ${this.raw(this.fn.argMax)}(top_pages, version) AS top FROM speed_overflow_minute
+      WHERE site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY log_partition, bucket`);
+    return rows.map((r) => String(r['top']));
   }
 
   async speedVisitorSketches(query: VisitorsQuery): Promise<string[]> {
@@ -487,6 +508,14 @@ export abstract class SqlViewStore implements ViewStore {
     return rows.map(toBucketViews);
   }
 
+  async batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT page_id, sum(views) AS views FROM batch_page_hour
+      WHERE batch_id = ${batchId} AND site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY page_id`);
+    return rows.map(toPageTotal);
+  }
+
   private visitorsFilter(batchId: string, query: ViewQuery): SqlFragment {
     return this.dialect.sql`batch_id = ${batchId} AND site = ${query.site} AND page_id = ${query.pageId ?? ''}
       AND bucket >= ${query.from} AND bucket < ${query.to}`;
@@ -530,6 +559,10 @@ export abstract class SqlViewStore implements ViewStore {
   protected raw(text: string): SqlFragment {
     return new SqlFragment(text);
   }
+}
+
+function toPageTotal(row: Row): PageTotal {
+  return { pageId: String(row['page_id']), views: Number(row['views']) };
 }
 
 function toBucketViews(row: Row): BucketViews {

@@ -99,6 +99,12 @@ export interface RawEventRow {
   userAgent: string;
 }
 
+/** Page views of one page over a range. */
+export interface PageTotal {
+  pageId: string;
+  views: number;
+}
+
 /** Batch views come in two grains. */
 export type BatchGrain = 'hour' | 'day';
 
@@ -178,6 +184,10 @@ export interface SpeedViewStore {
   speedViews(query: ViewQuery): Promise<SpeedBucketViews[]>;
   /** The latest visitor sketch of every (partition, bucket) in [from, to), base64; merge them for the union. */
   speedVisitorSketches(query: VisitorsQuery): Promise<string[]>;
+  /** Exact page-view counts per page over [from, to) (minute buckets; pages beyond the key budget are in the overflow). */
+  speedPageTotals(query: ViewQuery): Promise<PageTotal[]>;
+  /** The latest top-pages summaries (SpaceSaving JSON) of the overflow minutes in [from, to). */
+  speedTopPageSummaries(query: ViewQuery): Promise<string[]>;
   /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
   dropSpeedBefore(dayStart: number): Promise<void>;
   /** The earliest time speed rows are kept from (the latest dropSpeedBefore), or null. */
@@ -212,6 +222,8 @@ export interface BatchViewStore {
    * whole site (site totals) when `pageId` is absent.
    */
   batchViews(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketViews[]>;
+  /** Page views per page over [from, to) (hour buckets) of a batch version. */
+  batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]>;
   /** Exact distinct visitors over the days in [from, to) (day-aligned), of a page or the site. */
   batchVisitors(batchId: string, query: ViewQuery): Promise<number>;
   /** Exact distinct visitors of each day in [from, to). */

@@ -115,6 +115,26 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(exactOnly).toEqual([]);
     });
 
+    it('page totals for a breakdown: batch hours, speed minutes, and overflow top-page summaries', async () => {
+      await store.appendRawEvents([raw(0, 0, { pageId: '/a' }), raw(0, 1, { pageId: '/a' }), raw(0, 2, { pageId: '/b', eventTime: T0 + HOUR })]);
+      await store.buildBatchViews('t', { cutoffTime: T0 + 2 * HOUR, endOffsets: new Map([[0, 3]]) });
+      const byPage = (rows: { pageId: string; views: number }[]) => Object.fromEntries(rows.map((r) => [r.pageId, r.views]));
+      expect(byPage(await store.batchPageTotals('t', { site: 'default', from: T0, to: T0 + 2 * HOUR }))).toEqual({ '/a': 2, '/b': 1 });
+      expect(byPage(await store.batchPageTotals('t', { site: 'default', from: T0 + HOUR, to: T0 + 2 * HOUR }))).toEqual({ '/b': 1 });
+      await store.writeSpeedRows({
+        pageMinutes: [
+          { partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 3, version: 1 },
+          { partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 4, version: 2 },
+          { partition: 1, site: 'default', pageId: '/a', bucket: T0 + MIN, views: 1, version: 1 },
+          { partition: 1, site: 'default', pageId: '/c', bucket: T0 + MIN, views: 2, version: 1 },
+        ],
+        overflow: [{ partition: 0, site: 'default', bucket: T0, total: 1, cmsWidth: 1, cmsDepth: 1, cms: [1], topPages: 'summary-1', version: 1 }],
+        visitors: [],
+      });
+      expect(byPage(await store.speedPageTotals({ site: 'default', from: T0, to: T0 + HOUR }))).toEqual({ '/a': 5, '/c': 2 });
+      expect(await store.speedTopPageSummaries({ site: 'default', from: T0, to: T0 + HOUR })).toEqual(['summary-1']);
+    });
+
     it('speed visitor sketches: the latest per partition and bucket, by grain and page', async () => {
       const v = (partition: number, pageId: string, grain: 'minute' | 'hour', bucket: number, hll: string, version: number) => ({
         partition, site: 'default', pageId, grain, bucket, hll, version,

@@ -409,3 +409,21 @@ describe('HyperLogLog serialization', () => {
     expectCorrupt(() => HyperLogLog.fromBase64(42 as unknown as string));
   });
 });
+
+describe('HyperLogLog.fromRegisters', () => {
+  it('equals adding the same hashes one by one (the batch layer builds sketches this way in SQL)', async () => {
+    const { hllRegister, hash64 } = await import('../../../shared/sketches/index.ts');
+    const added = new HyperLogLog(14);
+    const registers = new Map<number, number>();
+    for (let i = 0; i < 5000; i++) {
+      const h = hash64(`visitor-${i}`);
+      added.add(h.hi, h.lo);
+      const { index, rank } = hllRegister(h.hi, h.lo, 14);
+      registers.set(index, Math.max(registers.get(index) ?? 0, rank));
+    }
+    const built = HyperLogLog.fromRegisters(14, registers);
+    expect(built.equals(added)).toBe(true);
+    expect(built.estimate()).toBe(added.estimate());
+    expect(() => HyperLogLog.fromRegisters(14, [[16384, 1]])).toThrow(/invalid HyperLogLog register/);
+  });
+});

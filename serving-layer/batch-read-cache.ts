@@ -1,0 +1,43 @@
+/**
+ * Caches the batch part of answers. A published batch version never changes, so a read of
+ * version X with the same arguments always gives the same rows: entries are keyed by the
+ * batch id and never go stale; they only age out (least recently used first) when a new
+ * boundary makes them unused. Speed reads are never cached.
+ */
+import type { ViewStore } from '../shared/view-store/index.ts';
+
+const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByDay', 'batchVisitorRegisters', 'batchPageTotals']);
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+}
+
+export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2000): S & { cacheStats: CacheStats } {
+  const entries = new Map<string, Promise<unknown>>();
+  const stats: CacheStats = { hits: 0, misses: 0 };
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'cacheStats') return stats;
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      if (typeof property !== 'string' || !CACHED.has(property)) return (value as (...a: unknown[]) => unknown).bind(target);
+      return (...args: unknown[]): Promise<unknown> => {
+        const key = `${property}\u0000${JSON.stringify(args)}`;
+        const hit = entries.get(key);
+        if (hit !== undefined) {
+          stats.hits += 1;
+          entries.delete(key); // re-insert: most recently used last
+          entries.set(key, hit);
+          return hit;
+        }
+        stats.misses += 1;
+        const result = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        entries.set(key, result);
+        result.catch(() => entries.delete(key)); // failures are not cached
+        while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
+        return result;
+      };
+    },
+  }) as S & { cacheStats: CacheStats };
+}

@@ -1,0 +1,144 @@
+/**
+ * The Plausible-style read API: aggregate, timeseries, breakdown and realtime visitors.
+ * Every answer carries `exactThrough` (the batch boundary) and, per value, whether it is
+ * exact and its bound when it is not.
+ */
+import { Router } from 'express';
+import { PlatformError } from '../shared/errors.ts';
+import { HyperLogLog } from '../shared/sketches/index.ts';
+import { INTERVAL_MS, bucketCeil, bucketStart, isInterval, type Interval } from '../shared/time-buckets.ts';
+import type { BatchBoundary } from '../shared/view-store/index.ts';
+import { ApiError } from './api-error.ts';
+import { queryPageViews } from './page-views-query.ts';
+import { parseEnum, parseMetrics, parsePageFilter, parseRange, parseSite, parseWholeNumber, type Period } from './query-params.ts';
+import { queryBreakdown, queryVisitors, queryVisitorsSeries, type Store } from './stats-query.ts';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? null : iso(b.cutoffTime));
+
+/** Realtime visitors look back this far. */
+export const REALTIME_WINDOW_MS = 5 * 60_000;
+
+const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '12mo': 'day' };
+
+function q(req: { query: unknown }): Record<string, unknown> {
+  return req.query as Record<string, unknown>;
+}
+
+export function statsRouter(store: Store, now: () => number): Router {
+  const router = Router();
+
+  router.get('/api/v1/stats/aggregate', async (req, res) => {
+    const query = q(req);
+    const site = parseSite(query);
+    const pageId = parsePageFilter(query);
+    const metrics = parseMetrics(query);
+    const range = parseRange(query, now(), '30d');
+    const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
+    const boundary = await store.latestBoundary();
+    const results: Record<string, unknown> = {};
+    if (metrics.includes('pageviews')) {
+      const answer = await queryPageViews(store, { ...filter, ...range, interval: 'hour' });
+      results['pageviews'] = { value: answer.total.views, exact: answer.total.exact, overcountBound: answer.total.overcountBound, partial: answer.partial };
+    }
+    if (metrics.includes('visitors')) {
+      const v = await queryVisitors(store, { ...filter, from: range.from, to: range.to }, boundary);
+      results['visitors'] = {
+        value: v.value,
+        exact: v.exact,
+        ...(v.exact ? {} : { relativeStandardError: v.relativeStandardError }),
+        countedFrom: iso(v.countedFrom),
+        countedTo: iso(v.countedTo),
+      };
+    }
+    res.json({ site, page: pageId ?? null, from: iso(range.from), to: iso(range.to), period: range.period, exactThrough: exactThrough(boundary), results });
+  });
+
+  router.get('/api/v1/stats/timeseries', async (req, res) => {
+    const query = q(req);
+    const site = parseSite(query);
+    const pageId = parsePageFilter(query);
+    const metrics = parseMetrics(query);
+    const range = parseRange(query, now(), '30d');
+    const rawInterval = query['interval'];
+    const interval: Interval =
+      rawInterval === undefined || rawInterval === '' ? DEFAULT_INTERVAL[range.period ?? '30d'] : isInterval(rawInterval) ? rawInterval : (() => {
+        throw new ApiError(400, 'PV_QUERY_INVALID', "parameter 'interval' must be one of minute, hour, day");
+      })();
+    const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
+    const boundary = await store.latestBoundary();
+    const views = metrics.includes('pageviews') ? await queryPageViews(store, { ...filter, ...range, interval }) : null;
+    const from = views?.from ?? bucketStart(range.from, interval);
+    const to = views?.to ?? bucketCeil(range.to, interval);
+    if ((to - from) / INTERVAL_MS[interval] > 10_000) {
+      throw new PlatformError('PV_QUERY_INVALID', `the range holds more than 10000 ${interval} buckets: narrow it or use a coarser interval`);
+    }
+    const visitors = metrics.includes('visitors') ? await queryVisitorsSeries(store, { ...filter, from, to }, interval, boundary) : null;
+    const series = [];
+    for (let i = 0, bucket = from; bucket < to; i++, bucket += INTERVAL_MS[interval]) {
+      const point: Record<string, unknown> = { bucket: iso(bucket) };
+      const v = views?.series[i];
+      if (v !== undefined) point['pageviews'] = { value: v.views, exact: v.exact, ...(v.exact ? {} : { overcountBound: v.overcountBound }) };
+      const u = visitors?.series[i];
+      if (u !== undefined) point['visitors'] = { value: u.visitors, exact: u.exact, ...(u.exact ? {} : { relativeStandardError: u.relativeStandardError }) };
+      series.push(point);
+    }
+    res.json({
+      site,
+      page: pageId ?? null,
+      interval,
+      from: iso(from),
+      to: iso(to),
+      period: range.period,
+      exactThrough: exactThrough(boundary),
+      ...(visitors?.note ? { note: visitors.note } : {}),
+      partial: views?.partial ?? null,
+      series,
+    });
+  });
+
+  router.get('/api/v1/stats/breakdown', async (req, res) => {
+    const query = q(req);
+    const site = parseSite(query);
+    parseEnum(query, 'property', ['page'] as const, 'page');
+    const metrics = parseMetrics({ metrics: query['metrics'] ?? 'pageviews' });
+    if (metrics.includes('visitors')) throw new ApiError(400, 'PV_QUERY_INVALID', 'the breakdown supports metrics=pageviews only in this version');
+    const range = parseRange(query, now(), '30d');
+    const limit = parseWholeNumber(query, 'limit', 10, 1, 1000);
+    const offset = parseWholeNumber(query, 'offset', 0, 0, 1_000_000);
+    const boundary = await store.latestBoundary();
+    const { pages, totalPages } = await queryBreakdown(store, { site, ...range, limit, offset }, boundary);
+    res.json({
+      site,
+      property: 'page',
+      from: iso(range.from),
+      to: iso(range.to),
+      period: range.period,
+      exactThrough: exactThrough(boundary),
+      limit,
+      offset,
+      totalPages,
+      results: pages.map((p) => ({ page: p.pageId, pageviews: { value: p.pageviews, exact: p.exact, ...(p.exact ? {} : { overcountBound: p.overcountBound }) } })),
+    });
+  });
+
+  router.get('/api/v1/realtime/visitors', async (req, res) => {
+    const site = parseSite(q(req));
+    const t = now();
+    const from = bucketStart(t - REALTIME_WINDOW_MS, 'minute');
+    const sketches = await store.speedVisitorSketches({ site, grain: 'minute', from, to: bucketCeil(t + 1, 'minute') });
+    let union: HyperLogLog | null = null;
+    for (const s of sketches) {
+      const sketch = HyperLogLog.fromBase64(s);
+      union = union === null ? sketch : union.merge(sketch);
+    }
+    res.json({
+      site,
+      from: iso(from),
+      to: iso(t),
+      visitors: { value: union === null ? 0 : Math.round(union.estimate()), exact: false, relativeStandardError: union?.relativeStandardError ?? 0 },
+    });
+  });
+
+  return router;
+}
