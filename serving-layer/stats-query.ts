@@ -162,16 +162,18 @@ export async function queryBreakdown(
   for (const t of batch) row(t.pageId).pageviews += t.views;
   for (const t of speed) row(t.pageId).pageviews += t.views;
   if (summaries.length > 0) {
-    const merged = new SpaceSaving<string>(1000);
+    let merged: SpaceSaving<string> | null = null;
     for (const encoded of summaries) {
+      let summary: SpaceSaving<string>;
       try {
-        merged.merge(SpaceSaving.fromJSON(JSON.parse(encoded) as unknown));
+        summary = SpaceSaving.fromJSON<string>(JSON.parse(encoded) as unknown);
       } catch (err) {
         if (!isPlatformError(err) && !(err instanceof SyntaxError)) throw err;
         throw new PlatformError('PV_SKETCH_CORRUPT', 'a stored top-pages summary is unreadable', { cause: err });
       }
+      merged = merged === null ? summary : merged.merge(summary);
     }
-    for (const item of merged.top()) {
+    for (const item of merged?.top() ?? []) {
       const r = row(item.key);
       r.pageviews += item.count;
       r.overcountBound += item.error;

@@ -1,0 +1,247 @@
+/**
+ * The HTTP API on the embedded backends: validation of every parameter (hostile input
+ * included), the OpenAPI document against the routes, ETags and the batch-read cache, read
+ * tokens, period presets, breakdown and realtime visitors.
+ */
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Express } from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { PlatformMetrics } from '../../shared/metrics.ts';
+import { HyperLogLog, SpaceSaving } from '../../shared/sketches/index.ts';
+import { bucketStart } from '../../shared/time-buckets.ts';
+import { DuckDbViewStore } from '../../shared/view-store/index.ts';
+import { createServingApp } from '../../serving-layer/app.ts';
+import { OPENAPI_DOCUMENT } from '../../serving-layer/openapi.ts';
+import { periodRange } from '../../serving-layer/query-params.ts';
+
+const MIN = 60_000;
+const READ_KEY = 'read-key-0123456789abcdef';
+
+let dir: string;
+let log: EmbeddedEventLog;
+let store: DuckDbViewStore;
+let app: Express;
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-api-'));
+  log = new EmbeddedEventLog({ dataDir: dir, topic: 'page-views' });
+  await log.ensureTopic();
+  store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
+  await store.migrate();
+  app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
+  server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await log.close();
+  await store.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const get = (p: string, headers: Record<string, string> = {}) => fetch(`${base}${p}`, { headers });
+
+describe('validation: bad input is a 400 with a clear error, never a 500', () => {
+  const huge = 'x'.repeat(5000);
+  it.each([
+    ['/api/v1/pages/%2Fa/views?interval=week', /'interval' must be one of minute, hour, day/],
+    ['/api/v1/pages/%2Fa/views?from=yesterday', /'from' must be epoch ms or an ISO-8601/],
+    ['/api/v1/pages/%2Fa/views?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', /'from' must be before 'to'/],
+    ['/api/v1/pages/%2Fa/views?from=0&to=1', /between 2000-01-01 and 2100-01-01/],
+    ['/api/v1/pages/%2Fa/views?interval=minute&from=2001-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', /at most 10000 are allowed/],
+    ['/api/v1/pages/%2Fa/views?site=a%27%3B%20DROP%20TABLE%20raw_events%3B--', /'site' must be a site id/],
+    ['/api/v1/pages/%2Fa/views?site=%60x%60', /'site' must be a site id/],
+    ['/api/v1/pages/%2Fa/views?site=a&site=b', /'site' must be given once/],
+    [`/api/v1/pages/${huge}/views`, /at most 2048 characters/],
+    ['/api/v1/pages/%00/views', /without control characters/],
+    ['/api/v1/stats/aggregate?metrics=pageviews,bounce', /is not one of pageviews, visitors/],
+    ['/api/v1/stats/aggregate?period=week', /'period' must be one of day, 7d, 30d, month, 12mo/],
+    ['/api/v1/stats/aggregate?period=day&from=2026-01-01T00:00:00Z', /either 'period' or 'from'\/'to'/],
+    ['/api/v1/stats/aggregate?to=2026-01-01T00:00:00Z', /'from' is required/],
+    ['/api/v1/stats/breakdown?property=referrer', /'property' must be one of page/],
+    ['/api/v1/stats/breakdown?limit=0', /'limit' must be a whole number from 1 to 1000/],
+    ['/api/v1/stats/breakdown?offset=-1', /'offset' must be a whole number/],
+    ['/api/v1/stats/timeseries?interval=minute&period=12mo', /more than 10000 minute buckets|at most 10000/],
+    ['/api/v1/batch/runs?limit=abc', /'limit' must be a whole number/],
+  ])('%s', async (url, message) => {
+    const res = await get(url);
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('PV_QUERY_INVALID');
+    expect(body.error.message).toMatch(message);
+  });
+
+  it.each([
+    "/api/v1/pages/%2F'%20OR%20'1'%3D'1/views",
+    '/api/v1/pages/%2F%5C%27%60%22/views',
+    '/api/v1/pages/%2F%E6%97%A5%E6%9C%AC%F0%9F%98%80/views',
+    "/api/v1/stats/aggregate?page=%2F'%3B%20DROP%20TABLE%20batch_runs%3B--",
+  ])('hostile but valid ids are data, not SQL: %s answers 200 with zeros', async (url) => {
+    const res = await get(url);
+    expect(res.status).toBe(200);
+    const runs = await get('/api/v1/batch/runs');
+    expect(runs.status).toBe(200); // the tables are still there
+  });
+
+  it('unknown routes are a 404 in the same error shape', async () => {
+    const res = await get('/api/v2/nothing');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: 'PV_NOT_FOUND' } });
+  });
+});
+
+describe('OpenAPI document', () => {
+  /** The routes the app registers, as OpenAPI paths with methods. */
+  function registeredRoutes(): Set<string> {
+    const out = new Set<string>();
+    type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: Layer[] } };
+    const walk = (stack: Layer[]): void => {
+      for (const layer of stack) {
+        if (layer.route !== undefined) {
+          if (layer.route.path.includes('{/*rest}')) continue; // the read-route guard, not an endpoint
+          const p = layer.route.path.replace(/:(\w+)/g, '{$1}');
+          for (const [method, on] of Object.entries(layer.route.methods)) if (on) out.add(`${method} ${p}`);
+        } else if (layer.handle?.stack !== undefined) walk(layer.handle.stack);
+      }
+    };
+    walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
+    return out;
+  }
+
+  it('lists exactly the registered routes', async () => {
+    const documented = new Set(Object.entries(OPENAPI_DOCUMENT.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));
+    expect([...registeredRoutes()].sort()).toEqual([...documented].sort());
+    const served = (await (await get('/api/v1/openapi.json')).json()) as { openapi: string };
+    expect(served.openapi).toBe('3.0.3');
+  });
+});
+
+describe('caching', () => {
+  it('answers carry an ETag, and a matching If-None-Match gets 304', async () => {
+    const url = '/api/v1/pages/%2Fa/views?from=2026-10-01T00:00:00Z&to=2026-10-02T00:00:00Z';
+    const first = await get(url);
+    const etag = first.headers.get('etag');
+    expect(etag).toBeTruthy();
+    expect(first.headers.get('cache-control')).toBe('no-cache');
+    // fetch() adds Cache-Control: no-cache to conditional requests, so ask with node:http.
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      http.get(`${base}${url}`, { headers: { 'if-none-match': etag ?? '' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      }).once('error', reject);
+    });
+    expect(status).toBe(304);
+  });
+
+  it('the batch part is read once per published version', async () => {
+    await store.recordBatchRun({
+      batchId: 'cache-run', status: 'success', startedAt: 1, finishedAt: Date.now(), cutoffTime: Date.UTC(2026, 9, 2),
+      endOffsets: {}, rowsRead: 0, rowsInvalid: 0, rowsDuplicate: 0, rowsCounted: 0, error: null,
+    });
+    const spy = store as unknown as { batchViews: (...args: unknown[]) => Promise<unknown> };
+    const original = spy.batchViews.bind(store);
+    let calls = 0;
+    spy.batchViews = (...args: unknown[]) => {
+      calls += 1;
+      return original(...args);
+    };
+    try {
+      const url = '/api/v1/pages/%2Fcached/views?from=2026-10-01T00:00:00Z&to=2026-10-01T05:00:00Z';
+      for (let i = 0; i < 3; i++) expect((await get(url)).status).toBe(200);
+      expect(calls).toBe(1);
+    } finally {
+      spy.batchViews = original;
+    }
+  });
+});
+
+describe('read tokens', () => {
+  it('with READ_API_KEYS set, reads need one of them; health and the collector do not', async () => {
+    const guarded = createServingApp({ log, controlLog: log, adminApiKey: null, readApiKeys: [READ_KEY], store, metrics: new PlatformMetrics(), logger: silentLogger });
+    const s = await new Promise<Server>((resolve) => {
+      const x = guarded.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    try {
+      expect((await fetch(`${url}/api/v1/stats/aggregate`)).status).toBe(401);
+      expect((await fetch(`${url}/api/v1/stats/aggregate`, { headers: { authorization: 'Bearer wrong-wrong-wrong-wrong' } })).status).toBe(403);
+      expect((await fetch(`${url}/api/v1/stats/aggregate`, { headers: { authorization: `Bearer ${READ_KEY}` } })).status).toBe(200);
+      expect((await fetch(`${url}/api/v1/boundary`)).status).toBe(401);
+      expect((await fetch(`${url}/api/v1/health`)).status).toBe(200);
+    } finally {
+      await new Promise((r) => s.close(r));
+    }
+  });
+});
+
+describe('periods, breakdown and realtime', () => {
+  it.each([
+    ['day', Date.UTC(2026, 10, 28), Date.UTC(2026, 10, 29)],
+    ['7d', Date.UTC(2026, 10, 22), Date.UTC(2026, 10, 29)],
+    ['30d', Date.UTC(2026, 9, 30), Date.UTC(2026, 10, 29)],
+    ['month', Date.UTC(2026, 10, 1), Date.UTC(2026, 11, 1)],
+    ['12mo', Date.UTC(2025, 11, 1), Date.UTC(2026, 11, 1)],
+  ] as const)('period %s is [%s, %s) in UTC', (period, from, to) => {
+    expect(periodRange(period, Date.UTC(2026, 10, 28, 15, 30))).toEqual({ from, to });
+  });
+
+  it('breakdown merges exact page totals with the overflow top pages, sorted, paged, with bounds', async () => {
+    const t = bucketStart(Date.now(), 'minute') - 10 * MIN;
+    const top = new SpaceSaving<string>(10);
+    top.add('/overflow-hot', 9);
+    top.add('/overflow-cold', 1);
+    await store.writeSpeedRows({
+      pageMinutes: [
+        { partition: 0, site: 'shop', pageId: '/b', bucket: t, views: 7, version: 1 },
+        { partition: 1, site: 'shop', pageId: '/a', bucket: t, views: 12, version: 1 },
+      ],
+      overflow: [{ partition: 0, site: 'shop', bucket: t, total: 10, cmsWidth: 1, cmsDepth: 1, cms: [10], topPages: JSON.stringify(top.toJSON()), version: 1 }],
+      visitors: [],
+    });
+    const body = (await (await get(`/api/v1/stats/breakdown?site=shop&from=${t}&to=${t + MIN}&limit=2&offset=1`)).json()) as {
+      totalPages: number;
+      results: { page: string; pageviews: { value: number; exact: boolean } }[];
+    };
+    expect(body.totalPages).toBe(4);
+    expect(body.results.map((r) => [r.page, r.pageviews.value, r.pageviews.exact])).toEqual([['/overflow-hot', 9, false], ['/b', 7, false]]);
+  });
+
+  it('realtime visitors are the union of the last five minutes of site sketches', async () => {
+    const now = Date.now();
+    const sketch = (ids: string[]) => {
+      const h = new HyperLogLog(14);
+      for (const id of ids) h.addString(id);
+      return h.toBase64();
+    };
+    await store.writeSpeedRows({
+      pageMinutes: [],
+      overflow: [],
+      visitors: [
+        { partition: 0, site: 'live', pageId: '', grain: 'minute', bucket: bucketStart(now, 'minute'), hll: sketch(['a', 'b', 'c']), version: 1 },
+        { partition: 1, site: 'live', pageId: '', grain: 'minute', bucket: bucketStart(now, 'minute') - MIN, hll: sketch(['c', 'd']), version: 1 },
+        { partition: 0, site: 'live', pageId: '', grain: 'minute', bucket: bucketStart(now, 'minute') - 20 * MIN, hll: sketch(['old']), version: 1 },
+      ],
+    });
+    const body = (await (await get('/api/v1/realtime/visitors?site=live')).json()) as { visitors: { value: number; exact: boolean } };
+    expect(body.visitors).toMatchObject({ value: 4, exact: false });
+  });
+
+  it('the aggregate of an empty range is zero, labelled', async () => {
+    const body = (await (await get(`/api/v1/stats/aggregate?site=empty&period=7d`)).json()) as { results: Record<string, { value: number }> };
+    expect(body.results['pageviews']?.value).toBe(0);
+    expect(body.results['visitors']?.value).toBe(0);
+    expect(randomUUID()).toBeTruthy();
+  });
+});
