@@ -19,7 +19,8 @@ import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/sk
 import { bucketStart, isBucketEdge } from '../shared/time-buckets.ts';
 import type { EventLog, LogRecord } from '../shared/event-log/index.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow } from '../shared/view-store/index.ts';
+import { compareSpeedBatch } from '../shared/compare.ts';
+import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow, RunDivergence, SpeedViewStore } from '../shared/view-store/index.ts';
 
 export interface BatchRunOptions {
   /** Exclusive cutoff time (epoch ms, hour-aligned). @default start of the current UTC day */
@@ -99,6 +100,29 @@ function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventR
     referrer: e.referrer ?? '',
     userAgent: e.userAgent ?? '',
   });
+}
+
+function isSpeedStore(store: BatchViewStore): store is BatchViewStore & SpeedViewStore {
+  return typeof (store as Partial<SpeedViewStore>).speedViews === 'function';
+}
+
+/** Speed vs batch per site over the UTC day before the run's cutoff (what the run just covered). */
+export async function measureDivergence(store: BatchViewStore & SpeedViewStore, run: BatchRunRecord): Promise<RunDivergence> {
+  const to = bucketStart(run.cutoffTime, 'day');
+  const from = to - 86_400_000;
+  const boundary = { batchId: run.batchId, cutoffTime: run.cutoffTime, endOffsets: run.endOffsets, publishedAt: run.finishedAt ?? 0 };
+  const sites: RunDivergence['sites'] = {};
+  for (const site of await store.batchSites(run.batchId, from, to)) {
+    const c = await compareSpeedBatch(store, { site, from, to, interval: 'day' }, boundary);
+    sites[site] = {
+      batch: c.totals.batch,
+      speed: c.totals.speed,
+      relativeDifference: c.totals.relativeDifference,
+      withinBound: c.totals.withinBound,
+      visitors: c.visitors === null ? null : { batch: c.visitors.batch, speed: c.visitors.speed, relativeDifference: c.visitors.relativeDifference, withinBound: c.visitors.withinBound },
+    };
+  }
+  return { from, to, sites };
 }
 
 /** Computes a run's cutoff and the offsets its raw copy reads. Writes nothing. */
@@ -226,6 +250,19 @@ export async function runBatch(
     await store.dropBatchVersionsExcept(previous === null ? [batchId] : [batchId, previous.batchId]).catch((err: unknown) => {
       runLogger.warn({ err }, 'could not drop old batch versions; they are unused and will be dropped next run');
     });
+    if (isSpeedStore(store)) {
+      // Never fails the (already published) run: the divergence is a report.
+      try {
+        run.divergence = await measureDivergence(store, run);
+        await store.recordBatchRun(run);
+        const outside = Object.entries(run.divergence.sites).filter(([, d]) => !d.withinBound || d.visitors?.withinBound === false);
+        if (outside.length > 0) {
+          runLogger.warn({ sites: Object.fromEntries(outside) }, 'speed views diverge from the batch views beyond their declared bounds');
+        }
+      } catch (err) {
+        runLogger.warn({ err }, 'could not measure the speed-vs-batch divergence of this run');
+      }
+    }
     return { run };
   } catch (err) {
     run.status = 'failed';

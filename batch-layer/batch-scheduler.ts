@@ -82,6 +82,10 @@ export class BatchScheduler {
         .then((result) => {
           this.metrics.batchRuns.inc({ status: 'success' });
           this.metrics.batchLastSuccess.set(result.run.cutoffTime / 1000);
+          for (const [site, d] of Object.entries(result.run.divergence?.sites ?? {})) {
+            if (d.relativeDifference !== null) this.metrics.batchDivergence.set({ site, metric: 'pageviews' }, d.relativeDifference);
+            if (d.visitors?.relativeDifference != null) this.metrics.batchDivergence.set({ site, metric: 'visitors' }, d.visitors.relativeDifference);
+          }
           return result;
         })
         .catch((err: unknown) => {

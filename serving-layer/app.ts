@@ -55,7 +55,7 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
 }
 
 /** Read routes: behind READ_API_KEYS when set, revalidated with ETags. */
-export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs'];
+export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs', '/api/v1/compare'];
 
 export function createServingApp(deps: ServingAppDeps): Express {
   const { log, metrics, logger } = deps;

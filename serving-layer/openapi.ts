@@ -155,6 +155,18 @@ export const OPENAPI_DOCUMENT = {
         responses: readResponses('Approximate, with its relative standard error.', { visitors: { type: 'object' } }),
       },
     },
+    '/api/v1/compare': {
+      get: {
+        summary: 'Speed vs batch per bucket, for buckets both cover (before the boundary, still retained by the speed layer)',
+        security: readSecurity,
+        parameters: [param('interval', 'Bucket width.', { type: 'string', enum: ['hour', 'day'] }), period, from, to, site, page],
+        responses: readResponses('Rows with batch, speed, differences and whether the declared bound covers them.', {
+          rows: { type: 'array' },
+          totals: { type: 'object' },
+          visitors: { nullable: true },
+        }),
+      },
+    },
     '/api/v1/boundary': {
       get: {
         summary: 'The batch boundary, speed-layer lag and freshness (operators)',

@@ -8,6 +8,7 @@ import { PlatformError } from '../shared/errors.ts';
 import { HyperLogLog } from '../shared/sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, isInterval, type Interval } from '../shared/time-buckets.ts';
 import type { BatchBoundary } from '../shared/view-store/index.ts';
+import { compareSpeedBatch } from '../shared/compare.ts';
 import { ApiError } from './api-error.ts';
 import { queryPageViews } from './page-views-query.ts';
 import { parseEnum, parseMetrics, parsePageFilter, parseRange, parseSite, parseWholeNumber, type Period } from './query-params.ts';
@@ -119,6 +120,27 @@ export function statsRouter(store: Store, now: () => number): Router {
       offset,
       totalPages,
       results: pages.map((p) => ({ page: p.pageId, pageviews: { value: p.pageviews, exact: p.exact, ...(p.exact ? {} : { overcountBound: p.overcountBound }) } })),
+    });
+  });
+
+  router.get('/api/v1/compare', async (req, res) => {
+    const query = q(req);
+    const site = parseSite(query);
+    const pageId = parsePageFilter(query);
+    const range = parseRange(query, now(), '7d');
+    const interval = parseEnum(query, 'interval', ['hour', 'day'] as const, 'hour');
+    const boundary = await store.latestBoundary();
+    const c = await compareSpeedBatch(store, { site, ...(pageId === undefined ? {} : { pageId }), from: range.from, to: range.to, interval }, boundary);
+    res.json({
+      site,
+      page: pageId ?? null,
+      interval,
+      exactThrough: exactThrough(boundary),
+      comparedFrom: iso(c.from),
+      comparedTo: iso(c.to),
+      rows: c.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })),
+      totals: c.totals,
+      visitors: c.visitors,
     });
   });
 

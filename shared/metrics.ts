@@ -57,6 +57,12 @@ export class PlatformMetrics {
     help: 'Cutoff (unix time) of the latest successful batch run: the batch boundary.',
     registers: [this.registry],
   });
+  readonly batchDivergence = new Gauge({
+    name: 'pv_batch_speed_divergence_ratio',
+    help: '(speed - batch) / batch over the day before the latest batch cutoff, per site and metric.',
+    labelNames: ['site', 'metric'] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Histogram({
     name: 'pv_http_request_duration_seconds',
     help: 'HTTP request duration by route and status.',

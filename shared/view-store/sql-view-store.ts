@@ -21,6 +21,7 @@ import type {
   InvalidRecordRow,
   PageTotal,
   RawEventRow,
+  RunDivergence,
   SpeedBucketViews,
   SpeedCheckpoint,
   SpeedRows,
@@ -453,6 +454,7 @@ export abstract class SqlViewStore implements ViewStore {
         rows_counted: run.rowsCounted,
         error: run.error ?? '',
         recorded_at: Date.now(),
+        divergence: run.divergence == null ? '' : JSON.stringify(run.divergence),
       },
     ]);
   }
@@ -476,7 +478,7 @@ export abstract class SqlViewStore implements ViewStore {
     const { sql } = this.dialect;
     const argMax = this.raw(this.fn.argMax);
     const latest = (column: string): SqlFragment => sql`${argMax}(${this.raw(column)}, recorded_at) AS ${this.raw(column)}`;
-    const columns = ['status', 'finished_at', 'cutoff_time', 'end_offsets', 'rows_read', 'rows_invalid', 'rows_duplicate', 'rows_counted', 'error'];
+    const columns = ['status', 'finished_at', 'cutoff_time', 'end_offsets', 'rows_read', 'rows_invalid', 'rows_duplicate', 'rows_counted', 'error', 'divergence'];
     const rows = await this.rows(sql`
       SELECT batch_id, min(started_at) AS started_at, ${joinSql(columns.map(latest), ', ')}
       FROM batch_runs GROUP BY batch_id
@@ -493,6 +495,7 @@ export abstract class SqlViewStore implements ViewStore {
       rowsDuplicate: Number(r['rows_duplicate']),
       rowsCounted: Number(r['rows_counted']),
       error: String(r['error']) === '' ? null : String(r['error']),
+      divergence: String(r['divergence']) === '' ? null : (JSON.parse(String(r['divergence'])) as RunDivergence),
     }));
   }
 
@@ -506,6 +509,12 @@ export abstract class SqlViewStore implements ViewStore {
         AND bucket >= ${query.from} AND bucket < ${query.to}
       GROUP BY bucket ORDER BY bucket`);
     return rows.map(toBucketViews);
+  }
+
+  async batchSites(batchId: string, from: number, to: number): Promise<string[]> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT DISTINCT site FROM batch_site_day WHERE batch_id = ${batchId} AND bucket >= ${from} AND bucket < ${to} ORDER BY site`);
+    return rows.map((r) => String(r['site']));
   }
 
   async batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]> {

@@ -156,6 +156,21 @@ export interface BatchRunRecord {
   /** Distinct events inside the cutoff (what the views count). */
   rowsCounted: number;
   error: string | null;
+  /** Speed-vs-batch divergence over the period the run covered, measured after publishing. */
+  divergence?: RunDivergence | null;
+}
+
+/** Per site: batch vs speed page views and visitors over the day before the run's cutoff. */
+export interface RunDivergence {
+  from: number;
+  to: number;
+  sites: Record<string, {
+    batch: number;
+    speed: number;
+    relativeDifference: number | null;
+    withinBound: boolean;
+    visitors: { batch: number; speed: number; relativeDifference: number | null; withinBound: boolean } | null;
+  }>;
 }
 
 /** The published fact that decides who answers: batch for buckets < cutoffTime, speed for the rest. */
@@ -224,6 +239,8 @@ export interface BatchViewStore {
   batchViews(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketViews[]>;
   /** Page views per page over [from, to) (hour buckets) of a batch version. */
   batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]>;
+  /** Sites with batch views in [from, to) of a batch version. */
+  batchSites(batchId: string, from: number, to: number): Promise<string[]>;
   /** Exact distinct visitors over the days in [from, to) (day-aligned), of a page or the site. */
   batchVisitors(batchId: string, query: ViewQuery): Promise<number>;
   /** Exact distinct visitors of each day in [from, to). */

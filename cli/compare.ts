@@ -1,0 +1,85 @@
+/**
+ * `npm run compare -- --from 2026-11-20T00:00:00Z --to 2026-11-27T00:00:00Z [--page /pricing] [--site default] [--interval hour|day] [--json]`
+ * Speed and batch side by side per bucket, for the buckets both cover.
+ */
+import { compareSpeedBatch } from '../shared/compare.ts';
+import { openViewStore } from '../shared/backends.ts';
+import { loadConfig } from '../shared/config.ts';
+import { parseTimestamp } from '../shared/page-view.ts';
+import { UsageError, parseFlags, runCli } from './args.ts';
+
+const USAGE = `usage: npm run compare -- --from ISO --to ISO [--page PATH] [--site ID] [--interval hour|day] [--json]
+  --from, --to   the range (ISO-8601 with a zone, or epoch ms); only buckets before the batch boundary compare
+  --page         one page (its path); default: the whole site
+  --interval     bucket width, hour (default) or day
+  --json         print JSON instead of a table`;
+
+function time(name: string, raw: string | boolean | undefined): number {
+  if (typeof raw !== 'string') throw new UsageError(`--${name} is required\n\n${USAGE}`);
+  const parsed = parseTimestamp(/^\d+$/.test(raw) ? Number(raw) : raw);
+  if (typeof parsed === 'string') throw new UsageError(`--${name} ${parsed}`);
+  return parsed;
+}
+
+const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
+
+runCli(async () => {
+  const flags = parseFlags(
+    process.argv.slice(2),
+    {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      page: { type: 'string' },
+      site: { type: 'string' },
+      interval: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    USAGE,
+  );
+  if (flags['help'] === true) {
+    console.log(USAGE);
+    return 0;
+  }
+  const from = time('from', flags['from']);
+  const to = time('to', flags['to']);
+  if (from >= to) throw new UsageError('--from must be before --to');
+  const interval = flags['interval'] ?? 'hour';
+  if (interval !== 'hour' && interval !== 'day') throw new UsageError('--interval must be hour or day');
+  const page = flags['page'];
+  if (page !== undefined && (typeof page !== 'string' || !page.startsWith('/'))) throw new UsageError("--page must be a path starting with '/'");
+  const site = typeof flags['site'] === 'string' ? flags['site'] : 'default';
+
+  const config = loadConfig(process.env);
+  const store = await openViewStore(config);
+  try {
+    await store.migrate();
+    const boundary = await store.latestBoundary();
+    const c = await compareSpeedBatch(store, { site, ...(page === undefined ? {} : { pageId: page }), from, to, interval }, boundary);
+    if (flags['json'] === true) {
+      console.log(JSON.stringify({ ...c, rows: c.rows.map((r) => ({ ...r, bucket: new Date(r.bucket).toISOString() })) }, null, 2));
+      return 0;
+    }
+    if (boundary === null) {
+      console.log('no successful batch run yet: nothing to compare');
+      return 0;
+    }
+    console.log(`speed vs batch, site ${site}${page === undefined ? '' : `, page ${page}`}, ${interval} buckets, ${new Date(c.from).toISOString()} .. ${new Date(c.to).toISOString()}`);
+    const header = ['bucket', 'batch', 'speed', 'diff', 'rel', 'bound', 'within'];
+    const lines = c.rows.map((r) => [new Date(r.bucket).toISOString(), String(r.batch), String(r.speed), String(r.difference), pct(r.relativeDifference), String(r.overcountBound), r.withinBound ? 'yes' : 'NO']);
+    lines.push(['total', String(c.totals.batch), String(c.totals.speed), String(c.totals.difference), pct(c.totals.relativeDifference), '', c.totals.withinBound ? 'yes' : 'NO']);
+    const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+    const fmt = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+    console.log(fmt(header));
+    for (const l of lines) console.log(fmt(l));
+    if (c.visitors !== null) {
+      console.log(
+        `visitors: batch ${c.visitors.batch}, speed ${c.visitors.speed} (${pct(c.visitors.relativeDifference)}; ±${pct(c.visitors.relativeStandardError)} standard error) ` +
+          (c.visitors.withinBound ? 'within 3 standard errors' : 'OUTSIDE 3 standard errors'),
+      );
+    }
+  } finally {
+    await store.close();
+  }
+  return 0;
+});
