@@ -72,7 +72,8 @@ runCli(async () => {
     const fmt = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
     console.log(fmt(header));
     for (const l of lines) console.log(fmt(l));
-    if (c.visitors !== null) {
+    if (c.visitors === null) console.log('visitors: compared over whole UTC days only (give --from and --to on day boundaries)');
+    else {
       console.log(
         `visitors: batch ${c.visitors.batch}, speed ${c.visitors.speed} (${pct(c.visitors.relativeDifference)}; ±${pct(c.visitors.relativeStandardError)} standard error) ` +
           (c.visitors.withinBound ? 'within 3 standard errors' : 'OUTSIDE 3 standard errors'),

@@ -1,0 +1,145 @@
+/**
+ * The comparison report (API and CLI), the divergence recorded with every batch run, and the
+ * accuracy check failing when the speed layer is deliberately broken (uniques summed per
+ * bucket instead of united).
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBatch } from '../../batch-layer/batch-run.ts';
+import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { PlatformMetrics } from '../../shared/metrics.ts';
+import { HyperLogLog } from '../../shared/sketches/index.ts';
+import { bucketStart } from '../../shared/time-buckets.ts';
+import type { BatchRunRecord } from '../../shared/view-store/index.ts';
+import { DuckDbViewStore } from '../../shared/view-store/index.ts';
+import { makeWorkload, type Workload } from '../../shared/workload.ts';
+import { createServingApp } from '../../serving-layer/app.ts';
+import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
+import { visitorsWithinBound } from './accuracy.scenario.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HOUR = 3_600_000;
+
+let dir: string;
+let log: EmbeddedEventLog;
+let store: DuckDbViewStore;
+let workload: Workload;
+let run: BatchRunRecord;
+const day0 = bucketStart(Date.now(), 'day');
+const start = day0 - 6 * HOUR;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-compare-'));
+  log = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'page-views', partitions: 2, pollIntervalMs: 20 });
+  await log.ensureTopic();
+  store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
+  await store.migrate();
+  workload = makeWorkload({
+    seed: 5, events: 3000, pages: 40, visitors: 500, pageSkew: 1, start, durationMs: 6 * HOUR, cutoff: day0,
+    duplicateRate: 0.05, lateRate: 0.03, partitions: 2, allowedLatenessMs: 120_000, maxFutureSkewMs: 300_000, now: Date.now(),
+  });
+  await log.append(workload.messages);
+  const speed = new SpeedLayer(log, store, silentLogger, new PlatformMetrics(), { groupId: 'speed', flushIntervalMs: 50 });
+  await speed.start();
+  const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
+  for (let i = 0; i < 400; i++) {
+    if ([...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0) === end) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await speed.stop();
+  ({ run } = await runBatch(log, store, silentLogger, { cutoffTime: day0 }));
+}, 120_000);
+
+afterAll(async () => {
+  await log.close();
+  await store.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('divergence after a batch run', () => {
+  it('is recorded with the run: totals per site over the day the run covered', async () => {
+    const { truth } = workload;
+    const batch = [...truth.batchSiteHours.values()].reduce((a, b) => a + b, 0);
+    const speed = [...truth.speedSiteHours].filter(([h]) => h < day0).reduce((a, [, v]) => a + v, 0);
+    expect(run.divergence?.sites['default']).toMatchObject({ batch, speed, relativeDifference: (speed - batch) / batch });
+    // Redeliveries and late events are policy differences: outside the Count-Min bound alone.
+    expect(run.divergence?.sites['default']?.withinBound).toBe(speed === batch);
+    expect(run.divergence?.sites['default']?.visitors?.withinBound).toBe(true);
+    const [latest] = await store.batchRuns(1);
+    expect(latest?.divergence).toEqual(run.divergence);
+  });
+});
+
+describe('compare report', () => {
+  it('GET /api/v1/compare puts speed and batch side by side per bucket', async () => {
+    const app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/compare?from=${start}&to=${day0 + 2 * HOUR}&interval=hour`;
+      const body = (await (await fetch(url)).json()) as {
+        comparedTo: string;
+        rows: { bucket: string; batch: number; speed: number; difference: number; withinBound: boolean }[];
+        totals: { batch: number };
+      };
+      expect(body.comparedTo).toBe(new Date(day0).toISOString()); // only buckets before the boundary
+      expect(body.rows).toHaveLength(6);
+      for (const row of body.rows) {
+        const hour = Date.parse(row.bucket);
+        expect(row.batch).toBe(workload.truth.batchSiteHours.get(hour) ?? 0);
+        expect(row.speed).toBe(workload.truth.speedSiteHours.get(hour) ?? 0);
+        expect(row.difference).toBe(row.speed - row.batch);
+      }
+      const bad = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/compare?interval=minute`);
+      expect(bad.status).toBe(400);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('npm run compare prints the same comparison as a table, and JSON with --json', async () => {
+    await store.close(); // the DuckDB file belongs to one process at a time
+    try {
+      const args = ['--from', new Date(start).toISOString(), '--to', new Date(day0).toISOString()];
+      const cli = (extra: string[]) =>
+        spawnSync(process.execPath, ['--import', 'tsx', 'cli/compare.ts', ...args, ...extra], {
+          cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dir }, encoding: 'utf8', timeout: 60_000,
+        });
+      const table = cli([]);
+      expect(table.status, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(/bucket\s+batch\s+speed\s+diff\s+rel\s+bound\s+within/);
+      expect(table.stdout.split('\n').filter((l) => /^\d{4}-/.test(l))).toHaveLength(6);
+      expect(table.stdout).toContain('visitors: compared over whole UTC days only');
+      const json = cli(['--json']);
+      expect(JSON.parse(json.stdout).totals.batch).toBe([...workload.truth.batchSiteHours.values()].reduce((a, b) => a + b, 0));
+      const bad = cli(['--interval', 'week']);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('--interval must be hour or day');
+    } finally {
+      store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
+    }
+  });
+});
+
+describe('the accuracy check catches a broken speed layer', () => {
+  it('uniques summed per bucket instead of united fail the visitors bound; the union passes', async () => {
+    const sketches = await store.speedVisitorSketches({ site: 'default', grain: 'hour', from: start, to: day0 });
+    const hours = sketches.map((s) => HyperLogLog.fromBase64(s));
+    const exact = new Set([...workload.truth.speedVisitorsByHour].filter(([h]) => h < day0).flatMap(([, s]) => [...s])).size;
+    const union = HyperLogLog.union(hours, 14);
+    const brokenSum = hours.reduce((a, h) => a + h.estimate(), 0);
+    expect(visitorsWithinBound(union.estimate(), exact, union.relativeStandardError)).toBe(true);
+    expect(visitorsWithinBound(brokenSum, exact, union.relativeStandardError)).toBe(false);
+    console.log(`broken speed layer: summed uniques ${brokenSum.toFixed(0)} vs exact ${exact} (union ${union.estimate().toFixed(0)}): rejected`);
+    expect(randomUUID()).toBeTruthy();
+  });
+});
