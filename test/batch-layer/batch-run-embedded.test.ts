@@ -1,21 +1,4 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
-import { DuckDbViewStore } from '../../shared/view-store/index.ts';
+import { embeddedBackends } from '../support/backends.ts';
 import { describeBatchAccuracy } from './batch-run.scenario.ts';
 
-describeBatchAccuracy('embedded log + DuckDB', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-batch-'));
-  const log = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'page-views' });
-  const store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
-  return {
-    log,
-    store,
-    cleanup: async () => {
-      await log.close();
-      await store.close();
-      await fs.rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+describeBatchAccuracy('embedded log + DuckDB', () => embeddedBackends());

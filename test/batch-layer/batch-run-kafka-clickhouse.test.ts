@@ -1,28 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { KafkaEventLog } from '../../shared/event-log/index.ts';
-import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
-import { deleteKafkaTopics } from '../support/kafka-admin.ts';
+import { kafkaClickHouseBackends } from '../support/backends.ts';
 import { describeBatchAccuracy } from './batch-run.scenario.ts';
 
 const { kafkaBrokers, clickhouseUrl } = inject('infra');
 
-describeBatchAccuracy(
-  'Kafka + ClickHouse',
-  async () => {
-    const id = randomUUID().replace(/-/g, '');
-    const log = new KafkaEventLog({ brokers: kafkaBrokers ?? [], topic: `pv-${id}`, partitions: 3 });
-    const store = new ClickHouseViewStore({ url: clickhouseUrl ?? '', database: `t_${id}` });
-    return {
-      log,
-      store,
-      cleanup: async () => {
-        await log.close();
-        await deleteKafkaTopics(kafkaBrokers ?? [], [`pv-${id}`]);
-        await store.dropDatabase();
-        await store.close();
-      },
-    };
-  },
-  { skip: kafkaBrokers === null || clickhouseUrl === null },
-);
+describeBatchAccuracy('Kafka + ClickHouse', () => kafkaClickHouseBackends(kafkaBrokers, clickhouseUrl, { partitions: 3 }), {
+  skip: kafkaBrokers === null || clickhouseUrl === null,
+});

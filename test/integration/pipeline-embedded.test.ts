@@ -1,21 +1,4 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
-import { DuckDbViewStore } from '../../shared/view-store/index.ts';
+import { embeddedBackends } from '../support/backends.ts';
 import { describePipeline } from './pipeline.scenario.ts';
 
-describePipeline('embedded log + DuckDB', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-e2e-'));
-  const log = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'page-views' });
-  const store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
-  return {
-    log,
-    store,
-    cleanup: async () => {
-      await log.close();
-      await store.close();
-      await fs.rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+describePipeline('embedded log + DuckDB', () => embeddedBackends());
