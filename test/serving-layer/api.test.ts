@@ -245,3 +245,15 @@ describe('periods, breakdown and realtime', () => {
     expect(randomUUID()).toBeTruthy();
   });
 });
+
+describe('README examples', () => {
+  it('every GET example in README.md answers 200 against a running app', async () => {
+    const readme = await fs.readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const urls = [...readme.matchAll(/curl '(http:\/\/127\.0\.0\.1:3000[^']+)'/g)].map((m) => m[1]!);
+    expect(urls.length).toBeGreaterThan(5);
+    for (const url of urls) {
+      const res = await get(url.replace('http://127.0.0.1:3000', ''));
+      expect(res.status, url).toBe(200);
+    }
+  });
+});
