@@ -257,3 +257,20 @@ describe('README examples', () => {
     }
   });
 });
+
+describe('stateless', () => {
+  it('two instances over the same store give identical answers', async () => {
+    const other = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
+    const s = await new Promise<Server>((resolve) => {
+      const x = other.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    try {
+      const url = `/api/v1/stats/timeseries?site=shop&period=day&interval=hour`;
+      const a = await (await get(url)).text();
+      const b = await (await fetch(`http://127.0.0.1:${(s.address() as AddressInfo).port}${url}`)).text();
+      expect(b).toBe(a);
+    } finally {
+      await new Promise((r) => s.close(r));
+    }
+  });
+});
