@@ -55,6 +55,7 @@ export class ClickHouseViewStore extends SqlViewStore {
     argMax: 'argMax',
     argMin: 'argMin',
     anyValue: 'any',
+    hashBucket: (expr, n) => `(cityHash64(${expr}) % ${n})`,
     countDistinct: (expr) => `uniqExact(${expr})`,
   };
 

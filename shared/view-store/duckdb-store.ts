@@ -38,6 +38,7 @@ export class DuckDbViewStore extends SqlViewStore {
     argMax: 'arg_max',
     argMin: 'arg_min',
     anyValue: 'any_value',
+    hashBucket: (expr, n) => `(hash(${expr}) % ${n})`,
     countDistinct: (expr) => `count(DISTINCT ${expr})`,
   };
 

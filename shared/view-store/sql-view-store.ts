@@ -38,7 +38,12 @@ export type Row = Record<string, unknown>;
 export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
 
 /** Function names that differ between the engines. */
+/** Raw rows deduplicated per pass of the batch build (bounds the engine's memory). */
+export const EVENTS_PER_PASS = 1_000_000;
+
 export interface DialectFunctions {
+  /** A deterministic hash of `expr` reduced to [0, n). */
+  hashBucket(expr: string, n: number): string;
   argMax: string;
   argMin: string;
   /** Any value of a group (all equal where it is used). */
@@ -61,6 +66,8 @@ export abstract class SqlViewStore implements ViewStore {
   abstract readonly kind: 'clickhouse' | 'duckdb';
   abstract readonly dialect: SqlDialect;
   protected abstract readonly fn: DialectFunctions;
+  /** Raw rows per deduplication pass of a batch build (memory vs number of passes). */
+  batchEventsPerPass = EVENTS_PER_PASS;
 
   /** Runs a statement that returns no rows. */
   protected abstract exec(statement: SqlFragment | string): Promise<void>;
@@ -379,12 +386,22 @@ export abstract class SqlViewStore implements ViewStore {
   }
 
   /** Raw rows inside the cutoff's offsets, deduplicated by eventId (first position wins). */
-  protected dedupedEventsSql(cutoff: BatchCutoff): SqlFragment {
+  protected offsetFilter(cutoff: BatchCutoff): SqlFragment {
     const { sql } = this.dialect;
     const inOffsets = [...cutoff.endOffsets].map(
       ([partition, end]) => sql`(log_partition = ${partition} AND log_offset < ${end})`,
     );
-    const offsetFilter = inOffsets.length === 0 ? sql`1 = 0` : joinSql(inOffsets, ' OR ');
+    return inOffsets.length === 0 ? sql`1 = 0` : joinSql(inOffsets, ' OR ');
+  }
+
+  /**
+   * Raw rows inside the cutoff's offsets, deduplicated by eventId (first position wins); with
+   * `pass`, only the event ids that hash into that pass (all copies of an event land in one).
+   */
+  protected dedupedEventsSql(cutoff: BatchCutoff, pass: { index: number; of: number } = { index: 0, of: 1 }): SqlFragment {
+    const { sql } = this.dialect;
+    const offsetFilter =
+      pass.of === 1 ? this.offsetFilter(cutoff) : sql`(${this.offsetFilter(cutoff)}) AND ${this.raw(this.fn.hashBucket('event_id', pass.of))} = ${pass.index}`;
     const argMin = this.raw(this.fn.argMin);
     const positions = this.raw(this.fn.countDistinct('pos'));
     return sql`
@@ -404,14 +421,34 @@ export abstract class SqlViewStore implements ViewStore {
       GROUP BY event_id`;
   }
 
+  /**
+   * Builds the version's views. Deduplicating by eventId needs every distinct event id of the
+   * log in one hash table; to keep the engine's memory bounded, the work is split into passes
+   * over disjoint sets of event ids (by a hash of the id) of at most EVENTS_PER_PASS raw rows
+   * each. Each pass adds its own rows; readers and the roll-ups sum them.
+   */
   async buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats> {
     const { sql } = this.dialect;
-    const inCutoff = sql`(${this.dedupedEventsSql(cutoff)}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`;
     const hour = this.raw(bucketSql(this.kind, 'event_time', 'hour'));
     const day = this.raw(bucketSql(this.kind, 'event_time', 'day'));
-    await this.exec(sql`
-      INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
-      SELECT ${batchId}, site, page_id, ${hour} AS b, count(*) FROM ${inCutoff} GROUP BY site, page_id, b`);
+    const anyValue = this.raw(this.fn.anyValue);
+    const sizeRows = await this.rows(sql`SELECT count(*) AS n FROM raw_events WHERE ${this.offsetFilter(cutoff)}`);
+    const passes = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / this.batchEventsPerPass));
+    let counted = 0;
+    let positions = 0;
+    for (let index = 0; index < passes; index++) {
+      const inCutoff = sql`(${this.dedupedEventsSql(cutoff, { index, of: passes })}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`;
+      await this.exec(sql`
+        INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
+        SELECT ${batchId}, site, page_id, ${hour} AS b, count(*) FROM ${inCutoff} GROUP BY site, page_id, b`);
+      await this.exec(sql`
+        INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
+        SELECT ${batchId}, site, page_id, ${day} AS b, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
+        FROM ${inCutoff} GROUP BY site, page_id, b, visitor_id`);
+      const stats = await this.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${inCutoff}`);
+      counted += Number(stats[0]?.['counted'] ?? 0);
+      positions += Number(stats[0]?.['positions'] ?? 0);
+    }
     // Coarser views are rolled up from the finest one, not recomputed from the raw copy.
     const dayOfBucket = this.raw(bucketSql(this.kind, 'bucket', 'day'));
     await this.exec(sql`
@@ -426,16 +463,9 @@ export abstract class SqlViewStore implements ViewStore {
       SELECT batch_id, site, ${dayOfBucket} AS b, sum(views) FROM batch_site_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, b`);
     await this.exec(sql`
       INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
-      SELECT ${batchId}, site, page_id, ${day} AS b, visitor_id, ${this.raw(this.fn.anyValue)}(hll_index), ${this.raw(this.fn.anyValue)}(hll_rank)
-      FROM ${inCutoff} GROUP BY site, page_id, b, visitor_id`);
-    await this.exec(sql`
-      INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
-      SELECT batch_id, site, '', bucket, visitor_id, ${this.raw(this.fn.anyValue)}(hll_index), ${this.raw(this.fn.anyValue)}(hll_rank)
+      SELECT batch_id, site, '', bucket, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
       FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> ''
       GROUP BY batch_id, site, bucket, visitor_id`);
-    const stats = await this.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${inCutoff}`);
-    const counted = Number(stats[0]?.['counted'] ?? 0);
-    const positions = Number(stats[0]?.['positions'] ?? 0);
     return { rowsCounted: counted, rowsDuplicate: positions - counted };
   }
 
@@ -539,7 +569,7 @@ export abstract class SqlViewStore implements ViewStore {
 
   async batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]> {
     const rows = await this.rows(this.dialect.sql`
-      SELECT bucket, count(*) AS visitors
+      SELECT bucket, ${this.raw(this.fn.countDistinct('visitor_id'))} AS visitors
       FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}
       GROUP BY bucket ORDER BY bucket`);
     return rows.map((r) => ({ bucket: Number(r['bucket']), visitors: Number(r['visitors']) }));

@@ -259,6 +259,8 @@ export interface BatchViewStore {
 
 export interface ViewStore extends SpeedViewStore, BatchViewStore {
   readonly kind: 'clickhouse' | 'duckdb';
+  /** Raw rows per deduplication pass of a batch build; fewer rows per pass use less engine memory. */
+  batchEventsPerPass: number;
   readonly dialect: SqlDialect;
   /** Creates the database (if needed) and applies pending migrations from sql/<kind>/. */
   migrate(): Promise<void>;
