@@ -96,6 +96,7 @@ if (config.roles.includes('serving')) {
     controlLog,
     adminApiKey: config.adminApiKey,
     readApiKeys: config.readApiKeys,
+    boundaryCacheMs: config.servingBoundaryCacheMs,
     store,
     metrics,
     logger: logger.child({ module: 'serving-layer' }),

@@ -29,6 +29,12 @@ export interface ServingAppDeps {
   store: ViewStore;
   metrics: PlatformMetrics;
   logger: Logger;
+  /**
+   * How long the boundary and the speed retention point may be reused between requests (ms).
+   * Saves two store round trips per request; an answer may then use a boundary up to this old.
+   * @default 0
+   */
+  boundaryCacheMs?: number;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
@@ -60,7 +66,7 @@ export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/r
 export function createServingApp(deps: ServingAppDeps): Express {
   const { log, metrics, logger } = deps;
   // Published batch versions never change: their reads are cached, keyed by batch id.
-  const store = withBatchReadCache(deps.store);
+  const store = withBatchReadCache(deps.store, 2000, deps.boundaryCacheMs ?? 0);
   const now = deps.now ?? Date.now;
   const readAuth = requireReadKey(deps.readApiKeys ?? []);
   const app = express();

@@ -8,19 +8,38 @@ import type { ViewStore } from '../shared/view-store/index.ts';
 
 const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByDay', 'batchVisitorRegisters', 'batchPageTotals']);
 
+/**
+ * Read for every request but changed rarely: kept for `ttlMs`. A boundary at most that old is
+ * still safe: the previous batch version is kept after a publish, and speed retention keeps
+ * a margin before the boundary.
+ */
+const SHORT_LIVED = new Set<string>(['latestBoundary', 'speedRetainedFrom']);
+
 export interface CacheStats {
   hits: number;
   misses: number;
 }
 
-export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2000): S & { cacheStats: CacheStats } {
+export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2000, ttlMs = 1000): S & { cacheStats: CacheStats } {
   const entries = new Map<string, Promise<unknown>>();
+  const shortLived = new Map<string, { at: number; value: Promise<unknown> }>();
   const stats: CacheStats = { hits: 0, misses: 0 };
   return new Proxy(store, {
     get(target, property, receiver) {
       if (property === 'cacheStats') return stats;
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
+      if (typeof property === 'string' && SHORT_LIVED.has(property) && ttlMs > 0) {
+        return (): Promise<unknown> => {
+          const now = Date.now();
+          const hit = shortLived.get(property);
+          if (hit !== undefined && now - hit.at < ttlMs) return hit.value;
+          const fresh = (value as () => Promise<unknown>).apply(target);
+          shortLived.set(property, { at: now, value: fresh });
+          fresh.catch(() => shortLived.delete(property));
+          return fresh;
+        };
+      }
       if (typeof property !== 'string' || !CACHED.has(property)) return (value as (...a: unknown[]) => unknown).bind(target);
       return (...args: unknown[]): Promise<unknown> => {
         const key = `${property}\u0000${JSON.stringify(args)}`;

@@ -35,6 +35,8 @@ export interface PlatformConfig {
   adminApiKey: string | null;
   /** Bearer tokens accepted by the read API; empty: the read API is open. */
   readApiKeys: string[];
+  /** How long the serving layer reuses the batch boundary between requests (ms). */
+  servingBoundaryCacheMs: number;
   batchCron: string;
   batchTimezone: string;
   speedFlushIntervalMs: number;
@@ -64,6 +66,7 @@ export const ENVIRONMENT_VARIABLES = {
   GENERATOR: { default: 'on (embedded), off (Kafka)', description: 'Built-in traffic generator: on or off.' },
   GENERATOR_RATE: { default: '20', description: 'Events per second of the built-in generator.' },
   ADMIN_API_KEY: { default: '(unset: admin routes disabled)', description: 'Bearer token required by admin routes (e.g. triggering a batch run).' },
+  SERVING_BOUNDARY_CACHE_MS: { default: '1000', description: 'How long the serving layer reuses the batch boundary between requests (ms); 0 reads it for every request.' },
   READ_API_KEYS: { default: '(unset: read API open)', description: 'Comma-separated bearer tokens; when set, the read API (stats, pages, realtime, boundary, runs) requires one.' },
   BATCH_CRON: { default: '0 2 * * *', description: 'When the batch layer recomputes (cron syntax).' },
   BATCH_TIMEZONE: { default: 'UTC', description: 'Time zone of BATCH_CRON.' },
@@ -199,6 +202,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     generator: onOff('GENERATOR', embeddedLog),
     generatorRate: int('GENERATOR_RATE', 20, 1, 1_000_000),
     adminApiKey: get('ADMIN_API_KEY') ?? null,
+    servingBoundaryCacheMs: int('SERVING_BOUNDARY_CACHE_MS', 1000, 0, 60_000),
     readApiKeys: (get('READ_API_KEYS') ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     batchCron,
     batchTimezone,

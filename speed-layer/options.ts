@@ -50,6 +50,12 @@ export interface SpeedLayerOptions {
   retentionMarginMs?: number;
   /** How often retention checks the boundary (ms). @default 60000 */
   retentionCheckIntervalMs?: number;
+  /**
+   * When a partition is taken over from another member after a rebalance, wait this long
+   * before restoring its checkpoint, so a checkpoint the old owner had in flight lands first.
+   * @default 3000
+   */
+  takeoverGraceMs?: number;
   /** Wall clock, for tests. @default Date.now */
   now?: () => number;
 }
@@ -68,6 +74,7 @@ export const SPEED_LAYER_DEFAULTS = {
   hllPrecision: 14,
   retentionMarginMs: 48 * 3_600_000,
   retentionCheckIntervalMs: 60_000,
+  takeoverGraceMs: 3000,
 } as const;
 
 function check(ok: boolean, option: string, rule: string, value: unknown): void {
@@ -89,6 +96,7 @@ export function resolveSpeedLayerOptions(options: SpeedLayerOptions): ResolvedSp
     hllPrecision: options.hllPrecision ?? d.hllPrecision,
     retentionMarginMs: options.retentionMarginMs ?? d.retentionMarginMs,
     retentionCheckIntervalMs: options.retentionCheckIntervalMs ?? d.retentionCheckIntervalMs,
+    takeoverGraceMs: options.takeoverGraceMs ?? d.takeoverGraceMs,
     now: options.now ?? Date.now,
   };
   check(r.flushIntervalMs >= 10, 'flushIntervalMs', 'must be at least 10 ms', r.flushIntervalMs);

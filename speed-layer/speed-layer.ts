@@ -44,6 +44,8 @@ export class SpeedLayer {
   private flushing: Promise<void> | null = null;
   private lastCheckpointAt: number | null = null;
   private lastRetentionCheck = 0;
+  private stopping = false;
+  private started = false;
   private retainedFrom: number | null = null;
 
   constructor(
@@ -69,12 +71,18 @@ export class SpeedLayer {
       },
       onRevoked: async (partitions) => {
         this.logger.info({ partitions }, 'speed layer partitions revoked');
-        // A last checkpoint of what this member did, then the state goes: the next owner
-        // restores from that checkpoint.
-        await this.flush();
+        if (this.stopping) {
+          // A clean stop: this member is still in the group, so nobody else owns the
+          // partitions yet and a last checkpoint is safe.
+          await this.flush(true);
+        }
+        // On a rebalance the state is dropped without writing: another member may already
+        // own the partition, and a late write from here would overwrite its newer counts.
+        // The next owner restores the last checkpoint and consumes again from there.
         for (const p of partitions) this.states.delete(p);
       },
     });
+    this.started = true;
     this.timer = setInterval(() => {
       void this.flush().then(() => this.applyRetention());
     }, this.options.flushIntervalMs);
@@ -97,6 +105,11 @@ export class SpeedLayer {
   }
 
   private async restore(partition: number): Promise<PartitionState> {
+    if (this.started) {
+      // Assigned by a rebalance, perhaps taken over from another member: give a checkpoint
+      // that member had in flight when it lost the partition time to land first.
+      await new Promise((resolve) => setTimeout(resolve, this.options.takeoverGraceMs));
+    }
     const checkpoint = (await this.store.speedCheckpoints()).get(partition);
     if (checkpoint === undefined) return new PartitionState(partition, this.settings);
     // Only open buckets can still change; closed ones stay in the store.
@@ -114,6 +127,7 @@ export class SpeedLayer {
   private owns(partition: number): boolean {
     return this.consumer === null || this.consumer.assignment().includes(partition);
   }
+
 
   private async applyBatch(batch: LogBatch): Promise<void> {
     if (!this.owns(batch.partition)) return;
@@ -183,24 +197,28 @@ export class SpeedLayer {
     this.metrics.speedLag.set({ partition: String(batch.partition) }, Math.max(0, batch.highWatermark - state.nextOffset));
   }
 
-  /** Writes changed rows and checkpoints, then commits offsets. Safe to call at any time. */
-  flush(): Promise<void> {
+  /**
+   * Writes changed rows and checkpoints of the partitions this member owns, then commits
+   * offsets. Safe to call at any time. `final` (a clean stop) also writes partitions whose
+   * revocation is in progress.
+   */
+  flush(final = false): Promise<void> {
     if (this.flushing === null) {
-      this.flushing = this.flushOnce().finally(() => {
+      this.flushing = this.flushOnce(final).finally(() => {
         this.flushing = null;
       });
     }
     return this.flushing;
   }
 
-  private async flushOnce(): Promise<void> {
+  private async flushOnce(final: boolean): Promise<void> {
     const pending: { state: PartitionState; snapshot: PartitionSnapshot }[] = [];
     let memory = 0;
     for (const statePromise of this.states.values()) {
       const state = await statePromise.catch(() => null);
       if (state === null) continue;
       memory += state.memoryBytes;
-      if (!state.hasChanges) continue;
+      if (!state.hasChanges || (!final && !this.owns(state.partition))) continue;
       // Newer than anything written before, including rows of a checkpoint that never completed.
       const version = Math.max(state.checkpointVersion + 1, Date.now());
       pending.push({ state, snapshot: state.snapshot(version) });
@@ -214,6 +232,8 @@ export class SpeedLayer {
         visitors: pending.flatMap((p) => p.snapshot.rows.visitors),
       });
       for (const { state, snapshot } of pending) {
+        // Lost the partition while writing its rows: no checkpoint, so they are never restored.
+        if (!final && !this.owns(state.partition)) continue;
         await this.store.writeSpeedCheckpoint({
           partition: state.partition,
           nextOffset: snapshot.nextOffset,
@@ -267,10 +287,12 @@ export class SpeedLayer {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.stopping = true;
     const consumer = this.consumer;
+    if (consumer !== null) await consumer.stop(); // calls onRevoked, which writes a last checkpoint
     this.consumer = null;
-    if (consumer !== null) await consumer.stop();
-    await this.flush();
+    await this.flush(true);
     this.states.clear();
+    this.stopping = false;
   }
 }

@@ -105,14 +105,20 @@ export abstract class SqlViewStore implements ViewStore {
     const { sql } = this.dialect;
     const argMax = this.raw(this.fn.argMax);
     const range = sql`site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}`;
-    const exact = await this.rows(sql`
-      SELECT bucket, sum(v) AS views FROM (
-        SELECT log_partition, page_id, bucket, ${argMax}(views, version) AS v
-        FROM speed_page_minute
-        WHERE ${range} AND ${this.pageFilter(query)}
-        GROUP BY log_partition, page_id, bucket
-      ) AS latest
-      GROUP BY bucket ORDER BY bucket`);
+    // The exact counters and the sketch shapes of the overflow are independent reads.
+    const [exact, shapes] = await Promise.all([
+      this.rows(sql`
+        SELECT bucket, sum(v) AS views FROM (
+          SELECT log_partition, page_id, bucket, ${argMax}(views, version) AS v
+          FROM speed_page_minute
+          WHERE ${range} AND ${this.pageFilter(query)}
+          GROUP BY log_partition, page_id, bucket
+        ) AS latest
+        GROUP BY bucket ORDER BY bucket`),
+      query.pageId === undefined
+        ? Promise.resolve([])
+        : this.rows(sql`SELECT DISTINCT cms_width, cms_depth FROM speed_overflow_minute WHERE ${range}`),
+    ]);
     const out = new Map<number, SpeedBucketViews>();
     for (const row of exact) {
       const bucket = Number(row['bucket']);
@@ -136,8 +142,6 @@ export abstract class SqlViewStore implements ViewStore {
     } else {
       // One page: for each sketch shape in the range, merge the partitions' sketches cell by
       // cell in the engine and take the minimum over the page's cells (one per row).
-      const shapes = await this.rows(sql`
-        SELECT DISTINCT cms_width, cms_depth FROM speed_overflow_minute WHERE ${range}`);
       const pageHash = hash64(query.pageId);
       for (const shape of shapes) {
         const width = Number(shape['cms_width']);

@@ -274,3 +274,27 @@ describe('stateless', () => {
     }
   });
 });
+
+describe('boundary cache', () => {
+  it('reuses the boundary for boundaryCacheMs, then reads the newly published one', async () => {
+    const cached = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger, boundaryCacheMs: 300 });
+    const s = await new Promise<Server>((resolve) => {
+      const x = cached.listen(0, '127.0.0.1', () => resolve(x));
+    });
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}/api/v1/stats/aggregate?metrics=pageviews&period=day`;
+    const exactThrough = async () => ((await (await fetch(url)).json()) as { exactThrough: string | null }).exactThrough;
+    try {
+      const before = await exactThrough();
+      const cutoff = Date.UTC(2026, 9, 20);
+      await store.recordBatchRun({
+        batchId: 'ttl-run', status: 'success', startedAt: 1, finishedAt: Date.now() + 60_000, cutoffTime: cutoff,
+        endOffsets: {}, rowsRead: 0, rowsInvalid: 0, rowsDuplicate: 0, rowsCounted: 0, error: null,
+      });
+      expect(await exactThrough()).toBe(before);
+      await new Promise((r) => setTimeout(r, 350));
+      expect(await exactThrough()).toBe(new Date(cutoff).toISOString());
+    } finally {
+      await new Promise((r) => s.close(r));
+    }
+  });
+});
