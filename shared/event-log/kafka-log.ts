@@ -193,6 +193,34 @@ function pinoLogCreator(logger: Logger): logCreator {
     };
 }
 
+/** Bytes of messages per producer send: well under the broker's default message.max.bytes. */
+export const MAX_SEND_BYTES = 512 * 1024;
+
+function messageBytes(m: Message): number {
+  const size = (v: unknown): number => (v === null || v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : (v as Buffer).length);
+  let bytes = 64 + size(m.key) + size(m.value);
+  for (const [k, v] of Object.entries(m.headers ?? {})) bytes += k.length + size(v);
+  return bytes;
+}
+
+export function splitByBytes(messages: Message[], maxBytes: number): Message[][] {
+  const pieces: Message[][] = [];
+  let piece: Message[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const b = messageBytes(m);
+    if (piece.length > 0 && bytes + b > maxBytes) {
+      pieces.push(piece);
+      piece = [];
+      bytes = 0;
+    }
+    piece.push(m);
+    bytes += b;
+  }
+  if (piece.length > 0) pieces.push(piece);
+  return pieces;
+}
+
 function toKafkaMessage(message: LogMessage): Message {
   const out: Message = { key: message.key, value: message.value };
   if (message.headers !== undefined) out.headers = { ...message.headers };
@@ -590,7 +618,12 @@ export class KafkaEventLog implements EventLog {
       const producerPromise = this.producer();
       try {
         const producer = await producerPromise;
-        await producer.send({ topic, acks: -1, timeout: this.options.requestTimeoutMs, messages: kafkaMessages });
+        // The broker refuses a record batch over message.max.bytes (1 MiB by default): send in
+        // pieces of at most MAX_SEND_BYTES. If a later piece fails, earlier ones are written:
+        // the caller retries the whole append, and the batch layer deduplicates by eventId.
+        for (const piece of splitByBytes(kafkaMessages, MAX_SEND_BYTES)) {
+          await producer.send({ topic, acks: -1, timeout: this.options.requestTimeoutMs, messages: piece });
+        }
       } catch (err) {
         this.dropProducer(producerPromise);
         throw toPlatformError(err, `append to ${topic}`);
@@ -678,12 +711,15 @@ export class KafkaEventLog implements EventLog {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: async ({ batch, isStale, pause, heartbeat }) => {
+        eachBatch: async ({ batch, isStale, pause, heartbeat, resolveOffset }) => {
           if (settled || isStale() || batch.partition !== partition) return;
           try {
             let chunk: LogRecord[] = [];
             for (const message of batch.messages) {
               const offset = Number(message.offset);
+              // Resolved offsets move the fetch position: without it every fetch would return
+              // the first batch again (auto-resolve is off so a failed batch is not skipped).
+              resolveOffset(message.offset);
               if (offset < next) continue;
               if (offset !== next) {
                 throw outOfRange(`partition ${partition} has no offset ${next} (retention?)`, { ...details, found: offset });

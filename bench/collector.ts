@@ -1,0 +1,102 @@
+/**
+ * 5. Collector: events/s from HTTP into Kafka (`POST /api/v1/events`, batches of 500 events,
+ * answered 202 once Kafka has acknowledged them) against a bare kafkajs producer (default
+ * settings, acks=all) sending the same batches with the same concurrency.
+ *
+ * The collector runs in the real serving app in a worker; autocannon in this process. The
+ * reference producer runs in a worker of its own. Repetitions alternate between the two; each
+ * run is bounded in time and in requests.
+ */
+import { collectorBatches } from './events.ts';
+import { figure, type BenchResult } from './figures.ts';
+import { createTopic, topicSize, type BenchEnv, type Resources } from './harness.ts';
+import { checkClean, load, type LoadResult } from './load.ts';
+import type { Sizes } from './sizes.ts';
+
+const BODIES = 16;
+
+export async function benchCollector(env: BenchEnv, res: Resources, sizes: Sizes): Promise<Omit<BenchResult, 'durationS'>> {
+  const topic = res.topic();
+  await createTopic(env.brokers, topic);
+  const refTopic = res.topic();
+  await createTopic(env.brokers, refTopic);
+  const now = Date.now();
+  const batch = sizes.collectorBatch;
+  const bodies = collectorBatches(BODIES, batch, now).map((events) => JSON.stringify(events));
+  const common = { BENCH_BROKERS: env.brokers.join(','), BENCH_CLICKHOUSE_URL: env.clickhouseUrl };
+  // The collector never touches the view store; the database is never created.
+  const serving = await res.worker('serving', { ...common, BENCH_TOPIC: topic, BENCH_DATABASE: res.database() });
+  const port = Number((await serving.next('ready', 60_000))['port']);
+  const maxRequests = 200_000;
+  const post = (durationS: number): Promise<LoadResult> =>
+    load({
+      port,
+      connections: sizes.collectorConnections,
+      durationS,
+      maxRequests,
+      requests: bodies.map((body) => ({ path: '/api/v1/events', method: 'POST', body, headers: { 'content-type': 'application/json' } })),
+      timeoutS: 30,
+    });
+  const reference = async (): Promise<{ eventsPerSec: number; events: number }> => {
+    const worker = await res.worker('producer-ref', {
+      ...common,
+      BENCH_TOPIC: refTopic,
+      BENCH_CONCURRENCY: sizes.collectorConnections,
+      BENCH_BATCH: batch,
+      BENCH_BODIES: BODIES,
+      BENCH_NOW: now,
+      BENCH_MAX_BATCHES: maxRequests,
+      // A short warm-up window, then the measured one.
+      BENCH_WINDOWS_MS: `${sizes.loadWarmupS * 1000},${sizes.loadS * 1000}`,
+    });
+    await worker.next('ready', 60_000);
+    await worker.next('window', 120_000);
+    const measured = await worker.next('window', 120_000);
+    await worker.waitExit(60_000);
+    return { eventsPerSec: Number(measured['eventsPerSec']), events: Number(measured['events']) };
+  };
+
+  env.say(`  warm-up: ${sizes.loadWarmupS} s`);
+  let accepted = 0;
+  const warm = await post(sizes.loadWarmupS);
+  checkClean('collector warm-up', warm);
+  accepted += warm.ok * batch;
+  const http: LoadResult[] = [];
+  const ref: { eventsPerSec: number; events: number }[] = [];
+  for (let rep = 0; rep < env.reps; rep++) {
+    const h = await post(sizes.loadS);
+    checkClean('collector', h);
+    accepted += h.ok * batch;
+    http.push(h);
+    const r = await reference();
+    ref.push(r);
+    env.say(
+      `  rep ${rep + 1}: collector ${Math.round(h.requestsPerSec * batch)} events/s (${h.requestsPerSec.toFixed(1)} req/s, p99 ${h.p99} ms); bare producer ${Math.round(r.eventsPerSec)} events/s`,
+    );
+  }
+  // autocannon closes its connections at the end of a run with requests in flight: the
+  // collector may still append those (one batch per connection per run) without a 202 seen.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const inTopic = await topicSize(env.brokers, topic);
+  const inFlight = (env.reps + 1) * sizes.collectorConnections * batch;
+  if (inTopic < accepted || inTopic > accepted + inFlight) {
+    throw new Error(`the collector answered 202 for ${accepted} events but the topic holds ${inTopic} (at most ${inFlight} more were in flight)`);
+  }
+  return {
+    id: 'collector',
+    title: 'Collector (HTTP → Kafka)',
+    figures: [
+      figure('Collector ingest', 'events/s', 'higher', http.map((h) => h.requestsPerSec * batch), {
+        name: 'bare kafkajs producer, same batches',
+        values: ref.map((r) => r.eventsPerSec),
+        meaning: 'collector / bare producer',
+      }),
+      figure(`Collector p99 per ${batch}-event POST, ${sizes.collectorConnections} connections`, 'ms', 'lower', http.map((h) => h.p99)),
+    ],
+    details: { batch, connections: sizes.collectorConnections, http, reference: ref, acceptedEvents: accepted, topicEvents: inTopic },
+    notes: [
+      `POST /api/v1/events with ${batch} events per request (${BODIES} different bodies in turn), ${sizes.collectorConnections} connections, ${sizes.loadS} s per repetition; every answer must be 202 and the topic must hold every accepted event (and at most the requests in flight when a run ended besides).`,
+      `Reference: kafkajs producer with default settings (not idempotent, several requests in flight), acks=all, ${sizes.collectorConnections} concurrent send loops of the same batches. The collector's KafkaEventLog uses an idempotent producer with one request in flight and serializes its sends.`,
+    ],
+  };
+}

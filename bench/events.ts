@@ -1,0 +1,53 @@
+/**
+ * The events the benchmarks put in their topics: the platform's own traffic generator
+ * (Zipf pages and visitors, seeded UUIDs), with event times and page sets chosen per benchmark.
+ */
+import type { PageView } from '../shared/page-view.ts';
+import { TrafficGenerator, type TrafficOptions } from '../shared/traffic-generator.ts';
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
+/** Zipf traffic over `pages` pages, event times spread evenly over [from, to) in order of i. */
+export function spreadEvents(count: number, from: number, to: number, options: TrafficOptions = {}): (i: number) => PageView {
+  const generator = new TrafficGenerator(options);
+  const span = to - from;
+  return (i) => generator.next(from + Math.floor((i * span) / Math.max(1, count)));
+}
+
+/** Every one of `distinct` pages in turn (`/d/<n>`), with Zipf visitors, times spread over [from, to). */
+export function distinctPageEvents(count: number, distinct: number, from: number, to: number, seed = 7): (i: number) => PageView {
+  const generator = new TrafficGenerator({ seed });
+  const span = to - from;
+  return (i) => ({ ...generator.next(from + Math.floor((i * span) / Math.max(1, count))), pageId: `/d/${i % distinct}` });
+}
+
+/**
+ * One event per (page, hour) for `pages` pages over the `hours` hours before `end` (an hour
+ * edge): the batch views then hold pages × hours rows. Pages are `/page/<n>` and `/`.
+ */
+export function gridEvents(pages: number, hours: number, end: number, seed = 11): (i: number) => PageView {
+  const generator = new TrafficGenerator({ seed, pages });
+  const first = end - hours * HOUR_MS;
+  return (i) => {
+    const page = i % pages;
+    const hour = Math.floor(i / pages);
+    const event = generator.next(first + hour * HOUR_MS + ((i * 7919) % HOUR_MS));
+    return { ...event, pageId: gridPage(page) };
+  };
+}
+
+export function gridPage(n: number): string {
+  return n === 0 ? '/' : `/page/${n}`;
+}
+
+/**
+ * `count` request bodies of `size` events each (JSON arrays as the collector takes them), event
+ * time now. The collector benchmark sends them over HTTP and its reference producer sends the
+ * same events straight to Kafka.
+ */
+export function collectorBatches(count: number, size: number, now: number, seed = 5): PageView[][] {
+  const generator = new TrafficGenerator({ seed });
+  return Array.from({ length: count }, () => Array.from({ length: size }, () => generator.next(now)));
+}

@@ -1,0 +1,252 @@
+/** The console table and the generated BENCHMARKS.md. */
+import type { Figure } from './figures.ts';
+import type { RunResults } from './run.ts';
+import { formatCount, type Summary } from './stats.ts';
+
+function number(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (unit.endsWith('/s')) return formatCount(value);
+  if (unit === 'ms') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+  if (unit === 's') return value >= 100 ? value.toFixed(0) : value.toFixed(2);
+  if (unit === 'MiB') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+  return formatCount(value);
+}
+
+function summary(s: Summary, unit: string): string {
+  const one = s.values.length <= 1 || s.min === s.max;
+  return one ? `${number(s.median, unit)} ${unit}` : `${number(s.median, unit)} ${unit} (${number(s.min, unit)}–${number(s.max, unit)})`;
+}
+
+function ratioText(f: Figure): string {
+  if (f.ratio === null) return '';
+  return Number.isFinite(f.ratio) ? `${f.ratio >= 10 ? f.ratio.toFixed(1) : f.ratio.toFixed(3)}×` : 'n/a';
+}
+
+function targetText(f: Figure): string {
+  if (f.target === null) return '';
+  const verdict = f.target.met === null ? 'not decided' : f.target.met ? 'MET' : 'NOT MET';
+  return `${verdict}: ${f.target.text}`;
+}
+
+interface Row {
+  bench: string;
+  figure: string;
+  value: string;
+  reference: string;
+  ratio: string;
+  target: string;
+}
+
+function rows(run: RunResults): Row[] {
+  const out: Row[] = [];
+  for (const bench of run.benches) {
+    if (bench.error !== undefined) {
+      out.push({ bench: bench.id, figure: 'FAILED', value: bench.error.split('\n')[0] ?? '', reference: '', ratio: '', target: '' });
+      continue;
+    }
+    for (const f of bench.figures) {
+      out.push({
+        bench: bench.id,
+        figure: f.name,
+        value: summary(f.value, f.unit),
+        reference: f.reference === null ? '' : `${f.reference.name}: ${summary(f.reference.value, f.reference.unit)}`,
+        ratio: f.ratio === null ? '' : `${ratioText(f)} (${f.ratioMeaning ?? ''})`,
+        target: targetText(f),
+      });
+    }
+  }
+  return out;
+}
+
+/** A plain-text table for the console. */
+export function renderTable(runs: RunResults[]): string {
+  const lines: string[] = [];
+  for (const run of runs) {
+    const all = rows(run);
+    const cols: (keyof Row)[] = ['bench', 'figure', 'value', 'reference', 'ratio', 'target'];
+    const head: Row = { bench: 'bench', figure: 'figure', value: 'median (min–max)', reference: 'reference', ratio: 'ratio', target: 'target' };
+    const width = (c: keyof Row): number => Math.min(70, Math.max(...[head, ...all].map((r) => r[c].length)));
+    const fmt = (r: Row): string => cols.map((c) => r[c].slice(0, 70).padEnd(width(c))).join(' | ');
+    lines.push(`${run.mode}${run.quick ? ' (quick)' : ''}, ${run.reps} rep(s):`, fmt(head), cols.map((c) => '-'.repeat(width(c))).join('-|-'), ...all.map(fmt));
+  }
+  return lines.join('\n');
+}
+
+const esc = (s: string): string => s.replace(/\|/g, '\\|');
+
+const METHOD: Record<string, string> = {
+  'speed-ingest':
+    'A 4-partition topic is filled with N events (kcat -P, murmur2 partitioner like the platform\'s producer). Each repetition starts a worker process ' +
+    'with a fresh consumer group and a fresh ClickHouse database; the worker first runs a speed layer through a small warm-up topic (JIT), then starts ' +
+    'the measured SpeedLayer (default options) and times from `start()` resolved until its checkpoints in the store cover every record (polled every 50 ms). ' +
+    'Reference: `kcat -C -b … -t topic -e -q -o beginning > /dev/null` over the same topic, timed; kcat and speed repetitions alternate, after one warm-up kcat read.',
+  freshness:
+    'A TrafficPump worker produces at the fixed rate (idempotent producer, acks=all, 10 appends/s), a speed-layer worker (flush every 1 s) and a serving worker ' +
+    'share one topic and database. After a warm-up (seconds of traffic plus discarded probes), the harness appends probe events, each for a page of its own, and polls ' +
+    '`GET /api/v1/pages/:page/views?interval=minute&from=…` every 50 ms until the probe is counted. Freshness is the time from calling append to the answer that counts it; ' +
+    'p50/p95/p99 per repetition. Reference: the flush interval, the designed floor of freshness.',
+  batch:
+    'A 4-partition topic holds N events spread over the 30 days before the cutoff (start of the current UTC hour). Each repetition runs `runBatch` in a worker process of its own ' +
+    'against a fresh database (after a warm-up batch over a small topic in the same process) and reports wall time, raw-copy and view-build split, rows, and peak RSS ' +
+    '(`process.resourceUsage().maxRSS`, and RSS sampled every 100 ms). Reference: kcat reading the same N events to /dev/null; kcat and batch repetitions alternate. ' +
+    'Bounded memory compares the peak at N with the warm-up run\'s peak; that is meaningful only when the warm-up fills several 50,000-row insert batches per partition ' +
+    '(the default warm-up, 400,000 events over 4 partitions, does; a run recorded with a smaller warm-up overstates the growth).',
+  serving:
+    'One event per (page, hour) over pages × days before the cutoff is recomputed by runBatch (published boundary); a speed-layer worker starting at the end of the topic ' +
+    'counts live traffic from a TrafficPump after the boundary. The real `createServingApp` runs in a worker on 127.0.0.1; autocannon (as a library, in the harness) sends ' +
+    'merged queries (`interval=day` over the whole range, one page per request, pages in turn) at fixed concurrency, then at a fixed offered rate. Reference: an Express ' +
+    'hello-world (`res.send(\'Hello World!\')`) in a worker of its own, same autocannon settings, runs alternating with the API\'s.',
+  collector:
+    'The real serving app (collector included) runs in a worker; autocannon POSTs batches of 500 events (16 different bodies in turn) at fixed concurrency; every answer must ' +
+    'be 202 and the topic must hold every accepted event. Reference: a bare kafkajs producer (defaults, acks=all) in a worker, sending the same batches with the same ' +
+    'concurrency; runs alternate.',
+  memory:
+    'For each page count a topic holds every page at least once, all events in one minute bucket, so all state stays open in memory. A speed-layer worker (default options: ' +
+    '100k exact page-minute keys per partition, Count-Min and top pages beyond) consumes it; once caught up it checkpoints, runs a full GC and reports RSS, the RSS it had before ' +
+    'the speed layer started, and the `pv_speed_state_bytes` gauge. Reference: the 256 MB budget.',
+  embedded:
+    'One worker holds the embedded log and DuckDB (they belong to one process): it fills a 4-partition embedded log, reads it back with `readRange` (reference), runs the ' +
+    'speed layer over it into a fresh DuckDB file per repetition (after a warm-up repetition), then publishes batch views with runBatch, starts a live speed layer and the ' +
+    'built-in generator, and serves the API for the harness\'s autocannon, compared with an Express hello-world as in the serving benchmark.',
+};
+
+function machineLines(run: RunResults): string[] {
+  const m = run.machine;
+  return [
+    `- ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.os}`,
+    `- Node ${m.node}, kafkajs ${m.kafkajs}; Kafka ${m.kafka}; ClickHouse ${m.clickhouse}; kcat ${m.kcat}`,
+    `- Load average at start ${m.loadAverageAtStart.join(' / ')}, at end ${m.loadAverageAtEnd.join(' / ')} (the machine is shared)`,
+    `- Run: \`${run.command}\`, ${run.startedAt} → ${run.finishedAt} (${(run.durationS / 60).toFixed(1)} min), ${run.reps} repetition(s) per figure after a warm-up`,
+  ];
+}
+
+type Details = Record<string, unknown>;
+const at = (d: Details, key: string): Details | undefined => (typeof d[key] === 'object' && d[key] !== null ? (d[key] as Details) : undefined);
+
+/** Facts from the raw details that explain the figures (store calls per request, slow statements, failures). */
+function diagnosticLines(run: RunResults): string[] {
+  const out: string[] = [];
+  const prefix = run.mode === 'embedded' ? 'Embedded: ' : '';
+  for (const bench of run.benches) {
+    const d = bench.details;
+    if (bench.id === 'serving') {
+      const traces = d['storeTraces'] as Record<string, { perRequest: number; avgMs: number }>[] | undefined;
+      const last = traces?.[traces.length - 1];
+      const floor = at(d, 'clickhouseSelect1');
+      if (last !== undefined) {
+        const calls = Object.entries(last).map(([m, v]) => `\`${m}\` ${v.perRequest}× at ${v.avgMs} ms`).join(', ');
+        out.push(
+          `- ${prefix}Serving: view-store calls per API request (last repetition, 10 connections): ${calls}` +
+            (floor === undefined ? '.' : `; a bare ClickHouse round trip (SELECT 1, no API load) takes ${Number(floor['p50']).toFixed(1)} ms p50.`),
+        );
+      }
+    }
+    if (bench.id === 'batch') {
+      const stalled = at(d, 'stalled');
+      if (stalled !== undefined) {
+        out.push(`- Batch: the product's raw copy stalled after ${Number(stalled['delivered']).toLocaleString('en')} records (KafkaEventLog.readRange does not resolve offsets; see the batch method).`);
+      }
+      for (const key of ['whatIfFailure', 'whatIfSmallerFailure', 'productFailure']) {
+        const f = at(d, key);
+        if (f === undefined) continue;
+        const copied = at(f, 'copied');
+        const error = String(f['error'] ?? at(f, 'stop')?.['error'] ?? '');
+        out.push(
+          `- Batch (${key}): ${Number(f['events'] ?? d['events']).toLocaleString('en')} events: ` +
+            (copied === undefined ? '' : `raw copy ${(Number(copied['copyMs']) / 1000).toFixed(1)} s, then `) +
+            `failed: ${error.slice(0, 400)}`,
+        );
+      }
+      if (run.sizes.batchWarmEvents / 4 < 50_000) {
+        out.push(
+          `- Batch: this run's warm-up (${run.sizes.batchWarmEvents.toLocaleString('en')} events, ${(run.sizes.batchWarmEvents / 4).toLocaleString('en')} per partition) fills no 50,000-row insert batch, ` +
+            'so its peak RSS is below the steady state and the peak-RSS ratio overstates growth with N: read the bounded-memory verdict as inconclusive.',
+        );
+      }
+      const whatIf = at(d, 'whatIf');
+      const runs = ((whatIf?.['runs'] ?? d['runs']) as { copyMs: number; wallMs: number; statements?: { sql: string; ms: number }[] }[] | undefined) ?? [];
+      const r = runs[runs.length - 1];
+      if (r !== undefined) {
+        const slow = (r.statements ?? []).slice(0, 3).map((st) => `${(st.ms / 1000).toFixed(1)} s \`${st.sql.slice(0, 60)}…\``).join('; ');
+        out.push(`- Batch: raw copy ${((100 * r.copyMs) / r.wallMs).toFixed(0)}% of a run (${(r.copyMs / 1000).toFixed(1)} of ${(r.wallMs / 1000).toFixed(1)} s); slowest view statements: ${slow}.`);
+      }
+    }
+    if (bench.id === 'memory') {
+      const largest = Object.keys(d).filter((k) => k.startsWith('pages_')).sort((a, b) => Number(b.slice(6)) - Number(a.slice(6)))[0];
+      const runs = (largest === undefined ? undefined : at(d, largest)?.['runs']) as Details[] | undefined;
+      if (largest !== undefined && runs !== undefined && runs.length > 0) {
+        const live = runs.map((r) => Number(r['live']) - Number(r['baselineLive']));
+        const gauge = runs.map((r) => Number(r['stateBytes']));
+        const l = live.sort((a, b) => a - b)[Math.floor(live.length / 2)]!;
+        const g = gauge.sort((a, b) => a - b)[Math.floor(gauge.length / 2)]!;
+        out.push(
+          `- Memory: with ${Number(largest.slice(6)).toLocaleString('en')} distinct pages the live state is ${(l / 2 ** 20).toFixed(0)} MiB while pv_speed_state_bytes says ` +
+            `${(g / 2 ** 20).toFixed(0)} MiB (the gauge's per-entry estimates are ${((100 * (l - g)) / l).toFixed(0)}% short of the real V8 cost).`,
+        );
+      }
+    }
+    if (bench.id === 'freshness') {
+      const reps = d['reps'] as { ackP50: number; timeouts: number }[] | undefined;
+      if (reps !== undefined && reps.length > 0) {
+        out.push(`- Freshness: a probe's append is acknowledged by Kafka in ${reps.map((r) => r.ackP50.toFixed(0)).join(', ')} ms (p50 per repetition); the rest is waiting for the speed layer's next checkpoint and the store write.`);
+      }
+    }
+  }
+  return out;
+}
+
+/** BENCHMARKS.md: targets, figures, method and machine, from the results of one or more runs (one per mode). */
+export function renderBenchmarksMd(unordered: RunResults[]): string {
+  // Kafka + ClickHouse (production) first.
+  const runs = [...unordered].sort((a, b) => (a.mode === b.mode ? 0 : a.mode === 'kafka-clickhouse' ? -1 : 1));
+  const out: string[] = [
+    '# Benchmarks',
+    '',
+    '<!-- Generated by `npm run bench` (bench/run.ts, bench/report.ts) from bench/results/*.json. Do not edit by hand. -->',
+    '',
+    'Every figure is measured next to a reference measured in the same run on the same machine, and read as the ratio of the two: ',
+    'the machine is small (2 cores), shared with other work, and noisy, so absolute numbers move between runs while ratios move less.',
+    'Each figure is the median of its repetitions (after a warm-up), with the min–max range in parentheses.',
+    '',
+  ];
+  const targets = runs.flatMap((run) => run.benches.flatMap((b) => b.figures.filter((f) => f.target !== null).map((f) => ({ run, f }))));
+  if (targets.length > 0) {
+    out.push('## Targets from the layer issues', '', '| Target | Measured | Verdict |', '| --- | --- | --- |');
+    for (const { run, f } of targets) {
+      const verdict = f.target!.met === null ? 'not decided' : f.target!.met ? '**met**' : '**not met**';
+      out.push(`| ${esc(f.target!.text)}${runs.length > 1 ? ` (${run.mode})` : ''} | ${esc(f.target!.why)} | ${verdict} |`);
+    }
+    out.push('');
+  }
+  for (const run of runs) {
+    out.push(`## Figures: ${run.mode === 'embedded' ? 'embedded log + DuckDB' : 'Kafka + ClickHouse'}${run.quick ? ' (smoke run, --quick)' : ''}`, '');
+    out.push('| Benchmark | Figure | Median (min–max) | Reference | Ratio |', '| --- | --- | --- | --- | --- |');
+    for (const r of rows(run)) out.push(`| ${r.bench} | ${esc(r.figure)} | ${esc(r.value)} | ${esc(r.reference)} | ${esc(r.ratio)} |`);
+    out.push('', '### Machine', '', ...machineLines(run), '');
+  }
+  const diagnostics = runs.flatMap((run) => diagnosticLines(run));
+  if (diagnostics.length > 0) out.push('## Where the time goes', '', ...diagnostics, '');
+  out.push('## Method', '');
+  out.push(
+    '- `npm run bench` runs the Kafka + ClickHouse benchmarks (real Kafka and ClickHouse on 127.0.0.1, started by `npm run infra:up`); ',
+    '  `npm run bench -- --embedded` runs the embedded-mode benchmark; `--quick` is a smoke run with small sizes and one repetition; `--help` lists the options.',
+    '- All load goes to 127.0.0.1. Every load loop is bounded in time and in count. Each benchmark creates its own topics (`bench-<uuid>`), consumer groups and ',
+    '  ClickHouse databases (`bench_<id>`) and removes them when it ends, also when it fails or is interrupted.',
+    '- The product code runs in worker processes (bench/worker.ts: speed layer, batch run, serving app, traffic pump), as it would be deployed; the harness process ',
+    '  generates load (autocannon as a library) and takes the measurements. Topics are filled with the platform\'s traffic generator through `kcat -P` (setup, not timed).',
+    '- `--profile` writes a CPU profile of every worker (bench/results/profiles/); `npx tsx bench/profile-summary.ts <file>` lists the functions with the most self time.',
+    '',
+  );
+  const seen = new Set<string>();
+  for (const run of runs) {
+    for (const bench of run.benches) {
+      if (seen.has(bench.id)) continue;
+      seen.add(bench.id);
+      out.push(`### ${bench.title}`, '', METHOD[bench.id] ?? '', '');
+      for (const note of bench.notes) out.push(`- ${note}`);
+      if (bench.notes.length > 0) out.push('');
+    }
+  }
+  out.push('Raw numbers of every repetition: the results file of the run, `bench/results/<date>.json`.', '');
+  return out.join('\n');
+}

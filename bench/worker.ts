@@ -1,0 +1,616 @@
+/**
+ * A benchmark worker process: `node --import tsx bench/worker.ts <role>`, configured by BENCH_*
+ * environment variables (bench/harness.ts starts it). It reports JSON lines prefixed with
+ * `@@bench ` on stdout ({type: 'ready' | 'result' | 'error', ...}); SIGTERM stops it cleanly.
+ *
+ * Roles run the product's own code (SpeedLayer, runBatch, createServingApp, TrafficPump) in a
+ * process of their own, as a deployment would, so that its CPU and memory can be told apart from
+ * the load generator's.
+ */
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import express from 'express';
+import kafkajs from 'kafkajs';
+import { runBatch } from '../batch-layer/batch-run.ts';
+import { EmbeddedEventLog, KafkaEventLog, type EventLog, type ReadRangeOptions } from '../shared/event-log/index.ts';
+import { createLogger } from '../shared/logger.ts';
+import { PlatformMetrics } from '../shared/metrics.ts';
+import { encodePageView, pageViewKey } from '../shared/page-view.ts';
+import { TrafficPump } from '../shared/traffic-pump.ts';
+import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/view-store/index.ts';
+import { createServingApp } from '../serving-layer/app.ts';
+import { SpeedLayer } from '../speed-layer/speed-layer.ts';
+import { collectorBatches, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
+import { ResolvingReadRangeLog } from './read-range-log.ts';
+
+const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', name: `bench-${process.argv[2] ?? 'worker'}` });
+
+function send(message: Record<string, unknown>): void {
+  process.stdout.write(`@@bench ${JSON.stringify(message)}\n`);
+}
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') throw new Error(`bench worker needs ${name}`);
+  return value;
+}
+
+function envNumber(name: string, fallback?: number): number {
+  const raw = process.env[name];
+  if ((raw === undefined || raw === '') && fallback !== undefined) return fallback;
+  const value = Number(env(name));
+  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got ${raw}`);
+  return value;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+let stopRequested = false;
+/** Set while a role waits for SIGTERM to stop cleanly; otherwise SIGTERM exits at once. */
+let graceful = false;
+const stopWaiters: (() => void)[] = [];
+process.on('SIGTERM', () => {
+  stopRequested = true;
+  if (!graceful) process.exit(143);
+  for (const w of stopWaiters.splice(0)) w();
+});
+function untilStopped(): Promise<void> {
+  graceful = true;
+  return stopRequested ? Promise.resolve() : new Promise((resolve) => stopWaiters.push(resolve));
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function maxRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+function kafkaLog(topic: string): KafkaEventLog {
+  return new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic, logger });
+}
+
+function clickhouseStore(database: string): ClickHouseViewStore {
+  return new ClickHouseViewStore({ url: env('BENCH_CLICKHOUSE_URL'), database });
+}
+
+async function listen(app: express.Express): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('server has no port');
+  return address.port;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Speed layer until caught up (ingest and memory)
+// ---------------------------------------------------------------------------------------------
+
+interface CatchUp {
+  joinMs: number;
+  ingestMs: number;
+  checkpointed: number;
+}
+
+/** Starts `speed` and waits until its checkpoints cover `expect` records (bounded by `maxMs`). */
+async function runUntilCaughtUp(speed: SpeedLayer, store: ViewStore, expect: number, maxMs: number, pollMs = 50): Promise<CatchUp> {
+  const started = performance.now();
+  await speed.start();
+  const joined = performance.now();
+  let checkpointed = 0;
+  while (!stopRequested) {
+    const checkpoints = await store.speedCheckpoints();
+    checkpointed = [...checkpoints.values()].reduce((sum, c) => sum + c.nextOffset, 0);
+    if (checkpointed >= expect) break;
+    if (performance.now() - joined > maxMs) throw new Error(`speed layer checkpointed ${checkpointed} of ${expect} records within ${maxMs} ms`);
+    await sleep(pollMs);
+  }
+  return { joinMs: joined - started, ingestMs: performance.now() - joined, checkpointed };
+}
+
+async function outcomes(metrics: PlatformMetrics): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const v of (await metrics.speedEvents.get()).values) out[String(v.labels['outcome'])] = v.value;
+  return out;
+}
+
+async function speedWarmup(open: () => Promise<{ log: EventLog; store: ViewStore; close: () => Promise<void> }>, group: string, expect: number): Promise<void> {
+  const { log, store, close } = await open();
+  const speed = new SpeedLayer(log, store, logger, new PlatformMetrics(), { groupId: group });
+  try {
+    await runUntilCaughtUp(speed, store, expect, 300_000);
+  } finally {
+    await speed.stop();
+    await close();
+  }
+}
+
+async function roleSpeed(): Promise<void> {
+  const flushIntervalMs = envNumber('BENCH_FLUSH_MS', 1000);
+  const maxMs = envNumber('BENCH_MAX_MS', 600_000);
+  const warmTopic = process.env['BENCH_WARM_TOPIC'];
+  if (warmTopic !== undefined && warmTopic !== '') {
+    await speedWarmup(async () => {
+      const log = kafkaLog(warmTopic);
+      const store = clickhouseStore(env('BENCH_WARM_DATABASE'));
+      await store.migrate();
+      return { log, store, close: async () => void (await Promise.all([log.close(), store.close()])) };
+    }, env('BENCH_WARM_GROUP'), envNumber('BENCH_WARM_EXPECT'));
+    send({ type: 'warm' });
+  }
+  const log = kafkaLog(env('BENCH_TOPIC'));
+  const store = clickhouseStore(env('BENCH_DATABASE'));
+  await store.migrate();
+  const metrics = new PlatformMetrics();
+  gc();
+  const baseline = process.memoryUsage();
+  const baselineRss = baseline.rss;
+  const baselineLive = baseline.heapUsed + baseline.external;
+  const speed = new SpeedLayer(log, store, logger, metrics, { groupId: env('BENCH_GROUP'), flushIntervalMs });
+  try {
+    const expect = envNumber('BENCH_EXPECT');
+    const run = await runUntilCaughtUp(speed, store, expect, maxMs);
+    const afterRss = process.memoryUsage().rss;
+    // State memory with everything applied: one more checkpoint sets the gauge, then a full GC.
+    await speed.flush();
+    gc();
+    const memory = process.memoryUsage();
+    const gauge = (await metrics.speedStateBytes.get()).values[0]?.value ?? Number.NaN;
+    send({
+      type: 'result',
+      ...run,
+      expect,
+      eventsPerSec: expect / (run.ingestMs / 1000),
+      outcomes: await outcomes(metrics),
+      baselineRss,
+      baselineLive,
+      live: memory.heapUsed + memory.external,
+      afterRss,
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      external: memory.external + memory.arrayBuffers,
+      stateBytes: gauge,
+      maxRss: maxRssBytes(),
+    });
+  } finally {
+    await speed.stop();
+    await Promise.all([log.close(), store.close()]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch run
+// ---------------------------------------------------------------------------------------------
+
+/** Runs `fn` while sampling RSS every 100 ms; returns its result and the peak seen. */
+async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peakRss: number; rssBefore: number }> {
+  gc();
+  const rssBefore = process.memoryUsage().rss;
+  let peakRss = rssBefore;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+  try {
+    const value = await fn();
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    return { value, peakRss, rssBefore };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/**
+ * The log for a batch run: the product's KafkaEventLog, or (BENCH_READER=resolving) the
+ * bench-side one whose readRange resolves offsets (bench/read-range-log.ts). Either way wrapped
+ * to count the records readRange delivers, for the stall watchdog.
+ */
+function batchLog(topic: string, delivered: { records: number; at: number }): EventLog {
+  const reader = process.env['BENCH_READER'] ?? 'product';
+  const log = reader === 'resolving'
+    ? new ResolvingReadRangeLog({ brokers: env('BENCH_BROKERS').split(','), topic, logger })
+    : kafkaLog(topic);
+  return new Proxy(log, {
+    get(target, prop) {
+      if (prop === 'readRange') {
+        return (options: ReadRangeOptions) =>
+          target.readRange({
+            ...options,
+            onRecords: async (records) => {
+              delivered.records += records.length;
+              delivered.at = performance.now();
+              await options.onRecords(records);
+            },
+          });
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * Runs a batch with a watchdog: when the raw copy gets no record for BENCH_STALL_MS, the worker
+ * reports 'stalled' and exits (a stuck runBatch cannot be cancelled).
+ */
+interface Statement {
+  sql: string;
+  ms: number;
+  ok: boolean;
+}
+
+/**
+ * Times the SQL statements a store runs (its protected exec/rows, reached through `this` when
+ * methods are called on the proxy): where a batch run's view build spends its time, and which
+ * statement failed. The raw-copy inserts go through insert(), not traced.
+ */
+function statementTraced(store: ClickHouseViewStore, statements: Statement[]): ClickHouseViewStore {
+  const proxy: ClickHouseViewStore = new Proxy(store, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const fn = value as (...a: unknown[]) => unknown;
+      if (prop !== 'exec' && prop !== 'rows') return fn.bind(proxy);
+      return async (query: unknown): Promise<unknown> => {
+        const text = typeof query === 'string' ? query : String((query as { text?: unknown }).text ?? '');
+        const entry = { sql: text.replace(/\s+/g, ' ').trim().slice(0, 120), ms: 0, ok: false };
+        statements.push(entry);
+        const started = performance.now();
+        try {
+          const result = await fn.call(target, query);
+          entry.ok = true;
+          return result;
+        } finally {
+          entry.ms = Math.round(performance.now() - started);
+        }
+      };
+    },
+  });
+  return proxy;
+}
+
+async function watchedBatch(phase: string, topic: string, database: string, cutoffTime: number): Promise<{ run: BatchRunRecord; wallMs: number; copyMs: number; peakRss: number; rssBefore: number; statements: Statement[] }> {
+  const stallMs = envNumber('BENCH_STALL_MS', 60_000);
+  const delivered = { records: 0, at: performance.now() };
+  const log = batchLog(topic, delivered);
+  const statements: Statement[] = [];
+  const store = statementTraced(clickhouseStore(database), statements);
+  let copying = true;
+  const watchdog = setInterval(() => {
+    const idle = performance.now() - delivered.at;
+    if (copying && idle > stallMs) {
+      send({ type: 'stalled', phase, delivered: delivered.records, idleMs: idle, reader: process.env['BENCH_READER'] ?? 'product' });
+      process.exit(3);
+    }
+  }, 1000);
+  try {
+    await store.migrate();
+    let copyDoneAt = 0;
+    const started = performance.now();
+    delivered.at = started;
+    const measured = await withPeakRss(() =>
+      runBatch(log, store, logger, {
+        cutoffTime,
+        onProgress: (copied, total) => {
+          if (copied >= total && copying) {
+            copying = false;
+            copyDoneAt = performance.now();
+            // Reported at once: the view build that follows may still fail.
+            send({ type: 'copied', phase, rows: copied, copyMs: copyDoneAt - started, peakRss: process.memoryUsage().rss, maxRss: maxRssBytes() });
+          }
+        },
+      }),
+    );
+    const wallMs = performance.now() - started;
+    return { run: measured.value.run, wallMs, copyMs: copyDoneAt === 0 ? Number.NaN : copyDoneAt - started, peakRss: measured.peakRss, rssBefore: measured.rssBefore, statements };
+  } catch (err) {
+    const failed = statements.filter((st) => !st.ok).pop();
+    if (failed !== undefined && err instanceof Error) err.message += ` [failing statement, after ${failed.ms} ms: ${failed.sql}…]`;
+    throw err;
+  } finally {
+    clearInterval(watchdog);
+    await Promise.all([log.close(), store.close()]);
+  }
+}
+
+async function roleBatch(): Promise<void> {
+  const cutoffTime = envNumber('BENCH_CUTOFF');
+  const warmTopic = process.env['BENCH_WARM_TOPIC'];
+  if (warmTopic !== undefined && warmTopic !== '') {
+    const warm = await watchedBatch('warm-up', warmTopic, env('BENCH_WARM_DATABASE'), cutoffTime);
+    send({ type: 'warm', peakRss: warm.peakRss, rowsRead: warm.run.rowsRead, wallMs: warm.wallMs });
+  }
+  const measured = await watchedBatch('measured', env('BENCH_TOPIC'), env('BENCH_DATABASE'), cutoffTime);
+  const { run, wallMs, copyMs } = measured;
+  send({
+    type: 'result',
+    wallMs,
+    copyMs,
+    buildMs: wallMs - copyMs,
+    rowsRead: run.rowsRead,
+    rowsCounted: run.rowsCounted,
+    rowsDuplicate: run.rowsDuplicate,
+    rowsInvalid: run.rowsInvalid,
+    rssBefore: measured.rssBefore,
+    peakRssSampled: measured.peakRss,
+    maxRss: maxRssBytes(),
+    // The slowest statements of the run (the view build), for the results file.
+    statements: [...measured.statements].sort((a, b) => b.ms - a.ms).slice(0, 8),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long-running roles: serving app, hello world, live speed layer, traffic pump
+// ---------------------------------------------------------------------------------------------
+
+/** Calls and time per method of a view store (bench instrumentation: which reads a request waits for). */
+type StoreTrace = Record<string, { calls: number; totalMs: number }>;
+
+function traced<S extends object>(store: S, trace: StoreTrace): S {
+  return new Proxy(store, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      return (...args: unknown[]): unknown => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        const started = performance.now();
+        const entry = (trace[prop] ??= { calls: 0, totalMs: 0 });
+        return result.finally(() => {
+          entry.calls += 1;
+          entry.totalMs += performance.now() - started;
+        });
+      };
+    },
+  });
+}
+
+function traceSummary(trace: StoreTrace): Record<string, { calls: number; avgMs: number }> {
+  return Object.fromEntries(Object.entries(trace).map(([k, v]) => [k, { calls: v.calls, avgMs: Math.round((v.totalMs / Math.max(1, v.calls)) * 100) / 100 }]));
+}
+
+async function roleServing(): Promise<void> {
+  const log = kafkaLog(env('BENCH_TOPIC'));
+  const trace: StoreTrace = {};
+  const store = traced(clickhouseStore(env('BENCH_DATABASE')), trace);
+  // The batch control topic is only written by admin routes, which stay disabled here.
+  const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
+  const app = createServingApp({ log, controlLog, adminApiKey: null, store, metrics: new PlatformMetrics(), logger });
+  const server = await listen(app);
+  send({ type: 'ready', port: portOf(server) });
+  // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
+  process.on('SIGUSR2', () => {
+    send({ type: 'trace', store: traceSummary(trace) });
+    for (const k of Object.keys(trace)) delete trace[k];
+  });
+  await untilStopped();
+  await closeServer(server);
+  await Promise.all([log.close(), controlLog.close(), store.close()]);
+}
+
+async function roleHello(): Promise<void> {
+  const app = express();
+  app.get('/', (_req, res) => {
+    res.send('Hello World!');
+  });
+  const server = await listen(app);
+  send({ type: 'ready', port: portOf(server) });
+  await untilStopped();
+  await closeServer(server);
+}
+
+async function roleSpeedLive(): Promise<void> {
+  const log = kafkaLog(env('BENCH_TOPIC'));
+  const store = clickhouseStore(env('BENCH_DATABASE'));
+  const metrics = new PlatformMetrics();
+  const speed = new SpeedLayer(log, store, logger, metrics, {
+    groupId: env('BENCH_GROUP'),
+    flushIntervalMs: envNumber('BENCH_FLUSH_MS', 1000),
+  });
+  await speed.start();
+  send({ type: 'ready' });
+  await untilStopped();
+  await speed.stop();
+  send({ type: 'result', outcomes: await outcomes(metrics), maxRss: maxRssBytes() });
+  await Promise.all([log.close(), store.close()]);
+}
+
+async function rolePump(): Promise<void> {
+  const log = kafkaLog(env('BENCH_TOPIC'));
+  await log.ensureTopic();
+  const rate = envNumber('BENCH_RATE');
+  const pump = new TrafficPump(log, logger, {
+    rate,
+    durationMs: envNumber('BENCH_DURATION_MS'),
+    pages: envNumber('BENCH_PAGES', 1000),
+    seed: envNumber('BENCH_SEED', 42),
+  });
+  const started = performance.now();
+  const done = pump.start();
+  send({ type: 'ready' });
+  await Promise.race([done, untilStopped()]);
+  const sent = await pump.stop();
+  const elapsedMs = performance.now() - started;
+  send({ type: 'result', sent, elapsedMs, rate: sent / (elapsedMs / 1000), target: rate });
+  await log.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collector reference: a bare kafkajs producer sending the collector benchmark's batches
+// ---------------------------------------------------------------------------------------------
+
+async function roleProducerRef(): Promise<void> {
+  const topic = env('BENCH_TOPIC');
+  const concurrency = envNumber('BENCH_CONCURRENCY');
+  const batchSize = envNumber('BENCH_BATCH');
+  const windows = (process.env['BENCH_WINDOWS_MS'] ?? '').split(',').map(Number).filter((n) => n > 0);
+  const maxBatches = envNumber('BENCH_MAX_BATCHES');
+  const batches = collectorBatches(envNumber('BENCH_BODIES'), batchSize, envNumber('BENCH_NOW')).map((events) =>
+    events.map((e) => ({ key: pageViewKey(e), value: encodePageView(e) })),
+  );
+  const kafka = new kafkajs.Kafka({ brokers: env('BENCH_BROKERS').split(','), clientId: 'pv-bench-ref', logLevel: kafkajs.logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    send({ type: 'ready' });
+    let next = 0;
+    // Window 0 is the warm-up; each later one is a repetition.
+    for (const [i, windowMs] of windows.entries()) {
+      let sent = 0;
+      const deadline = performance.now() + windowMs;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < deadline && sent < maxBatches && !stopRequested) {
+            const messages = batches[next++ % batches.length]!;
+            await producer.send({ topic, acks: -1, messages });
+            sent += 1;
+          }
+        }),
+      );
+      const elapsedMs = performance.now() - started;
+      send({ type: 'window', window: i, batches: sent, events: sent * batchSize, elapsedMs, eventsPerSec: (sent * batchSize) / (elapsedMs / 1000) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedded mode: the embedded log and DuckDB belong to one process, so all of it runs here
+// ---------------------------------------------------------------------------------------------
+
+async function roleEmbedded(): Promise<void> {
+  const dir = env('BENCH_DIR');
+  const events = envNumber('BENCH_EVENTS');
+  const reps = envNumber('BENCH_REPS');
+  const partitions = 4;
+  const ingestLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-ingest', partitions, logger });
+  const now = Date.now();
+  // Fill (setup): appends of 5,000 events, as a collector or the built-in generator would batch.
+  const fillStarted = performance.now();
+  const make = spreadEvents(events, now - 5 * MINUTE_MS, now - MINUTE_MS);
+  for (let i = 0; i < events; i += 5000) {
+    const chunk = [];
+    for (let j = i; j < Math.min(events, i + 5000); j++) {
+      const e = make(j);
+      chunk.push({ key: pageViewKey(e), value: encodePageView(e) });
+    }
+    await ingestLog.append(chunk);
+  }
+  send({ type: 'filled', events, fillMs: performance.now() - fillStarted });
+
+  // Reference: reading the same records with readRange (no decoding, no state), warm-up + reps.
+  const readAll = async (): Promise<number> => {
+    const started = performance.now();
+    let records = 0;
+    for (const [partition, end] of await ingestLog.endOffsets()) {
+      await ingestLog.readRange({ partition, fromOffset: 0, toOffset: end, onRecords: async (r) => void (records += r.length) });
+    }
+    if (records !== events) throw new Error(`readRange read ${records} of ${events} records`);
+    return performance.now() - started;
+  };
+  await readAll();
+  const readMs: number[] = [];
+  for (let rep = 0; rep < reps; rep++) readMs.push(await readAll());
+
+  // Speed layer on the embedded log into a fresh DuckDB file per repetition (rep -1: warm-up).
+  const ingest: Record<string, unknown>[] = [];
+  for (let rep = -1; rep < reps; rep++) {
+    const store = await DuckDbViewStore.open({ path: path.join(dir, `speed-${rep + 1}.duckdb`) });
+    await store.migrate();
+    const metrics = new PlatformMetrics();
+    const speed = new SpeedLayer(ingestLog, store, logger, metrics, { groupId: `bench-speed-${rep + 1}` });
+    try {
+      const run = await runUntilCaughtUp(speed, store, events, envNumber('BENCH_MAX_MS', 600_000));
+      if (rep >= 0) ingest.push({ ...run, eventsPerSec: events / (run.ingestMs / 1000), outcomes: await outcomes(metrics) });
+    } finally {
+      await speed.stop();
+      await store.close();
+    }
+  }
+  send({ type: 'ingest', readMs, ingest, maxRss: maxRssBytes() });
+
+  // Serving: batch views of pages × days (runBatch), a live speed layer fed by the built-in
+  // generator, and the API on 127.0.0.1 for the parent's load generator.
+  const pages = envNumber('BENCH_PAGES');
+  const days = envNumber('BENCH_DAYS');
+  const cutoff = Math.floor(now / HOUR_MS) * HOUR_MS;
+  const servingLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving', partitions, logger });
+  const grid = gridEvents(pages, days * 24, cutoff);
+  const total = pages * days * 24;
+  for (let i = 0; i < total; i += 5000) {
+    const chunk = [];
+    for (let j = i; j < Math.min(total, i + 5000); j++) {
+      const e = grid(j);
+      chunk.push({ key: pageViewKey(e), value: encodePageView(e) });
+    }
+    await servingLog.append(chunk);
+  }
+  const store = await DuckDbViewStore.open({ path: path.join(dir, 'serving.duckdb') });
+  await store.migrate();
+  const batchStarted = performance.now();
+  const { run } = await runBatch(servingLog, store, logger, { cutoffTime: cutoff });
+  const batchMs = performance.now() - batchStarted;
+  // The live speed layer starts at the end of the log: the backlog is the batch layer's.
+  const groupId = 'bench-serving-speed';
+  const ends = await servingLog.endOffsets();
+  const metrics = new PlatformMetrics();
+  const consumer = await servingLog.consume({ groupId, eachBatch: async () => undefined });
+  await consumer.commit(ends);
+  await consumer.stop();
+  const speed = new SpeedLayer(servingLog, store, logger, metrics, { groupId });
+  await speed.start();
+  const pump = new TrafficPump(servingLog, logger, { rate: envNumber('BENCH_LIVE_RATE'), pages, durationMs: envNumber('BENCH_MAX_MS', 600_000) });
+  void pump.start();
+  const controlLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving.batch-control', partitions: 1, logger });
+  const app = createServingApp({ log: servingLog, controlLog, adminApiKey: null, store, metrics, logger });
+  const server = await listen(app);
+  send({ type: 'ready', port: portOf(server), cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
+  await untilStopped();
+  await closeServer(server);
+  await pump.stop();
+  await speed.stop();
+  await store.close();
+  await Promise.all([ingestLog.close(), servingLog.close(), controlLog.close()]);
+  send({ type: 'result', maxRss: maxRssBytes(), pumped: pump.eventsSent, speedOutcomes: await outcomes(metrics) });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const roles: Record<string, () => Promise<void>> = {
+  speed: roleSpeed,
+  batch: roleBatch,
+  serving: roleServing,
+  hello: roleHello,
+  'speed-live': roleSpeedLive,
+  pump: rolePump,
+  'producer-ref': roleProducerRef,
+  embedded: roleEmbedded,
+};
+
+const role = process.argv[2] ?? '';
+const main = roles[role];
+if (main === undefined) {
+  send({ type: 'error', message: `unknown role '${role}' (one of ${Object.keys(roles).join(', ')})` });
+  process.exit(2);
+}
+try {
+  await main();
+  process.exit(0);
+} catch (err) {
+  logger.error({ err }, 'bench worker failed');
+  send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+}
