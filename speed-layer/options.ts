@@ -9,7 +9,7 @@ export interface SpeedLayerOptions {
   /**
    * How often changed counters and checkpoints are written (ms). This is also the
    * freshness of the speed views for a separate serving process.
-   * @default 1000
+   * @default 500
    */
   flushIntervalMs?: number;
   /**
@@ -31,7 +31,7 @@ export interface SpeedLayerOptions {
   /**
    * Exact page-minute counters kept per partition (open buckets only). Beyond it, a page's
    * views in a minute go to that minute's Count-Min sketch and top-pages summary.
-   * @default 100000
+   * @default 25000 (about 20 MiB per partition)
    */
   maxExactKeys?: number;
   /** Count-Min ε: a page's estimate overcounts by at most ε × (overflow events). @default 0.01 */
@@ -64,10 +64,10 @@ export type ResolvedSpeedLayerOptions = Required<Omit<SpeedLayerOptions, 'deadLe
 
 export const SPEED_LAYER_DEFAULTS = {
   groupId: 'pv-speed-layer',
-  flushIntervalMs: 1000,
+  flushIntervalMs: 500,
   allowedLatenessMs: 120_000,
   maxFutureSkewMs: 300_000,
-  maxExactKeys: 100_000,
+  maxExactKeys: 25_000,
   cmsEpsilon: 0.01,
   cmsDelta: 0.01,
   topPagesCapacity: 1000,
