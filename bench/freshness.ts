@@ -9,6 +9,7 @@
  * `GET /api/v1/pages/:page/views?interval=minute&from=…` every 50 ms until the probe is counted.
  * Freshness = visible − the moment the append was called (the poll spacing adds up to 50 ms).
  */
+import { SPEED_LAYER_DEFAULTS } from '../speed-layer/options.ts';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { KafkaEventLog } from '../shared/event-log/index.ts';
@@ -22,7 +23,8 @@ import { percentile } from './stats.ts';
 
 const POLL_MS = 50;
 const PROBE_TIMEOUT_MS = 20_000;
-const FLUSH_MS = 1000;
+/** The product's default flush interval: freshness is measured as users get it. */
+const FLUSH_MS = SPEED_LAYER_DEFAULTS.flushIntervalMs;
 
 interface Probe {
   /** append() called → resolved (acknowledged by Kafka). */

@@ -6,7 +6,7 @@
  * database. The worker first runs a speed layer through a small warm-up topic (JIT), then starts
  * the measured one and times from `start()` resolved (group joined, partitions assigned) until
  * its checkpoints in the store cover every record of the topic (polled every 50 ms; the speed
- * layer checkpoints every flush interval, 1 s by default). kcat and speed repetitions alternate.
+ * layer checkpoints every flush interval, 500 ms by default). kcat and speed repetitions alternate.
  */
 import { MINUTE_MS, spreadEvents } from './events.ts';
 import { figure, type BenchResult } from './figures.ts';
@@ -88,7 +88,7 @@ export async function benchSpeedIngest(env: BenchEnv, res: Resources, sizes: Siz
     details: { events, partitions: 4, kcatMs, runs },
     notes: [
       `${events.toLocaleString('en')} events (1,000 Zipf pages, 50,000 visitors) in a 4-partition topic; speed layer with the default options (flush every 1 s, 100k exact keys per partition).`,
-      'Timed from start() resolved (group joined) until the checkpoints cover the whole topic; the 1 s flush interval quantizes the end by up to 1 s.',
+      'Timed from start() resolved (group joined) until the checkpoints cover the whole topic; the flush interval (500 ms by default) quantizes the end by up to one interval.',
     ],
   };
 }

@@ -7,6 +7,7 @@
  * process of their own, as a deployment would, so that its CPU and memory can be told apart from
  * the load generator's.
  */
+import { SPEED_LAYER_DEFAULTS } from '../speed-layer/options.ts';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -138,7 +139,7 @@ async function speedWarmup(open: () => Promise<{ log: EventLog; store: ViewStore
 }
 
 async function roleSpeed(): Promise<void> {
-  const flushIntervalMs = envNumber('BENCH_FLUSH_MS', 1000);
+  const flushIntervalMs = envNumber('BENCH_FLUSH_MS', SPEED_LAYER_DEFAULTS.flushIntervalMs);
   const maxMs = envNumber('BENCH_MAX_MS', 600_000);
   const warmTopic = process.env['BENCH_WARM_TOPIC'];
   if (warmTopic !== undefined && warmTopic !== '') {
@@ -416,7 +417,7 @@ async function roleSpeedLive(): Promise<void> {
   const metrics = new PlatformMetrics();
   const speed = new SpeedLayer(log, store, logger, metrics, {
     groupId: env('BENCH_GROUP'),
-    flushIntervalMs: envNumber('BENCH_FLUSH_MS', 1000),
+    flushIntervalMs: envNumber('BENCH_FLUSH_MS', SPEED_LAYER_DEFAULTS.flushIntervalMs),
   });
   await speed.start();
   send({ type: 'ready' });
