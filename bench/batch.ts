@@ -9,10 +9,8 @@
  * `process.resourceUsage().maxRSS` and sampled every 100 ms during each run.
  *
  * When the product's run cannot finish, the benchmark says why and measures what it can:
- *  - the raw copy stalls (no record for a while: KafkaEventLog.readRange, see read-range-log.ts):
- *    one attempt, then "what-if" runs with the bench-side readRange that resolves its offsets;
- *  - a what-if run at N fails after its raw copy (e.g. ClickHouse's per-query memory limit in
- *    the view build): its copy time is kept, and the what-if is measured again at 0.25 × N.
+ *  - the raw copy stalls (no record for a while): the watchdog stops the run and says so;
+ *  - the run fails (e.g. a store error): the error is reported instead of a figure.
  */
 import { DAY_MS, HOUR_MS, spreadEvents } from './events.ts';
 import { figure, MiB, type BenchResult, type Figure } from './figures.ts';
@@ -38,12 +36,6 @@ type Attempt =
   | { kind: 'stalled'; stalled: WorkerMessage }
   | { kind: 'failed'; error: string; copied: WorkerMessage | null; warmPeakRss: number };
 
-/**
- * Size of the what-if re-run after a failure at N. On this project's ClickHouse (max_memory_usage
- * 2 GB, infra/clickhouse/users.xml) the view build of 3M events fits and 4M does not.
- */
-const FALLBACK_FACTOR = 0.25;
-
 export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): Promise<Omit<BenchResult, 'durationS'>> {
   const now = Date.now();
   const cutoff = Math.floor(now / HOUR_MS) * HOUR_MS;
@@ -54,7 +46,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   const warmTopic = await fill(sizes.batchWarmEvents, 4);
 
   /** One repetition in a fresh worker with fresh databases. */
-  const attempt = async (topic: string, events: number, reader: 'product' | 'resolving'): Promise<Attempt> => {
+  const attempt = async (topic: string, events: number): Promise<Attempt> => {
     const database = res.database();
     const warmDatabase = res.database();
     let warmPeakRss = Number.NaN;
@@ -66,7 +58,6 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
       BENCH_WARM_TOPIC: warmTopic,
       BENCH_WARM_DATABASE: warmDatabase,
       BENCH_CUTOFF: cutoff,
-      BENCH_READER: reader,
       BENCH_STALL_MS: stallMs,
     }, ['--expose-gc']);
     try {
@@ -113,11 +104,11 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
         `(copy ${(run.copyMs / 1000).toFixed(1)} s, views ${(run.buildMs / 1000).toFixed(1)} s), peak RSS ${(run.maxRss / MiB).toFixed(0)} MiB`,
     );
   /** Repetitions (kcat, then runBatch, alternating) until `reps` runs or a run that is not ok. */
-  const measure = async (topic: string, events: number, reader: 'product' | 'resolving', label: string, reps: number): Promise<{ runs: BatchRun[]; stop: Attempt | null }> => {
+  const measure = async (topic: string, events: number, label: string, reps: number): Promise<{ runs: BatchRun[]; stop: Attempt | null }> => {
     const runs: BatchRun[] = [];
     for (let rep = 0; rep < reps; rep++) {
       const kcatMs = await readKcat(topic);
-      const got = await attempt(topic, events, reader);
+      const got = await attempt(topic, events);
       if (got.kind !== 'ok') return { runs, stop: got };
       runs.push(got.run);
       say(label, rep, kcatMs, got.run);
@@ -169,7 +160,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   };
 
   // 1. The product as it is.
-  const product = await measure(topic, events, 'product', 'product', env.reps);
+  const product = await measure(topic, events, 'product', env.reps);
   details['runs'] = product.runs;
   if (product.stop === null) {
     const f = figuresFor('', topic, events, product.runs);
@@ -188,70 +179,13 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
     reasons.push(
       `the raw copy stalls: KafkaEventLog.readRange delivered ${Number(s['delivered']).toLocaleString('en')} records (its ${String(s['phase'])} run), then none for ${(Number(s['idleMs']) / 1000).toFixed(0)} s`,
     );
-    notes.push(
-      'The product\'s runBatch stalls on Kafka: KafkaEventLog.readRange runs its consumer with eachBatchAutoResolve false and never calls resolveOffset, so after the first fetch of a partition ' +
-        `(4 MiB, about 20,000 events) every fetch returns the same records again and the copy makes no progress (watchdog: no record for ${stallMs / 1000} s). ` +
-        "The what-if figures run the same runBatch with a bench-side readRange that resolves its offsets (bench/read-range-log.ts); they are not the product's figures.",
-    );
+    notes.push(`The product's runBatch stalled on Kafka: readRange delivered no record for ${stallMs / 1000} s (watchdog).`);
   } else if (product.stop.kind === 'failed') {
     details['productFailure'] = product.stop;
     reasons.push(`runBatch failed: ${product.stop.error}`);
   }
   figures.push(figure(`Batch recompute of ${events.toLocaleString('en')} events (product)`, 's', 'lower', [], kcatRef(topic)));
 
-  // 3. What if readRange resolved its offsets.
-  let whatIf = { topic, events, runs: [] as BatchRun[] };
-  if (product.stop.kind === 'stalled') {
-    const first = await measure(topic, events, 'resolving', 'readRange-patched', env.reps);
-    whatIf.runs = first.runs;
-    if (first.stop?.kind === 'failed') {
-      const f = first.stop;
-      const copyMs = f.copied === null ? Number.NaN : Number(f.copied['copyMs']);
-      const copyPeak = f.copied === null ? Number.NaN : Number(f.copied['maxRss']);
-      details['whatIfFailure'] = { events, error: f.error, copied: f.copied };
-      env.say(
-        `  readRange-patched runBatch of ${events.toLocaleString('en')} FAILED after its raw copy` +
-          (f.copied === null ? '' : ` (copy ${(copyMs / 1000).toFixed(1)} s, ${Math.round(events / (copyMs / 1000)).toLocaleString('en')} rows/s, peak RSS ${(copyPeak / MiB).toFixed(0)} MiB)`) +
-          `: ${f.error}`,
-      );
-      reasons.push(`with readRange resolving offsets, the run at ${events.toLocaleString('en')} fails after its raw copy: ${f.error}`);
-      notes.push(
-        `With the bench-side readRange, the run at ${events.toLocaleString('en')} events fails after its raw copy (${f.error.slice(0, 300)}). ` +
-          `The raw copy's time is kept as its own figure; the what-if is then measured at ${Math.round(events * FALLBACK_FACTOR).toLocaleString('en')} events.`,
-      );
-      if (f.copied !== null) {
-        figures.push(
-          figure(`Raw copy only, ${events.toLocaleString('en')} events (what-if: readRange resolving offsets)`, 's', 'lower', [copyMs / 1000], kcatRef(topic)),
-          figure(`Raw copy peak RSS, ${events.toLocaleString('en')} events (what-if)`, 'MiB', 'lower', [copyPeak / MiB], {
-            name: `peak RSS of the ${sizes.batchWarmEvents.toLocaleString('en')}-event warm-up run`,
-            values: [f.warmPeakRss / MiB],
-            meaning: `peak RSS at ${events.toLocaleString('en')} / at ${sizes.batchWarmEvents.toLocaleString('en')} events`,
-          }),
-        );
-      }
-      // 4. The what-if at a size that fits.
-      const smaller = Math.round((events * FALLBACK_FACTOR) / 1000) * 1000;
-      const smallTopic = await fill(smaller, 5);
-      await kcatRead(env.brokers, smallTopic);
-      const second = await measure(smallTopic, smaller, 'resolving', `readRange-patched ${smaller.toLocaleString('en')}`, env.reps);
-      whatIf = { topic: smallTopic, events: smaller, runs: second.runs };
-      if (second.stop !== null) {
-        const why = second.stop.kind === 'failed' ? second.stop.error : 'stalled';
-        details['whatIfSmallerFailure'] = { events: smaller, stop: second.stop };
-        reasons.push(`at ${smaller.toLocaleString('en')} events it fails too: ${why}`);
-      }
-    } else if (first.stop !== null) {
-      throw new Error(`the bench-side readRange run did not finish: ${JSON.stringify(first.stop)}`);
-    }
-  }
-  details['whatIf'] = { events: whatIf.events, runs: whatIf.runs };
-  if (whatIf.runs.length > 0) {
-    const f = figuresFor(' (what-if: readRange resolving offsets)', whatIf.topic, whatIf.events, whatIf.runs);
-    const v = verdict(f[0]!, f[2]!);
-    reasons.push(`with readRange resolving offsets, at ${whatIf.events.toLocaleString('en')} events: ${v.why}`);
-    figures.push(...f);
-    details['copyShare'] = median(whatIf.runs.map((r) => r.copyMs / r.wallMs));
-  }
   figures[figures.findIndex((f) => f.name.endsWith('(product)'))]!.target = { text: targetText, met: false, why: `${reasons.join('; ')}.` };
   return { id: 'batch', title: 'Batch recompute', figures, details, notes };
 }

@@ -11,6 +11,7 @@
  * Workers: serving app, hello-world, speed layer and pump each in a process of their own;
  * autocannon runs in this process.
  */
+import { KafkaEventLog } from '../shared/event-log/index.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { ClickHouseViewStore } from '../shared/view-store/index.ts';
 import { runBatch } from '../batch-layer/batch-run.ts';
@@ -19,7 +20,6 @@ import { figure, type BenchResult, type Figure } from './figures.ts';
 import { clickhouseRoundTrips, commitGroupAtEnd, filledTopic, sleep, type BenchEnv, type Resources, type Worker } from './harness.ts';
 import { percentile } from './stats.ts';
 import { checkClean, load, type LoadResult } from './load.ts';
-import { ResolvingReadRangeLog } from './read-range-log.ts';
 import type { Sizes } from './sizes.ts';
 
 export function servingPaths(pages: number, days: number, cutoff: number): string[] {
@@ -142,9 +142,8 @@ export async function benchServing(env: BenchEnv, res: Resources, sizes: Sizes):
   const database = res.database();
   const common = { BENCH_BROKERS: env.brokers.join(','), BENCH_CLICKHOUSE_URL: env.clickhouseUrl, BENCH_TOPIC: topic, BENCH_DATABASE: database };
 
-  // Setup (not a figure): the batch views of the whole grid, published. The raw copy reads with
-  // the bench-side readRange: the product's stalls past one fetch per partition (see batch.ts).
-  const log = new ResolvingReadRangeLog({ brokers: env.brokers, topic });
+  // Setup (not a figure): the batch views of the whole grid, published.
+  const log = new KafkaEventLog({ brokers: env.brokers, topic });
   const store = new ClickHouseViewStore({ url: env.clickhouseUrl, database });
   let batchMs: number;
   let batchRows: number;

@@ -7,6 +7,7 @@
  * process of their own, as a deployment would, so that its CPU and memory can be told apart from
  * the load generator's.
  */
+import { loadConfig } from '../shared/config.ts';
 import { SPEED_LAYER_DEFAULTS } from '../speed-layer/options.ts';
 import type { Server } from 'node:http';
 import path from 'node:path';
@@ -23,7 +24,6 @@ import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewSto
 import { createServingApp } from '../serving-layer/app.ts';
 import { SpeedLayer } from '../speed-layer/speed-layer.ts';
 import { collectorBatches, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
-import { ResolvingReadRangeLog } from './read-range-log.ts';
 
 const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', name: `bench-${process.argv[2] ?? 'worker'}` });
 
@@ -212,16 +212,9 @@ async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peakRss
   }
 }
 
-/**
- * The log for a batch run: the product's KafkaEventLog, or (BENCH_READER=resolving) the
- * bench-side one whose readRange resolves offsets (bench/read-range-log.ts). Either way wrapped
- * to count the records readRange delivers, for the stall watchdog.
- */
+/** The product's KafkaEventLog for a batch run, wrapped to count the records readRange delivers (for the stall watchdog). */
 function batchLog(topic: string, delivered: { records: number; at: number }): EventLog {
-  const reader = process.env['BENCH_READER'] ?? 'product';
-  const log = reader === 'resolving'
-    ? new ResolvingReadRangeLog({ brokers: env('BENCH_BROKERS').split(','), topic, logger })
-    : kafkaLog(topic);
+  const log = kafkaLog(topic);
   return new Proxy(log, {
     get(target, prop) {
       if (prop === 'readRange') {
@@ -291,7 +284,7 @@ async function watchedBatch(phase: string, topic: string, database: string, cuto
   const watchdog = setInterval(() => {
     const idle = performance.now() - delivered.at;
     if (copying && idle > stallMs) {
-      send({ type: 'stalled', phase, delivered: delivered.records, idleMs: idle, reader: process.env['BENCH_READER'] ?? 'product' });
+      send({ type: 'stalled', phase, delivered: delivered.records, idleMs: idle });
       process.exit(3);
     }
   }, 1000);
@@ -387,7 +380,7 @@ async function roleServing(): Promise<void> {
   const store = traced(clickhouseStore(env('BENCH_DATABASE')), trace);
   // The batch control topic is only written by admin routes, which stay disabled here.
   const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
-  const app = createServingApp({ log, controlLog, adminApiKey: null, store, metrics: new PlatformMetrics(), logger });
+  const app = createServingApp({ log, controlLog, adminApiKey: null, store, metrics: new PlatformMetrics(), logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
   const server = await listen(app);
   send({ type: 'ready', port: portOf(server) });
   // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
@@ -576,7 +569,7 @@ async function roleEmbedded(): Promise<void> {
   const pump = new TrafficPump(servingLog, logger, { rate: envNumber('BENCH_LIVE_RATE'), pages, durationMs: envNumber('BENCH_MAX_MS', 600_000) });
   void pump.start();
   const controlLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving.batch-control', partitions: 1, logger });
-  const app = createServingApp({ log: servingLog, controlLog, adminApiKey: null, store, metrics, logger });
+  const app = createServingApp({ log: servingLog, controlLog, adminApiKey: null, store, metrics, logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
   const server = await listen(app);
   send({ type: 'ready', port: portOf(server), cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
   await untilStopped();
