@@ -5,7 +5,7 @@
  * Works with ClickHouse 18.16 (CI) and current versions: no query parameters, no
  * DateTime64, no LowCardinality; values reach SQL only through the dialect's escaping.
  */
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { PlatformError } from '../errors.ts';
 import { clickhouseDialect, ident, type SqlFragment } from '../sql-escape.ts';
 import { INTERVAL_MS } from '../time-buckets.ts';
@@ -73,6 +73,9 @@ export class ClickHouseViewStore extends SqlViewStore {
       // 18.16 knows none of the newer settings some client defaults would send.
       clickhouse_settings: {},
       compression: { request: false, response: false },
+      // Failures reach callers as PlatformErrors (and are logged there); the client's own
+      // console logging would only repeat them.
+      log: { level: ClickHouseLogLevel.OFF },
     };
     this.client = createClient({ ...common, database: options.database });
     // The database may not exist yet: migrate() creates it through a client bound to `default`.
