@@ -8,7 +8,7 @@ import { openBackends, type Backends } from '../shared/backends.ts';
 import { loadConfig } from '../shared/config.ts';
 import { isPlatformError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
-import { parseTimestamp } from '../shared/page-view.ts';
+import { parseTimeText } from '../shared/page-view.ts';
 import { UsageError, parseFlags, runCli } from './args.ts';
 
 const USAGE = `usage: npm run batch -- --now [--cutoff ISO-8601] [--full] [--dry-run]
@@ -40,7 +40,7 @@ runCli(async () => {
   if (flags['now'] !== true && !dryRun) throw new UsageError(`say --now to run a batch recompute, or --dry-run to see its plan\n\n${USAGE}`);
   let cutoffTime: number | undefined;
   if (typeof flags['cutoff'] === 'string') {
-    const parsed = parseTimestamp(/^\d+$/.test(flags['cutoff']) ? Number(flags['cutoff']) : flags['cutoff']);
+    const parsed = parseTimeText(flags['cutoff']);
     if (typeof parsed === 'string') throw new UsageError(`--cutoff ${parsed}`);
     cutoffTime = parsed;
   }

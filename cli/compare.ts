@@ -5,7 +5,7 @@
 import { compareSpeedBatch } from '../shared/compare.ts';
 import { openViewStore } from '../shared/backends.ts';
 import { loadConfig } from '../shared/config.ts';
-import { parseTimestamp } from '../shared/page-view.ts';
+import { parseTimeText } from '../shared/page-view.ts';
 import { UsageError, parseFlags, runCli } from './args.ts';
 
 const USAGE = `usage: npm run compare -- --from ISO --to ISO [--page PATH] [--site ID] [--interval hour|day] [--json]
@@ -16,7 +16,7 @@ const USAGE = `usage: npm run compare -- --from ISO --to ISO [--page PATH] [--si
 
 function time(name: string, raw: string | boolean | undefined): number {
   if (typeof raw !== 'string') throw new UsageError(`--${name} is required\n\n${USAGE}`);
-  const parsed = parseTimestamp(/^\d+$/.test(raw) ? Number(raw) : raw);
+  const parsed = parseTimeText(raw);
   if (typeof parsed === 'string') throw new UsageError(`--${name} ${parsed}`);
   return parsed;
 }

@@ -15,18 +15,11 @@ const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByD
  */
 const SHORT_LIVED = new Set<string>(['latestBoundary', 'speedRetainedFrom']);
 
-export interface CacheStats {
-  hits: number;
-  misses: number;
-}
-
-export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2000, ttlMs = 1000): S & { cacheStats: CacheStats } {
+export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2000, ttlMs = 1000): S {
   const entries = new Map<string, Promise<unknown>>();
   const shortLived = new Map<string, { at: number; value: Promise<unknown> }>();
-  const stats: CacheStats = { hits: 0, misses: 0 };
   return new Proxy(store, {
     get(target, property, receiver) {
-      if (property === 'cacheStats') return stats;
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
       if (typeof property === 'string' && SHORT_LIVED.has(property) && ttlMs > 0) {
@@ -45,12 +38,10 @@ export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2
         const key = `${property}\u0000${JSON.stringify(args)}`;
         const hit = entries.get(key);
         if (hit !== undefined) {
-          stats.hits += 1;
           entries.delete(key); // re-insert: most recently used last
           entries.set(key, hit);
           return hit;
         }
-        stats.misses += 1;
         const result = (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         entries.set(key, result);
         result.catch(() => entries.delete(key)); // failures are not cached
@@ -58,5 +49,5 @@ export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2
         return result;
       };
     },
-  }) as S & { cacheStats: CacheStats };
+  });
 }

@@ -13,6 +13,7 @@ import type { EventLog } from '../shared/event-log/index.ts';
 import type { BatchRunRecord, BatchViewStore } from '../shared/view-store/index.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { ApiError } from './api-error.ts';
+import { parseWholeNumber } from './query-params.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -30,11 +31,7 @@ export function batchRouter(store: BatchViewStore, controlLog: EventLog, adminAp
   const router = Router();
 
   router.get('/api/v1/batch/runs', async (req, res) => {
-    const raw = req.query['limit'];
-    const limit = raw === undefined ? 20 : Number(raw);
-    if (typeof raw !== 'undefined' && (typeof raw !== 'string' || !/^\d+$/.test(raw) || limit < 1 || limit > 1000)) {
-      throw new ApiError(400, 'PV_QUERY_INVALID', "parameter 'limit' must be a whole number from 1 to 1000");
-    }
+    const limit = parseWholeNumber(req.query as Record<string, unknown>, 'limit', 20, 1, 1000);
     const runs = await store.batchRuns(limit);
     res.json({ runs: runs.map(runBody) });
   });

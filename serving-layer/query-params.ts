@@ -1,5 +1,5 @@
 /** Parsing and validation of query-string parameters shared by the read endpoints. */
-import { PAGE_VIEW_LIMITS, DEFAULT_SITE, parseTimestamp } from '../shared/page-view.ts';
+import { PAGE_VIEW_LIMITS, DEFAULT_SITE, parseTimeText } from '../shared/page-view.ts';
 import { INTERVALS, isInterval, type Interval } from '../shared/time-buckets.ts';
 import { ApiError } from './api-error.ts';
 
@@ -20,7 +20,7 @@ function single(query: Record<string, unknown>, name: string): string | undefine
 function time(query: Record<string, unknown>, name: string): number | undefined {
   const raw = single(query, name);
   if (raw === undefined || raw === '') return undefined;
-  const parsed = parseTimestamp(/^\d+$/.test(raw) ? Number(raw) : raw);
+  const parsed = parseTimeText(raw);
   if (typeof parsed === 'string') throw new ApiError(400, 'PV_QUERY_INVALID', `parameter '${name}' ${parsed}`);
   if (parsed < PAGE_VIEW_LIMITS.minTimestampMs || parsed > PAGE_VIEW_LIMITS.maxTimestampMs) {
     throw new ApiError(400, 'PV_QUERY_INVALID', `parameter '${name}' must be between 2000-01-01 and 2100-01-01 UTC`);

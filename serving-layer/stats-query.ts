@@ -15,7 +15,7 @@
  *   the speed layer's key budget come from the merged Space-Saving summaries, with their error.
  */
 import { PlatformError, isPlatformError } from '../shared/errors.ts';
-import { HLL_BATCH_PRECISION, HyperLogLog, SpaceSaving } from '../shared/sketches/index.ts';
+import { HLL_BATCH_PRECISION, HyperLogLog, SpaceSaving, unionOfEncoded } from '../shared/sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../shared/time-buckets.ts';
 import type { BatchBoundary, BatchViewStore, SpeedViewStore, ViewQuery } from '../shared/view-store/index.ts';
 
@@ -31,20 +31,18 @@ export interface VisitorsValue {
   countedTo: number;
 }
 
-function hll(sketches: string[], precision: number | null): HyperLogLog {
-  let union: HyperLogLog | null = precision === null ? null : new HyperLogLog(precision);
-  for (const encoded of sketches) {
-    const sketch = HyperLogLog.fromBase64(encoded);
-    if (union === null) union = sketch;
-    else if (union.precision !== sketch.precision) {
-      throw new PlatformError(
-        'PV_SKETCH_INCOMPATIBLE',
-        `speed sketches of precision ${sketch.precision} cannot be united with precision ${union.precision}; ` +
-          `keep SPEED_HLL_PRECISION at ${HLL_BATCH_PRECISION} to count visitors across the batch boundary`,
-      );
-    } else union.merge(sketch);
+/** The union of speed sketches, with a hint when their precision cannot meet the batch's. */
+function hll(sketches: string[], precision?: number): HyperLogLog {
+  try {
+    return unionOfEncoded(sketches, precision) ?? new HyperLogLog(HLL_BATCH_PRECISION);
+  } catch (err) {
+    if (!isPlatformError(err, 'PV_SKETCH_INCOMPATIBLE')) throw err;
+    throw new PlatformError(
+      'PV_SKETCH_INCOMPATIBLE',
+      `${err.message}; keep SPEED_HLL_PRECISION at ${HLL_BATCH_PRECISION} to count visitors across the batch boundary`,
+      { cause: err },
+    );
   }
-  return union ?? new HyperLogLog(HLL_BATCH_PRECISION);
 }
 
 /** Unique visitors over [from, to) of a site or one page. */
@@ -67,7 +65,7 @@ export async function queryVisitors(store: Store, query: ViewQuery, boundary: Ba
     batchRange !== null && boundary !== null ? store.batchVisitorRegisters(boundary.batchId, { ...base, ...batchRange }) : Promise.resolve(null),
     speedRange !== null ? store.speedVisitorSketches({ ...base, grain: 'hour', ...speedRange }) : Promise.resolve([]),
   ]);
-  const union = hll(sketches, registers === null ? null : HLL_BATCH_PRECISION);
+  const union = registers === null ? hll(sketches) : hll(sketches, HLL_BATCH_PRECISION);
   if (registers !== null) union.merge(HyperLogLog.fromRegisters(HLL_BATCH_PRECISION, registers));
   return { value: Math.round(union.estimate()), exact: false, relativeStandardError: union.relativeStandardError, countedFrom, countedTo };
 }
@@ -121,7 +119,7 @@ export async function queryVisitorsSeries(
       continue;
     }
     const sketches = await store.speedVisitorSketches({ ...base, grain: interval === 'minute' ? 'minute' : 'hour', from: bucket, to: end });
-    const union = hll(sketches, null);
+    const union = hll(sketches);
     series.push({ bucket, visitors: Math.round(union.estimate()), exact: false, relativeStandardError: union.relativeStandardError });
   }
   return { series, note };

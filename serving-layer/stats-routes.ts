@@ -5,7 +5,7 @@
  */
 import { Router } from 'express';
 import { PlatformError } from '../shared/errors.ts';
-import { HyperLogLog } from '../shared/sketches/index.ts';
+import { unionOfEncoded } from '../shared/sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, isInterval, type Interval } from '../shared/time-buckets.ts';
 import type { BatchBoundary } from '../shared/view-store/index.ts';
 import { compareSpeedBatch } from '../shared/compare.ts';
@@ -149,11 +149,7 @@ export function statsRouter(store: Store, now: () => number): Router {
     const t = now();
     const from = bucketStart(t - REALTIME_WINDOW_MS, 'minute');
     const sketches = await store.speedVisitorSketches({ site, grain: 'minute', from, to: bucketCeil(t + 1, 'minute') });
-    let union: HyperLogLog | null = null;
-    for (const s of sketches) {
-      const sketch = HyperLogLog.fromBase64(s);
-      union = union === null ? sketch : union.merge(sketch);
-    }
+    const union = unionOfEncoded(sketches);
     res.json({
       site,
       from: iso(from),

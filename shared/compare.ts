@@ -10,7 +10,7 @@
  *   events (speed lower) — `withinBound` says whether the bound alone covers it;
  * - visitors: within 3 relative standard errors of the exact count.
  */
-import { HyperLogLog } from './sketches/index.ts';
+import { unionOfEncoded } from './sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from './time-buckets.ts';
 import type { BatchBoundary, BatchViewStore, SpeedViewStore } from './view-store/index.ts';
 
@@ -96,11 +96,7 @@ export async function compareSpeedBatch(
       store.batchVisitors(boundary.batchId, filter),
       store.speedVisitorSketches({ ...filter, grain: 'hour' }),
     ]);
-    let union: HyperLogLog | null = null;
-    for (const s of sketches) {
-      const sketch = HyperLogLog.fromBase64(s);
-      union = union === null ? sketch : union.merge(sketch);
-    }
+    const union = unionOfEncoded(sketches);
     const estimate = union === null ? 0 : Math.round(union.estimate());
     const rse = union?.relativeStandardError ?? 0;
     visitors = {

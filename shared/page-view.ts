@@ -102,6 +102,11 @@ export function parseTimestamp(value: unknown): number | string {
   return 'is required (epoch ms or ISO-8601 string)';
 }
 
+/** A time given as text (query string, CLI flag): digits are epoch ms, anything else ISO-8601. */
+export function parseTimeText(text: string): number | string {
+  return parseTimestamp(/^\d+$/.test(text) ? Number(text) : text);
+}
+
 /** Validates one incoming event. Unknown fields are rejected so that typos do not pass silently. */
 export function validatePageView(input: unknown): ValidationResult {
   if (!isRecord(input)) {

@@ -109,6 +109,20 @@ export function hllRegister(hi: number, lo: number, precision: number, out: HllR
 
 const scratchRegister: HllRegister = { index: 0, rank: 0 };
 
+/**
+ * The union of serialized sketches (toBase64 form): one sketch counting every visitor of any of
+ * them once. Starts from an empty sketch of `precision` when given; otherwise null when there
+ * are none. Sketches of different precisions throw PV_SKETCH_INCOMPATIBLE.
+ */
+export function unionOfEncoded(encoded: Iterable<string>, precision?: number): HyperLogLog | null {
+  let union: HyperLogLog | null = precision === undefined ? null : new HyperLogLog(precision);
+  for (const text of encoded) {
+    const sketch = HyperLogLog.fromBase64(text);
+    union = union === null ? sketch : union.merge(sketch);
+  }
+  return union;
+}
+
 export class HyperLogLog {
   /** p: the sketch has 2^p registers. */
   readonly precision: number;

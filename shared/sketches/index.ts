@@ -8,6 +8,7 @@ export {
   HLL_MIN_PRECISION,
   HyperLogLog,
   hllRegister,
+  unionOfEncoded,
   type HllRegister,
 } from './hyperloglog.ts';
 export { COUNT_MIN_DEFAULTS, COUNT_MIN_FORMAT_VERSION, CountMinSketch, countMinDepth, countMinWidth } from './count-min.ts';

@@ -130,16 +130,21 @@ export class ClickHouseViewStore extends SqlViewStore {
     }
   }
 
+  /** The partition values of a table's active parts, as system.parts shows them. */
+  private async activePartitions(table: string): Promise<string[]> {
+    const rows = await this.rows(this.dialect.sql`
+      SELECT DISTINCT partition FROM system.parts
+      WHERE database = ${this.options.database} AND table = ${table} AND active`);
+    return rows.map((r) => String(r['partition']));
+  }
+
   /** Speed tables are partitioned by UTC day (intDiv(bucket, 86400000)): whole days are dropped. */
   protected async deleteSpeedBefore(dayStart: number): Promise<void> {
     const { sql } = this.dialect;
     const firstKeptDay = dayStart / INTERVAL_MS.day;
     for (const table of SPEED_TABLES) {
-      const parts = await this.rows(sql`
-        SELECT DISTINCT partition FROM system.parts
-        WHERE database = ${this.options.database} AND table = ${table} AND active`);
-      for (const row of parts) {
-        const day = Number(row['partition']);
+      for (const partition of await this.activePartitions(table)) {
+        const day = Number(partition);
         if (Number.isInteger(day) && day < firstKeptDay) {
           await this.exec(sql`ALTER TABLE ${ident(table)} DROP PARTITION ${day}`);
         }
@@ -150,12 +155,9 @@ export class ClickHouseViewStore extends SqlViewStore {
   async dropBatchVersionsExcept(keep: readonly string[]): Promise<void> {
     const { sql } = this.dialect;
     for (const table of BATCH_VIEW_TABLES) {
-      const partitions = await this.rows(sql`
-        SELECT DISTINCT partition FROM system.parts
-        WHERE database = ${this.options.database} AND table = ${table} AND active`);
-      for (const row of partitions) {
+      for (const partition of await this.activePartitions(table)) {
         // system.parts shows a String partition key quoted: '<batch id>'.
-        const batchId = String(row['partition']).replace(/^'(.*)'$/, '$1');
+        const batchId = partition.replace(/^'(.*)'$/, '$1');
         if (keep.includes(batchId)) continue;
         await this.exec(sql`ALTER TABLE ${ident(table)} DROP PARTITION ${batchId}`);
       }
