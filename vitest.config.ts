@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    // The default summary, then every skipped suite with its reason.
+    reporters: ['default', './test/support/skip-reporter.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Integration suites share one Kafka broker and one ClickHouse server on a 2-core

@@ -12,6 +12,7 @@ import { encodePageView, pageViewKey, type PageView } from '../../shared/page-vi
 import { mulberry32 } from '../../shared/traffic-generator.ts';
 import { bucketStart } from '../../shared/time-buckets.ts';
 import type { ViewStore } from '../../shared/view-store/index.ts';
+import { suiteName } from '../support/infra.ts';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -93,8 +94,8 @@ export function batchWorkload(seed: number, day0: number, cutoff: number): Workl
   return { messages, truth };
 }
 
-export function describeBatchAccuracy(name: string, factory: BatchBackendFactory, options: { skip?: boolean } = {}): void {
-  describe.skipIf(options.skip === true)(`batch layer against the ground truth: ${name}`, () => {
+export function describeBatchAccuracy(name: string, factory: BatchBackendFactory, options: { skip?: string | undefined } = {}): void {
+  describe.skipIf(options.skip !== undefined)(suiteName(`batch layer against the ground truth: ${name}`, options.skip), () => {
     let log: EventLog;
     let store: ViewStore;
     let cleanup: () => Promise<void>;

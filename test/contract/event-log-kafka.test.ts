@@ -3,6 +3,7 @@ import kafkajs from 'kafkajs';
 import { describe, inject } from 'vitest';
 import { KafkaEventLog, type EventLog } from '../../shared/event-log/index.ts';
 import { describeEventLogContract } from './event-log.contract.ts';
+import { missingInfra, suiteName } from '../support/infra.ts';
 
 const brokers = inject('infra').kafkaBrokers;
 
@@ -22,7 +23,9 @@ async function deleteTopics(kafkaBrokers: string[], prefix: string): Promise<voi
   }
 }
 
-describe.skipIf(brokers === null)('Kafka', () => {
+const skipReason = missingInfra('Kafka');
+
+describe.skipIf(skipReason !== undefined)(suiteName('Kafka', skipReason), () => {
   describeEventLogContract('KafkaEventLog', async () => {
     const kafkaBrokers = brokers!;
     const topic = `pv-${randomUUID()}`;

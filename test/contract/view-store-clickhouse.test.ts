@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
 import { describeViewStoreContract } from './view-store.contract.ts';
+import { missingInfra } from '../support/infra.ts';
 
 const url = inject('infra').clickhouseUrl;
 
@@ -17,5 +18,5 @@ describeViewStoreContract(
       },
     };
   },
-  { skip: url === null },
+  { skip: missingInfra('ClickHouse') },
 );

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hash64 } from '../../shared/sketches/hash.ts';
 import { CountMinSketch } from '../../shared/sketches/count-min.ts';
 import type { RawEventRow, ViewStore } from '../../shared/view-store/index.ts';
+import { suiteName } from '../support/infra.ts';
 
 const HOUR = 3_600_000;
 const MIN = 60_000;
@@ -33,8 +34,8 @@ function raw(partition: number, offset: number, over: Partial<RawEventRow> = {})
   };
 }
 
-export function describeViewStoreContract(name: string, factory: StoreFactory, options: { skip?: boolean } = {}): void {
-  describe.skipIf(options.skip === true)(`ViewStore contract: ${name}`, () => {
+export function describeViewStoreContract(name: string, factory: StoreFactory, options: { skip?: string | undefined } = {}): void {
+  describe.skipIf(options.skip !== undefined)(suiteName(`ViewStore contract: ${name}`, options.skip), () => {
     let store: ViewStore;
     let cleanup: () => Promise<void>;
 

@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
 import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
 import { describeBoundaryCases } from './boundary.scenario.ts';
+import { missingInfra } from '../support/infra.ts';
 
 const url = inject('infra').clickhouseUrl;
 
@@ -27,5 +28,5 @@ describeBoundaryCases(
       },
     };
   },
-  { skip: url === null },
+  { skip: missingInfra('ClickHouse') },
 );

@@ -15,6 +15,7 @@ import { HyperLogLog, hash64 } from '../../shared/sketches/index.ts';
 import { hllRegister } from '../../shared/sketches/index.ts';
 import type { RawEventRow, ViewStore } from '../../shared/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
+import { suiteName } from '../support/infra.ts';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -141,8 +142,8 @@ async function setUp(store: ViewStore, setup: Setup): Promise<void> {
   }
 }
 
-export function describeBoundaryCases(name: string, factory: ServingFactory, options: { skip?: boolean } = {}): void {
-  describe.skipIf(options.skip === true)(`merge at the boundary: ${name}`, () => {
+export function describeBoundaryCases(name: string, factory: ServingFactory, options: { skip?: string | undefined } = {}): void {
+  describe.skipIf(options.skip !== undefined)(suiteName(`merge at the boundary: ${name}`, options.skip), () => {
     let store: ViewStore;
     let cleanup: () => Promise<void>;
     let server: Server;

@@ -11,19 +11,21 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { PlatformMetrics } from '../../shared/metrics.ts';
 import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
+import { missingInfra, suiteName } from '../support/infra.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const shared = inject('infra').clickhouseUrl;
 const HTTP_PORT = 18123 + Math.floor(Math.random() * 500);
 const TCP_PORT = HTTP_PORT + 1000;
 
-describe.skipIf(shared === null)('degraded mode: ClickHouse stops and comes back', () => {
+const skipReason = missingInfra('ClickHouse');
+
+describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse stops and comes back', skipReason), () => {
   let infraDir: string;
   let dir: string;
   let log: EmbeddedEventLog;

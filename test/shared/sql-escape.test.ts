@@ -2,6 +2,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, inject, it } from 'vitest';
 import { isPlatformError } from '../../shared/errors.ts';
 import { clickhouseDialect, duckdbDialect, ident, type SqlDialect } from '../../shared/sql-escape.ts';
+import { missingInfra, suiteName } from '../support/infra.ts';
 
 /** Inputs that break naive quoting. */
 const HOSTILE = [
@@ -82,7 +83,9 @@ describe('escaped literals round-trip through DuckDB unchanged', () => {
 
 const clickhouseUrl = inject('infra').clickhouseUrl;
 
-describe.skipIf(clickhouseUrl === null)('escaped literals round-trip through ClickHouse unchanged', () => {
+const skipReason = missingInfra('ClickHouse');
+
+describe.skipIf(skipReason !== undefined)(suiteName('escaped literals round-trip through ClickHouse unchanged', skipReason), () => {
   it.each(HOSTILE.filter((v) => v.trim() !== ''))('%j', async (value) => {
     const { sql } = clickhouseDialect;
     const column = value.includes('\0') ? 'c' : value;

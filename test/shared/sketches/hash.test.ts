@@ -10,6 +10,7 @@ import {
 } from '../../../shared/sketches/hash.ts';
 import { clickhouseDialect } from '../../../shared/sql-escape.ts';
 import { mulberry32 } from '../../../shared/traffic-generator.ts';
+import { missingInfra, suiteName } from '../../support/infra.ts';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const big = (h: Hash64): bigint => hash64ToBigInt(h);
@@ -194,7 +195,9 @@ describe('hash64 (= ClickHouse murmurHash3_64)', () => {
 
 const clickhouseUrl = inject('infra').clickhouseUrl;
 
-describe.skipIf(clickhouseUrl === null)('hash64 against a live ClickHouse', () => {
+const skipReason = missingInfra('ClickHouse');
+
+describe.skipIf(skipReason !== undefined)(suiteName('hash64 against a live ClickHouse', skipReason), () => {
   it('equals murmurHash3_64 for random strings', async () => {
     const random = mulberry32(99);
     const alphabet = 'abcXYZ019-_/é€日🚀';
