@@ -66,8 +66,8 @@ export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/r
 export function createServingApp(deps: ServingAppDeps): Express {
   const { log, metrics, logger } = deps;
   // Published batch versions never change: their reads are cached, keyed by batch id.
-  const store = withBatchReadCache(deps.store, 2000, deps.boundaryCacheMs ?? 0);
   const now = deps.now ?? Date.now;
+  const store = withBatchReadCache(deps.store, { ttlMs: deps.boundaryCacheMs ?? 0, now });
   const readAuth = requireReadKey(deps.readApiKeys ?? []);
   const app = express();
   app.disable('x-powered-by');

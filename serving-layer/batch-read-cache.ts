@@ -15,7 +15,19 @@ const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByD
  */
 const SHORT_LIVED = new Set<string>(['latestBoundary', 'speedRetainedFrom']);
 
-export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2000, ttlMs = 1000): S {
+export interface BatchReadCacheOptions {
+  /** Most batch reads kept (least recently used dropped first). @default 2000 */
+  maxEntries?: number;
+  /** How long the boundary and the speed retention point are reused (ms); 0 reads them every time. @default 1000 */
+  ttlMs?: number;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+export function withBatchReadCache<S extends ViewStore>(store: S, options: BatchReadCacheOptions = {}): S {
+  const maxEntries = options.maxEntries ?? 2000;
+  const ttlMs = options.ttlMs ?? 1000;
+  const clock = options.now ?? Date.now;
   const entries = new Map<string, Promise<unknown>>();
   const shortLived = new Map<string, { at: number; value: Promise<unknown> }>();
   return new Proxy(store, {
@@ -24,7 +36,7 @@ export function withBatchReadCache<S extends ViewStore>(store: S, maxEntries = 2
       if (typeof value !== 'function') return value;
       if (typeof property === 'string' && SHORT_LIVED.has(property) && ttlMs > 0) {
         return (): Promise<unknown> => {
-          const now = Date.now();
+          const now = clock();
           const hit = shortLived.get(property);
           if (hit !== undefined && now - hit.at < ttlMs) return hit.value;
           const fresh = (value as () => Promise<unknown>).apply(target);

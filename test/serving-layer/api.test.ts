@@ -9,7 +9,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
@@ -133,7 +132,7 @@ describe('caching', () => {
     const url = '/api/v1/pages/%2Fa/views?from=2026-10-01T00:00:00Z&to=2026-10-02T00:00:00Z';
     const first = await get(url);
     const etag = first.headers.get('etag');
-    expect(etag).toBeTruthy();
+    expect(etag).toMatch(/^(W\/)?"[^"]+"$/);
     expect(first.headers.get('cache-control')).toBe('no-cache');
     // fetch() adds Cache-Control: no-cache to conditional requests, so ask with node:http.
     const status = await new Promise<number | undefined>((resolve, reject) => {
@@ -242,7 +241,6 @@ describe('periods, breakdown and realtime', () => {
     const body = (await (await get(`/api/v1/stats/aggregate?site=empty&period=7d`)).json()) as { results: Record<string, { value: number }> };
     expect(body.results['pageviews']?.value).toBe(0);
     expect(body.results['visitors']?.value).toBe(0);
-    expect(randomUUID()).toBeTruthy();
   });
 });
 
@@ -277,7 +275,8 @@ describe('stateless', () => {
 
 describe('boundary cache', () => {
   it('reuses the boundary for boundaryCacheMs, then reads the newly published one', async () => {
-    const cached = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger, boundaryCacheMs: 300 });
+    let clock = Date.now();
+    const cached = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger, boundaryCacheMs: 300, now: () => clock });
     const s = await new Promise<Server>((resolve) => {
       const x = cached.listen(0, '127.0.0.1', () => resolve(x));
     });
@@ -290,8 +289,10 @@ describe('boundary cache', () => {
         batchId: 'ttl-run', status: 'success', startedAt: 1, finishedAt: Date.now() + 60_000, cutoffTime: cutoff,
         endOffsets: {}, rowsRead: 0, rowsInvalid: 0, rowsDuplicate: 0, rowsCounted: 0, error: null,
       });
+      expect(before).not.toBe(new Date(cutoff).toISOString());
+      clock += 299;
       expect(await exactThrough()).toBe(before);
-      await new Promise((r) => setTimeout(r, 350));
+      clock += 1;
       expect(await exactThrough()).toBe(new Date(cutoff).toISOString());
     } finally {
       await new Promise((r) => s.close(r));
