@@ -37,17 +37,16 @@ export function duration(name: string, raw: string | boolean | undefined): numbe
   return ms;
 }
 
-/** Runs a CLI's main, turning errors into a message and an exit code (2 for usage, 1 otherwise). */
-export function runCli(main: () => Promise<number | void>): void {
-  main().then(
-    (code) => process.exit(code ?? 0),
+/**
+ * Runs a CLI's main, turning errors into a message on stderr and an exit code: 2 for usage
+ * errors, 1 otherwise, main's own code (default 0) on success.
+ */
+export function runCli(main: () => Promise<number | void>, exit: (code: number) => void = (code) => process.exit(code)): Promise<void> {
+  return main().then(
+    (code) => exit(code ?? 0),
     (err: unknown) => {
-      if (err instanceof UsageError) {
-        console.error(`error: ${err.message}`);
-        process.exit(2);
-      }
       console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
+      exit(err instanceof UsageError ? 2 : 1);
     },
   );
 }

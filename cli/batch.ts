@@ -8,43 +8,20 @@ import { openBackends, type Backends } from '../shared/backends.ts';
 import { loadConfig } from '../shared/config.ts';
 import { isPlatformError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
-import { parseTimeText } from '../shared/page-view.ts';
-import { UsageError, parseFlags, runCli } from './args.ts';
-
-const USAGE = `usage: npm run batch -- --now [--cutoff ISO-8601] [--full] [--dry-run]
-  --now      run one batch recompute now and exit
-  --cutoff   exclusive cutoff time, on a UTC hour (default: start of the current UTC day)
-  --full     rebuild the raw copy from the log's first offset (e.g. after a change of metric logic)
-  --dry-run  print what the run would read and cover, and change nothing`;
+import { runCli } from './args.ts';
+import { BATCH_USAGE, parseBatchFlags } from './flags.ts';
 
 /** How long to wait for the batch lease before giving up (another scheduler may hold it). */
 const LEASE_WAIT_MS = 20_000;
 
-runCli(async () => {
-  const flags = parseFlags(
-    process.argv.slice(2),
-    {
-      now: { type: 'boolean' },
-      cutoff: { type: 'string' },
-      full: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    USAGE,
-  );
-  if (flags['help'] === true) {
-    console.log(USAGE);
+void runCli(async () => {
+  const flags = parseBatchFlags(process.argv.slice(2));
+  if (flags.help) {
+    console.log(BATCH_USAGE);
     return 0;
   }
-  const dryRun = flags['dry-run'] === true;
-  if (flags['now'] !== true && !dryRun) throw new UsageError(`say --now to run a batch recompute, or --dry-run to see its plan\n\n${USAGE}`);
-  let cutoffTime: number | undefined;
-  if (typeof flags['cutoff'] === 'string') {
-    const parsed = parseTimeText(flags['cutoff']);
-    if (typeof parsed === 'string') throw new UsageError(`--cutoff ${parsed}`);
-    cutoffTime = parsed;
-  }
-  const options = { ...(cutoffTime === undefined ? {} : { cutoffTime }), full: flags['full'] === true };
+  const { dryRun } = flags;
+  const options = { ...(flags.cutoffTime === undefined ? {} : { cutoffTime: flags.cutoffTime }), full: flags.full };
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel });
 

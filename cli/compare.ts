@@ -5,50 +5,18 @@
 import { compareSpeedBatch } from '../shared/compare.ts';
 import { openViewStore } from '../shared/backends.ts';
 import { loadConfig } from '../shared/config.ts';
-import { parseTimeText } from '../shared/page-view.ts';
-import { UsageError, parseFlags, runCli } from './args.ts';
-
-const USAGE = `usage: npm run compare -- --from ISO --to ISO [--page PATH] [--site ID] [--interval hour|day] [--json]
-  --from, --to   the range (ISO-8601 with a zone, or epoch ms); only buckets before the batch boundary compare
-  --page         one page (its path); default: the whole site
-  --interval     bucket width, hour (default) or day
-  --json         print JSON instead of a table`;
-
-function time(name: string, raw: string | boolean | undefined): number {
-  if (typeof raw !== 'string') throw new UsageError(`--${name} is required\n\n${USAGE}`);
-  const parsed = parseTimeText(raw);
-  if (typeof parsed === 'string') throw new UsageError(`--${name} ${parsed}`);
-  return parsed;
-}
+import { runCli } from './args.ts';
+import { COMPARE_USAGE, parseCompareFlags } from './flags.ts';
 
 const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
 
-runCli(async () => {
-  const flags = parseFlags(
-    process.argv.slice(2),
-    {
-      from: { type: 'string' },
-      to: { type: 'string' },
-      page: { type: 'string' },
-      site: { type: 'string' },
-      interval: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    USAGE,
-  );
-  if (flags['help'] === true) {
-    console.log(USAGE);
+void runCli(async () => {
+  const flags = parseCompareFlags(process.argv.slice(2));
+  if (flags.help) {
+    console.log(COMPARE_USAGE);
     return 0;
   }
-  const from = time('from', flags['from']);
-  const to = time('to', flags['to']);
-  if (from >= to) throw new UsageError('--from must be before --to');
-  const interval = flags['interval'] ?? 'hour';
-  if (interval !== 'hour' && interval !== 'day') throw new UsageError('--interval must be hour or day');
-  const page = flags['page'];
-  if (page !== undefined && (typeof page !== 'string' || !page.startsWith('/'))) throw new UsageError("--page must be a path starting with '/'");
-  const site = typeof flags['site'] === 'string' ? flags['site'] : 'default';
+  const { from, to, interval, page, site } = flags;
 
   const config = loadConfig(process.env);
   const store = await openViewStore(config);
@@ -56,7 +24,7 @@ runCli(async () => {
     await store.migrate();
     const boundary = await store.latestBoundary();
     const c = await compareSpeedBatch(store, { site, ...(page === undefined ? {} : { pageId: page }), from, to, interval }, boundary);
-    if (flags['json'] === true) {
+    if (flags.json) {
       console.log(JSON.stringify({ ...c, rows: c.rows.map((r) => ({ ...r, bucket: new Date(r.bucket).toISOString() })) }, null, 2));
       return 0;
     }

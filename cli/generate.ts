@@ -7,40 +7,16 @@ import { openEventLog } from '../shared/backends.ts';
 import { loadConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { TrafficPump } from '../shared/traffic-pump.ts';
-import { TRAFFIC_DEFAULTS } from '../shared/traffic-generator.ts';
-import { duration, parseFlags, positiveInt, runCli } from './args.ts';
+import { runCli } from './args.ts';
+import { GENERATE_USAGE, parseGenerateFlags } from './flags.ts';
 
-const USAGE = `usage: npm run generate -- [--rate N] [--pages N] [--visitors N] [--duration 60s] [--seed N] [--site ID]
-  --rate      events per second (default 1000)
-  --pages     distinct pages, Zipf-popular (default ${TRAFFIC_DEFAULTS.pages})
-  --visitors  distinct visitors, returning (default ${TRAFFIC_DEFAULTS.visitors})
-  --duration  how long: 500ms, 60s, 5m, 1h (default 10s)
-  --seed      PRNG seed; the same seed gives the same events (default ${TRAFFIC_DEFAULTS.seed})
-  --site      site id of the events (default ${TRAFFIC_DEFAULTS.site})`;
-
-runCli(async () => {
-  const flags = parseFlags(
-    process.argv.slice(2),
-    {
-      rate: { type: 'string' },
-      pages: { type: 'string' },
-      visitors: { type: 'string' },
-      duration: { type: 'string' },
-      seed: { type: 'string' },
-      site: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    USAGE,
-  );
-  if (flags['help'] === true) {
-    console.log(USAGE);
+void runCli(async () => {
+  const flags = parseGenerateFlags(process.argv.slice(2));
+  if (flags.help) {
+    console.log(GENERATE_USAGE);
     return 0;
   }
-  const rate = positiveInt('rate', flags['rate'], 1000, 10_000_000);
-  const pages = positiveInt('pages', flags['pages'], TRAFFIC_DEFAULTS.pages, 100_000_000);
-  const visitors = positiveInt('visitors', flags['visitors'], TRAFFIC_DEFAULTS.visitors, 1_000_000_000);
-  const seed = positiveInt('seed', flags['seed'], TRAFFIC_DEFAULTS.seed, 2 ** 32 - 1);
-  const durationMs = duration('duration', flags['duration']) ?? 10_000;
+  const { rate, pages, visitors, seed, durationMs } = flags;
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel });
   const log = openEventLog(config, logger);
@@ -54,7 +30,7 @@ runCli(async () => {
     visitors,
     seed,
     durationMs,
-    ...(typeof flags['site'] === 'string' ? { site: flags['site'] } : {}),
+    ...(flags.site === undefined ? {} : { site: flags.site }),
     ticksPerSecond: 10,
     onProgress: (sent, elapsedMs) => {
       if (!tty) return;

@@ -4,7 +4,6 @@
  * bucket instead of united).
  */
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +23,7 @@ import { makeWorkload, type Workload } from '../../shared/workload.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
 import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
 import { visitorsWithinBound } from './accuracy.scenario.ts';
+import { until } from '../support/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOUR = 3_600_000;
@@ -50,10 +50,7 @@ beforeAll(async () => {
   const speed = new SpeedLayer(log, store, silentLogger, new PlatformMetrics(), { groupId: 'speed', flushIntervalMs: 50 });
   await speed.start();
   const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
-  for (let i = 0; i < 400; i++) {
-    if ([...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0) === end) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until('the speed layer checkpointed every record', async () => [...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0) === end);
   await speed.stop();
   ({ run } = await runBatch(log, store, silentLogger, { cutoffTime: day0 }));
 }, 120_000);
@@ -121,9 +118,6 @@ describe('compare report', () => {
       expect(table.stdout).toContain('visitors: compared over whole UTC days only');
       const json = cli(['--json']);
       expect(JSON.parse(json.stdout).totals.batch).toBe([...workload.truth.batchSiteHours.values()].reduce((a, b) => a + b, 0));
-      const bad = cli(['--interval', 'week']);
-      expect(bad.status).toBe(2);
-      expect(bad.stderr).toContain('--interval must be hour or day');
     } finally {
       store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
     }
@@ -140,6 +134,5 @@ describe('the accuracy check catches a broken speed layer', () => {
     expect(visitorsWithinBound(union.estimate(), exact, union.relativeStandardError)).toBe(true);
     expect(visitorsWithinBound(brokenSum, exact, union.relativeStandardError)).toBe(false);
     console.log(`broken speed layer: summed uniques ${brokenSum.toFixed(0)} vs exact ${exact} (union ${union.estimate().toFixed(0)}): rejected`);
-    expect(randomUUID()).toBeTruthy();
   });
 });

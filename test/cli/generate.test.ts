@@ -1,3 +1,7 @@
+/**
+ * The generator as a process, once: flags are tested in flags.test.ts, configuration in
+ * test/shared/config.test.ts.
+ */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -62,21 +66,5 @@ describe('npm run generate', () => {
     } finally {
       await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
     }
-  });
-
-  it.each([
-    [['--rate', 'fast'], '--rate must be a whole number'],
-    [['--duration', 'forever'], '--duration must be a duration such as 500ms, 60s, 5m or 1h'],
-    [['--bogus'], "Unknown option '--bogus'"],
-  ])('rejects bad flags %j with exit code 2 and a message naming the flag', (args, message) => {
-    const run = generate(args, { DATA_DIR: os.tmpdir() });
-    expect(run.status).toBe(2);
-    expect(run.stderr).toContain(message);
-  });
-
-  it('rejects bad configuration naming the variable', () => {
-    const run = generate(['--duration', '1s'], { KAFKA_BROKERS: 'nohost' });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain('KAFKA_BROKERS="nohost"');
   });
 });
