@@ -50,9 +50,11 @@ export class BatchScheduler {
       this.cron,
       async () => {
         if (!this.leaseHeld()) {
+          this.metrics.batchScheduledTicks.inc({ outcome: 'skipped' });
           this.logger.info('scheduled batch run skipped: another scheduler instance holds the batch lease');
           return;
         }
+        this.metrics.batchScheduledTicks.inc({ outcome: 'ran' });
         await this.trigger().catch(() => undefined); // already logged and recorded by the run
       },
       { timezone: this.timezone, noOverlap: true, name: 'pv-batch' },

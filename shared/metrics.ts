@@ -52,6 +52,12 @@ export class PlatformMetrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
+  readonly batchScheduledTicks = new Counter({
+    name: 'pv_batch_scheduled_ticks_total',
+    help: 'Times the batch cron fired, by outcome (ran: this instance ran the batch; skipped: another instance holds the batch lease).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly batchLastSuccess = new Gauge({
     name: 'pv_batch_last_success_cutoff_seconds',
     help: 'Cutoff (unix time) of the latest successful batch run: the batch boundary.',

@@ -17,6 +17,8 @@ import type { ViewStore } from '../../shared/view-store/index.ts';
 import { makeWorkload, type WorkloadOptions } from '../../shared/workload.ts';
 import { queryPageViews } from '../../serving-layer/page-views-query.ts';
 import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
+import { suiteName } from '../support/infra.ts';
+import { until } from '../support/wait.ts';
 
 const HOUR = INTERVAL_MS.hour;
 const LATENESS = 2 * 60_000;
@@ -44,8 +46,8 @@ export function visitorsWithinBound(observed: number, exact: number, rse: number
 
 const report: string[] = [];
 
-export function describeAccuracy(name: string, factory: AccuracyFactory, options: { skip?: boolean } = {}): void {
-  describe.skipIf(options.skip === true)(`speed vs batch accuracy: ${name}`, () => {
+export function describeAccuracy(name: string, factory: AccuracyFactory, options: { skip?: string | undefined } = {}): void {
+  describe.skipIf(options.skip !== undefined)(suiteName(`speed vs batch accuracy: ${name}`, options.skip), () => {
     afterAll(() => {
       if (report.length > 0) console.log(`\nspeed vs batch, ${name}:\n${report.splice(0).join('\n')}\n`);
     });
@@ -71,12 +73,7 @@ export function describeAccuracy(name: string, factory: AccuracyFactory, options
         });
         await speed.start();
         const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
-        const deadline = Date.now() + 60_000;
-        while (Date.now() < deadline) {
-          const done = [...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0);
-          if (done === end) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await until('the speed layer checkpointed every record', async () => [...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0) === end, 60_000, 100);
         const { run } = await runBatch(log, store, silentLogger, { cutoffTime: cutoff });
         const site = { site: 'default', from: start, to: start + 6 * HOUR };
 

@@ -15,6 +15,8 @@ import { bucketStart } from '../../shared/time-buckets.ts';
 import type { ViewStore } from '../../shared/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
 import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
+import { suiteName } from '../support/infra.ts';
+import { until } from '../support/wait.ts';
 
 const HOUR = 3_600_000;
 
@@ -27,17 +29,10 @@ interface SeriesBody {
   partial: unknown;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+const waitFor = (what: string, check: () => Promise<boolean>): Promise<void> => until(what, check, 60_000, 100);
 
-export function describePipeline(name: string, factory: BackendFactory, options: { skip?: boolean } = {}): void {
-  describe.skipIf(options.skip === true)(`pipeline end to end: ${name}`, () => {
+export function describePipeline(name: string, factory: BackendFactory, options: { skip?: string | undefined } = {}): void {
+  describe.skipIf(options.skip !== undefined)(suiteName(`pipeline end to end: ${name}`, options.skip), () => {
     let log: EventLog;
     let store: ViewStore;
     let cleanup: () => Promise<void>;

@@ -16,19 +16,12 @@ import { bucketStart } from '../../shared/time-buckets.ts';
 import { DuckDbViewStore } from '../../shared/view-store/index.ts';
 import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/speed-layer.ts';
 import type { SpeedLayerOptions } from '../../speed-layer/options.ts';
+import { until } from '../support/wait.ts';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('SpeedLayer (embedded log + DuckDB)', () => {
   let dir: string;
