@@ -17,8 +17,8 @@
  * makes one process its only user.
  */
 import { randomUUID } from 'node:crypto';
-import type { EventLog, LogConsumer } from '../shared/event-log/index.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { EventLog, LogConsumer } from '../shared/adapters/event-log/index.ts';
+import type { Logger } from '../shared/runtime/logger.ts';
 
 export const BATCH_CONTROL_GROUP = 'pv-batch-scheduler';
 

@@ -12,15 +12,15 @@
  *     once. A run that dies before that changes nothing users see.
  */
 import { randomBytes } from 'node:crypto';
-import { PlatformError, isPlatformError } from '../shared/errors.ts';
-import { decodePageView } from '../shared/page-view.ts';
-import { hash64, type Hash64 } from '../shared/sketches/hash.ts';
-import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/sketches/hyperloglog.ts';
-import { bucketStart, isBucketEdge } from '../shared/time-buckets.ts';
-import type { EventLog, LogRecord } from '../shared/event-log/index.ts';
-import type { Logger } from '../shared/logger.ts';
-import { compareSpeedBatch } from '../shared/compare.ts';
-import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow, RunDivergence, SpeedViewStore } from '../shared/view-store/index.ts';
+import { PlatformError, isPlatformError } from '../shared/core/errors.ts';
+import { decodePageView } from '../shared/core/page-view.ts';
+import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
+import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/core/sketches/hyperloglog.ts';
+import { bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
+import type { EventLog, LogRecord } from '../shared/adapters/event-log/index.ts';
+import type { Logger } from '../shared/runtime/logger.ts';
+import { compareSpeedBatch } from '../shared/core/compare.ts';
+import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow, RunDivergence, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
 
 export interface BatchRunOptions {
   /** Exclusive cutoff time (epoch ms, hour-aligned). @default start of the current UTC day */

@@ -4,11 +4,11 @@
  * progress joins that run instead of starting a second one.
  */
 import { schedule, type ScheduledTask } from 'node-cron';
-import { PlatformError } from '../shared/errors.ts';
-import type { EventLog } from '../shared/event-log/index.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { PlatformMetrics } from '../shared/metrics.ts';
-import type { BatchViewStore } from '../shared/view-store/index.ts';
+import { PlatformError } from '../shared/core/errors.ts';
+import type { EventLog } from '../shared/adapters/event-log/index.ts';
+import type { Logger } from '../shared/runtime/logger.ts';
+import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
+import type { BatchViewStore } from '../shared/adapters/view-store/index.ts';
 import { runBatch, type BatchRunOptions, type BatchRunResult } from './batch-run.ts';
 
 export interface BatchSchedulerOptions {

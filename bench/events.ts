@@ -2,8 +2,8 @@
  * The events the benchmarks put in their topics: the platform's own traffic generator
  * (Zipf pages and visitors, seeded UUIDs), with event times and page sets chosen per benchmark.
  */
-import type { PageView } from '../shared/page-view.ts';
-import { TrafficGenerator, type TrafficOptions } from '../shared/traffic-generator.ts';
+import type { PageView } from '../shared/core/page-view.ts';
+import { TrafficGenerator, type TrafficOptions } from '../shared/tools/traffic-generator.ts';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;

@@ -12,9 +12,9 @@
 import { SPEED_LAYER_DEFAULTS } from '../speed-layer/options.ts';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { KafkaEventLog } from '../shared/event-log/index.ts';
-import { encodePageView, pageViewKey, type PageView } from '../shared/page-view.ts';
-import { ClickHouseViewStore } from '../shared/view-store/index.ts';
+import { KafkaEventLog } from '../shared/adapters/event-log/index.ts';
+import { encodePageView, pageViewKey, type PageView } from '../shared/core/page-view.ts';
+import { ClickHouseViewStore } from '../shared/adapters/view-store/index.ts';
 import { MINUTE_MS } from './events.ts';
 import { figure, type BenchResult } from './figures.ts';
 import { createTopic, sleep, topicSize, type BenchEnv, type Resources } from './harness.ts';

@@ -14,8 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
-import { KafkaEventLog } from '../shared/event-log/index.ts';
-import { encodePageView, pageViewKey, type PageView } from '../shared/page-view.ts';
+import { KafkaEventLog } from '../shared/adapters/event-log/index.ts';
+import { encodePageView, pageViewKey, type PageView } from '../shared/core/page-view.ts';
 
 const { Kafka, logLevel } = kafkajs;
 const execFileAsync = promisify(execFile);

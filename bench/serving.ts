@@ -11,9 +11,9 @@
  * Workers: serving app, hello-world, speed layer and pump each in a process of their own;
  * autocannon runs in this process.
  */
-import { KafkaEventLog } from '../shared/event-log/index.ts';
-import { silentLogger } from '../shared/logger.ts';
-import { ClickHouseViewStore } from '../shared/view-store/index.ts';
+import { KafkaEventLog } from '../shared/adapters/event-log/index.ts';
+import { silentLogger } from '../shared/runtime/logger.ts';
+import { ClickHouseViewStore } from '../shared/adapters/view-store/index.ts';
 import { runBatch } from '../batch-layer/batch-run.ts';
 import { DAY_MS, HOUR_MS, gridEvents, gridPage } from './events.ts';
 import { figure, type BenchResult, type Figure } from './figures.ts';

@@ -7,7 +7,7 @@
  * process of their own, as a deployment would, so that its CPU and memory can be told apart from
  * the load generator's.
  */
-import { loadConfig } from '../shared/config.ts';
+import { loadConfig } from '../shared/runtime/config.ts';
 import { SPEED_LAYER_DEFAULTS } from '../speed-layer/options.ts';
 import type { Server } from 'node:http';
 import path from 'node:path';
@@ -15,12 +15,12 @@ import { performance } from 'node:perf_hooks';
 import express from 'express';
 import kafkajs from 'kafkajs';
 import { runBatch } from '../batch-layer/batch-run.ts';
-import { EmbeddedEventLog, KafkaEventLog, type EventLog, type ReadRangeOptions } from '../shared/event-log/index.ts';
-import { createLogger } from '../shared/logger.ts';
-import { PlatformMetrics } from '../shared/metrics.ts';
-import { encodePageView, pageViewKey } from '../shared/page-view.ts';
-import { TrafficPump } from '../shared/traffic-pump.ts';
-import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/view-store/index.ts';
+import { EmbeddedEventLog, KafkaEventLog, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
+import { createLogger } from '../shared/runtime/logger.ts';
+import { PlatformMetrics } from '../shared/runtime/metrics.ts';
+import { encodePageView, pageViewKey } from '../shared/core/page-view.ts';
+import { TrafficPump } from '../shared/tools/traffic-pump.ts';
+import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
 import { createServingApp } from '../serving-layer/app.ts';
 import { SpeedLayer } from '../speed-layer/speed-layer.ts';
 import { collectorBatches, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';

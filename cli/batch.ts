@@ -4,10 +4,10 @@
  */
 import { BatchControl } from '../batch-layer/batch-control.ts';
 import { planBatch, runBatch } from '../batch-layer/batch-run.ts';
-import { openBackends, type Backends } from '../shared/backends.ts';
-import { loadConfig } from '../shared/config.ts';
-import { isPlatformError } from '../shared/errors.ts';
-import { createLogger } from '../shared/logger.ts';
+import { openBackends, type Backends } from '../shared/runtime/backends.ts';
+import { loadConfig } from '../shared/runtime/config.ts';
+import { isPlatformError } from '../shared/core/errors.ts';
+import { createLogger } from '../shared/runtime/logger.ts';
 import { runCli } from './args.ts';
 import { BATCH_USAGE, parseBatchFlags } from './flags.ts';
 

@@ -2,8 +2,8 @@
  * The flags of each command-line tool, parsed into typed options without side effects, so
  * they are tested directly (test/cli/flags.test.ts). Every bad flag is a UsageError naming it.
  */
-import { parseTimeText } from '../shared/page-view.ts';
-import { TRAFFIC_DEFAULTS } from '../shared/traffic-generator.ts';
+import { parseTimeText } from '../shared/core/page-view.ts';
+import { TRAFFIC_DEFAULTS } from '../shared/tools/traffic-generator.ts';
 import { UsageError, duration, parseFlags, positiveInt } from './args.ts';
 
 /** `--help` was asked for: print the usage and exit 0. */

@@ -3,10 +3,10 @@
  * Writes realistic page-view traffic to the configured log (Kafka when KAFKA_BROKERS is
  * set, else the embedded log in DATA_DIR), deterministic with --seed.
  */
-import { openEventLog } from '../shared/backends.ts';
-import { loadConfig } from '../shared/config.ts';
-import { createLogger } from '../shared/logger.ts';
-import { TrafficPump } from '../shared/traffic-pump.ts';
+import { openEventLog } from '../shared/runtime/backends.ts';
+import { loadConfig } from '../shared/runtime/config.ts';
+import { createLogger } from '../shared/runtime/logger.ts';
+import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { runCli } from './args.ts';
 import { GENERATE_USAGE, parseGenerateFlags } from './flags.ts';
 

@@ -6,12 +6,12 @@
 import type { Server } from 'node:http';
 import { BatchControl } from '../batch-layer/batch-control.ts';
 import { BatchScheduler } from '../batch-layer/batch-scheduler.ts';
-import { openBackends, type Backends } from '../shared/backends.ts';
-import { loadConfig, type PlatformConfig } from '../shared/config.ts';
-import { isPlatformError } from '../shared/errors.ts';
-import { createLogger } from '../shared/logger.ts';
-import { PlatformMetrics } from '../shared/metrics.ts';
-import { TrafficPump } from '../shared/traffic-pump.ts';
+import { openBackends, type Backends } from '../shared/runtime/backends.ts';
+import { loadConfig, type PlatformConfig } from '../shared/runtime/config.ts';
+import { isPlatformError } from '../shared/core/errors.ts';
+import { createLogger } from '../shared/runtime/logger.ts';
+import { PlatformMetrics } from '../shared/runtime/metrics.ts';
+import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { createServingApp } from '../serving-layer/app.ts';
 import { SpeedLayer } from '../speed-layer/speed-layer.ts';
 

@@ -8,9 +8,9 @@
  * all in-sync replicas). 503 with Retry-After means nothing was written: send again.
  */
 import { Router, json } from 'express';
-import { encodePageView, pageViewKey, validatePageView, type FieldError, type PageView } from '../shared/page-view.ts';
-import type { EventLog } from '../shared/event-log/index.ts';
-import type { PlatformMetrics } from '../shared/metrics.ts';
+import { encodePageView, pageViewKey, validatePageView, type FieldError, type PageView } from '../shared/core/page-view.ts';
+import type { EventLog } from '../shared/adapters/event-log/index.ts';
+import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { ApiError } from '../serving-layer/api-error.ts';
 
 /** Most events in one request. */

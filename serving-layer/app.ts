@@ -4,10 +4,10 @@
  * comes from the log and the view store, so several instances give identical answers.
  */
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
-import type { EventLog } from '../shared/event-log/index.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { PlatformMetrics } from '../shared/metrics.ts';
-import type { ViewStore } from '../shared/view-store/index.ts';
+import type { EventLog } from '../shared/adapters/event-log/index.ts';
+import type { Logger } from '../shared/runtime/logger.ts';
+import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
+import type { ViewStore } from '../shared/adapters/view-store/index.ts';
 import { collectorRouter } from '../collector/collector.ts';
 import { errorHandler, sendError } from './api-error.ts';
 import { requireReadKey } from './admin-auth.ts';

@@ -4,7 +4,7 @@
  * batch id and never go stale; they only age out (least recently used first) when a new
  * boundary makes them unused. Speed reads are never cached.
  */
-import type { ViewStore } from '../shared/view-store/index.ts';
+import type { ViewStore } from '../shared/adapters/view-store/index.ts';
 
 const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByDay', 'batchVisitorRegisters', 'batchPageTotals']);
 

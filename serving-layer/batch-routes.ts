@@ -7,10 +7,10 @@
 import { Router, json } from 'express';
 import { requestBatchRun } from '../batch-layer/batch-control.ts';
 import { validateCutoff } from '../batch-layer/batch-run.ts';
-import { isPlatformError } from '../shared/errors.ts';
-import { parseTimestamp } from '../shared/page-view.ts';
-import type { EventLog } from '../shared/event-log/index.ts';
-import type { BatchRunRecord, BatchViewStore } from '../shared/view-store/index.ts';
+import { isPlatformError } from '../shared/core/errors.ts';
+import { parseTimestamp } from '../shared/core/page-view.ts';
+import type { EventLog } from '../shared/adapters/event-log/index.ts';
+import type { BatchRunRecord, BatchViewStore } from '../shared/adapters/view-store/index.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { ApiError } from './api-error.ts';
 import { parseWholeNumber } from './query-params.ts';

@@ -5,9 +5,9 @@
  * speed: minute) and rolled up to the requested interval, so a day bucket that straddles
  * an hour-aligned boundary is batch hours plus speed minutes: no gap, no double count.
  */
-import { PlatformError } from '../shared/errors.ts';
-import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../shared/time-buckets.ts';
-import type { BatchBoundary, BatchViewStore, BucketViews, SpeedBucketViews, SpeedViewStore } from '../shared/view-store/index.ts';
+import { PlatformError } from '../shared/core/errors.ts';
+import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../shared/core/time-buckets.ts';
+import type { BatchBoundary, BatchViewStore, BucketViews, SpeedBucketViews, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
 
 /** Most buckets one answer may hold. */
 export const MAX_BUCKETS = 10_000;

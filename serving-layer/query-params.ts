@@ -1,6 +1,6 @@
 /** Parsing and validation of query-string parameters shared by the read endpoints. */
-import { PAGE_VIEW_LIMITS, DEFAULT_SITE, parseTimeText } from '../shared/page-view.ts';
-import { INTERVALS, isInterval, type Interval } from '../shared/time-buckets.ts';
+import { PAGE_VIEW_LIMITS, DEFAULT_SITE, parseTimeText } from '../shared/core/page-view.ts';
+import { INTERVALS, isInterval, type Interval } from '../shared/core/time-buckets.ts';
 import { ApiError } from './api-error.ts';
 
 export interface TimeRange {

@@ -14,10 +14,10 @@
  * - **breakdown by page**: batch page totals before B plus speed totals after it; pages beyond
  *   the speed layer's key budget come from the merged Space-Saving summaries, with their error.
  */
-import { PlatformError, isPlatformError } from '../shared/errors.ts';
-import { HLL_BATCH_PRECISION, HyperLogLog, SpaceSaving, unionOfEncoded } from '../shared/sketches/index.ts';
-import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../shared/time-buckets.ts';
-import type { BatchBoundary, BatchViewStore, SpeedViewStore, ViewQuery } from '../shared/view-store/index.ts';
+import { PlatformError, isPlatformError } from '../shared/core/errors.ts';
+import { HLL_BATCH_PRECISION, HyperLogLog, SpaceSaving, unionOfEncoded } from '../shared/core/sketches/index.ts';
+import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../shared/core/time-buckets.ts';
+import type { BatchBoundary, BatchViewStore, SpeedViewStore, ViewQuery } from '../shared/adapters/view-store/index.ts';
 
 export type Store = SpeedViewStore & BatchViewStore;
 

@@ -4,11 +4,11 @@
  * exact and its bound when it is not.
  */
 import { Router } from 'express';
-import { PlatformError } from '../shared/errors.ts';
-import { unionOfEncoded } from '../shared/sketches/index.ts';
-import { INTERVAL_MS, bucketCeil, bucketStart, isInterval, type Interval } from '../shared/time-buckets.ts';
-import type { BatchBoundary } from '../shared/view-store/index.ts';
-import { compareSpeedBatch } from '../shared/compare.ts';
+import { PlatformError } from '../shared/core/errors.ts';
+import { unionOfEncoded } from '../shared/core/sketches/index.ts';
+import { INTERVAL_MS, bucketCeil, bucketStart, isInterval, type Interval } from '../shared/core/time-buckets.ts';
+import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
+import { compareSpeedBatch } from '../shared/core/compare.ts';
 import { ApiError } from './api-error.ts';
 import { queryPageViews } from './page-views-query.ts';
 import { parseEnum, parseMetrics, parsePageFilter, parseRange, parseSite, parseWholeNumber, type Period } from './query-params.ts';

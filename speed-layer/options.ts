@@ -1,4 +1,4 @@
-import { PlatformError } from '../shared/errors.ts';
+import { PlatformError } from '../shared/core/errors.ts';
 
 export interface SpeedLayerOptions {
   /**

@@ -10,11 +10,11 @@
  *
  * Pure and synchronous, so that taking a snapshot for a checkpoint is atomic.
  */
-import type { PageView } from '../shared/page-view.ts';
-import { hash64, type Hash64 } from '../shared/sketches/hash.ts';
-import { CountMinSketch, HyperLogLog, SpaceSaving } from '../shared/sketches/index.ts';
-import { INTERVAL_MS, bucketStart, type Interval } from '../shared/time-buckets.ts';
-import type { SpeedMinuteRow, SpeedOverflowRow, SpeedRows, SpeedVisitorsRow, VisitorsGrain } from '../shared/view-store/index.ts';
+import type { PageView } from '../shared/core/page-view.ts';
+import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
+import { CountMinSketch, HyperLogLog, SpaceSaving } from '../shared/core/sketches/index.ts';
+import { INTERVAL_MS, bucketStart, type Interval } from '../shared/core/time-buckets.ts';
+import type { SpeedMinuteRow, SpeedOverflowRow, SpeedRows, SpeedVisitorsRow, VisitorsGrain } from '../shared/adapters/view-store/index.ts';
 
 export type ApplyOutcome = 'counted' | 'late' | 'replayed';
 

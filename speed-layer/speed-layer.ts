@@ -17,12 +17,12 @@
  * Retention (invariant 4): days of speed buckets before (latest batch boundary − margin)
  * are dropped; nothing the batch layer has not covered is ever dropped.
  */
-import { decodePageView, type PageView } from '../shared/page-view.ts';
-import { INTERVAL_MS, bucketStart } from '../shared/time-buckets.ts';
-import type { EventLog, LogBatch, LogConsumer, LogMessage } from '../shared/event-log/index.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { PlatformMetrics } from '../shared/metrics.ts';
-import type { BatchViewStore, SpeedRows, SpeedViewStore } from '../shared/view-store/index.ts';
+import { decodePageView, type PageView } from '../shared/core/page-view.ts';
+import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
+import type { EventLog, LogBatch, LogConsumer, LogMessage } from '../shared/adapters/event-log/index.ts';
+import type { Logger } from '../shared/runtime/logger.ts';
+import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
+import type { BatchViewStore, SpeedRows, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
 import { resolveSpeedLayerOptions, type ResolvedSpeedLayerOptions, type SpeedLayerOptions } from './options.ts';
 import { PartitionState, type PartitionSnapshot, type SketchSettings } from './partition-state.ts';
 

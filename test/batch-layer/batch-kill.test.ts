@@ -12,12 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { runBatch } from '../../batch-layer/batch-run.ts';
-import { openBackends, type Backends } from '../../shared/backends.ts';
-import { loadConfig } from '../../shared/config.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { encodePageView, pageViewKey } from '../../shared/page-view.ts';
-import { bucketStart } from '../../shared/time-buckets.ts';
-import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
+import { openBackends, type Backends } from '../../shared/runtime/backends.ts';
+import { loadConfig } from '../../shared/runtime/config.ts';
+import { silentLogger } from '../../shared/runtime/logger.ts';
+import { encodePageView, pageViewKey } from '../../shared/core/page-view.ts';
+import { bucketStart } from '../../shared/core/time-buckets.ts';
+import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 import { deleteKafkaTopics } from '../support/kafka-admin.ts';
 

@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planBatch, runBatch } from '../../batch-layer/batch-run.ts';
-import type { EventLog, LogMessage } from '../../shared/event-log/index.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { encodePageView, pageViewKey, type PageView } from '../../shared/page-view.ts';
-import { mulberry32 } from '../../shared/traffic-generator.ts';
-import { bucketStart } from '../../shared/time-buckets.ts';
-import type { ViewStore } from '../../shared/view-store/index.ts';
+import type { EventLog, LogMessage } from '../../shared/adapters/event-log/index.ts';
+import { silentLogger } from '../../shared/runtime/logger.ts';
+import { encodePageView, pageViewKey, type PageView } from '../../shared/core/page-view.ts';
+import { mulberry32 } from '../../shared/tools/traffic-generator.ts';
+import { bucketStart } from '../../shared/core/time-buckets.ts';
+import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { suiteName } from '../support/infra.ts';
 
 const HOUR = 3_600_000;

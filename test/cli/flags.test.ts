@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UsageError, runCli } from '../../cli/args.ts';
 import { BATCH_USAGE, COMPARE_USAGE, GENERATE_USAGE, parseBatchFlags, parseCompareFlags, parseGenerateFlags } from '../../cli/flags.ts';
-import { TRAFFIC_DEFAULTS } from '../../shared/traffic-generator.ts';
+import { TRAFFIC_DEFAULTS } from '../../shared/tools/traffic-generator.ts';
 
 function usageError(parse: () => unknown): string {
   try {

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { decodePageView } from '../../shared/page-view.ts';
-import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
+import { decodePageView } from '../../shared/core/page-view.ts';
+import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

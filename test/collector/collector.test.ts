@@ -6,10 +6,10 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_EVENTS_PER_REQUEST } from '../../collector/collector.ts';
-import { EmbeddedEventLog, KafkaEventLog, type EventLog } from '../../shared/event-log/index.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { PlatformMetrics } from '../../shared/metrics.ts';
-import { DuckDbViewStore } from '../../shared/view-store/index.ts';
+import { EmbeddedEventLog, KafkaEventLog, type EventLog } from '../../shared/adapters/event-log/index.ts';
+import { silentLogger } from '../../shared/runtime/logger.ts';
+import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
+import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
 
 async function serve(log: EventLog, store: DuckDbViewStore): Promise<{ server: Server; url: string }> {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EmbeddedEventLog, type EventLog } from '../../shared/event-log/index.ts';
+import { EmbeddedEventLog, type EventLog } from '../../shared/adapters/event-log/index.ts';
 import { describeEventLogContract } from './event-log.contract.ts';
 
 describeEventLogContract('EmbeddedEventLog', async () => {

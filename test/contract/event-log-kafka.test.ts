@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import { describe, inject } from 'vitest';
-import { KafkaEventLog, type EventLog } from '../../shared/event-log/index.ts';
+import { KafkaEventLog, type EventLog } from '../../shared/adapters/event-log/index.ts';
 import { describeEventLogContract } from './event-log.contract.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isPlatformError } from '../../shared/errors.ts';
-import type { EventLog, LogBatch, LogConsumer, LogMessage, LogRecord } from '../../shared/event-log/index.ts';
+import { isPlatformError } from '../../shared/core/errors.ts';
+import type { EventLog, LogBatch, LogConsumer, LogMessage, LogRecord } from '../../shared/adapters/event-log/index.ts';
 
 export interface EventLogFixture {
   /** A log on a fresh topic `pv-<uuid>` (not yet ensured). */

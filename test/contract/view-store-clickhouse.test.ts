@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
+import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { describeViewStoreContract } from './view-store.contract.ts';
 import { missingInfra } from '../support/infra.ts';
 

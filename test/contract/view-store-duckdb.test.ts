@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDbViewStore } from '../../shared/view-store/index.ts';
+import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
 import { describeViewStoreContract } from './view-store.contract.ts';
 
 describeViewStoreContract('DuckDB', async () => {

@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hash64 } from '../../shared/sketches/hash.ts';
-import { CountMinSketch } from '../../shared/sketches/count-min.ts';
-import type { RawEventRow, ViewStore } from '../../shared/view-store/index.ts';
+import { hash64 } from '../../shared/core/sketches/hash.ts';
+import { CountMinSketch } from '../../shared/core/sketches/count-min.ts';
+import type { RawEventRow, ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { suiteName } from '../support/infra.ts';
 
 const HOUR = 3_600_000;

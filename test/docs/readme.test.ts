@@ -1,8 +1,8 @@
 /** README is the contract: its environment table and examples are checked against the code. */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ENVIRONMENT_VARIABLES } from '../../shared/config.ts';
-import { validatePageView } from '../../shared/page-view.ts';
+import { ENVIRONMENT_VARIABLES } from '../../shared/runtime/config.ts';
+import { validatePageView } from '../../shared/core/page-view.ts';
 
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 

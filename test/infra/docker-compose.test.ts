@@ -14,7 +14,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ENVIRONMENT_VARIABLES } from '../../shared/config.ts';
+import { ENVIRONMENT_VARIABLES } from '../../shared/runtime/config.ts';
 import { DEFAULT_TEST_CLICKHOUSE_URL, DEFAULT_TEST_KAFKA_BROKERS } from '../support/infra-probe.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

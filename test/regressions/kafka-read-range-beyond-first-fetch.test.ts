@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { KafkaEventLog } from '../../shared/event-log/index.ts';
+import { KafkaEventLog } from '../../shared/adapters/event-log/index.ts';
 import { deleteKafkaTopics } from '../support/kafka-admin.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
-import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
+import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
+import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { describeBoundaryCases } from './boundary.scenario.ts';
 import { missingInfra } from '../support/infra.ts';
 

@@ -8,12 +8,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventLog } from '../../shared/event-log/index.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { PlatformMetrics } from '../../shared/metrics.ts';
-import { HyperLogLog, hash64 } from '../../shared/sketches/index.ts';
-import { hllRegister } from '../../shared/sketches/index.ts';
-import type { RawEventRow, ViewStore } from '../../shared/view-store/index.ts';
+import type { EventLog } from '../../shared/adapters/event-log/index.ts';
+import { silentLogger } from '../../shared/runtime/logger.ts';
+import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
+import { HyperLogLog, hash64 } from '../../shared/core/sketches/index.ts';
+import { hllRegister } from '../../shared/core/sketches/index.ts';
+import type { RawEventRow, ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
 import { suiteName } from '../support/infra.ts';
 

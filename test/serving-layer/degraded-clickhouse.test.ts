@@ -12,10 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedEventLog } from '../../shared/event-log/index.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { PlatformMetrics } from '../../shared/metrics.ts';
-import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
+import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
+import { silentLogger } from '../../shared/runtime/logger.ts';
+import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
+import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/app.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 

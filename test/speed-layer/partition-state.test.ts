@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { PageView } from '../../shared/page-view.ts';
-import { HyperLogLog } from '../../shared/sketches/index.ts';
+import type { PageView } from '../../shared/core/page-view.ts';
+import { HyperLogLog } from '../../shared/core/sketches/index.ts';
 import { PartitionState, type SketchSettings } from '../../speed-layer/partition-state.ts';
 
 const T0 = Date.UTC(2026, 0, 10, 12);

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EmbeddedEventLog, KafkaEventLog, type EventLog } from '../../shared/event-log/index.ts';
-import { ClickHouseViewStore, DuckDbViewStore, type ViewStore } from '../../shared/view-store/index.ts';
+import { EmbeddedEventLog, KafkaEventLog, type EventLog } from '../../shared/adapters/event-log/index.ts';
+import { ClickHouseViewStore, DuckDbViewStore, type ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { deleteKafkaTopics } from './kafka-admin.ts';
 
 export interface TestBackends {

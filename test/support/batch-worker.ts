@@ -7,9 +7,9 @@
  */
 import fs from 'node:fs';
 import { runBatch } from '../../batch-layer/batch-run.ts';
-import { openBackends } from '../../shared/backends.ts';
-import { loadConfig } from '../../shared/config.ts';
-import { silentLogger } from '../../shared/logger.ts';
+import { openBackends } from '../../shared/runtime/backends.ts';
+import { loadConfig } from '../../shared/runtime/config.ts';
+import { silentLogger } from '../../shared/runtime/logger.ts';
 
 const cutoffTime = Number(process.env['BATCH_CUTOFF']);
 const insertBatchSize = Number(process.env['BATCH_INSERT_ROWS'] ?? 1000);

@@ -2,10 +2,10 @@
  * A speed-layer process for fault tests: consumes KAFKA_TOPIC as group SPEED_GROUP into the
  * ClickHouse database CLICKHOUSE_DATABASE, prints "ready" once consuming, runs until killed.
  */
-import { KafkaEventLog } from '../../shared/event-log/index.ts';
-import { createLogger } from '../../shared/logger.ts';
-import { PlatformMetrics } from '../../shared/metrics.ts';
-import { ClickHouseViewStore } from '../../shared/view-store/index.ts';
+import { KafkaEventLog } from '../../shared/adapters/event-log/index.ts';
+import { createLogger } from '../../shared/runtime/logger.ts';
+import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
+import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
 
 const env = (name: string): string => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isPlatformError } from '../../../shared/errors.ts';
-import { CountMinSketch, countMinDepth, countMinWidth } from '../../../shared/sketches/count-min.ts';
-import { checksum32, hash64, type Hash64 } from '../../../shared/sketches/hash.ts';
-import { mulberry32, ZipfSampler } from '../../../shared/traffic-generator.ts';
+import { isPlatformError } from '../../../../shared/core/errors.ts';
+import { CountMinSketch, countMinDepth, countMinWidth } from '../../../../shared/core/sketches/count-min.ts';
+import { checksum32, hash64, type Hash64 } from '../../../../shared/core/sketches/hash.ts';
+import { mulberry32, ZipfSampler } from '../../../../shared/tools/traffic-generator.ts';
 
 function expectCode(fn: () => unknown, code: 'PV_SKETCH_CORRUPT' | 'PV_SKETCH_INCOMPATIBLE', message?: RegExp): void {
   let thrown: unknown;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isPlatformError } from '../../../shared/errors.ts';
-import { checksum32 } from '../../../shared/sketches/hash.ts';
-import { HyperLogLog } from '../../../shared/sketches/hyperloglog.ts';
-import { mulberry32, ZipfSampler } from '../../../shared/traffic-generator.ts';
+import { isPlatformError } from '../../../../shared/core/errors.ts';
+import { checksum32 } from '../../../../shared/core/sketches/hash.ts';
+import { HyperLogLog } from '../../../../shared/core/sketches/hyperloglog.ts';
+import { mulberry32, ZipfSampler } from '../../../../shared/tools/traffic-generator.ts';
 
 /** A stream of uniformly random 64-bit hashes (as halves) from a seeded PRNG. */
 function hashStream(seed: number): () => [number, number] {
@@ -412,7 +412,7 @@ describe('HyperLogLog serialization', () => {
 
 describe('HyperLogLog.fromRegisters', () => {
   it('equals adding the same hashes one by one (the batch layer builds sketches this way in SQL)', async () => {
-    const { hllRegister, hash64 } = await import('../../../shared/sketches/index.ts');
+    const { hllRegister, hash64 } = await import('../../../../shared/core/sketches/index.ts');
     const added = new HyperLogLog(14);
     const registers = new Map<number, number>();
     for (let i = 0; i < 5000; i++) {

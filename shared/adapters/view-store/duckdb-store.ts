@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnection, type DuckDBListType, type DuckDBType } from '@duckdb/node-api';
-import { PlatformError } from '../errors.ts';
+import { PlatformError } from '../../core/errors.ts';
 import { duckdbDialect, ident, type SqlFragment } from '../sql-escape.ts';
 import { BATCH_VIEW_TABLES, SPEED_TABLES, SPEED_TABLE_KEYS, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
 import type { SpeedCheckpoint } from './view-store.ts';

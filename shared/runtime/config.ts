@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { validate as validateCron } from 'node-cron';
-import { PlatformError } from './errors.ts';
+import { PlatformError } from '../core/errors.ts';
 
 export const ROLE_NAMES = ['speed', 'batch', 'serving'] as const;
 export type Role = (typeof ROLE_NAMES)[number];

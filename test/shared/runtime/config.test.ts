@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.ts';
-import { isPlatformError } from '../../shared/errors.ts';
+import { loadConfig } from '../../../shared/runtime/config.ts';
+import { isPlatformError } from '../../../shared/core/errors.ts';
 
 function problems(env: Record<string, string>): string[] {
   try {

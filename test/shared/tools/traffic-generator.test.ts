@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { validatePageView } from '../../shared/page-view.ts';
-import { TrafficGenerator, ZipfSampler, mulberry32 } from '../../shared/traffic-generator.ts';
+import { validatePageView } from '../../../shared/core/page-view.ts';
+import { TrafficGenerator, ZipfSampler, mulberry32 } from '../../../shared/tools/traffic-generator.ts';
 
 describe('TrafficGenerator', () => {
   it('is deterministic for a seed and different across seeds', () => {

@@ -2,9 +2,9 @@
  * TrafficPump: appends generated page views to an event log at a steady rate, in batches
  * (one append per tick), with event time = the time of appending.
  */
-import { encodePageView, pageViewKey } from './page-view.ts';
-import type { EventLog } from './event-log/index.ts';
-import type { Logger } from './logger.ts';
+import { encodePageView, pageViewKey } from '../core/page-view.ts';
+import type { EventLog } from '../adapters/event-log/index.ts';
+import type { Logger } from '../runtime/logger.ts';
 import { TrafficGenerator, type TrafficOptions } from './traffic-generator.ts';
 
 export interface TrafficPumpOptions extends TrafficOptions {

@@ -4,9 +4,9 @@
  */
 import path from 'node:path';
 import type { PlatformConfig } from './config.ts';
-import { EmbeddedEventLog, KafkaEventLog, type EventLog } from './event-log/index.ts';
+import { EmbeddedEventLog, KafkaEventLog, type EventLog } from '../adapters/event-log/index.ts';
 import type { Logger } from './logger.ts';
-import { ClickHouseViewStore, DuckDbViewStore, type ViewStore } from './view-store/index.ts';
+import { ClickHouseViewStore, DuckDbViewStore, type ViewStore } from '../adapters/view-store/index.ts';
 
 export interface Backends {
   log: EventLog;

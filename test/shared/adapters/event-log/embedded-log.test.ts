@@ -5,15 +5,15 @@ import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isPlatformError, type ErrorCode } from '../../../shared/errors.ts';
-import type { Logger } from '../../../shared/logger.ts';
+import { isPlatformError, type ErrorCode } from '../../../../shared/core/errors.ts';
+import type { Logger } from '../../../../shared/runtime/logger.ts';
 import {
   EmbeddedEventLog,
   partitionForKey,
   type EmbeddedEventLogOptions,
   type EventLog,
   type LogRecord,
-} from '../../../shared/event-log/index.ts';
+} from '../../../../shared/adapters/event-log/index.ts';
 
 let dataDir: string;
 let topic: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isPlatformError } from '../../../shared/errors.ts';
-import { SpaceSaving } from '../../../shared/sketches/space-saving.ts';
-import { mulberry32, ZipfSampler } from '../../../shared/traffic-generator.ts';
+import { isPlatformError } from '../../../../shared/core/errors.ts';
+import { SpaceSaving } from '../../../../shared/core/sketches/space-saving.ts';
+import { mulberry32, ZipfSampler } from '../../../../shared/tools/traffic-generator.ts';
 
 function zipfStream(seed: number, n: number, keys: number, skew: number): string[] {
   const random = mulberry32(seed);

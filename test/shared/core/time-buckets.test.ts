@@ -1,6 +1,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
-import { INTERVALS, bucketCeil, bucketSql, bucketStart, bucketsInRange, isBucketEdge } from '../../shared/time-buckets.ts';
+import { INTERVALS, bucketCeil, bucketSql, bucketStart, bucketsInRange, isBucketEdge } from '../../../shared/core/time-buckets.ts';
 
 const T = Date.UTC(2026, 2, 29, 1, 30, 15, 500); // a DST-change day in Europe: UTC buckets ignore it
 

@@ -6,7 +6,7 @@
  * interpolation as a literal) or `dialect.literal` / `dialect.identifier`. Anything else
  * in a query is a constant written in this repository.
  */
-import { PlatformError } from './errors.ts';
+import { PlatformError } from '../core/errors.ts';
 
 export type DialectName = 'clickhouse' | 'duckdb';
 

@@ -6,9 +6,9 @@
  * DateTime64, no LowCardinality; values reach SQL only through the dialect's escaping.
  */
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { PlatformError } from '../errors.ts';
+import { PlatformError } from '../../core/errors.ts';
 import { clickhouseDialect, ident, type SqlFragment } from '../sql-escape.ts';
-import { INTERVAL_MS } from '../time-buckets.ts';
+import { INTERVAL_MS } from '../../core/time-buckets.ts';
 import { BATCH_VIEW_TABLES, SPEED_TABLES, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
 
 export interface ClickHouseViewStoreOptions {

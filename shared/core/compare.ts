@@ -12,7 +12,7 @@
  */
 import { unionOfEncoded } from './sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from './time-buckets.ts';
-import type { BatchBoundary, BatchViewStore, SpeedViewStore } from './view-store/index.ts';
+import type { BatchBoundary, BatchViewStore, SpeedViewStore } from '../adapters/view-store/index.ts';
 
 export interface CompareRequest {
   site: string;

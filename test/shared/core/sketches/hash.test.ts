@@ -7,10 +7,10 @@ import {
   hash64ToBigInt,
   murmurHash3x64_128,
   type Hash64,
-} from '../../../shared/sketches/hash.ts';
-import { clickhouseDialect } from '../../../shared/sql-escape.ts';
-import { mulberry32 } from '../../../shared/traffic-generator.ts';
-import { missingInfra, suiteName } from '../../support/infra.ts';
+} from '../../../../shared/core/sketches/hash.ts';
+import { clickhouseDialect } from '../../../../shared/adapters/sql-escape.ts';
+import { mulberry32 } from '../../../../shared/tools/traffic-generator.ts';
+import { missingInfra, suiteName } from '../../../support/infra.ts';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const big = (h: Hash64): bigint => hash64ToBigInt(h);

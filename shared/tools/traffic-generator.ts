@@ -3,7 +3,7 @@
  * (visitor popularity is Zipf too), seeded so the same options give the same events.
  * Used by the generator CLI, the embedded mode's built-in generator, tests and benchmarks.
  */
-import { DEFAULT_SITE, type PageView } from './page-view.ts';
+import { DEFAULT_SITE, type PageView } from '../core/page-view.ts';
 
 export interface TrafficOptions {
   /** @default 42 */

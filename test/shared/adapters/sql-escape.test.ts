@@ -1,8 +1,8 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, inject, it } from 'vitest';
-import { isPlatformError } from '../../shared/errors.ts';
-import { clickhouseDialect, duckdbDialect, ident, type SqlDialect } from '../../shared/sql-escape.ts';
-import { missingInfra, suiteName } from '../support/infra.ts';
+import { isPlatformError } from '../../../shared/core/errors.ts';
+import { clickhouseDialect, duckdbDialect, ident, type SqlDialect } from '../../../shared/adapters/sql-escape.ts';
+import { missingInfra, suiteName } from '../../support/infra.ts';
 
 /** Inputs that break naive quoting. */
 const HOSTILE = [

@@ -11,7 +11,7 @@ export interface Migration {
   statements: string[];
 }
 
-const SQL_ROOT = fileURLToPath(new URL('../../sql/', import.meta.url));
+const SQL_ROOT = fileURLToPath(new URL('../../../sql/', import.meta.url));
 const FILE_RE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
 
 /** Splits a migration file into statements: `;` at the end of a line ends one; `--` lines are comments. */

@@ -26,8 +26,8 @@ import type {
   Producer,
   logCreator,
 } from 'kafkajs';
-import { PlatformError } from '../errors.ts';
-import { silentLogger, type Logger } from '../logger.ts';
+import { PlatformError } from '../../core/errors.ts';
+import { silentLogger, type Logger } from '../../runtime/logger.ts';
 import type {
   ConsumeOptions,
   EventLog,

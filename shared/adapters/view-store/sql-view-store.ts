@@ -3,10 +3,10 @@
  * primitives (run a statement, read rows, bulk insert) and the few dialect differences
  * (function names, upsert, latest-row-per-key); the metric logic is written once here.
  */
-import { PlatformError } from '../errors.ts';
-import { hash64 } from '../sketches/hash.ts';
-import { CountMinSketch } from '../sketches/count-min.ts';
-import { bucketSql, bucketStart, isBucketEdge } from '../time-buckets.ts';
+import { PlatformError } from '../../core/errors.ts';
+import { hash64 } from '../../core/sketches/hash.ts';
+import { CountMinSketch } from '../../core/sketches/count-min.ts';
+import { bucketSql, bucketStart, isBucketEdge } from '../../core/time-buckets.ts';
 import { SqlFragment, joinSql, type SqlDialect } from '../sql-escape.ts';
 import { loadMigrations } from './migrations.ts';
 import type {

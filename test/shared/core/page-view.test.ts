@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodePageView, validatePageView } from '../../shared/page-view.ts';
+import { decodePageView, validatePageView } from '../../../shared/core/page-view.ts';
 
 const valid = {
   eventId: '4b5c3f2e-8d2b-4a1e-9f3c-1a2b3c4d5e6f',

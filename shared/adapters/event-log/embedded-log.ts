@@ -36,8 +36,8 @@
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
-import { PlatformError, isPlatformError } from '../errors.ts';
-import { silentLogger, type Logger } from '../logger.ts';
+import { PlatformError, isPlatformError } from '../../core/errors.ts';
+import { silentLogger, type Logger } from '../../runtime/logger.ts';
 import type {
   ConsumeOptions,
   EventLog,
