@@ -64,6 +64,16 @@ function checkCount(count: number): void {
   }
 }
 
+/**
+ * The overcount bound of an estimate read from (merged) sketches of `width` columns that
+ * counted `total` events: ⌈ε·N⌉ with the ε the width achieves (e / width). With probability
+ * ≥ 1 − δ the estimate exceeds the true count by at most this. The one formula: the sketch's
+ * own {@link CountMinSketch.errorBound} and the stores' engine-side merges both use it.
+ */
+export function countMinOvercountBound(width: number, total: number): number {
+  return Math.ceil((Math.E / width) * total);
+}
+
 export class CountMinSketch {
   readonly epsilon: number;
   readonly delta: number;
@@ -136,9 +146,12 @@ export class CountMinSketch {
     return this.total;
   }
 
-  /** ε·N: with probability ≥ 1 − δ an estimate exceeds the true count by at most this. */
+  /**
+   * ⌈(e / width)·N⌉ ≤ ⌈ε·N⌉: with probability ≥ 1 − δ an estimate exceeds the true count by at
+   * most this (see {@link countMinOvercountBound}).
+   */
   errorBound(): number {
-    return this.epsilon * this.total;
+    return countMinOvercountBound(this.width, this.total);
   }
 
   /** Approximate heap bytes held by this sketch. */

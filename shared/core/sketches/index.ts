@@ -11,5 +11,5 @@ export {
   unionOfEncoded,
   type HllRegister,
 } from './hyperloglog.ts';
-export { COUNT_MIN_DEFAULTS, COUNT_MIN_FORMAT_VERSION, CountMinSketch, countMinDepth, countMinWidth } from './count-min.ts';
+export { COUNT_MIN_DEFAULTS, COUNT_MIN_FORMAT_VERSION, CountMinSketch, countMinDepth, countMinOvercountBound, countMinWidth } from './count-min.ts';
 export { SpaceSaving, type SpaceSavingJSON, type SpaceSavingKey, type TopItem } from './space-saving.ts';
