@@ -19,7 +19,7 @@ import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/co
 import { bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
 import type { EventLog, LogRecord } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
-import { compareSpeedBatch } from '../shared/core/compare.ts';
+import { compareSpeedBatch } from '../shared/core/query/index.ts';
 import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow, RunDivergence, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
 
 export interface BatchRunOptions {

@@ -2,7 +2,7 @@
  * `npm run compare -- --from 2026-11-20T00:00:00Z --to 2026-11-27T00:00:00Z [--page /pricing] [--site default] [--interval hour|day] [--json]`
  * Speed and batch side by side per bucket, for the buckets both cover.
  */
-import { compareSpeedBatch } from '../shared/core/compare.ts';
+import { compareSpeedBatch } from '../shared/core/query/index.ts';
 import { openViewStore } from '../shared/runtime/backends.ts';
 import { loadConfig } from '../shared/runtime/config.ts';
 import { runCli } from './args.ts';

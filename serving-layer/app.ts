@@ -15,7 +15,7 @@ import { withBatchReadCache } from './batch-read-cache.ts';
 import { batchRouter } from './batch-routes.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { statsRouter } from './stats-routes.ts';
-import { queryPageViews, type PageViewsAnswer } from './page-views-query.ts';
+import { queryPageViews, type PageViewsAnswer } from '../shared/core/query/index.ts';
 import { parseInterval, parsePageId, parseSite, parseTimeRange } from './query-params.ts';
 
 export interface ServingAppDeps {

@@ -3,7 +3,9 @@
  * test/serving-layer/openapi.test.ts checks it against the routes the app registers.
  */
 import { MAX_EVENTS_PER_REQUEST } from '../collector/collector.ts';
-import { METRICS, PERIODS } from './query-params.ts';
+import { METRICS, METRIC_NAMES } from '../shared/core/query/index.ts';
+import { INTERVALS } from '../shared/core/time-buckets.ts';
+import { PERIODS } from './query-params.ts';
 
 const param = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, where = 'query', required = false) => ({
   name,
@@ -17,8 +19,8 @@ const site = param('site', "Site id (default 'default').");
 const from = param('from', 'Start, inclusive: ISO-8601 with a zone, or epoch ms. Floored to the interval.');
 const to = param('to', 'End, exclusive: ISO-8601 with a zone, or epoch ms. Ceiled to the interval. Default: now.');
 const period = param('period', 'A preset instead of from/to (UTC): day = today, 7d and 30d end with today, month = this month, 12mo.', { type: 'string', enum: PERIODS });
-const interval = param('interval', 'Bucket width (UTC).', { type: 'string', enum: ['minute', 'hour', 'day'] });
-const metrics = param('metrics', `Comma-separated: ${METRICS.join(', ')}.`);
+const interval = param('interval', 'Bucket width (UTC).', { type: 'string', enum: INTERVALS });
+const metrics = param('metrics', `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}.`);
 const page = param('page', "Only this page (its path, e.g. '/pricing').");
 
 const error = { $ref: '#/components/responses/Error' };

@@ -1,6 +1,7 @@
 /** Parsing and validation of query-string parameters shared by the read endpoints. */
 import { PAGE_VIEW_LIMITS, DEFAULT_SITE, parseTimeText } from '../shared/core/page-view.ts';
 import { INTERVALS, isInterval, type Interval } from '../shared/core/time-buckets.ts';
+import { METRIC_NAMES, isMetric, type Metric } from '../shared/core/query/index.ts';
 import { ApiError } from './api-error.ts';
 
 export interface TimeRange {
@@ -112,18 +113,16 @@ export function parseRange(query: Record<string, unknown>, now: number, defaultP
   return { from, to, period: null };
 }
 
-export const METRICS = ['pageviews', 'visitors'] as const;
-export type Metric = (typeof METRICS)[number];
-
+/** `metrics=a,b`: names from the metric definitions (shared/core/query/metrics.ts); all of them by default. */
 export function parseMetrics(query: Record<string, unknown>): Metric[] {
   const raw = single(query, 'metrics');
-  if (raw === undefined || raw === '') return [...METRICS];
+  if (raw === undefined || raw === '') return [...METRIC_NAMES];
   const out: Metric[] = [];
   for (const m of raw.split(',').map((x) => x.trim())) {
-    if (!(METRICS as readonly string[]).includes(m)) {
-      throw new ApiError(400, 'PV_QUERY_INVALID', `metric ${JSON.stringify(m.slice(0, 50))} is not one of ${METRICS.join(', ')}`);
+    if (!isMetric(m)) {
+      throw new ApiError(400, 'PV_QUERY_INVALID', `metric ${JSON.stringify(m.slice(0, 50))} is not one of ${METRIC_NAMES.join(', ')}`);
     }
-    if (!out.includes(m as Metric)) out.push(m as Metric);
+    if (!out.includes(m)) out.push(m);
   }
   return out;
 }

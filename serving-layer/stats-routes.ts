@@ -4,21 +4,23 @@
  * exact and its bound when it is not.
  */
 import { Router } from 'express';
-import { PlatformError } from '../shared/core/errors.ts';
-import { unionOfEncoded } from '../shared/core/sketches/index.ts';
-import { INTERVAL_MS, bucketCeil, bucketStart, isInterval, type Interval } from '../shared/core/time-buckets.ts';
+import { INTERVAL_MS, isInterval, type Interval } from '../shared/core/time-buckets.ts';
 import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
-import { compareSpeedBatch } from '../shared/core/compare.ts';
+import {
+  bucketRange,
+  compareSpeedBatch,
+  queryBreakdown,
+  queryPageViews,
+  queryRealtimeVisitors,
+  queryVisitors,
+  queryVisitorsSeries,
+  type QueryStore,
+} from '../shared/core/query/index.ts';
 import { ApiError } from './api-error.ts';
-import { queryPageViews } from './page-views-query.ts';
 import { parseEnum, parseMetrics, parsePageFilter, parseRange, parseSite, parseWholeNumber, type Period } from './query-params.ts';
-import { queryBreakdown, queryVisitors, queryVisitorsSeries, type Store } from './stats-query.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? null : iso(b.cutoffTime));
-
-/** Realtime visitors look back this far. */
-export const REALTIME_WINDOW_MS = 5 * 60_000;
 
 const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '12mo': 'day' };
 
@@ -26,7 +28,7 @@ function q(req: { query: unknown }): Record<string, unknown> {
   return req.query as Record<string, unknown>;
 }
 
-export function statsRouter(store: Store, now: () => number): Router {
+export function statsRouter(store: QueryStore, now: () => number): Router {
   const router = Router();
 
   router.get('/api/v1/stats/aggregate', async (req, res) => {
@@ -68,12 +70,8 @@ export function statsRouter(store: Store, now: () => number): Router {
       })();
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
     const boundary = await store.latestBoundary();
-    const views = metrics.includes('pageviews') ? await queryPageViews(store, { ...filter, ...range, interval }) : null;
-    const from = views?.from ?? bucketStart(range.from, interval);
-    const to = views?.to ?? bucketCeil(range.to, interval);
-    if ((to - from) / INTERVAL_MS[interval] > 10_000) {
-      throw new PlatformError('PV_QUERY_INVALID', `the range holds more than 10000 ${interval} buckets: narrow it or use a coarser interval`);
-    }
+    const { from, to } = bucketRange(range.from, range.to, interval);
+    const views = metrics.includes('pageviews') ? await queryPageViews(store, { ...filter, from, to, interval }) : null;
     const visitors = metrics.includes('visitors') ? await queryVisitorsSeries(store, { ...filter, from, to }, interval, boundary) : null;
     const series = [];
     for (let i = 0, bucket = from; bucket < to; i++, bucket += INTERVAL_MS[interval]) {
@@ -147,15 +145,8 @@ export function statsRouter(store: Store, now: () => number): Router {
   router.get('/api/v1/realtime/visitors', async (req, res) => {
     const site = parseSite(q(req));
     const t = now();
-    const from = bucketStart(t - REALTIME_WINDOW_MS, 'minute');
-    const sketches = await store.speedVisitorSketches({ site, grain: 'minute', from, to: bucketCeil(t + 1, 'minute') });
-    const union = unionOfEncoded(sketches);
-    res.json({
-      site,
-      from: iso(from),
-      to: iso(t),
-      visitors: { value: union === null ? 0 : Math.round(union.estimate()), exact: false, relativeStandardError: union?.relativeStandardError ?? 0 },
-    });
+    const v = await queryRealtimeVisitors(store, site, t);
+    res.json({ site, from: iso(v.from), to: iso(t), visitors: { value: v.value, exact: false, relativeStandardError: v.relativeStandardError } });
   });
 
   return router;

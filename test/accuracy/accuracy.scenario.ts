@@ -15,7 +15,7 @@ import { HyperLogLog } from '../../shared/core/sketches/index.ts';
 import { INTERVAL_MS, bucketStart } from '../../shared/core/time-buckets.ts';
 import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { makeWorkload, type WorkloadOptions } from '../../shared/tools/workload.ts';
-import { queryPageViews } from '../../serving-layer/page-views-query.ts';
+import { queryPageViews } from '../../shared/core/query/index.ts';
 import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
 import { suiteName } from '../support/infra.ts';
 import { until } from '../support/wait.ts';

@@ -10,9 +10,12 @@
  *   events (speed lower) — `withinBound` says whether the bound alone covers it;
  * - visitors: within 3 relative standard errors of the exact count.
  */
-import { unionOfEncoded } from './sketches/index.ts';
-import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from './time-buckets.ts';
-import type { BatchBoundary, BatchViewStore, SpeedViewStore } from '../adapters/view-store/index.ts';
+import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
+import type { BatchBoundary } from '../../adapters/view-store/index.ts';
+import { relativeDifference, viewsWithinBound, visitorsWithinBound } from './bounds.ts';
+import { BucketRollup } from './rollup.ts';
+import { splitAtBoundary } from './boundary-split.ts';
+import { unionOfVisitors, type QueryStore } from './visitors.ts';
 
 export interface CompareRequest {
   site: string;
@@ -52,37 +55,35 @@ export interface Comparison {
   visitors: VisitorsComparison | null;
 }
 
-const relative = (difference: number, base: number): number | null => (base === 0 ? (difference === 0 ? 0 : null) : difference / base);
-
-export async function compareSpeedBatch(
-  store: SpeedViewStore & BatchViewStore,
-  request: CompareRequest,
-  boundary: BatchBoundary | null,
-): Promise<Comparison> {
+export async function compareSpeedBatch(store: QueryStore, request: CompareRequest, boundary: BatchBoundary | null): Promise<Comparison> {
   const { interval } = request;
   const retainedFrom = await store.speedRetainedFrom();
   const from = Math.max(bucketStart(request.from, interval), retainedFrom === null ? Number.NEGATIVE_INFINITY : bucketCeil(retainedFrom, interval));
-  // Only whole buckets before the boundary: the batch side of a straddling bucket is partial.
-  const to = boundary === null ? from : Math.min(bucketCeil(request.to, interval), bucketStart(boundary.cutoffTime, interval));
-  const empty: Comparison = { from, to: Math.max(from, to), interval, rows: [], totals: { batch: 0, speed: 0, difference: 0, relativeDifference: 0, withinBound: true }, visitors: null };
+  // Only the batch side of the split, in whole buckets: the batch side of a straddling bucket is partial.
+  const batchSide = splitAtBoundary({ from, to: Math.max(from, bucketCeil(request.to, interval)) }, boundary).batch;
+  const to = batchSide === null ? from : Math.max(from, bucketStart(batchSide.to, interval));
+  const empty: Comparison = { from, to, interval, rows: [], totals: { batch: 0, speed: 0, difference: 0, relativeDifference: 0, withinBound: true }, visitors: null };
   if (boundary === null || from >= to) return empty;
   const filter = { site: request.site, ...(request.pageId === undefined ? {} : { pageId: request.pageId }), from, to };
   const [batchRows, speedRows] = await Promise.all([store.batchViews(boundary.batchId, filter, interval), store.speedViews(filter)]);
-  const batch = new Map(batchRows.map((r) => [r.bucket, r.views]));
-  const speed = new Map<number, { views: number; bound: number }>();
-  for (const r of speedRows) {
-    const b = bucketStart(r.bucket, interval);
-    const seen = speed.get(b) ?? { views: 0, bound: 0 };
-    seen.views += r.views;
-    seen.bound += r.overcountBound;
-    speed.set(b, seen);
-  }
+  const batch = new BucketRollup(interval);
+  for (const r of batchRows) batch.add(r.bucket, r.views);
+  const speed = new BucketRollup(interval);
+  for (const r of speedRows) speed.add(r.bucket, r.views, r.overcountBound);
   const rows: CompareRow[] = [];
   for (let bucket = from; bucket < to; bucket += INTERVAL_MS[interval]) {
-    const b = batch.get(bucket) ?? 0;
-    const s = speed.get(bucket) ?? { views: 0, bound: 0 };
+    const b = batch.get(bucket).views;
+    const s = speed.get(bucket);
     const difference = s.views - b;
-    rows.push({ bucket, batch: b, speed: s.views, difference, relativeDifference: relative(difference, b), overcountBound: s.bound, withinBound: difference >= 0 && difference <= s.bound });
+    rows.push({
+      bucket,
+      batch: b,
+      speed: s.views,
+      difference,
+      relativeDifference: relativeDifference(difference, b),
+      overcountBound: s.overcountBound,
+      withinBound: viewsWithinBound(s.views, b, s.overcountBound),
+    });
   }
   const totalBatch = rows.reduce((a, r) => a + r.batch, 0);
   const totalSpeed = rows.reduce((a, r) => a + r.speed, 0);
@@ -96,15 +97,15 @@ export async function compareSpeedBatch(
       store.batchVisitors(boundary.batchId, filter),
       store.speedVisitorSketches({ ...filter, grain: 'hour' }),
     ]);
-    const union = unionOfEncoded(sketches);
-    const estimate = union === null ? 0 : Math.round(union.estimate());
-    const rse = union?.relativeStandardError ?? 0;
+    const union = unionOfVisitors(sketches);
+    const estimate = sketches.length === 0 ? 0 : Math.round(union.estimate());
+    const rse = sketches.length === 0 ? 0 : union.relativeStandardError;
     visitors = {
       batch: exact,
       speed: estimate,
-      relativeDifference: relative(estimate - exact, exact),
+      relativeDifference: relativeDifference(estimate - exact, exact),
       relativeStandardError: rse,
-      withinBound: Math.abs(estimate - exact) <= Math.max(3 * rse * exact, 1),
+      withinBound: visitorsWithinBound(estimate, exact, rse),
     };
   }
   return {
@@ -116,8 +117,8 @@ export async function compareSpeedBatch(
       batch: totalBatch,
       speed: totalSpeed,
       difference: totalSpeed - totalBatch,
-      relativeDifference: relative(totalSpeed - totalBatch, totalBatch),
-      withinBound: totalSpeed >= totalBatch && totalSpeed - totalBatch <= totalBound,
+      relativeDifference: relativeDifference(totalSpeed - totalBatch, totalBatch),
+      withinBound: viewsWithinBound(totalSpeed, totalBatch, totalBound),
     },
     visitors,
   };
