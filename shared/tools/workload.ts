@@ -12,8 +12,7 @@
  *
  * Used by the accuracy suite, and usable by the generator and benchmarks.
  */
-import { partitionForKey } from '../adapters/event-log/embedded-log.ts';
-import type { LogMessage } from '../adapters/event-log/index.ts';
+import { partitionForKey, type LogMessage } from '../adapters/event-log/index.ts';
 import { encodePageView, pageViewKey, type PageView } from '../core/page-view.ts';
 import { TrafficGenerator, mulberry32 } from './traffic-generator.ts';
 import { INTERVAL_MS, bucketStart } from '../core/time-buckets.ts';

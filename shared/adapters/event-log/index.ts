@@ -10,7 +10,7 @@ export type {
 export {
   EmbeddedEventLog,
   EMBEDDED_EVENT_LOG_DEFAULTS,
-  partitionForKey,
   type EmbeddedEventLogOptions,
 } from './embedded-log.ts';
+export { murmur2, partitionForKey } from './partitioner.ts';
 export { KafkaEventLog, KAFKA_EVENT_LOG_DEFAULTS, type KafkaEventLogOptions } from './kafka-log.ts';
