@@ -9,7 +9,7 @@
  * `GET /api/v1/pages/:page/views?interval=minute&from=…` every 50 ms until the probe is counted.
  * Freshness = visible − the moment the append was called (the poll spacing adds up to 50 ms).
  */
-import { SPEED_LAYER_DEFAULTS } from '../speed-layer/options.ts';
+import { SPEED_LAYER_DEFAULTS } from '../speed-layer/index.ts';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { KafkaEventLog } from '../shared/adapters/event-log/index.ts';

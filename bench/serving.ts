@@ -14,7 +14,7 @@
 import { KafkaEventLog } from '../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../shared/runtime/logger.ts';
 import { ClickHouseViewStore } from '../shared/adapters/view-store/index.ts';
-import { runBatch } from '../batch-layer/batch-run.ts';
+import { runBatch } from '../batch-layer/index.ts';
 import { DAY_MS, HOUR_MS, gridEvents, gridPage } from './events.ts';
 import { figure, type BenchResult, type Figure } from './figures.ts';
 import { clickhouseRoundTrips, commitGroupAtEnd, filledTopic, sleep, type BenchEnv, type Resources, type Worker } from './harness.ts';

@@ -8,21 +8,21 @@
  * the load generator's.
  */
 import { loadConfig } from '../shared/runtime/config.ts';
-import { SPEED_LAYER_DEFAULTS } from '../speed-layer/options.ts';
+import { SPEED_LAYER_DEFAULTS } from '../speed-layer/index.ts';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import express from 'express';
 import kafkajs from 'kafkajs';
-import { runBatch } from '../batch-layer/batch-run.ts';
+import { runBatch } from '../batch-layer/index.ts';
 import { EmbeddedEventLog, KafkaEventLog, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { encodePageView, pageViewKey } from '../shared/core/page-view.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../serving-layer/app.ts';
-import { SpeedLayer } from '../speed-layer/speed-layer.ts';
+import { createServingApp } from '../serving-layer/index.ts';
+import { SpeedLayer } from '../speed-layer/index.ts';
 import { collectorBatches, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
 
 const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', name: `bench-${process.argv[2] ?? 'worker'}` });

@@ -2,8 +2,8 @@
  * `npm run batch -- --now [--cutoff 2026-01-31T00:00:00Z] [--full] [--dry-run]`
  * Runs one batch recompute against the configured log and store, then exits.
  */
-import { BatchControl } from '../batch-layer/batch-control.ts';
-import { planBatch, runBatch } from '../batch-layer/batch-run.ts';
+import { BatchControl } from '../batch-layer/index.ts';
+import { planBatch, runBatch } from '../batch-layer/index.ts';
 import { openBackends, type Backends } from '../shared/runtime/backends.ts';
 import { loadConfig } from '../shared/runtime/config.ts';
 import { isPlatformError } from '../shared/core/errors.ts';

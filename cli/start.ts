@@ -4,16 +4,16 @@
  * DATA_DIR, with the built-in traffic generator on.
  */
 import type { Server } from 'node:http';
-import { BatchControl } from '../batch-layer/batch-control.ts';
-import { BatchScheduler } from '../batch-layer/batch-scheduler.ts';
+import { BatchControl } from '../batch-layer/index.ts';
+import { BatchScheduler } from '../batch-layer/index.ts';
 import { openBackends, type Backends } from '../shared/runtime/backends.ts';
 import { loadConfig, type PlatformConfig } from '../shared/runtime/config.ts';
 import { isPlatformError } from '../shared/core/errors.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
-import { createServingApp } from '../serving-layer/app.ts';
-import { SpeedLayer } from '../speed-layer/speed-layer.ts';
+import { createPlatformApp } from './platform-app.ts';
+import { SpeedLayer } from '../speed-layer/index.ts';
 
 function readConfig(): PlatformConfig {
   try {
@@ -91,7 +91,7 @@ if (config.generator) {
 
 let server: Server | null = null;
 if (config.roles.includes('serving')) {
-  const app = createServingApp({
+  const app = createPlatformApp({
     log,
     controlLog,
     adminApiKey: config.adminApiKey,

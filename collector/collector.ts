@@ -11,7 +11,7 @@ import { Router, json } from 'express';
 import { encodePageView, pageViewKey, validatePageView, type FieldError, type PageView } from '../shared/core/page-view.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
-import { ApiError } from '../serving-layer/api-error.ts';
+import { ApiError } from '../shared/runtime/http/api-error.ts';
 
 /** Most events in one request. */
 export const MAX_EVENTS_PER_REQUEST = 1000;

@@ -1,19 +1,20 @@
 /**
- * The serving layer's HTTP application: the read API (merging batch and speed views at
- * the boundary), the collector, health and metrics. Stateless: everything it answers
- * comes from the log and the view store, so several instances give identical answers.
+ * The serving layer's routes: the read API (merging batch and speed views at the boundary
+ * through shared/core/query), batch operations, health, readiness and metrics. Stateless:
+ * everything it answers comes from the log and the view store, so several instances give
+ * identical answers. The entry point composes it with the collector (cli/platform-app.ts).
  */
-import express, { type Express, type Request, type Response, type NextFunction } from 'express';
+import { Router, type Express } from 'express';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import type { ViewStore } from '../shared/adapters/view-store/index.ts';
-import { collectorRouter } from '../collector/collector.ts';
-import { errorHandler, sendError } from './api-error.ts';
-import { requireReadKey } from './admin-auth.ts';
+import { createHttpApp } from '../shared/runtime/http/http-app.ts';
+import { openApiDocument } from '../shared/runtime/http/openapi.ts';
+import { requireReadKey } from '../shared/runtime/http/auth.ts';
 import { withBatchReadCache } from './batch-read-cache.ts';
 import { batchRouter } from './batch-routes.ts';
-import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { SERVING_OPENAPI } from './openapi.ts';
 import { statsRouter } from './stats-routes.ts';
 import { queryPageViews, type PageViewsAnswer } from '../shared/core/query/index.ts';
 import { parseInterval, parsePageId, parseSite, parseTimeRange } from './query-params.ts';
@@ -63,30 +64,15 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
 /** Read routes: behind READ_API_KEYS when set, revalidated with ETags. */
 export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs', '/api/v1/compare'];
 
-export function createServingApp(deps: ServingAppDeps): Express {
-  const { log, metrics, logger } = deps;
+/** The serving layer's routes, to be mounted in an HTTP app (shared/runtime/http/http-app.ts). */
+export function servingRouter(deps: ServingAppDeps): Router {
+  const { log, metrics } = deps;
   // Published batch versions never change: their reads are cached, keyed by batch id.
   const now = deps.now ?? Date.now;
   const store = withBatchReadCache(deps.store, { ttlMs: deps.boundaryCacheMs ?? 0, now });
   const readAuth = requireReadKey(deps.readApiKeys ?? []);
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('query parser', 'simple');
+  const app = Router();
 
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const end = metrics.httpRequests.startTimer({ method: req.method });
-    res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      end({ route, status: String(res.statusCode) });
-    });
-    next();
-  });
-
-  app.get('/api/v1/openapi.json', (_req, res) => {
-    res.json(OPENAPI_DOCUMENT);
-  });
-
-  app.use(collectorRouter(log, metrics));
   for (const prefix of READ_ROUTE_PREFIXES) {
     app.get(`${prefix}{/*rest}`, readAuth, (_req, res, next) => {
       // Answers change as the speed layer moves: clients revalidate with the ETag.
@@ -157,9 +143,10 @@ export function createServingApp(deps: ServingAppDeps): Express {
     res.send(await metrics.registry.metrics());
   });
 
-  app.use((_req, res) => {
-    sendError(res, 404, 'PV_NOT_FOUND', 'no such endpoint (the API is listed in README.md)');
-  });
-  app.use(errorHandler(logger));
   return app;
+}
+
+/** An HTTP app serving the serving layer alone (the collector is composed in by the entry point). */
+export function createServingApp(deps: ServingAppDeps): Express {
+  return createHttpApp({ metrics: deps.metrics, logger: deps.logger, routers: [servingRouter(deps)], openApiDocument: openApiDocument([SERVING_OPENAPI]) });
 }

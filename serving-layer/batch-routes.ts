@@ -5,14 +5,14 @@
  * serving instance can accept it and concurrent requests join one run.
  */
 import { Router, json } from 'express';
-import { requestBatchRun } from '../batch-layer/batch-control.ts';
-import { validateCutoff } from '../batch-layer/batch-run.ts';
+import { requestBatchRun } from '../batch-layer/index.ts';
+import { validateCutoff } from '../batch-layer/index.ts';
 import { isPlatformError } from '../shared/core/errors.ts';
 import { parseTimestamp } from '../shared/core/page-view.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { BatchRunRecord, BatchViewStore } from '../shared/adapters/view-store/index.ts';
-import { requireAdmin } from './admin-auth.ts';
-import { ApiError } from './api-error.ts';
+import { requireAdmin } from '../shared/runtime/http/auth.ts';
+import { ApiError } from '../shared/runtime/http/api-error.ts';
 import { parseWholeNumber } from './query-params.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

@@ -1,20 +1,16 @@
 /**
- * OpenAPI 3 description of the HTTP API, served at GET /api/v1/openapi.json.
- * test/serving-layer/openapi.test.ts checks it against the routes the app registers.
+ * The serving layer's part of the OpenAPI document (served at GET /api/v1/openapi.json by the
+ * app the entry point composes). test/serving-layer/api.test.ts checks the document against
+ * the routes the app registers.
  */
-import { MAX_EVENTS_PER_REQUEST } from '../collector/collector.ts';
 import { METRICS, METRIC_NAMES } from '../shared/core/query/index.ts';
 import { INTERVALS } from '../shared/core/time-buckets.ts';
+import { OPENAPI_ERROR, OPENAPI_UNAVAILABLE, openApiJson, openApiParam, type OpenApiPart } from '../shared/runtime/http/openapi.ts';
 import { PERIODS } from './query-params.ts';
 
-const param = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, where = 'query', required = false) => ({
-  name,
-  in: where,
-  required,
-  description,
-  schema,
-});
-
+const param = openApiParam;
+const json = openApiJson;
+const error = OPENAPI_ERROR;
 const site = param('site', "Site id (default 'default').");
 const from = param('from', 'Start, inclusive: ISO-8601 with a zone, or epoch ms. Floored to the interval.');
 const to = param('to', 'End, exclusive: ISO-8601 with a zone, or epoch ms. Ceiled to the interval. Default: now.');
@@ -23,91 +19,17 @@ const interval = param('interval', 'Bucket width (UTC).', { type: 'string', enum
 const metrics = param('metrics', `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}.`);
 const page = param('page', "Only this page (its path, e.g. '/pricing').");
 
-const error = { $ref: '#/components/responses/Error' };
-const json = (description: string, properties: Record<string, unknown> = {}) => ({
-  description,
-  content: { 'application/json': { schema: { type: 'object', properties } } },
-});
 const readResponses = (description: string, properties: Record<string, unknown> = {}) => ({
   200: json(description, { exactThrough: { type: 'string', nullable: true, description: 'The batch boundary: buckets ending at or before it are exact.' }, ...properties }),
   400: error,
   401: error,
   403: error,
-  503: { $ref: '#/components/responses/Unavailable' },
+  503: OPENAPI_UNAVAILABLE,
 });
 const readSecurity = [{}, { readToken: [] }];
 
-export const OPENAPI_DOCUMENT = {
-  openapi: '3.0.3',
-  info: {
-    title: 'pageview-lambda',
-    version: '1',
-    description:
-      'Page-view analytics on a Lambda architecture. Buckets before the batch boundary (exactThrough) are exact; later ones come from the speed layer and are approximate, each with its bound. All times are UTC.',
-  },
-  servers: [{ url: 'http://127.0.0.1:3000' }],
-  components: {
-    securitySchemes: {
-      adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY' },
-      readToken: { type: 'http', scheme: 'bearer', description: 'One of READ_API_KEYS (only when set).' },
-    },
-    schemas: {
-      PageView: {
-        type: 'object',
-        required: ['eventId', 'pageId', 'visitorId', 'timestamp'],
-        additionalProperties: false,
-        properties: {
-          eventId: { type: 'string', format: 'uuid' },
-          site: { type: 'string', default: 'default', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 100 },
-          pageId: { type: 'string', pattern: '^/', maxLength: 2048 },
-          visitorId: { type: 'string', maxLength: 200 },
-          timestamp: { oneOf: [{ type: 'integer', description: 'epoch ms' }, { type: 'string', format: 'date-time' }] },
-          referrer: { type: 'string', maxLength: 2048 },
-          userAgent: { type: 'string', maxLength: 1024 },
-          schemaVersion: { type: 'integer', enum: [1] },
-          type: { type: 'string', enum: ['page_view'] },
-        },
-      },
-      Error: {
-        type: 'object',
-        properties: {
-          error: {
-            type: 'object',
-            required: ['code', 'message'],
-            properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
-          },
-        },
-      },
-    },
-    responses: {
-      Error: { description: 'Invalid request, or not allowed.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-      Unavailable: {
-        description: 'A backend is unreachable; retry after the Retry-After header.',
-        headers: { 'Retry-After': { schema: { type: 'integer' } } },
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-      },
-    },
-  },
+export const SERVING_OPENAPI: OpenApiPart = {
   paths: {
-    '/api/v1/events': {
-      post: {
-        summary: `Collect one page view or an array of up to ${MAX_EVENTS_PER_REQUEST}`,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: { oneOf: [{ $ref: '#/components/schemas/PageView' }, { type: 'array', maxItems: MAX_EVENTS_PER_REQUEST, items: { $ref: '#/components/schemas/PageView' } }] },
-            },
-          },
-        },
-        responses: {
-          202: json('Every event is durably in the log.', { accepted: { type: 'integer' } }),
-          400: error,
-          413: error,
-          503: { $ref: '#/components/responses/Unavailable' },
-        },
-      },
-    },
     '/api/v1/pages/{pageId}/views': {
       get: {
         summary: 'Page views of one page, as a time series and a total',
@@ -194,17 +116,17 @@ export const OPENAPI_DOCUMENT = {
             },
           },
         },
-        responses: { 202: json('Requested; the lease holder runs it.', { status: { type: 'string' }, requestId: { type: 'string' } }), 400: error, 401: error, 403: error, 503: { $ref: '#/components/responses/Unavailable' } },
+        responses: { 202: json('Requested; the lease holder runs it.', { status: { type: 'string' }, requestId: { type: 'string' } }), 400: error, 401: error, 403: error, 503: OPENAPI_UNAVAILABLE },
       },
     },
     '/api/v1/health': { get: { summary: 'Liveness', responses: { 200: json('Alive.', { status: { type: 'string' } }) } } },
     '/api/v1/ready': {
       get: {
         summary: 'Readiness: the view store answers (the log being down only degrades)',
-        responses: { 200: json('Ready.', { ready: { type: 'boolean' }, degraded: { type: 'boolean' } }), 503: { $ref: '#/components/responses/Unavailable' } },
+        responses: { 200: json('Ready.', { ready: { type: 'boolean' }, degraded: { type: 'boolean' } }), 503: OPENAPI_UNAVAILABLE },
       },
     },
     '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: json('OpenAPI 3 document.') } } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': {} } } } } },
   },
-} as const;
+};

@@ -2,7 +2,7 @@
 import { PAGE_VIEW_LIMITS, DEFAULT_SITE, parseTimeText } from '../shared/core/page-view.ts';
 import { INTERVALS, isInterval, type Interval } from '../shared/core/time-buckets.ts';
 import { METRIC_NAMES, isMetric, type Metric } from '../shared/core/query/index.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError } from '../shared/runtime/http/api-error.ts';
 
 export interface TimeRange {
   from: number;

@@ -16,7 +16,7 @@ import {
   queryVisitorsSeries,
   type QueryStore,
 } from '../shared/core/query/index.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError } from '../shared/runtime/http/api-error.ts';
 import { parseEnum, parseMetrics, parsePageFilter, parseRange, parseSite, parseWholeNumber, type Period } from './query-params.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();

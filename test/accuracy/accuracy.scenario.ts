@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runBatch } from '../../batch-layer/batch-run.ts';
+import { runBatch } from '../../batch-layer/index.ts';
 import type { EventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
@@ -16,7 +16,7 @@ import { INTERVAL_MS, bucketStart } from '../../shared/core/time-buckets.ts';
 import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { makeWorkload, type WorkloadOptions } from '../../shared/tools/workload.ts';
 import { queryPageViews } from '../../shared/core/query/index.ts';
-import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
+import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
 import { until } from '../support/wait.ts';
 

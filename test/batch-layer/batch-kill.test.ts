@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
-import { runBatch } from '../../batch-layer/batch-run.ts';
+import { runBatch } from '../../batch-layer/index.ts';
 import { openBackends, type Backends } from '../../shared/runtime/backends.ts';
 import { loadConfig } from '../../shared/runtime/config.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';

@@ -11,15 +11,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BatchControl } from '../../batch-layer/batch-control.ts';
-import { BatchScheduler } from '../../batch-layer/batch-scheduler.ts';
+import { BatchControl } from '../../batch-layer/index.ts';
+import { BatchScheduler } from '../../batch-layer/index.ts';
 import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { encodePageView, pageViewKey, type PageView } from '../../shared/core/page-view.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../../serving-layer/app.ts';
+import { createServingApp } from '../../serving-layer/index.ts';
 import { until } from '../support/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

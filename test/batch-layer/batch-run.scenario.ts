@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { planBatch, runBatch } from '../../batch-layer/batch-run.ts';
+import { planBatch, runBatch } from '../../batch-layer/index.ts';
 import type { EventLog, LogMessage } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { encodePageView, pageViewKey, type PageView } from '../../shared/core/page-view.ts';

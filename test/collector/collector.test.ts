@@ -5,15 +5,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_EVENTS_PER_REQUEST } from '../../collector/collector.ts';
+import { MAX_EVENTS_PER_REQUEST } from '../../collector/index.ts';
 import { EmbeddedEventLog, KafkaEventLog, type EventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../../serving-layer/app.ts';
+import { createPlatformApp } from '../../cli/platform-app.ts';
 
 async function serve(log: EventLog, store: DuckDbViewStore): Promise<{ server: Server; url: string }> {
-  const app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
+  const app = createPlatformApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -7,14 +7,14 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runBatch } from '../../batch-layer/batch-run.ts';
+import { runBatch } from '../../batch-layer/index.ts';
 import type { EventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../../serving-layer/app.ts';
-import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
+import { createPlatformApp } from '../../cli/platform-app.ts';
+import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
 import { until } from '../support/wait.ts';
 
@@ -44,7 +44,7 @@ export function describePipeline(name: string, factory: BackendFactory, options:
       ({ log, store, cleanup } = await factory());
       await log.ensureTopic();
       await store.migrate();
-      const app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
+      const app = createPlatformApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
       server = await new Promise<Server>((resolve) => {
         const s = app.listen(0, '127.0.0.1', () => resolve(s));
       });

@@ -17,8 +17,8 @@ import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { HyperLogLog, SpaceSaving } from '../../shared/core/sketches/index.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../../serving-layer/app.ts';
-import { OPENAPI_DOCUMENT } from '../../serving-layer/openapi.ts';
+import { createServingApp } from '../../serving-layer/index.ts';
+import { PLATFORM_OPENAPI, createPlatformApp } from '../../cli/platform-app.ts';
 import { periodRange } from '../../serving-layer/query-params.ts';
 
 const MIN = 60_000;
@@ -37,7 +37,7 @@ beforeAll(async () => {
   await log.ensureTopic();
   store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
   await store.migrate();
-  app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
+  app = createPlatformApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -120,7 +120,7 @@ describe('OpenAPI document', () => {
   }
 
   it('lists exactly the registered routes', async () => {
-    const documented = new Set(Object.entries(OPENAPI_DOCUMENT.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));
+    const documented = new Set(Object.entries(PLATFORM_OPENAPI.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));
     expect([...registeredRoutes()].sort()).toEqual([...documented].sort());
     const served = (await (await get('/api/v1/openapi.json')).json()) as { openapi: string };
     expect(served.openapi).toBe('3.0.3');

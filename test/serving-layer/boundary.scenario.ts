@@ -14,7 +14,7 @@ import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { HyperLogLog, hash64 } from '../../shared/core/sketches/index.ts';
 import { hllRegister } from '../../shared/core/sketches/index.ts';
 import type { RawEventRow, ViewStore } from '../../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../../serving-layer/app.ts';
+import { createServingApp } from '../../serving-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
 
 const MIN = 60_000;

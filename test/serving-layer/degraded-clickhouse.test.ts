@@ -16,7 +16,7 @@ import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../../serving-layer/app.ts';
+import { createPlatformApp } from '../../cli/platform-app.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,7 +50,7 @@ describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse s
     await log.ensureTopic();
     store = new ClickHouseViewStore({ url: `http://127.0.0.1:${HTTP_PORT}`, database: `t_${randomUUID().replace(/-/g, '')}`, requestTimeoutMs: 3000 });
     await store.migrate();
-    const app = createServingApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
+    const app = createPlatformApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

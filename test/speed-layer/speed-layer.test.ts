@@ -14,8 +14,8 @@ import { encodePageView, pageViewKey, type PageView } from '../../shared/core/pa
 import { HyperLogLog } from '../../shared/core/sketches/index.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
-import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/speed-layer.ts';
-import type { SpeedLayerOptions } from '../../speed-layer/options.ts';
+import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/index.ts';
+import type { SpeedLayerOptions } from '../../speed-layer/index.ts';
 import { until } from '../support/wait.ts';
 
 const MIN = 60_000;

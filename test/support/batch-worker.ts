@@ -6,7 +6,7 @@
  * copies everything in one step prints "finished without pausing" and exits 3.
  */
 import fs from 'node:fs';
-import { runBatch } from '../../batch-layer/batch-run.ts';
+import { runBatch } from '../../batch-layer/index.ts';
 import { openBackends } from '../../shared/runtime/backends.ts';
 import { loadConfig } from '../../shared/runtime/config.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';

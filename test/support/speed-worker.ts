@@ -6,7 +6,7 @@ import { KafkaEventLog } from '../../shared/adapters/event-log/index.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
-import { SpeedLayer } from '../../speed-layer/speed-layer.ts';
+import { SpeedLayer } from '../../speed-layer/index.ts';
 
 const env = (name: string): string => {
   const value = process.env[name];

@@ -3,8 +3,8 @@
  * PlatformErrors map to a status here; anything unexpected is a 500 without internals.
  */
 import type { ErrorRequestHandler, Response } from 'express';
-import { isPlatformError, type ErrorCode } from '../shared/core/errors.ts';
-import type { Logger } from '../shared/runtime/logger.ts';
+import { isPlatformError, type ErrorCode } from '../../core/errors.ts';
+import type { Logger } from '../logger.ts';
 
 export type ApiErrorCode = ErrorCode | 'PV_NOT_FOUND' | 'PV_UNAUTHORIZED' | 'PV_FORBIDDEN' | 'PV_BODY_INVALID' | 'PV_INTERNAL';
 
