@@ -4,7 +4,7 @@
  * (production) and DuckDbViewStore (embedded default); one contract suite
  * (test/contract/view-store.contract.ts) runs against both.
  *
- * All times are epoch milliseconds (UTC). Bucket starts follow shared/time-buckets.ts.
+ * All times are epoch milliseconds (UTC). Bucket starts follow shared/core/time-buckets.ts.
  */
 import type { SqlDialect } from '../sql-escape.ts';
 
@@ -61,7 +61,7 @@ export interface SpeedVisitorsRow {
   pageId: string;
   grain: VisitorsGrain;
   bucket: number;
-  /** Base64 of the sketch's serialization (shared/sketches). */
+  /** Base64 of the sketch's serialization (shared/core/sketches). */
   hll: string;
   version: number;
 }
@@ -91,7 +91,7 @@ export interface RawEventRow {
   site: string;
   pageId: string;
   visitorId: string;
-  /** HyperLogLog register of the visitor at the batch precision (shared/sketches). */
+  /** HyperLogLog register of the visitor at the batch precision (shared/core/sketches). */
   visitorHllIndex: number;
   visitorHllRank: number;
   eventTime: number;
@@ -186,11 +186,20 @@ export interface BuildStats {
   rowsDuplicate: number;
 }
 
-export interface SpeedViewStore {
-  /** Writes the latest state of speed counters; rows with a higher version replace lower ones. */
-  upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
-  /** Writes exact counters, overflow sketches and visitor sketches of a checkpoint version. */
-  writeSpeedRows(rows: SpeedRows): Promise<void>;
+/**
+ * Reads and writes are separate interfaces: the serving layer needs only the readers
+ * (ViewReader); the speed and batch layers write. A writer's own resume reads (restore a
+ * partition's state, where the raw copy stopped) belong to its writer interface: nothing
+ * else needs them.
+ */
+
+/** Readiness: true when the store answers a trivial query. Every reader has it. */
+export interface StoreReadiness {
+  ping(): Promise<boolean>;
+}
+
+/** What the speed layer has published: its views, retention and checkpoints. */
+export interface SpeedViewReader extends StoreReadiness {
   /**
    * Minute buckets in [from, to), summed over partitions. Buckets with no views are absent.
    * For one page, the Count-Min estimate of its overflow events is added, with its bound;
@@ -203,31 +212,30 @@ export interface SpeedViewStore {
   speedPageTotals(query: ViewQuery): Promise<PageTotal[]>;
   /** The latest top-pages summaries (SpaceSaving JSON) of the overflow minutes in [from, to). */
   speedTopPageSummaries(query: ViewQuery): Promise<string[]>;
-  /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
-  dropSpeedBefore(dayStart: number): Promise<void>;
   /** The earliest time speed rows are kept from (the latest dropSpeedBefore), or null. */
   speedRetainedFrom(): Promise<number | null>;
-  /** Records a checkpoint, after the rows of its version are written. */
-  writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void>;
   /** The latest checkpoint of every partition that has one. */
   speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>>;
+}
+
+/** What the speed layer writes, and the reads it restores its own state from. */
+export interface SpeedViewWriter {
+  /** Writes the latest state of speed counters; rows with a higher version replace lower ones. */
+  upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
+  /** Writes exact counters, overflow sketches and visitor sketches of a checkpoint version. */
+  writeSpeedRows(rows: SpeedRows): Promise<void>;
+  /** Records a checkpoint, after the rows of its version are written. */
+  writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void>;
+  /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
+  dropSpeedBefore(dayStart: number): Promise<void>;
   /** A partition's rows as of a checkpoint version (latest version ≤ maxVersion per key), to restore state. */
   speedPartitionRows(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedMinuteRow[]>;
   /** All of a partition's speed rows as of a checkpoint version, for buckets at or after `fromBucket`. */
   speedPartitionState(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedRows>;
 }
 
-export interface BatchViewStore {
-  /** Next offset to copy per partition (one past the highest copied offset, valid or invalid). */
-  rawCopyEndOffsets(): Promise<Map<number, number>>;
-  /** Appends raw rows. Idempotent by (partition, offset): a row copied twice counts once. */
-  appendRawEvents(rows: readonly RawEventRow[]): Promise<void>;
-  /** Records log records that are not valid events, so the raw copy moves past them. */
-  appendInvalidRecords(rows: readonly InvalidRecordRow[]): Promise<void>;
-  /** Computes the views of `batchId` from the raw copy, within the cutoff. Not visible until published. */
-  buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats>;
-  /** Appends a run record; a `success` record publishes the run's views and boundary. */
-  recordBatchRun(run: BatchRunRecord): Promise<void>;
+/** What the batch layer has published: the boundary, the run history and the versioned views. */
+export interface BatchViewReader extends StoreReadiness {
   /** The latest successful run's boundary, or null when no run has succeeded. */
   latestBoundary(): Promise<BatchBoundary | null>;
   /** Run history, newest first, one entry per run in its latest state. */
@@ -247,6 +255,20 @@ export interface BatchViewStore {
   batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]>;
   /** HyperLogLog registers (index → max rank) of the visitors over the days in [from, to), for a union with speed sketches. */
   batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>>;
+}
+
+/** What the batch layer writes: the raw copy, the views of a run, the run ledger, clean-up. */
+export interface BatchViewWriter {
+  /** Next offset to copy per partition (one past the highest copied offset, valid or invalid). */
+  rawCopyEndOffsets(): Promise<Map<number, number>>;
+  /** Appends raw rows. Idempotent by (partition, offset): a row copied twice counts once. */
+  appendRawEvents(rows: readonly RawEventRow[]): Promise<void>;
+  /** Records log records that are not valid events, so the raw copy moves past them. */
+  appendInvalidRecords(rows: readonly InvalidRecordRow[]): Promise<void>;
+  /** Computes the views of `batchId` from the raw copy, within the cutoff. Not visible until published. */
+  buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats>;
+  /** Appends a run record; a `success` record publishes the run's views and boundary. */
+  recordBatchRun(run: BatchRunRecord): Promise<void>;
   /**
    * Deletes the views of every version not in `keep` (after a publish). Callers keep the
    * previously published version too: a reader that read the old boundary just before the
@@ -257,6 +279,13 @@ export interface BatchViewStore {
   truncateRawCopy(): Promise<void>;
 }
 
+/** Everything the serving layer reads. */
+export type ViewReader = SpeedViewReader & BatchViewReader;
+
+export interface SpeedViewStore extends SpeedViewReader, SpeedViewWriter {}
+
+export interface BatchViewStore extends BatchViewReader, BatchViewWriter {}
+
 export interface ViewStore extends SpeedViewStore, BatchViewStore {
   readonly kind: 'clickhouse' | 'duckdb';
   /** Raw rows per deduplication pass of a batch build; fewer rows per pass use less engine memory. */
@@ -264,7 +293,5 @@ export interface ViewStore extends SpeedViewStore, BatchViewStore {
   readonly dialect: SqlDialect;
   /** Creates the database (if needed) and applies pending migrations from sql/<kind>/. */
   migrate(): Promise<void>;
-  /** True when the store answers a trivial query. */
-  ping(): Promise<boolean>;
   close(): Promise<void>;
 }
