@@ -9,7 +9,10 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { PlatformError } from '../../core/errors.ts';
 import { clickhouseDialect, ident, type SqlFragment } from '../sql-escape.ts';
 import { INTERVAL_MS } from '../../core/time-buckets.ts';
-import { BATCH_VIEW_TABLES, SPEED_TABLES, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
+import type { DialectFunctions, Row } from './sql-context.ts';
+import { BATCH_VIEW_TABLES } from './sql-run-ledger.ts';
+import { SPEED_TABLES } from './sql-speed-views.ts';
+import { SqlViewStore } from './sql-view-store.ts';
 
 export interface ClickHouseViewStoreOptions {
   /** HTTP URL of the server, e.g. http://127.0.0.1:8123. */
@@ -57,6 +60,7 @@ export class ClickHouseViewStore extends SqlViewStore {
     anyValue: 'any',
     hashBucket: (expr, n) => `(cityHash64(${expr}) % ${n})`,
     countDistinct: (expr) => `uniqExact(${expr})`,
+    truncate: (table) => `TRUNCATE TABLE ${this.dialect.identifier(table)}`,
   };
 
   private readonly client: ClickHouseClient;
@@ -83,7 +87,7 @@ export class ClickHouseViewStore extends SqlViewStore {
   }
 
   private check(): void {
-    if (this.closed) throw new PlatformError('PV_STORE_UNAVAILABLE', 'the ClickHouse view store is closed');
+    if (this.closed) throw new PlatformError('PV_STORE_UNAVAILABLE', 'the ClickHouse view store is closed', { retriable: true });
   }
 
   protected async ensureDatabase(): Promise<void> {
@@ -162,10 +166,6 @@ export class ClickHouseViewStore extends SqlViewStore {
         await this.exec(sql`ALTER TABLE ${ident(table)} DROP PARTITION ${batchId}`);
       }
     }
-  }
-
-  protected truncateSql(table: string): string {
-    return `TRUNCATE TABLE ${this.dialect.identifier(table)}`;
   }
 
   async ping(): Promise<boolean> {

@@ -7,7 +7,10 @@ import path from 'node:path';
 import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnection, type DuckDBListType, type DuckDBType } from '@duckdb/node-api';
 import { PlatformError } from '../../core/errors.ts';
 import { duckdbDialect, ident, type SqlFragment } from '../sql-escape.ts';
-import { BATCH_VIEW_TABLES, SPEED_TABLES, SPEED_TABLE_KEYS, SqlViewStore, type DialectFunctions, type Row } from './sql-view-store.ts';
+import { raw, type DialectFunctions, type Row } from './sql-context.ts';
+import { BATCH_VIEW_TABLES } from './sql-run-ledger.ts';
+import { SPEED_TABLES, SPEED_TABLE_KEYS } from './sql-speed-views.ts';
+import { SqlViewStore } from './sql-view-store.ts';
 import type { SpeedCheckpoint } from './view-store.ts';
 
 export interface DuckDbViewStoreOptions {
@@ -40,6 +43,7 @@ export class DuckDbViewStore extends SqlViewStore {
     anyValue: 'any_value',
     hashBucket: (expr, n) => `(hash(${expr}) % ${n})`,
     countDistinct: (expr) => `count(DISTINCT ${expr})`,
+    truncate: (table) => `DELETE FROM ${this.dialect.identifier(table)}`,
   };
 
   private readonly writes = new SerialQueue();
@@ -69,7 +73,7 @@ export class DuckDbViewStore extends SqlViewStore {
   }
 
   private check(): void {
-    if (this.closed) throw new PlatformError('PV_STORE_UNAVAILABLE', 'the DuckDB view store is closed');
+    if (this.closed) throw new PlatformError('PV_STORE_UNAVAILABLE', 'the DuckDB view store is closed', { retriable: true });
   }
 
   protected async ensureDatabase(): Promise<void> {
@@ -160,7 +164,7 @@ export class DuckDbViewStore extends SqlViewStore {
         WHERE s.log_partition = ${checkpoint.partition} AND s.version < ${checkpoint.version}
           AND EXISTS (
             SELECT 1 FROM ${ident(table)} AS t
-            WHERE t.log_partition = s.log_partition AND ${this.raw(sameKey)}
+            WHERE t.log_partition = s.log_partition AND ${raw(sameKey)}
               AND t.version > s.version AND t.version <= ${checkpoint.version})`);
     }
     await this.exec(sql`
@@ -179,10 +183,6 @@ export class DuckDbViewStore extends SqlViewStore {
     for (const table of BATCH_VIEW_TABLES) {
       await this.exec(this.dialect.sql`DELETE FROM ${ident(table)} WHERE batch_id NOT IN (${keep})`);
     }
-  }
-
-  protected truncateSql(table: string): string {
-    return `DELETE FROM ${this.dialect.identifier(table)}`;
   }
 
   async ping(): Promise<boolean> {

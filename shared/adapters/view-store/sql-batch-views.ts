@@ -1,0 +1,218 @@
+/**
+ * The batch build in SQL, for both engines: the raw copy and its invalid-record ledger,
+ * building a version's views from the raw copy (deduplicated by eventId), and reading the
+ * views of a version.
+ */
+import { bucketSql } from '../../core/time-buckets.ts';
+import { joinSql, type SqlFragment } from '../sql-escape.ts';
+import { pageFilter, raw, toPageTotal, type SqlContext } from './sql-context.ts';
+import type {
+  BatchCutoff,
+  BatchGrain,
+  BatchViewReader,
+  BatchViewWriter,
+  BucketViews,
+  BuildStats,
+  DayVisitors,
+  InvalidRecordRow,
+  PageTotal,
+  RawEventRow,
+  ViewQuery,
+} from './view-store.ts';
+
+/** Position of a record in the log as one sortable integer: partition * 2^40 + offset. */
+export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
+
+/** Raw rows deduplicated per pass of the batch build (bounds the engine's memory). */
+export const EVENTS_PER_PASS = 1_000_000;
+
+/** The run ledger's methods are in SqlRunLedger; readiness is the engine's. */
+type BatchViewMethods =
+  | Exclude<keyof BatchViewReader, 'ping' | 'latestBoundary' | 'batchRuns'>
+  | Exclude<keyof BatchViewWriter, 'recordBatchRun' | 'dropBatchVersionsExcept'>;
+
+export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, BatchViewMethods> {
+  constructor(private readonly ctx: SqlContext) {}
+
+  async rawCopyEndOffsets(): Promise<Map<number, number>> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT log_partition, max(last) AS last FROM (
+        SELECT log_partition, max(log_offset) AS last FROM raw_events GROUP BY log_partition
+        UNION ALL
+        SELECT log_partition, max(log_offset) AS last FROM raw_invalid GROUP BY log_partition
+      ) AS copied GROUP BY log_partition`);
+    return new Map(rows.map((r) => [Number(r['log_partition']), Number(r['last']) + 1]));
+  }
+
+  async appendInvalidRecords(rows: readonly InvalidRecordRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ctx.insert(
+      'raw_invalid',
+      rows.map((r) => ({ log_partition: r.partition, log_offset: r.offset, reason: r.reason })),
+    );
+  }
+
+  async appendRawEvents(rows: readonly RawEventRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.ctx.insert(
+      'raw_events',
+      rows.map((r) => ({
+        log_partition: r.partition,
+        log_offset: r.offset,
+        event_id: r.eventId,
+        site: r.site,
+        page_id: r.pageId,
+        visitor_id: r.visitorId,
+        visitor_hll_index: r.visitorHllIndex,
+        visitor_hll_rank: r.visitorHllRank,
+        event_time: r.eventTime,
+        referrer: r.referrer,
+        user_agent: r.userAgent,
+      })),
+    );
+  }
+
+  async truncateRawCopy(): Promise<void> {
+    for (const table of ['raw_events', 'raw_invalid']) {
+      await this.ctx.run(this.ctx.fn.truncate(table));
+    }
+  }
+
+  /** Raw rows inside the cutoff's offsets. */
+  private offsetFilter(cutoff: BatchCutoff): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    const inOffsets = [...cutoff.endOffsets].map(
+      ([partition, end]) => sql`(log_partition = ${partition} AND log_offset < ${end})`,
+    );
+    return inOffsets.length === 0 ? sql`1 = 0` : joinSql(inOffsets, ' OR ');
+  }
+
+  /**
+   * Raw rows inside the cutoff's offsets, deduplicated by eventId (first position wins); with
+   * `pass`, only the event ids that hash into that pass (all copies of an event land in one).
+   */
+  private dedupedEventsSql(cutoff: BatchCutoff, pass: { index: number; of: number } = { index: 0, of: 1 }): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    const { fn } = this.ctx;
+    const offsetFilter =
+      pass.of === 1 ? this.offsetFilter(cutoff) : sql`(${this.offsetFilter(cutoff)}) AND ${raw(fn.hashBucket('event_id', pass.of))} = ${pass.index}`;
+    const argMin = raw(fn.argMin);
+    const positions = raw(fn.countDistinct('pos'));
+    return sql`
+      SELECT event_id,
+        ${argMin}(site, pos) AS site,
+        ${argMin}(page_id, pos) AS page_id,
+        ${argMin}(visitor_id, pos) AS visitor_id,
+        ${argMin}(visitor_hll_index, pos) AS hll_index,
+        ${argMin}(visitor_hll_rank, pos) AS hll_rank,
+        ${argMin}(event_time, pos) AS event_time,
+        ${positions} AS copies
+      FROM (
+        SELECT event_id, site, page_id, visitor_id, visitor_hll_index, visitor_hll_rank, event_time,
+          log_partition * ${POSITION_PARTITION_FACTOR} + log_offset AS pos
+        FROM raw_events WHERE ${offsetFilter}
+      ) AS in_cutoff
+      GROUP BY event_id`;
+  }
+
+  /**
+   * Builds the version's views. Deduplicating by eventId needs every distinct event id of the
+   * log in one hash table; to keep the engine's memory bounded, the work is split into passes
+   * over disjoint sets of event ids (by a hash of the id) of at most `eventsPerPass` raw rows
+   * each. Each pass adds its own rows; readers and the roll-ups sum them.
+   */
+  async buildBatchViews(batchId: string, cutoff: BatchCutoff, eventsPerPass: number = EVENTS_PER_PASS): Promise<BuildStats> {
+    const { kind } = this.ctx;
+    const { sql } = this.ctx.dialect;
+    const hour = raw(bucketSql(kind, 'event_time', 'hour'));
+    const day = raw(bucketSql(kind, 'event_time', 'day'));
+    const anyValue = raw(this.ctx.fn.anyValue);
+    const sizeRows = await this.ctx.rows(sql`SELECT count(*) AS n FROM raw_events WHERE ${this.offsetFilter(cutoff)}`);
+    const passes = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
+    let counted = 0;
+    let positions = 0;
+    for (let index = 0; index < passes; index++) {
+      const inCutoff = sql`(${this.dedupedEventsSql(cutoff, { index, of: passes })}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`;
+      await this.ctx.run(sql`
+        INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
+        SELECT ${batchId}, site, page_id, ${hour} AS b, count(*) FROM ${inCutoff} GROUP BY site, page_id, b`);
+      await this.ctx.run(sql`
+        INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
+        SELECT ${batchId}, site, page_id, ${day} AS b, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
+        FROM ${inCutoff} GROUP BY site, page_id, b, visitor_id`);
+      const stats = await this.ctx.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${inCutoff}`);
+      counted += Number(stats[0]?.['counted'] ?? 0);
+      positions += Number(stats[0]?.['positions'] ?? 0);
+    }
+    // Coarser views are rolled up from the finest one, not recomputed from the raw copy.
+    const dayOfBucket = raw(bucketSql(kind, 'bucket', 'day'));
+    await this.ctx.run(sql`
+      INSERT INTO batch_page_day (batch_id, site, page_id, bucket, views)
+      SELECT batch_id, site, page_id, ${dayOfBucket} AS b, sum(views) FROM batch_page_hour
+      WHERE batch_id = ${batchId} GROUP BY batch_id, site, page_id, b`);
+    await this.ctx.run(sql`
+      INSERT INTO batch_site_hour (batch_id, site, bucket, views)
+      SELECT batch_id, site, bucket, sum(views) FROM batch_page_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, bucket`);
+    await this.ctx.run(sql`
+      INSERT INTO batch_site_day (batch_id, site, bucket, views)
+      SELECT batch_id, site, ${dayOfBucket} AS b, sum(views) FROM batch_site_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, b`);
+    await this.ctx.run(sql`
+      INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
+      SELECT batch_id, site, '', bucket, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
+      FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> ''
+      GROUP BY batch_id, site, bucket, visitor_id`);
+    return { rowsCounted: counted, rowsDuplicate: positions - counted };
+  }
+
+  async batchViews(batchId: string, query: ViewQuery, grain: BatchGrain = 'hour'): Promise<BucketViews[]> {
+    const table = raw(`batch_${query.pageId === undefined ? 'site' : 'page'}_${grain}`);
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT bucket, sum(views) AS views FROM ${table}
+      WHERE batch_id = ${batchId} AND site = ${query.site} AND ${pageFilter(this.ctx, query)}
+        AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY bucket ORDER BY bucket`);
+    return rows.map((r) => ({ bucket: Number(r['bucket']), views: Number(r['views']) }));
+  }
+
+  async batchSites(batchId: string, from: number, to: number): Promise<string[]> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT DISTINCT site FROM batch_site_day WHERE batch_id = ${batchId} AND bucket >= ${from} AND bucket < ${to} ORDER BY site`);
+    return rows.map((r) => String(r['site']));
+  }
+
+  async batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT page_id, sum(views) AS views FROM batch_page_hour
+      WHERE batch_id = ${batchId} AND site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY page_id`);
+    return rows.map(toPageTotal);
+  }
+
+  private visitorsFilter(batchId: string, query: ViewQuery): SqlFragment {
+    return this.ctx.dialect.sql`batch_id = ${batchId} AND site = ${query.site} AND page_id = ${query.pageId ?? ''}
+      AND bucket >= ${query.from} AND bucket < ${query.to}`;
+  }
+
+  async batchVisitors(batchId: string, query: ViewQuery): Promise<number> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT ${raw(this.ctx.fn.countDistinct('visitor_id'))} AS visitors
+      FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}`);
+    return Number(rows[0]?.['visitors'] ?? 0);
+  }
+
+  async batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT bucket, ${raw(this.ctx.fn.countDistinct('visitor_id'))} AS visitors
+      FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}
+      GROUP BY bucket ORDER BY bucket`);
+    return rows.map((r) => ({ bucket: Number(r['bucket']), visitors: Number(r['visitors']) }));
+  }
+
+  async batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT hll_index, max(hll_rank) AS rank_max
+      FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}
+      GROUP BY hll_index`);
+    return new Map(rows.map((r) => [Number(r['hll_index']), Number(r['rank_max'])]));
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * The speed views in SQL, for both engines: reads of the speed tables (latest version per
+ * key), writes of a checkpoint's rows, restoring a partition's state, retention and
+ * checkpoints.
+ */
+import { PlatformError } from '../../core/errors.ts';
+import { BucketRollup } from '../../core/query/rollup.ts';
+import { CountMinSketch, countMinOvercountBound, hash64 } from '../../core/sketches/index.ts';
+import { bucketStart, isBucketEdge } from '../../core/time-buckets.ts';
+import { joinSql, type SqlFragment } from '../sql-escape.ts';
+import { pageFilter, raw, toPageTotal, type SqlContext } from './sql-context.ts';
+import type {
+  PageTotal,
+  SpeedBucketViews,
+  SpeedCheckpoint,
+  SpeedMinuteRow,
+  SpeedRows,
+  SpeedViewReader,
+  SpeedViewWriter,
+  ViewQuery,
+  VisitorsGrain,
+  VisitorsQuery,
+} from './view-store.ts';
+
+/** The speed layer's versioned tables and the columns that identify a row's key (besides the partition). */
+export const SPEED_TABLE_KEYS: Readonly<Record<string, readonly string[]>> = {
+  speed_page_minute: ['site', 'page_id', 'bucket'],
+  speed_overflow_minute: ['site', 'bucket'],
+  speed_visitors: ['site', 'page_id', 'grain', 'bucket'],
+};
+export const SPEED_TABLES = Object.keys(SPEED_TABLE_KEYS);
+
+export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWriter {
+  /**
+   * @param deleteBefore deletes the speed tables' rows of buckets before a UTC day start
+   *   (engine-specific: whole partitions on ClickHouse, rows on DuckDB)
+   */
+  constructor(
+    private readonly ctx: SqlContext,
+    private readonly deleteBefore: (dayStart: number) => Promise<void>,
+  ) {}
+
+  private get argMax(): SqlFragment {
+    return raw(this.ctx.fn.argMax);
+  }
+
+  async speedViews(query: ViewQuery): Promise<SpeedBucketViews[]> {
+    const { sql } = this.ctx.dialect;
+    const argMax = this.argMax;
+    const range = sql`site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}`;
+    // The exact counters and the sketch shapes of the overflow are independent reads.
+    const [exact, shapes] = await Promise.all([
+      this.ctx.rows(sql`
+        SELECT bucket, sum(v) AS views FROM (
+          SELECT log_partition, page_id, bucket, ${argMax}(views, version) AS v
+          FROM speed_page_minute
+          WHERE ${range} AND ${pageFilter(this.ctx, query)}
+          GROUP BY log_partition, page_id, bucket
+        ) AS latest
+        GROUP BY bucket ORDER BY bucket`),
+      query.pageId === undefined
+        ? Promise.resolve([])
+        : this.ctx.rows(sql`SELECT DISTINCT cms_width, cms_depth FROM speed_overflow_minute WHERE ${range}`),
+    ]);
+    const minutes = new BucketRollup('minute');
+    for (const row of exact) minutes.add(Number(row['bucket']), Number(row['views']));
+    if (query.pageId === undefined) {
+      // A whole site: the overflow total is the exact count of the events beyond the key budget.
+      const overflow = await this.ctx.rows(sql`
+        SELECT bucket, sum(t) AS total FROM (
+          SELECT log_partition, bucket, ${argMax}(total, version) AS t
+          FROM speed_overflow_minute WHERE ${range}
+          GROUP BY log_partition, bucket
+        ) AS latest GROUP BY bucket`);
+      for (const row of overflow) minutes.add(Number(row['bucket']), Number(row['total']));
+    } else {
+      // One page: for each sketch shape in the range, merge the partitions' sketches cell by
+      // cell in the engine and take the minimum over the page's cells (one per row).
+      const pageHash = hash64(query.pageId);
+      for (const shape of shapes) {
+        const width = Number(shape['cms_width']);
+        const depth = Number(shape['cms_depth']);
+        const cells = CountMinSketch.fromCells(width, depth, new Float64Array(width * depth)).cellIndexes(pageHash.hi, pageHash.lo);
+        const sums = cells.map((cell, i) => sql`sum(c[${cell + 1}]) AS ${raw(`c${i}`)}`);
+        const overflow = await this.ctx.rows(sql`
+          SELECT bucket, sum(t) AS total, ${joinSql(sums, ', ')} FROM (
+            SELECT log_partition, bucket, ${argMax}(total, version) AS t, ${argMax}(cms, version) AS c
+            FROM speed_overflow_minute
+            WHERE ${range} AND cms_width = ${width} AND cms_depth = ${depth}
+            GROUP BY log_partition, bucket
+          ) AS latest GROUP BY bucket`);
+        for (const row of overflow) {
+          const estimate = Math.min(...cells.map((_, i) => Number(row[`c${i}`])));
+          minutes.add(Number(row['bucket']), estimate, countMinOvercountBound(width, Number(row['total'])));
+        }
+      }
+    }
+    return minutes.entries().filter((b) => b.views > 0 || b.overcountBound > 0);
+  }
+
+  async speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT page_id, sum(v) AS views FROM (
+        SELECT log_partition, page_id, bucket, ${this.argMax}(views, version) AS v
+        FROM speed_page_minute
+        WHERE site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}
+        GROUP BY log_partition, page_id, bucket
+      ) AS latest GROUP BY page_id`);
+    return rows.map(toPageTotal);
+  }
+
+  async speedTopPageSummaries(query: ViewQuery): Promise<string[]> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT ${this.argMax}(top_pages, version) AS top FROM speed_overflow_minute
+      WHERE site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY log_partition, bucket`);
+    return rows.map((r) => String(r['top']));
+  }
+
+  async speedVisitorSketches(query: VisitorsQuery): Promise<string[]> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT ${this.argMax}(hll, version) AS h FROM speed_visitors
+      WHERE site = ${query.site} AND grain = ${query.grain} AND page_id = ${query.pageId ?? ''}
+        AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY log_partition, bucket`);
+    return rows.map((r) => String(r['h']));
+  }
+
+  async writeSpeedRows(rows: SpeedRows): Promise<void> {
+    await this.upsertSpeedMinutes(rows.pageMinutes);
+    await this.ctx.insert(
+      'speed_overflow_minute',
+      rows.overflow.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        bucket: r.bucket,
+        total: r.total,
+        cms_width: r.cmsWidth,
+        cms_depth: r.cmsDepth,
+        cms: r.cms,
+        top_pages: r.topPages,
+        version: r.version,
+      })),
+    );
+    await this.ctx.insert(
+      'speed_visitors',
+      rows.visitors.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        page_id: r.pageId,
+        grain: r.grain,
+        bucket: r.bucket,
+        hll: r.hll,
+        version: r.version,
+      })),
+    );
+  }
+
+  /** Rows are appended; readers take the highest version per key (ReplacingMergeTree-style). */
+  async upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
+    await this.ctx.insert(
+      'speed_page_minute',
+      rows.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        page_id: r.pageId,
+        bucket: r.bucket,
+        views: r.views,
+        version: r.version,
+      })),
+    );
+  }
+
+  async speedPartitionState(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedRows> {
+    const { sql } = this.ctx.dialect;
+    const argMax = this.argMax;
+    const fromHour = bucketStart(fromBucket, 'hour');
+    const [pageMinutes, overflow, visitors] = await Promise.all([
+      this.speedPartitionRows(partition, maxVersion, fromBucket),
+      this.ctx.rows(sql`
+        SELECT site, bucket, ${argMax}(total, version) AS latest_total, ${argMax}(cms_width, version) AS latest_width,
+          ${argMax}(cms_depth, version) AS latest_depth, ${argMax}(cms, version) AS latest_cms,
+          ${argMax}(top_pages, version) AS latest_top, max(version) AS latest_version
+        FROM speed_overflow_minute
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromBucket}
+        GROUP BY site, bucket`),
+      this.ctx.rows(sql`
+        SELECT site, page_id, grain, bucket, ${argMax}(hll, version) AS latest_hll, max(version) AS latest_version
+        FROM speed_visitors
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromHour}
+        GROUP BY site, page_id, grain, bucket`),
+    ]);
+    return {
+      pageMinutes,
+      overflow: overflow.map((r) => ({
+        partition,
+        site: String(r['site']),
+        bucket: Number(r['bucket']),
+        total: Number(r['latest_total']),
+        cmsWidth: Number(r['latest_width']),
+        cmsDepth: Number(r['latest_depth']),
+        cms: (r['latest_cms'] as unknown[]).map(Number),
+        topPages: String(r['latest_top']),
+        version: Number(r['latest_version']),
+      })),
+      visitors: visitors.map((r) => ({
+        partition,
+        site: String(r['site']),
+        pageId: String(r['page_id']),
+        grain: String(r['grain']) as VisitorsGrain,
+        bucket: Number(r['bucket']),
+        hll: String(r['latest_hll']),
+        version: Number(r['latest_version']),
+      })),
+    };
+  }
+
+  async speedPartitionRows(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedMinuteRow[]> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT site, page_id, bucket, ${this.argMax}(views, version) AS latest_views, max(version) AS latest_version
+      FROM speed_page_minute
+      WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromBucket}
+      GROUP BY site, page_id, bucket`);
+    return rows.map((r) => ({
+      partition,
+      site: String(r['site']),
+      pageId: String(r['page_id']),
+      bucket: Number(r['bucket']),
+      views: Number(r['latest_views']),
+      version: Number(r['latest_version']),
+    }));
+  }
+
+  async dropSpeedBefore(dayStart: number): Promise<void> {
+    if (!isBucketEdge(dayStart, 'day')) {
+      throw new PlatformError('PV_STORE_QUERY_FAILED', `dropSpeedBefore needs a UTC day start, got ${new Date(dayStart).toISOString()}`);
+    }
+    await this.deleteBefore(dayStart);
+    await this.ctx.insert('speed_retention', [{ dropped_before: dayStart, recorded_at: Date.now() }]);
+  }
+
+  async speedRetainedFrom(): Promise<number | null> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`SELECT count(*) AS n, max(dropped_before) AS d FROM speed_retention`);
+    const row = rows[0];
+    return row === undefined || Number(row['n']) === 0 ? null : Number(row['d']);
+  }
+
+  async writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
+    await this.ctx.insert('speed_checkpoints', [
+      {
+        log_partition: checkpoint.partition,
+        next_offset: checkpoint.nextOffset,
+        max_event_time: checkpoint.maxEventTime,
+        version: checkpoint.version,
+        written_at: Date.now(),
+      },
+    ]);
+  }
+
+  async speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>> {
+    const rows = await this.ctx.rows(this.ctx.dialect.sql`
+      SELECT log_partition, ${this.argMax}(next_offset, version) AS latest_offset,
+        ${this.argMax}(max_event_time, version) AS latest_event_time, max(version) AS latest_version
+      FROM speed_checkpoints GROUP BY log_partition`);
+    return new Map(
+      rows.map((r) => {
+        const partition = Number(r['log_partition']);
+        return [partition, {
+            partition,
+            nextOffset: Number(r['latest_offset']),
+            maxEventTime: Number(r['latest_event_time']),
+            version: Number(r['latest_version']),
+          }];
+      }),
+    );
+  }
+}
