@@ -33,7 +33,8 @@ export function corrupt(message: string, details: Record<string, unknown>): Plat
 }
 
 export function closedError(): PlatformError {
-  return new PlatformError('PV_LOG_CLOSED', 'event log is closed');
+  // Retriable: the process is shutting down; another instance (or this one restarted) answers.
+  return new PlatformError('PV_LOG_CLOSED', 'event log is closed', { retriable: true });
 }
 
 export function outOfRange(message: string, details: Record<string, unknown>): PlatformError {

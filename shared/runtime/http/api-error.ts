@@ -3,7 +3,7 @@
  * PlatformErrors map to a status here; anything unexpected is a 500 without internals.
  */
 import type { ErrorRequestHandler, Response } from 'express';
-import { isPlatformError, type ErrorCode } from '../../core/errors.ts';
+import { isPlatformError, type ErrorCode, type PlatformError } from '../../core/errors.ts';
 import type { Logger } from '../logger.ts';
 
 export type ApiErrorCode = ErrorCode | 'PV_NOT_FOUND' | 'PV_UNAUTHORIZED' | 'PV_FORBIDDEN' | 'PV_BODY_INVALID' | 'PV_INTERNAL';
@@ -20,16 +20,22 @@ export class ApiError extends Error {
   }
 }
 
-const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+/** The codes that are the client's to fix. Every other PlatformError is ours: see {@link statusOf}. */
+const CLIENT_STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   PV_EVENT_INVALID: 400,
   PV_QUERY_INVALID: 400,
-  PV_SQL_VALUE_INVALID: 400,
-  PV_LOG_UNAVAILABLE: 503,
-  PV_LOG_CLOSED: 503,
-  PV_STORE_UNAVAILABLE: 503,
   PV_BATCH_ALREADY_RUNNING: 409,
   PV_BATCH_NOT_LEASE_HOLDER: 409,
 };
+
+/**
+ * The HTTP status of a PlatformError: the client's errors by code; otherwise `retriable`
+ * decides — 503 with Retry-After when the same request may succeed later (a backend down or
+ * closing), 500 when it will not (a bug, a corrupt sketch, a value SQL cannot hold).
+ */
+export function statusOf(err: PlatformError): number {
+  return CLIENT_STATUS_BY_CODE[err.code] ?? (err.retriable ? 503 : 500);
+}
 
 export function sendError(res: Response, status: number, code: ApiErrorCode, message: string, details?: unknown): void {
   if (status === 503) res.setHeader('Retry-After', '5');
@@ -47,7 +53,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (isPlatformError(err)) {
-      const status = STATUS_BY_CODE[err.code] ?? 500;
+      const status = statusOf(err);
       if (status >= 500) logger.error({ err }, 'request failed');
       sendError(res, status, err.code, status === 500 ? 'internal error' : err.message, err.details);
       return;
