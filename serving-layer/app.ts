@@ -8,7 +8,7 @@ import { Router, type Express } from 'express';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
-import type { ViewStore } from '../shared/adapters/view-store/index.ts';
+import type { ViewReader } from '../shared/adapters/view-store/index.ts';
 import { createHttpApp } from '../shared/runtime/http/http-app.ts';
 import { openApiDocument } from '../shared/runtime/http/openapi.ts';
 import { requireReadKey } from '../shared/runtime/http/auth.ts';
@@ -27,7 +27,8 @@ export interface ServingAppDeps {
   adminApiKey: string | null;
   /** Bearer tokens of the read API; empty or absent: open. */
   readApiKeys?: readonly string[];
-  store: ViewStore;
+  /** The serving layer only reads the views. */
+  store: ViewReader;
   metrics: PlatformMetrics;
   logger: Logger;
   /**

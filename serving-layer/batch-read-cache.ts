@@ -4,7 +4,7 @@
  * batch id and never go stale; they only age out (least recently used first) when a new
  * boundary makes them unused. Speed reads are never cached.
  */
-import type { ViewStore } from '../shared/adapters/view-store/index.ts';
+import type { ViewReader } from '../shared/adapters/view-store/index.ts';
 
 const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByDay', 'batchVisitorRegisters', 'batchPageTotals']);
 
@@ -24,7 +24,7 @@ export interface BatchReadCacheOptions {
   now?: () => number;
 }
 
-export function withBatchReadCache<S extends ViewStore>(store: S, options: BatchReadCacheOptions = {}): S {
+export function withBatchReadCache<S extends ViewReader>(store: S, options: BatchReadCacheOptions = {}): S {
   const maxEntries = options.maxEntries ?? 2000;
   const ttlMs = options.ttlMs ?? 1000;
   const clock = options.now ?? Date.now;

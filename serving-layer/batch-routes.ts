@@ -10,7 +10,7 @@ import { validateCutoff } from '../batch-layer/index.ts';
 import { isPlatformError } from '../shared/core/errors.ts';
 import { parseTimestamp } from '../shared/core/page-view.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
-import type { BatchRunRecord, BatchViewStore } from '../shared/adapters/view-store/index.ts';
+import type { BatchRunRecord, BatchViewReader } from '../shared/adapters/view-store/index.ts';
 import { requireAdmin } from '../shared/runtime/http/auth.ts';
 import { ApiError } from '../shared/runtime/http/api-error.ts';
 import { parseWholeNumber } from './query-params.ts';
@@ -27,7 +27,7 @@ export function runBody(run: BatchRunRecord): unknown {
   };
 }
 
-export function batchRouter(store: BatchViewStore, controlLog: EventLog, adminApiKey: string | null, now: () => number): Router {
+export function batchRouter(store: BatchViewReader, controlLog: EventLog, adminApiKey: string | null, now: () => number): Router {
   const router = Router();
 
   router.get('/api/v1/batch/runs', async (req, res) => {

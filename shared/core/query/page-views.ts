@@ -7,7 +7,7 @@
  */
 import { PlatformError } from '../errors.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
-import type { BatchBoundary, BatchViewStore, BucketViews, SpeedBucketViews, SpeedViewStore } from '../../adapters/view-store/index.ts';
+import type { BatchBoundary, BucketViews, SpeedBucketViews, ViewReader } from '../../adapters/view-store/index.ts';
 import { isExact, splitAtBoundary } from './boundary-split.ts';
 import { BucketRollup } from './rollup.ts';
 
@@ -62,7 +62,7 @@ export function bucketRange(from: number, to: number, interval: Interval): { fro
   return range;
 }
 
-export async function queryPageViews(store: SpeedViewStore & BatchViewStore, request: PageViewsRequest): Promise<PageViewsAnswer> {
+export async function queryPageViews(store: ViewReader, request: PageViewsRequest): Promise<PageViewsAnswer> {
   const { interval } = request;
   const { from, to } = bucketRange(request.from, request.to, interval);
   const split = splitAtBoundary({ from, to }, await store.latestBoundary());

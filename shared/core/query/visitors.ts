@@ -14,10 +14,11 @@
 import { PlatformError, isPlatformError } from '../errors.ts';
 import { HLL_BATCH_PRECISION, HyperLogLog, unionOfEncoded } from '../sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
-import type { BatchBoundary, BatchViewStore, SpeedViewStore, ViewQuery } from '../../adapters/view-store/index.ts';
+import type { BatchBoundary, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
 import { boundaryTime, splitAtBoundary } from './boundary-split.ts';
 
-export type QueryStore = SpeedViewStore & BatchViewStore;
+/** The queries only read: the serving layer, the compare report and the batch layer's divergence check hand them a reader. */
+export type QueryStore = ViewReader;
 
 /** Realtime visitors look back this far. */
 export const REALTIME_WINDOW_MS = 5 * 60_000;
