@@ -19,23 +19,24 @@
  *
  * Merging is register-wise max: merge(A, B) has exactly the registers of the sketch of A ∪ B.
  * Uniques over several buckets are the estimate of the merged sketch, never a sum of estimates.
+ * Only sketches of the same precision merge (see {@link HLL_BATCH_PRECISION}).
+ *
+ * The binary form (serialize / deserialize, toBase64 / fromBase64) is in hyperloglog-codec.ts.
  */
 import { PlatformError } from '../errors.ts';
-import { checksum32, hash64, type Hash64 } from './hash.ts';
+import { hash64, type Hash64 } from './hash.ts';
+import {
+  HLL_MAX_PRECISION,
+  HLL_MIN_PRECISION,
+  RANK_BITS,
+  RANK_MASK,
+  decodeHll,
+  encodeHll,
+  hllBytesFromBase64,
+} from './hyperloglog-codec.ts';
 
-export const HLL_MIN_PRECISION = 4;
-export const HLL_MAX_PRECISION = 18;
+export { HLL_FORMAT_VERSION, HLL_MAX_PRECISION, HLL_MIN_PRECISION } from './hyperloglog-codec.ts';
 export const HLL_DEFAULT_PRECISION = 14;
-/** Version byte of the current serialized format. */
-export const HLL_FORMAT_VERSION = 1;
-
-const MAGIC = 0x48; // 'H'
-const ENCODING_SPARSE = 0;
-const ENCODING_DENSE = 1;
-const HEADER_BYTES = 4;
-const CHECKSUM_BYTES = 4;
-const RANK_BITS = 6;
-const RANK_MASK = (1 << RANK_BITS) - 1;
 /** α∞ = 1 / (2 ln 2), Ertl's constant for the improved estimator. */
 const ALPHA_INF = 1 / (2 * Math.LN2);
 /** V8 heap sizes (measured on Node 20, x64) used by {@link HyperLogLog.memoryBytes}: the object, a typed array. */
@@ -43,10 +44,6 @@ const OBJECT_OVERHEAD_BYTES = 80;
 const TYPED_ARRAY_OVERHEAD_BYTES = 220;
 
 const scratchHash: Hash64 = { hi: 0, lo: 0 };
-
-function corrupt(reason: string): PlatformError {
-  return new PlatformError('PV_SKETCH_CORRUPT', `invalid serialized HyperLogLog: ${reason}`);
-}
 
 /** Ertl's σ(x) = x + Σ_{k≥1} x^(2^k) 2^(k-1), for the zero registers. */
 function sigma(x: number): number {
@@ -86,7 +83,13 @@ function insertEntry(table: Uint32Array, entry: number): void {
   table[slot] = entry;
 }
 
-/** Precision of the batch layer's stored visitor registers (speed sketches are folded to it for a union). */
+/**
+ * The one HyperLogLog precision the platform runs at. The batch layer stores its visitor
+ * registers at this precision, and the speed layer's sketches must use the same one (the
+ * configuration accepts only 14 for SPEED_HLL_PRECISION), because visitors across the batch
+ * boundary are counted by merging both sides register by register. Sketches of different
+ * precisions are never folded into one another: merging them throws PV_SKETCH_INCOMPATIBLE.
+ */
 export const HLL_BATCH_PRECISION = 14;
 
 export interface HllRegister {
@@ -150,7 +153,6 @@ export class HyperLogLog {
     this.maxSlots = this.m / 4;
   }
 
-  /** A sketch holding the union of `sketches` (all of precision `precision`). */
   /**
    * A sketch from registers (index → rank), e.g. the batch layer's `max(rank) GROUP BY index`
    * over exact visitors: equal to adding those visitors' hashes one by one.
@@ -166,6 +168,7 @@ export class HyperLogLog {
     return sketch;
   }
 
+  /** A sketch holding the union of `sketches` (all of precision `precision`). */
   static union(sketches: Iterable<HyperLogLog>, precision: number = HLL_DEFAULT_PRECISION): HyperLogLog {
     const result = new HyperLogLog(precision);
     for (const sketch of sketches) result.merge(sketch);
@@ -395,63 +398,10 @@ export class HyperLogLog {
     return copy;
   }
 
-  /**
-   * The versioned binary form (all integers little-endian):
-   *
-   *   0  u8   magic 0x48 ('H')
-   *   1  u8   format version (1)
-   *   2  u8   precision p (4..18)
-   *   3  u8   encoding: 0 = sparse, 1 = dense
-   *   sparse: u32 entry count n, then n entries in increasing index order, each
-   *           varint(index delta) u8 rank, where the delta is the index for the first entry
-   *           and index - previous index - 1 after it (varint = unsigned LEB128)
-   *   dense:  the 2^p registers packed 6 bits each, 4 per 3 bytes: the 24-bit little-endian
-   *           group j holds registers 4j .. 4j+3 from its low bits up
-   *   last 4 bytes: u32 checksum = low 32 bits of hash64 of all preceding bytes
-   */
+  /** The versioned binary form described in hyperloglog-codec.ts. */
   serialize(): Uint8Array {
-    if (this.dense === null) {
-      const n = this.sparseSize;
-      const entries = this.sortedEntries();
-      const out = new Uint8Array(HEADER_BYTES + 4 + n * 4 + CHECKSUM_BYTES); // ≤ 3 + 1 bytes per entry
-      out[0] = MAGIC;
-      out[1] = HLL_FORMAT_VERSION;
-      out[2] = this.precision;
-      out[3] = ENCODING_SPARSE;
-      const view = new DataView(out.buffer);
-      view.setUint32(4, n, true);
-      let pos = 8;
-      let previous = -1;
-      for (let i = 0; i < n; i++) {
-        const entry = entries[i]!;
-        const index = entry >>> RANK_BITS;
-        let delta = index - previous - 1;
-        previous = index;
-        while (delta >= 0x80) {
-          out[pos++] = (delta & 0x7f) | 0x80;
-          delta >>>= 7;
-        }
-        out[pos++] = delta;
-        out[pos++] = entry & RANK_MASK;
-      }
-      view.setUint32(pos, checksum32(out, pos), true);
-      return out.slice(0, pos + CHECKSUM_BYTES);
-    }
-    const registers = this.dense;
-    const out = new Uint8Array(HEADER_BYTES + (this.m / 4) * 3 + CHECKSUM_BYTES);
-    out[0] = MAGIC;
-    out[1] = HLL_FORMAT_VERSION;
-    out[2] = this.precision;
-    out[3] = ENCODING_DENSE;
-    let pos = HEADER_BYTES;
-    for (let i = 0; i < this.m; i += 4) {
-      const group = registers[i]! | (registers[i + 1]! << 6) | (registers[i + 2]! << 12) | (registers[i + 3]! << 18);
-      out[pos++] = group & 0xff;
-      out[pos++] = (group >>> 8) & 0xff;
-      out[pos++] = group >>> 16;
-    }
-    new DataView(out.buffer).setUint32(pos, checksum32(out, pos), true);
-    return out;
+    if (this.dense !== null) return encodeHll({ precision: this.precision, encoding: 'dense', registers: this.dense });
+    return encodeHll({ precision: this.precision, encoding: 'sparse', entries: this.sortedEntries() });
   }
 
   /**
@@ -459,67 +409,15 @@ export class HyperLogLog {
    * truncation, trailing bytes, out-of-range values) throws PlatformError `PV_SKETCH_CORRUPT`.
    */
   static deserialize(bytes: Uint8Array): HyperLogLog {
-    if (!(bytes instanceof Uint8Array)) throw corrupt('expected a Uint8Array');
-    if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw corrupt(`too short (${bytes.length} bytes)`);
-    if (bytes[0] !== MAGIC) throw corrupt('not a HyperLogLog (bad magic byte)');
-    if (bytes[1] !== HLL_FORMAT_VERSION) {
-      throw corrupt(`unsupported format version ${bytes[1]} (this code reads version ${HLL_FORMAT_VERSION})`);
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const end = bytes.length - CHECKSUM_BYTES;
-    if (view.getUint32(end, true) !== checksum32(bytes, end)) throw corrupt('checksum mismatch');
-    const precision = bytes[2]!;
-    if (precision < HLL_MIN_PRECISION || precision > HLL_MAX_PRECISION) throw corrupt(`precision ${precision} out of range`);
-    const sketch = new HyperLogLog(precision);
-    const m = sketch.m;
-    const maxRank = sketch.maxRank;
-    const encoding = bytes[3];
-    if (encoding === ENCODING_DENSE) {
-      if (end - HEADER_BYTES !== (m / 4) * 3) throw corrupt(`dense body has ${end - HEADER_BYTES} bytes, expected ${(m / 4) * 3}`);
-      const registers = new Uint8Array(m);
-      let pos = HEADER_BYTES;
-      for (let i = 0; i < m; i += 4) {
-        const group = bytes[pos]! | (bytes[pos + 1]! << 8) | (bytes[pos + 2]! << 16);
-        pos += 3;
-        for (let k = 0; k < 4; k++) {
-          const rank = (group >>> (6 * k)) & RANK_MASK;
-          if (rank > maxRank) throw corrupt(`register ${i + k} is ${rank}, above the maximum ${maxRank}`);
-          registers[i + k] = rank;
-        }
-      }
-      sketch.dense = registers;
+    const content = decodeHll(bytes);
+    const sketch = new HyperLogLog(content.precision);
+    if (content.encoding === 'dense') {
+      sketch.dense = content.registers;
       return sketch;
     }
-    if (encoding !== ENCODING_SPARSE) throw corrupt(`unknown encoding ${encoding}`);
-    if (end < HEADER_BYTES + 4) throw corrupt('truncated sparse header');
-    const n = view.getUint32(HEADER_BYTES, true);
-    if (n > m) throw corrupt(`${n} sparse entries for ${m} registers`);
-    if (n * 2 > end - HEADER_BYTES - 4) throw corrupt(`${n} sparse entries cannot fit in ${end} bytes`);
-    let pos = HEADER_BYTES + 4;
-    let previous = -1;
-    for (let i = 0; i < n; i++) {
-      let delta = 0;
-      let shift = 0;
-      for (;;) {
-        if (pos >= end) throw corrupt('truncated sparse entry');
-        const byte = bytes[pos++]!;
-        delta += (byte & 0x7f) * 2 ** shift;
-        if (byte < 0x80) {
-          if (byte === 0 && shift > 0) throw corrupt('non-canonical varint');
-          break;
-        }
-        shift += 7;
-        if (shift > 21) throw corrupt('sparse index delta too long');
-      }
-      const index = previous + 1 + delta;
-      if (index >= m) throw corrupt(`sparse index ${index} out of range`);
-      if (pos >= end) throw corrupt('truncated sparse entry');
-      const rank = bytes[pos++]!;
-      if (rank < 1 || rank > maxRank) throw corrupt(`sparse rank ${rank} out of range 1..${maxRank}`);
-      sketch.raise(index, rank); // turns dense if n is more than a sparse sketch holds
-      previous = index;
-    }
-    if (pos !== end) throw corrupt(`${end - pos} unexpected trailing bytes`);
+    const entries = content.entries;
+    // turns dense if there are more entries than a sparse sketch holds
+    for (let i = 0; i < entries.length; i++) sketch.raise(entries[i]! >>> RANK_BITS, entries[i]! & RANK_MASK);
     return sketch;
   }
 
@@ -530,13 +428,6 @@ export class HyperLogLog {
 
   /** Reads {@link toBase64}'s output; invalid base64 or bytes throw `PV_SKETCH_CORRUPT`. */
   static fromBase64(text: string): HyperLogLog {
-    return HyperLogLog.deserialize(decodeBase64(text, corrupt));
+    return HyperLogLog.deserialize(hllBytesFromBase64(text));
   }
-}
-
-/** Strict base64 (standard alphabet, padded): Buffer.from alone silently skips bad characters. */
-function decodeBase64(text: unknown, fail: (reason: string) => Error): Uint8Array {
-  if (typeof text !== 'string') throw fail('expected a base64 string');
-  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw fail('not valid base64');
-  return new Uint8Array(Buffer.from(text, 'base64'));
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isPlatformError } from '../../../../shared/core/errors.ts';
+import { isPlatformError, type ErrorCode } from '../../../../shared/core/errors.ts';
 import { checksum32 } from '../../../../shared/core/sketches/hash.ts';
-import { HyperLogLog } from '../../../../shared/core/sketches/hyperloglog.ts';
+import { HyperLogLog, unionOfEncoded } from '../../../../shared/core/sketches/hyperloglog.ts';
 import { mulberry32, ZipfSampler } from '../../../../shared/tools/traffic-generator.ts';
 
 /** A stream of uniformly random 64-bit hashes (as halves) from a seeded PRNG. */
@@ -21,15 +21,19 @@ function distinctHashes(seed: number, n: number): Array<[number, number]> {
   return Array.from({ length: n }, next);
 }
 
-function expectCorrupt(fn: () => unknown, message?: RegExp): void {
+function expectPlatformError(fn: () => unknown, code: ErrorCode, message?: RegExp): void {
   let thrown: unknown;
   try {
     fn();
   } catch (err) {
     thrown = err;
   }
-  expect(isPlatformError(thrown, 'PV_SKETCH_CORRUPT'), `expected PV_SKETCH_CORRUPT, got ${String(thrown)}`).toBe(true);
+  expect(isPlatformError(thrown, code), `expected ${code}, got ${String(thrown)}`).toBe(true);
   if (message !== undefined) expect((thrown as Error).message).toMatch(message);
+}
+
+function expectCorrupt(fn: () => unknown, message?: RegExp): void {
+  expectPlatformError(fn, 'PV_SKETCH_CORRUPT', message);
 }
 
 /** Byte equality (vitest's deep equality is slow on large typed arrays). */
@@ -240,14 +244,19 @@ describe('HyperLogLog merge', () => {
     }
   });
 
-  it('rejects a sketch of another precision', () => {
-    let thrown: unknown;
-    try {
-      new HyperLogLog(14).merge(new HyperLogLog(12));
-    } catch (err) {
-      thrown = err;
+  it('rejects a sketch of another precision with PV_SKETCH_INCOMPATIBLE naming both precisions (sketches are never folded)', () => {
+    for (const [mine, theirs] of [
+      [14, 12],
+      [12, 14],
+    ] as const) {
+      const sketch = sketchOf(distinctHashes(mine, 100), mine);
+      const other = sketchOf(distinctHashes(theirs, 100), theirs);
+      const before = sketch.clone();
+      const bothPrecisions = new RegExp(`precision ${theirs}\\b.*precision ${mine}\\b`);
+      expectPlatformError(() => sketch.merge(other), 'PV_SKETCH_INCOMPATIBLE', bothPrecisions);
+      expectPlatformError(() => unionOfEncoded([other.toBase64()], mine), 'PV_SKETCH_INCOMPATIBLE', bothPrecisions);
+      expect(sketch.equals(before)).toBe(true);
     }
-    expect(isPlatformError(thrown, 'PV_SKETCH_INCOMPATIBLE')).toBe(true);
   });
 
   it('rejects a precision outside 4..18 at construction', () => {
