@@ -3,17 +3,16 @@
  * the three layer services with their ROLES, the Kafka image, ports shared with
  * scripts/infra.sh, and that the layers only use documented environment variables.
  *
- * No YAML package is installed: a tiny, strict parser for the subset the compose file is
- * written in lives below (block mappings, block sequences of scalars, quoted/plain scalars,
- * flow sequences of scalars). Anything else is a parse error, never a silent misread.
+ * The file is read with the `yaml` package and must parse without errors or warnings.
  * When the `docker compose` CLI is present, `docker compose config` (works without a
- * daemon) validates the file too and must agree with the parser.
+ * daemon) validates the file too and must agree with what `yaml` read.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
 import { ENVIRONMENT_VARIABLES } from '../../shared/runtime/config.ts';
 import { DEFAULT_TEST_CLICKHOUSE_URL, DEFAULT_TEST_KAFKA_BROKERS } from '../support/infra-probe.ts';
 
@@ -26,199 +25,26 @@ const DOCUMENTED_ENV = Object.keys(ENVIRONMENT_VARIABLES);
 const LAYERS = ['speed', 'batch', 'serving'] as const;
 
 // ---------------------------------------------------------------------------------------
-// Minimal strict YAML-subset parser.
-
-type Yaml = string | null | Yaml[] | { [key: string]: Yaml };
-
-interface Line {
-  no: number;
-  indent: number;
-  text: string;
-}
-
-class YamlSubsetError extends Error {}
-
-function fail(line: Line | undefined, message: string): never {
-  throw new YamlSubsetError(line ? `line ${line.no}: ${message}: ${line.text}` : message);
-}
-
-/** Removes a trailing comment (a `#` at the start or after whitespace, outside quotes). */
-function stripComment(raw: string): string {
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i];
-    if (quote === '"') {
-      if (c === '\\') i++;
-      else if (c === '"') quote = null;
-    } else if (quote === "'") {
-      if (c === "'") quote = null; // '' re-opens on the next char: same result
-    } else if (c === '"' || c === "'") {
-      quote = c;
-    } else if (c === '#' && (i === 0 || raw[i - 1] === ' ')) {
-      return raw.slice(0, i).trimEnd();
-    }
-  }
-  return raw.trimEnd();
-}
-
-/** Splits on commas that are outside quotes. */
-function splitFlow(inner: string): string[] {
-  const parts: string[] = [];
-  let quote: '"' | "'" | null = null;
-  let start = 0;
-  for (let i = 0; i < inner.length; i++) {
-    const c = inner[i];
-    if (quote === '"') {
-      if (c === '\\') i++;
-      else if (c === '"') quote = null;
-    } else if (quote === "'") {
-      if (c === "'") quote = null;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-    } else if (c === ',') {
-      parts.push(inner.slice(start, i));
-      start = i + 1;
-    } else if (c === '[' || c === ']' || c === '{' || c === '}') {
-      throw new YamlSubsetError(`nested flow collections are not supported: [${inner}]`);
-    }
-  }
-  parts.push(inner.slice(start));
-  return parts.map((p) => p.trim());
-}
-
-function parseScalar(s: string, line: Line): string {
-  if (s.startsWith('"')) {
-    if (s.length < 2 || !s.endsWith('"')) fail(line, 'unterminated double-quoted scalar');
-    try {
-      const v: unknown = JSON.parse(s);
-      if (typeof v !== 'string') fail(line, 'bad double-quoted scalar');
-      return v;
-    } catch (e) {
-      if (e instanceof YamlSubsetError) throw e;
-      return fail(line, 'unsupported escape in double-quoted scalar');
-    }
-  }
-  if (s.startsWith("'")) {
-    if (s.length < 2 || !s.endsWith("'")) fail(line, 'unterminated single-quoted scalar');
-    const inner = s.slice(1, -1);
-    if (/'/.test(inner.replace(/''/g, ''))) fail(line, 'stray quote in single-quoted scalar');
-    return inner.replace(/''/g, "'");
-  }
-  if (s === '') fail(line, 'empty scalar');
-  if (/^[&*!|>{}@`%]/.test(s)) fail(line, 'anchors, aliases, tags, block scalars and flow mappings are not supported');
-  if (/^- /.test(s) || s === '-') fail(line, 'nested sequences are not supported');
-  if (/:( |$)/.test(s)) fail(line, 'plain scalar looks like a mapping; quote it');
-  return s;
-}
-
-function parseValue(s: string, line: Line): Yaml {
-  if (s.startsWith('[')) {
-    if (!s.endsWith(']')) fail(line, 'flow sequence must end on the same line');
-    const inner = s.slice(1, -1).trim();
-    if (inner === '') return [];
-    try {
-      return splitFlow(inner).map((p) => parseScalar(p, line));
-    } catch (e) {
-      if (e instanceof YamlSubsetError && !e.message.startsWith('line')) fail(line, e.message);
-      throw e;
-    }
-  }
-  return parseScalar(s, line);
-}
-
-const KEY = /^([A-Za-z0-9_.-]+|"[^"\\]*"|'[^']*'):(?: +(.*))?$/;
-
-function parseYamlSubset(source: string): Yaml {
-  const lines: Line[] = [];
-  source.split(/\r?\n/).forEach((raw, i) => {
-    const line = { no: i + 1, indent: 0, text: raw };
-    if (/^ *\t/.test(raw)) fail(line, 'tab in indentation');
-    const text = stripComment(raw);
-    if (text.trim() === '') return;
-    if (text === '---' || text === '...') fail(line, 'document markers are not supported');
-    lines.push({ no: i + 1, indent: text.length - text.trimStart().length, text: text.trim() });
-  });
-  let pos = 0;
-
-  const isItem = (text: string): boolean => text === '-' || text.startsWith('- ');
-
-  function parseBlock(indent: number): Yaml {
-    const first = lines[pos];
-    if (first === undefined) return null;
-    return isItem(first.text) ? parseSeq(indent) : parseMap(indent);
-  }
-
-  function parseMap(indent: number): { [key: string]: Yaml } {
-    const out: { [key: string]: Yaml } = {};
-    while (pos < lines.length) {
-      const line = lines[pos];
-      if (line === undefined || line.indent < indent) break;
-      if (line.indent > indent) fail(line, 'unexpected indentation');
-      if (isItem(line.text)) fail(line, 'sequence item where a mapping key was expected');
-      const m = KEY.exec(line.text);
-      if (m === null) fail(line, 'expected "key: value" or "key:"');
-      const rawKey = m[1] ?? '';
-      const key = /^["']/.test(rawKey) ? rawKey.slice(1, -1) : rawKey;
-      if (Object.prototype.hasOwnProperty.call(out, key)) fail(line, `duplicate key "${key}"`);
-      if (key === '__proto__') fail(line, 'forbidden key');
-      pos++;
-      const rest = m[2];
-      if (rest === undefined || rest === '') {
-        const next = lines[pos];
-        out[key] = next !== undefined && next.indent > indent ? parseBlock(next.indent) : null;
-      } else {
-        out[key] = parseValue(rest, line);
-      }
-    }
-    return out;
-  }
-
-  function parseSeq(indent: number): Yaml[] {
-    const out: Yaml[] = [];
-    while (pos < lines.length) {
-      const line = lines[pos];
-      if (line === undefined || line.indent < indent) break;
-      if (line.indent > indent) fail(line, 'unexpected indentation');
-      if (!isItem(line.text)) fail(line, 'expected "- item"');
-      const rest = line.text.slice(1).trim();
-      if (rest === '') fail(line, 'empty or nested block in a sequence item is not supported');
-      if (KEY.test(rest)) fail(line, 'mappings inside sequences are not supported');
-      pos++;
-      out.push(parseValue(rest, line));
-    }
-    return out;
-  }
-
-  if (lines.length === 0) return null;
-  if (lines[0]?.indent !== 0) fail(lines[0], 'top level must not be indented');
-  const doc = parseBlock(0);
-  if (pos < lines.length) fail(lines[pos], 'trailing content');
-  return doc;
-}
-
-// ---------------------------------------------------------------------------------------
 // Typed access helpers.
 
-type YamlMap = { [key: string]: Yaml };
+type YamlMap = { [key: string]: unknown };
 
-function asMap(v: Yaml | undefined, where: string): YamlMap {
-  if (v === null || v === undefined || typeof v === 'string' || Array.isArray(v)) {
-    throw new Error(`${where}: expected a mapping`);
-  }
-  return v;
+function asMap(v: unknown, where: string): YamlMap {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${where}: expected a mapping`);
+  return v as YamlMap;
 }
 
-function asSeq(v: Yaml | undefined, where: string): Yaml[] {
+function asSeq(v: unknown, where: string): unknown[] {
   if (!Array.isArray(v)) throw new Error(`${where}: expected a sequence`);
   return v;
 }
 
-function asStr(v: Yaml | undefined, where: string): string {
-  if (typeof v !== 'string') throw new Error(`${where}: expected a scalar`);
+function asStr(v: unknown, where: string): string {
+  if (typeof v !== 'string') throw new Error(`${where}: expected a string`);
   return v;
 }
 
-function strings(v: Yaml | undefined, where: string): string[] {
+function strings(v: unknown, where: string): string[] {
   return asSeq(v, where).map((x, i) => asStr(x, `${where}[${i}]`));
 }
 
@@ -249,7 +75,8 @@ function infraDefault(script: string, name: string): string {
 // ---------------------------------------------------------------------------------------
 
 const composeText = fs.readFileSync(COMPOSE_FILE, 'utf8');
-const compose = asMap(parseYamlSubset(composeText), 'docker-compose.yml');
+const composeDocument = parseDocument(composeText, { prettyErrors: true });
+const compose = asMap(composeDocument.toJS(), 'docker-compose.yml');
 const services = asMap(compose['services'], 'services');
 const service = (name: string): YamlMap => asMap(services[name], `services.${name}`);
 const env = (name: string): YamlMap => asMap(service(name)['environment'], `services.${name}.environment`);
@@ -263,40 +90,12 @@ function composeCli(): { ok: true } | { ok: false; why: string } {
 }
 const cli = composeCli();
 
-describe('YAML subset parser (used for docker-compose.yml)', () => {
-  it('parses mappings, sequences, quoted and flow scalars', () => {
-    const doc = parseYamlSubset(
-      [
-        '# comment',
-        'a:',
-        '  b: "x # not a comment"',
-        "  c: 'it''s'",
-        '  d: [CMD, "e f"]  # trailing',
-        '  e:',
-        '    - -e',
-        '    - "1:2"',
-        '  f:',
-        'g: plain value',
-      ].join('\n'),
-    );
-    expect(doc).toEqual({ a: { b: 'x # not a comment', c: "it's", d: ['CMD', 'e f'], e: ['-e', '1:2'], f: null }, g: 'plain value' });
-  });
-
-  it.each([
-    ['tabs', 'a:\n\tb: c'],
-    ['duplicate keys', 'a: 1\na: 2'],
-    ['anchors', 'a: &x 1'],
-    ['block scalars', 'a: |\n  text'],
-    ['flow mappings', 'a: {b: c}'],
-    ['mappings in sequences', 'a:\n  - b: c'],
-    ['bad indentation', 'a:\n    b: 1\n  c: 2'],
-    ['unquoted colon-space', 'a: b: c'],
-  ])('rejects %s', (_what, text) => {
-    expect(() => parseYamlSubset(text)).toThrow(YamlSubsetError);
-  });
-});
-
 describe('docker-compose.yml', () => {
+  it('parses as YAML without errors or warnings', () => {
+    expect(composeDocument.errors.map((e) => e.message)).toEqual([]);
+    expect(composeDocument.warnings.map((w) => w.message)).toEqual([]);
+  });
+
   it('has kafka, clickhouse and the three layers', () => {
     expect(Object.keys(services).sort()).toEqual(['batch', 'clickhouse', 'kafka', 'serving', 'speed']);
   });
@@ -368,7 +167,7 @@ describe('docker-compose.yml', () => {
   });
 
   it.skipIf(!cli.ok)(
-    `docker compose config accepts the file and agrees with the parser${cli.ok ? '' : ` (SKIPPED: ${cli.why})`}`,
+    `docker compose config accepts the file and agrees with what yaml read${cli.ok ? '' : ` (SKIPPED: ${cli.why})`}`,
     () => {
       const r = spawnSync('docker', ['compose', '-f', COMPOSE_FILE, 'config', '--format', 'json'], {
         encoding: 'utf8',
