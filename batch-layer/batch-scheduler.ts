@@ -9,6 +9,7 @@ import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import type { BatchViewStore } from '../shared/adapters/view-store/index.ts';
+import { ENVIRONMENT_VARIABLES as ENV } from '../shared/runtime/environment.ts';
 import { runBatch, type BatchRunOptions, type BatchRunResult } from './batch-run.ts';
 
 export interface BatchSchedulerOptions {
@@ -23,7 +24,8 @@ export interface BatchSchedulerOptions {
   leaseHeld?: () => boolean;
 }
 
-export const BATCH_SCHEDULER_DEFAULTS = { cron: '0 2 * * *', timezone: 'UTC' } as const;
+/** The defaults of BATCH_CRON and BATCH_TIMEZONE (shared/runtime/environment.ts), so each is written once. */
+export const BATCH_SCHEDULER_DEFAULTS = { cron: ENV.BATCH_CRON.default, timezone: ENV.BATCH_TIMEZONE.default } as const;
 
 export class BatchScheduler {
   private task: ScheduledTask | null = null;

@@ -1,4 +1,5 @@
 import { PlatformError } from '../shared/core/errors.ts';
+import { ENVIRONMENT_VARIABLES as ENV, milliseconds, wholeNumber, type NumberKind } from '../shared/runtime/environment.ts';
 
 export interface SpeedLayerOptions {
   /**
@@ -9,18 +10,18 @@ export interface SpeedLayerOptions {
   /**
    * How often changed counters and checkpoints are written (ms). This is also the
    * freshness of the speed views for a separate serving process.
-   * @default 500
+   * @default SPEED_FLUSH_INTERVAL_MS's default
    */
   flushIntervalMs?: number;
   /**
    * Allowed lateness (ms): the watermark is the highest event time seen minus this.
    * Events for minute buckets behind the watermark are counted as late and left to the batch layer.
-   * @default 120000
+   * @default SPEED_ALLOWED_LATENESS_MS's default
    */
   allowedLatenessMs?: number;
   /**
    * Events more than this far ahead of the wall clock (ms) are rejected to the dead-letter topic.
-   * @default 300000
+   * @default SPEED_MAX_FUTURE_SKEW_MS's default
    */
   maxFutureSkewMs?: number;
   /**
@@ -31,21 +32,25 @@ export interface SpeedLayerOptions {
   /**
    * Exact page-minute counters kept per partition (open buckets only). Beyond it, a page's
    * views in a minute go to that minute's Count-Min sketch and top-pages summary.
-   * @default 25000 (about 20 MiB per partition)
+   * @default SPEED_MAX_EXACT_KEYS's default (25000 is about 20 MiB per partition)
    */
   maxExactKeys?: number;
-  /** Count-Min ε: a page's estimate overcounts by at most ε × (overflow events). @default 0.01 */
+  /** Count-Min ε: a page's estimate overcounts by at most ε × (overflow events). @default SPEED_CMS_EPSILON's default */
   cmsEpsilon?: number;
-  /** Count-Min δ: the bound holds with probability 1 − δ. @default 0.01 */
+  /** Count-Min δ: the bound holds with probability 1 − δ. @default SPEED_CMS_DELTA's default */
   cmsDelta?: number;
   /** Pages kept by each minute's Space-Saving summary of overflow pages. @default 1000 */
   topPagesCapacity?: number;
-  /** HyperLogLog precision p (4..18): standard error 1.04 / √(2^p). @default 14 (0.81%) */
+  /**
+   * HyperLogLog precision p: standard error 1.04 / √(2^p). Must be the batch layer's precision
+   * (HLL_BATCH_PRECISION): visitor unions across the batch boundary need equal precisions.
+   * @default HLL_BATCH_PRECISION
+   */
   hllPrecision?: number;
   /**
    * Speed buckets are kept from the latest batch boundary minus this margin (for speed-vs-batch
    * comparison); older days are dropped once a batch run has covered them.
-   * @default 172800000 (48 h)
+   * @default SPEED_RETENTION_MARGIN_MS's default
    */
   retentionMarginMs?: number;
   /** How often retention checks the boundary (ms). @default 60000 */
@@ -62,24 +67,42 @@ export interface SpeedLayerOptions {
 
 export type ResolvedSpeedLayerOptions = Required<Omit<SpeedLayerOptions, 'deadLetterTopic'>> & { deadLetterTopic: string | null };
 
+/**
+ * Defaults. An option that an environment variable also sets takes that variable's default
+ * (shared/runtime/environment.ts), so the number is written once.
+ */
 export const SPEED_LAYER_DEFAULTS = {
   groupId: 'pv-speed-layer',
-  flushIntervalMs: 500,
-  allowedLatenessMs: 120_000,
-  maxFutureSkewMs: 300_000,
-  maxExactKeys: 25_000,
-  cmsEpsilon: 0.01,
-  cmsDelta: 0.01,
+  flushIntervalMs: ENV.SPEED_FLUSH_INTERVAL_MS.default,
+  allowedLatenessMs: ENV.SPEED_ALLOWED_LATENESS_MS.default,
+  maxFutureSkewMs: ENV.SPEED_MAX_FUTURE_SKEW_MS.default,
+  maxExactKeys: ENV.SPEED_MAX_EXACT_KEYS.default,
+  cmsEpsilon: ENV.SPEED_CMS_EPSILON.default,
+  cmsDelta: ENV.SPEED_CMS_DELTA.default,
   topPagesCapacity: 1000,
-  hllPrecision: 14,
-  retentionMarginMs: 48 * 3_600_000,
+  hllPrecision: ENV.SPEED_HLL_PRECISION.default,
+  retentionMarginMs: ENV.SPEED_RETENTION_MARGIN_MS.default,
   retentionCheckIntervalMs: 60_000,
   takeoverGraceMs: 3000,
 } as const;
 
-function check(ok: boolean, option: string, rule: string, value: unknown): void {
-  if (!ok) throw new PlatformError('PV_CONFIG_INVALID', `speed layer option '${option}' ${rule}, got ${String(value)}`);
-}
+/**
+ * What each numeric option allows. An option that an environment variable also sets has
+ * that variable's range: loadConfig and the speed layer check the same one.
+ */
+export const SPEED_LAYER_LIMITS = {
+  flushIntervalMs: ENV.SPEED_FLUSH_INTERVAL_MS.kind,
+  allowedLatenessMs: ENV.SPEED_ALLOWED_LATENESS_MS.kind,
+  maxFutureSkewMs: ENV.SPEED_MAX_FUTURE_SKEW_MS.kind,
+  maxExactKeys: ENV.SPEED_MAX_EXACT_KEYS.kind,
+  cmsEpsilon: ENV.SPEED_CMS_EPSILON.kind,
+  cmsDelta: ENV.SPEED_CMS_DELTA.kind,
+  topPagesCapacity: wholeNumber(1),
+  hllPrecision: ENV.SPEED_HLL_PRECISION.kind,
+  retentionMarginMs: ENV.SPEED_RETENTION_MARGIN_MS.kind,
+  retentionCheckIntervalMs: milliseconds(10),
+  takeoverGraceMs: milliseconds(0),
+} as const satisfies Partial<Record<keyof ResolvedSpeedLayerOptions, NumberKind>>;
 
 export function resolveSpeedLayerOptions(options: SpeedLayerOptions): ResolvedSpeedLayerOptions {
   const d = SPEED_LAYER_DEFAULTS;
@@ -99,15 +122,10 @@ export function resolveSpeedLayerOptions(options: SpeedLayerOptions): ResolvedSp
     takeoverGraceMs: options.takeoverGraceMs ?? d.takeoverGraceMs,
     now: options.now ?? Date.now,
   };
-  check(r.flushIntervalMs >= 10, 'flushIntervalMs', 'must be at least 10 ms', r.flushIntervalMs);
-  check(r.allowedLatenessMs >= 0, 'allowedLatenessMs', 'must be >= 0', r.allowedLatenessMs);
-  check(r.maxFutureSkewMs >= 0, 'maxFutureSkewMs', 'must be >= 0', r.maxFutureSkewMs);
-  check(Number.isInteger(r.maxExactKeys) && r.maxExactKeys >= 0, 'maxExactKeys', 'must be a whole number >= 0', r.maxExactKeys);
-  check(r.cmsEpsilon > 0 && r.cmsEpsilon < 1, 'cmsEpsilon', 'must be between 0 and 1', r.cmsEpsilon);
-  check(r.cmsDelta > 0 && r.cmsDelta < 1, 'cmsDelta', 'must be between 0 and 1', r.cmsDelta);
-  check(Number.isInteger(r.topPagesCapacity) && r.topPagesCapacity >= 1, 'topPagesCapacity', 'must be a whole number >= 1', r.topPagesCapacity);
-  check(Number.isInteger(r.hllPrecision) && r.hllPrecision >= 4 && r.hllPrecision <= 18, 'hllPrecision', 'must be a whole number from 4 to 18', r.hllPrecision);
-  check(r.retentionMarginMs >= 0, 'retentionMarginMs', 'must be >= 0', r.retentionMarginMs);
-  check(r.retentionCheckIntervalMs >= 10, 'retentionCheckIntervalMs', 'must be at least 10 ms', r.retentionCheckIntervalMs);
+  for (const [option, limit] of Object.entries(SPEED_LAYER_LIMITS)) {
+    const value = r[option as keyof typeof SPEED_LAYER_LIMITS];
+    const issue = limit.schema.safeParse(value).error?.issues[0];
+    if (issue !== undefined) throw new PlatformError('PV_CONFIG_INVALID', `speed layer option '${option}' ${issue.message}, got ${String(value)}`);
+  }
   return r;
 }

@@ -1,6 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/runtime/config.ts';
+import { ENVIRONMENT_VARIABLES, type AnyVariable, type NumberKind } from '../../../shared/runtime/environment.ts';
 import { isPlatformError } from '../../../shared/core/errors.ts';
+import { HLL_BATCH_PRECISION } from '../../../shared/core/sketches/index.ts';
+import { EMBEDDED_EVENT_LOG_DEFAULTS, KAFKA_EVENT_LOG_DEFAULTS } from '../../../shared/adapters/event-log/index.ts';
+import { CLICKHOUSE_STORE_DEFAULTS } from '../../../shared/adapters/view-store/index.ts';
+import { SPEED_LAYER_DEFAULTS, SPEED_LAYER_LIMITS, resolveSpeedLayerOptions } from '../../../speed-layer/options.ts';
+import { BATCH_SCHEDULER_DEFAULTS } from '../../../batch-layer/index.ts';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -45,7 +53,9 @@ describe('loadConfig', () => {
     [{ BATCH_TIMEZONE: 'Mars/Base' }, 'BATCH_TIMEZONE="Mars/Base": not a known IANA time zone (e.g. UTC, Europe/Berlin)'],
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY: must be at least 16 characters (use e.g. `openssl rand -hex 24`)'],
     [{ SPEED_CMS_EPSILON: '2' }, 'SPEED_CMS_EPSILON="2": must be a number between 0 and 1, e.g. 0.01'],
-    [{ SPEED_HLL_PRECISION: '20' }, 'SPEED_HLL_PRECISION="20": must be a whole number from 4 to 18'],
+    [{ SPEED_HLL_PRECISION: '12' }, 'SPEED_HLL_PRECISION="12": must be 14 (the batch layer\'s precision; visitor unions across the boundary need equal precisions)'],
+    [{ SPEED_HLL_PRECISION: '20' }, 'SPEED_HLL_PRECISION="20": must be 14 (the batch layer\'s precision; visitor unions across the boundary need equal precisions)'],
+    [{ SPEED_FLUSH_INTERVAL_MS: '5' }, 'SPEED_FLUSH_INTERVAL_MS="5": must be a whole number from 10 to 60000'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
   ])('names the variable and the fix: %j', (env, message) => {
     expect(problems(env)).toContain(message);
@@ -58,5 +68,108 @@ describe('loadConfig', () => {
 
   it('reports all problems in one error', () => {
     expect(problems({ PORT: 'x', GENERATOR: 'y' })).toHaveLength(2);
+  });
+
+  it('never repeats a key or password in a message', () => {
+    expect(problems({ ADMIN_API_KEY: 'short-secret' })).toEqual(['ADMIN_API_KEY: must be at least 16 characters (use e.g. `openssl rand -hex 24`)']);
+    expect(problems({ READ_API_KEYS: 'first-secret,second-secret' })).toEqual(['READ_API_KEYS: each key must be at least 16 characters']);
+  });
+
+  it('keeps a password as given, spaces included', () => {
+    expect(loadConfig({ CLICKHOUSE_PASSWORD: ' pass word ' }).clickhousePassword).toBe(' pass word ');
+  });
+});
+
+describe('the environment declaration', () => {
+  const variables = Object.entries(ENVIRONMENT_VARIABLES) as [string, AnyVariable][];
+
+  it('gives each variable its own PlatformConfig field, and the defaults are loadConfig({})', () => {
+    const config = loadConfig({});
+    expect(Object.keys(config).sort()).toEqual(variables.map(([, v]) => v.field).sort());
+    for (const [, v] of variables) {
+      if (typeof v.default !== 'function') expect(config[v.field as keyof typeof config], v.field).toEqual(v.default);
+    }
+  });
+
+  it('allows its own defaults', () => {
+    for (const [name, v] of variables) {
+      if (v.default === null || typeof v.default === 'function') continue;
+      const kind = v.kind as Partial<NumberKind>;
+      const result = kind.schema === undefined ? v.kind.text.safeParse(typeof v.default === 'string' ? v.default : v.kind.show(v.default)) : kind.schema.safeParse(v.default);
+      expect(result.success, name).toBe(true);
+    }
+  });
+
+  it('is where the components take the defaults an environment variable also sets', () => {
+    const config = loadConfig({});
+    // A speed option set by a variable has that variable's kind (its range) and its default.
+    const shared = Object.entries(SPEED_LAYER_LIMITS).flatMap(([option, kind]) => {
+      const variable = variables.find(([, v]) => v.kind === kind)?.[1];
+      return variable === undefined ? [] : [[option, variable] as const];
+    });
+    expect(shared.map(([option]) => option)).toHaveLength(8);
+    for (const [option, variable] of shared) {
+      expect(SPEED_LAYER_DEFAULTS[option as keyof typeof SPEED_LAYER_DEFAULTS], option).toBe(config[variable.field as keyof typeof config]);
+    }
+    expect(BATCH_SCHEDULER_DEFAULTS).toEqual({ cron: config.batchCron, timezone: config.batchTimezone });
+    // The adapters own these; the declaration reads the embedded log's and the ClickHouse store's
+    // constants. The Kafka log keeps a constant of its own, which must agree.
+    expect([EMBEDDED_EVENT_LOG_DEFAULTS.partitions, KAFKA_EVENT_LOG_DEFAULTS.partitions]).toEqual([config.kafkaPartitions, config.kafkaPartitions]);
+    expect([CLICKHOUSE_STORE_DEFAULTS.username, CLICKHOUSE_STORE_DEFAULTS.password]).toEqual([config.clickhouseUser, config.clickhousePassword]);
+  });
+
+  it('gives the speed layer the same ranges as the SPEED_* variables', () => {
+    const speed = (options: Parameters<typeof resolveSpeedLayerOptions>[0]): string => {
+      try {
+        resolveSpeedLayerOptions(options);
+        return 'accepted';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(SPEED_LAYER_LIMITS.flushIntervalMs).toBe(ENVIRONMENT_VARIABLES.SPEED_FLUSH_INTERVAL_MS.kind);
+    expect(speed({ flushIntervalMs: 5 })).toBe("speed layer option 'flushIntervalMs' must be a whole number from 10 to 60000, got 5");
+    expect(speed({ flushIntervalMs: 10 })).toBe('accepted');
+    expect(problems({ SPEED_FLUSH_INTERVAL_MS: '10' })).toEqual([]);
+    expect(speed({ hllPrecision: 12 })).toBe(
+      `speed layer option 'hllPrecision' must be ${HLL_BATCH_PRECISION} (the batch layer's precision; visitor unions across the boundary need equal precisions), got 12`,
+    );
+    expect(speed({ cmsEpsilon: 1 })).toBe("speed layer option 'cmsEpsilon' must be a number between 0 and 1, e.g. 0.01, got 1");
+  });
+
+  it('is the only way loadConfig reads the environment: it reads every declared variable and nothing else', () => {
+    // A Proxy records every access, including enumeration and `in`: a read of an undeclared
+    // name (or a loop over the whole environment) shows up here.
+    const read = new Set<string>();
+    const env = new Proxy({} as Record<string, string | undefined>, {
+      get: (_target, name) => (read.add(String(name)), undefined),
+      has: (_target, name) => (read.add(`in:${String(name)}`), false),
+      ownKeys: () => (read.add('(enumerated)'), []),
+    });
+    loadConfig(env);
+    expect([...read].sort()).toEqual(Object.keys(ENVIRONMENT_VARIABLES).sort());
+  });
+
+  it('no product module reads process.env except by handing it to loadConfig', () => {
+    // Only entry points read the environment, and only as `loadConfig(process.env)`: any other
+    // `process.env` in product code (process.env.X, process.env['X'], const env = process.env)
+    // would be a variable the declaration does not know. Tests and benchmarks set their own
+    // variables and are not scanned. Comments are scanned too; say "the environment" there.
+    const root = path.resolve(import.meta.dirname, '..', '..', '..');
+    const folders = ['cli', 'shared', 'collector', 'speed-layer', 'batch-layer', 'serving-layer', 'scripts'];
+    const files = folders.flatMap((folder) =>
+      (fs.readdirSync(path.join(root, folder), { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => path.join(folder, f)),
+    );
+    expect(files.length).toBeGreaterThan(50);
+    const reads: string[] = [];
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(root, file), 'utf8');
+      for (const match of text.matchAll(/process\.env\b/g)) {
+        if (!/loadConfig\($/.test(text.slice(0, match.index)) || text[match.index + match[0].length] !== ')') {
+          reads.push(`${file}:${text.slice(0, match.index).split('\n').length}`);
+        }
+      }
+    }
+    expect(reads).toEqual([]);
   });
 });

@@ -1,0 +1,371 @@
+/**
+ * The environment variables the platform reads, declared once (ENVIRONMENT_VARIABLES).
+ * Each entry names the PlatformConfig field it sets, the kind of value it takes (a zod
+ * schema whose messages say what is allowed), its default and its description. From this
+ * one table come:
+ *  - the validation of `loadConfig` and the `PlatformConfig` type (config.ts);
+ *  - the defaults and ranges of the options a variable also sets: speed-layer/options.ts
+ *    (SPEED_LAYER_DEFAULTS, SPEED_LAYER_LIMITS) and batch-layer/batch-scheduler.ts
+ *    (BATCH_SCHEDULER_DEFAULTS) read them from here; where a default belongs to an adapter
+ *    (partitions, ClickHouse user and password), the table reads the adapter's constant;
+ *  - README's environment table (scripts/env-table.ts, `npm run docs:env`; checked by
+ *    test/docs/readme.test.ts).
+ */
+import path from 'node:path';
+import { validate as validateCron } from 'node-cron';
+import { z } from 'zod';
+import { HLL_BATCH_PRECISION } from '../core/sketches/index.ts';
+import { EMBEDDED_EVENT_LOG_DEFAULTS } from '../adapters/event-log/index.ts';
+import { CLICKHOUSE_STORE_DEFAULTS } from '../adapters/view-store/index.ts';
+
+// ---------------------------------------------------------------------------------------
+// Kinds of values.
+
+/** A kind of value: how a variable's text is parsed, what is allowed, how README shows a value. */
+export interface ValueKind<T> {
+  /** Parses a variable's text (trimmed, not empty). Every issue's message says what is allowed. */
+  readonly text: z.ZodType<T>;
+  /** What is allowed, for README ("4–18"); null when the description says it all. */
+  readonly allowed: string | null;
+  /** How README shows a value of this kind (the default). */
+  readonly show: (value: T) => string;
+}
+
+/** A number kind also checks a number given in code (a component option), with the same range and message. */
+export interface NumberKind extends ValueKind<number> {
+  readonly schema: z.ZodType<number>;
+}
+
+/** A kind, whatever its value. */
+export type AnyKind = ValueKind<any>;
+export type KindValue<K> = K extends ValueKind<infer T> ? T : never;
+
+/** A whole number from min to max (inclusive); `message` replaces the default "must be a whole number from …". */
+export function wholeNumber(min: number, max = Number.POSITIVE_INFINITY, message?: string): NumberKind {
+  const error = message ?? (Number.isFinite(max) ? `must be a whole number from ${min} to ${max}` : `must be a whole number of at least ${min}`);
+  const schema = z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+  return {
+    schema,
+    text: z.string().regex(/^\d+$/, { error }).transform(Number).pipe(schema),
+    allowed: min === max ? String(min) : Number.isFinite(max) ? `${min}–${max}` : `${min} or more`,
+    show: String,
+  };
+}
+
+const DURATION_UNITS: [number, string][] = [[86_400_000, 'd'], [3_600_000, 'h'], [60_000, 'min'], [1000, 's']];
+
+/** 172800000 → "2 d"; null when no unit of a second or more divides it. */
+function duration(ms: number): string | null {
+  const unit = DURATION_UNITS.find(([size]) => ms >= size && ms % size === 0);
+  return unit === undefined ? null : `${ms / unit[0]} ${unit[1]}`;
+}
+
+/** A whole number of milliseconds; README adds the duration in words ("120000 (2 min)"). */
+export function milliseconds(min: number, max = Number.POSITIVE_INFINITY): NumberKind {
+  const kind = wholeNumber(min, max);
+  const inWords = (ms: number): string => {
+    const words = duration(ms);
+    return words === null ? String(ms) : `${ms} (${words})`;
+  };
+  const maxInWords = duration(max);
+  return {
+    ...kind,
+    allowed: Number.isFinite(max) ? `${min}–${max} ms${maxInWords === null ? '' : ` (up to ${maxInWords})`}` : `${min} ms or more`,
+    show: inWords,
+  };
+}
+
+/** A number strictly between 0 and 1, written as a decimal fraction (0.01). */
+export function fraction(): NumberKind {
+  const error = 'must be a number between 0 and 1, e.g. 0.01';
+  const schema = z.number({ error }).gt(0, { error }).lt(1, { error });
+  return {
+    schema,
+    text: z.string().regex(/^0?\.\d+$/, { error }).transform(Number).pipe(schema),
+    allowed: 'between 0 and 1 (exclusive)',
+    show: String,
+  };
+}
+
+const ON = ['on', 'true', '1', 'yes'] as const;
+const OFF = ['off', 'false', '0', 'no'] as const;
+
+/** on/off (also true/false, yes/no, 1/0, in any case). */
+export function onOff(): ValueKind<boolean> {
+  return {
+    text: z
+      .string()
+      .transform((s) => s.toLowerCase())
+      .pipe(z.enum([...ON, ...OFF], { error: 'must be on or off' }))
+      .transform((s) => (ON as readonly string[]).includes(s)),
+    allowed: 'on or off',
+    show: (on) => (on ? 'on' : 'off'),
+  };
+}
+
+/** One of a fixed list of words. */
+export function oneOf<const V extends readonly [string, ...string[]]>(values: V): ValueKind<V[number]> {
+  return {
+    text: z.enum(values, { error: `must be one of ${values.join(', ')}` }),
+    allowed: `one of ${values.join(', ')}`,
+    show: String,
+  };
+}
+
+/** Any text, or text checked by `schema`; README shows '' as "(empty)". */
+export function text(schema: z.ZodType<string> = z.string(), allowed: string | null = null): ValueKind<string> {
+  return { text: schema, allowed, show: (s) => (s === '' ? '(empty)' : s) };
+}
+
+/** The comma-separated items of a text, trimmed, empty ones dropped. */
+function commaSeparated(s: string): string[] {
+  return s.split(',').map((part) => part.trim()).filter(Boolean);
+}
+
+// ---------------------------------------------------------------------------------------
+// The declaration.
+
+/** What a computed default may look at: whether another declared variable is set. */
+export interface DefaultContext {
+  isSet(name: string): boolean;
+}
+
+export interface Variable<F extends string, K extends AnyKind, D> {
+  /** The PlatformConfig field it sets. */
+  readonly field: F;
+  readonly kind: K;
+  /** The value when the variable is unset or blank; a function computes it from other variables. */
+  readonly default: D;
+  /** README's Default column. */
+  readonly shown: string;
+  readonly description: string;
+  /** Messages never repeat the value (keys, tokens). */
+  readonly secret: boolean;
+  /** The value is used as given, surrounding spaces included (a password). */
+  readonly keepWhitespace: boolean;
+}
+
+export type AnyVariable = Variable<string, AnyKind, unknown>;
+
+interface VariableSpec {
+  description: string;
+  secret?: true;
+  keepWhitespace?: true;
+}
+
+function variable<const F extends string, K extends AnyKind>(
+  field: F,
+  kind: K,
+  spec: VariableSpec & { default: NoInfer<KindValue<K>>; shown?: string },
+): Variable<F, K, KindValue<K>>;
+function variable<const F extends string, K extends AnyKind>(
+  field: F,
+  kind: K,
+  spec: VariableSpec & { default: null; shown: string },
+): Variable<F, K, null>;
+function variable<const F extends string, K extends AnyKind>(
+  field: F,
+  kind: K,
+  spec: VariableSpec & { default: (context: DefaultContext) => NoInfer<KindValue<K>>; shown: string },
+): Variable<F, K, (context: DefaultContext) => KindValue<K>>;
+function variable(field: string, kind: AnyKind, spec: VariableSpec & { default: unknown; shown?: string }): Variable<string, AnyKind, unknown> {
+  return {
+    field,
+    kind,
+    default: spec.default,
+    shown: spec.shown ?? kind.show(spec.default),
+    description: spec.description,
+    secret: spec.secret ?? false,
+    keepWhitespace: spec.keepWhitespace ?? false,
+  };
+}
+
+export const ROLE_NAMES = ['speed', 'batch', 'serving'] as const;
+export type Role = (typeof ROLE_NAMES)[number];
+
+const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+const DATABASE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const BROKER_RE = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+const BROKERS_ERROR = 'must be host:port[,host:port...], e.g. 127.0.0.1:9092';
+const DAY = 86_400_000;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every variable the platform reads, in README's order. */
+export const ENVIRONMENT_VARIABLES = {
+  PORT: variable('port', wholeNumber(0, 65535), {
+    default: 3000,
+    description: 'HTTP port of the serving layer (REST API and collector).',
+  }),
+  HOST: variable('host', text(), {
+    default: '127.0.0.1',
+    description: 'Interface the HTTP server binds to (0.0.0.0 in containers).',
+  }),
+  ROLES: variable(
+    'roles',
+    {
+      text: z
+        .string()
+        .transform(commaSeparated)
+        .pipe(
+          z
+            .array(z.enum(ROLE_NAMES, { error: `each role must be one of ${ROLE_NAMES.join(', ')}` }))
+            .min(1, { error: `name at least one of ${ROLE_NAMES.join(', ')}` }),
+        )
+        .transform((roles) => [...new Set(roles)]),
+      allowed: null,
+      show: (roles: Role[]) => roles.join(','),
+    },
+    { default: [...ROLE_NAMES], description: `Layers this process runs, comma-separated: ${ROLE_NAMES.join(', ')}.` },
+  ),
+  KAFKA_BROKERS: variable(
+    'kafkaBrokers',
+    {
+      text: z
+        .string()
+        .refine((s) => commaSeparated(s).length > 0 && commaSeparated(s).every((b) => BROKER_RE.test(b)), { error: BROKERS_ERROR })
+        .transform(commaSeparated),
+      allowed: null,
+      show: (brokers: string[]) => brokers.join(','),
+    },
+    {
+      default: null,
+      shown: '(unset: embedded log)',
+      description: 'Comma-separated Kafka brokers, e.g. 127.0.0.1:9092. Unset: the embedded log in DATA_DIR.',
+    },
+  ),
+  KAFKA_TOPIC: variable('kafkaTopic', text(z.string().regex(TOPIC_RE, { error: "use letters, digits, '.', '_' or '-'" }), "letters, digits, '.', '_', '-' (at most 249)"), {
+    default: 'page-views',
+    description: 'The page-view topic (the master dataset).',
+  }),
+  KAFKA_PARTITIONS: variable('kafkaPartitions', wholeNumber(1, 1024), {
+    default: EMBEDDED_EVENT_LOG_DEFAULTS.partitions,
+    description: 'Partitions of the topic when the platform creates it.',
+  }),
+  CLICKHOUSE_URL: variable(
+    'clickhouseUrl',
+    text(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:8123' }), 'an http or https URL'),
+    {
+      default: null,
+      shown: '(unset: embedded DuckDB)',
+      description: 'ClickHouse HTTP URL, e.g. http://127.0.0.1:8123. Unset: DuckDB in DATA_DIR.',
+    },
+  ),
+  CLICKHOUSE_DATABASE: variable(
+    'clickhouseDatabase',
+    text(z.string().regex(DATABASE_RE, { error: "use letters, digits and '_', starting with a letter or '_'" }), "letters, digits, '_', not starting with a digit (at most 64)"),
+    { default: 'pageviews', description: 'ClickHouse database; created when missing.' },
+  ),
+  CLICKHOUSE_USER: variable('clickhouseUser', text(), {
+    default: CLICKHOUSE_STORE_DEFAULTS.username,
+    description: 'ClickHouse user.',
+  }),
+  CLICKHOUSE_PASSWORD: variable('clickhousePassword', text(), {
+    default: CLICKHOUSE_STORE_DEFAULTS.password,
+    description: 'ClickHouse password.',
+    secret: true,
+    keepWhitespace: true,
+  }),
+  DATA_DIR: variable('dataDir', text(z.string().transform((dir) => path.resolve(dir))), {
+    default: () => path.resolve('data'),
+    shown: './data',
+    description: 'Folder for the embedded log and the DuckDB file.',
+  }),
+  GENERATOR: variable('generator', onOff(), {
+    default: ({ isSet }) => !isSet('KAFKA_BROKERS'),
+    shown: 'on (embedded), off (Kafka)',
+    description: 'Built-in traffic generator.',
+  }),
+  GENERATOR_RATE: variable('generatorRate', wholeNumber(1, 1_000_000), {
+    default: 20,
+    description: 'Events per second of the built-in generator.',
+  }),
+  ADMIN_API_KEY: variable('adminApiKey', text(z.string().min(16, { error: 'must be at least 16 characters (use e.g. `openssl rand -hex 24`)' }), 'at least 16 characters'), {
+    default: null,
+    shown: '(unset: admin routes disabled)',
+    description: 'Bearer token required by admin routes (e.g. triggering a batch run).',
+    secret: true,
+  }),
+  SERVING_BOUNDARY_CACHE_MS: variable('servingBoundaryCacheMs', milliseconds(0, 60_000), {
+    default: 1000,
+    description: 'How long the serving layer reuses the batch boundary between requests (ms); 0 reads it for every request.',
+  }),
+  READ_API_KEYS: variable(
+    'readApiKeys',
+    {
+      text: z.string().transform(commaSeparated).pipe(z.array(z.string().min(16, { error: 'each key must be at least 16 characters' }))),
+      allowed: 'each key at least 16 characters',
+      show: (keys: string[]) => keys.join(','),
+    },
+    {
+      default: [],
+      shown: '(unset: read API open)',
+      description: 'Comma-separated bearer tokens; when set, the read API (stats, pages, realtime, boundary, runs) requires one.',
+      secret: true,
+    },
+  ),
+  BATCH_CRON: variable('batchCron', text(z.string().refine((s) => validateCron(s), { error: "not a valid cron expression (e.g. '0 2 * * *')" })), {
+    default: '0 2 * * *',
+    description: 'When the batch layer recomputes (cron syntax; 6 fields for seconds).',
+  }),
+  BATCH_TIMEZONE: variable('batchTimezone', text(z.string().refine(isTimeZone, { error: 'not a known IANA time zone (e.g. UTC, Europe/Berlin)' }), 'an IANA time zone'), {
+    default: 'UTC',
+    description: 'Time zone of BATCH_CRON.',
+  }),
+  SPEED_FLUSH_INTERVAL_MS: variable('speedFlushIntervalMs', milliseconds(10, 60_000), {
+    default: 500,
+    description: 'How often the speed layer writes its views and checkpoints (ms).',
+  }),
+  SPEED_ALLOWED_LATENESS_MS: variable('speedAllowedLatenessMs', milliseconds(0, 30 * DAY), {
+    default: 120_000,
+    description: 'Speed-layer watermark lag (ms): events for minute buckets behind it are late, left to the batch layer.',
+  }),
+  SPEED_MAX_FUTURE_SKEW_MS: variable('speedMaxFutureSkewMs', milliseconds(0, 7 * DAY), {
+    default: 300_000,
+    description: 'Events further ahead of the clock (ms) go to the dead-letter topic.',
+  }),
+  SPEED_MAX_EXACT_KEYS: variable('speedMaxExactKeys', wholeNumber(0, 100_000_000), {
+    default: 25_000,
+    description: 'Exact page-minute counters per partition; beyond them, Count-Min and top-pages sketches.',
+  }),
+  SPEED_CMS_EPSILON: variable('speedCmsEpsilon', fraction(), {
+    default: 0.01,
+    description: "Count-Min ε: a page estimate overcounts by at most ε × the minute's overflow events.",
+  }),
+  SPEED_CMS_DELTA: variable('speedCmsDelta', fraction(), {
+    default: 0.01,
+    description: 'Count-Min δ: the overcount bound holds with probability 1 − δ.',
+  }),
+  SPEED_HLL_PRECISION: variable(
+    'speedHllPrecision',
+    wholeNumber(
+      HLL_BATCH_PRECISION,
+      HLL_BATCH_PRECISION,
+      `must be ${HLL_BATCH_PRECISION} (the batch layer's precision; visitor unions across the boundary need equal precisions)`,
+    ),
+    {
+      default: HLL_BATCH_PRECISION,
+      description:
+        `HyperLogLog precision p (standard error 1.04 / √(2^p): ${(104 / Math.sqrt(2 ** HLL_BATCH_PRECISION)).toFixed(2)}% at the default). ` +
+        "It must equal the batch layer's precision, so visitor counts can straddle the batch boundary.",
+    },
+  ),
+  SPEED_RETENTION_MARGIN_MS: variable('speedRetentionMarginMs', milliseconds(0, 365 * DAY), {
+    default: 2 * DAY,
+    description: 'Speed buckets are kept from the batch boundary minus this margin (ms).',
+  }),
+  LOG_LEVEL: variable('logLevel', oneOf(LOG_LEVELS), {
+    default: 'info',
+    description: 'pino log level.',
+  }),
+};
+
+export type EnvironmentVariableName = keyof typeof ENVIRONMENT_VARIABLES;
