@@ -12,6 +12,7 @@ import { encodePageView, pageViewKey, validatePageView, type FieldError, type Pa
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { ApiError } from '../shared/runtime/http/api-error.ts';
+import { NO_QUERY, asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 
 /** Most events in one request. */
 export const MAX_EVENTS_PER_REQUEST = 1000;
@@ -26,6 +27,7 @@ export interface ItemErrors {
 export function collectorRouter(log: EventLog, metrics: PlatformMetrics): Router {
   const router = Router();
   router.post('/api/v1/events', json({ limit: MAX_BODY_BYTES, strict: false, type: () => true }), async (req, res) => {
+    parseInput(asQuery(NO_QUERY), req.query);
     const body: unknown = req.body;
     const items = Array.isArray(body) ? body : [body];
     if (body === undefined || body === null || items.length === 0) {

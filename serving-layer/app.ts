@@ -17,7 +17,9 @@ import { batchRouter } from './batch-routes.ts';
 import { SERVING_OPENAPI } from './openapi.ts';
 import { statsRouter } from './stats-routes.ts';
 import { queryPageViews, type PageViewsAnswer } from '../shared/core/query/index.ts';
-import { parseInterval, parsePageId, parseSite, parseTimeRange } from './query-params.ts';
+import { NO_QUERY, asQuery, parseInput } from '../shared/runtime/http/validate.ts';
+import { spanOf } from './query-params.ts';
+import { pageViewsPath, pageViewsQuery } from './query-schemas.ts';
 
 export interface ServingAppDeps {
   log: EventLog;
@@ -84,13 +86,15 @@ export function servingRouter(deps: ServingAppDeps): Router {
   app.use(batchRouter(store, deps.controlLog, deps.adminApiKey, now));
   app.use(statsRouter(store, now));
 
-  app.get('/api/v1/health', (_req, res) => {
+  app.get('/api/v1/health', (req, res) => {
+    parseInput(asQuery(NO_QUERY), req.query);
     res.json({ status: 'ok' });
   });
 
   // Ready = can answer reads, which need the view store. With the log down, reads still work
   // (the collector answers 503): ready, but degraded.
-  app.get('/api/v1/ready', async (_req, res) => {
+  app.get('/api/v1/ready', async (req, res) => {
+    parseInput(asQuery(NO_QUERY), req.query);
     const [logOk, storeOk] = await Promise.all([log.ping(), store.ping()]);
     const body = { ready: storeOk, degraded: !logOk || !storeOk, log: logOk ? 'up' : 'down', store: storeOk ? 'up' : 'down' };
     if (!body.ready) res.setHeader('Retry-After', '5');
@@ -98,16 +102,15 @@ export function servingRouter(deps: ServingAppDeps): Router {
   });
 
   app.get('/api/v1/pages/:pageId/views', async (req, res) => {
-    const query = req.query as Record<string, unknown>;
-    const site = parseSite(query);
-    const pageId = parsePageId(req.params['pageId'] ?? '');
-    const interval = parseInterval(query, 'hour');
-    const range = parseTimeRange(query, now(), interval);
+    const { site, interval, ...query } = parseInput(asQuery(pageViewsQuery), req.query);
+    const { pageId } = parseInput(pageViewsPath, req.params);
+    const range = spanOf(query, now(), interval);
     const answer = await queryPageViews(store, { site, pageId, ...range, interval });
     res.json(pageViewsBody(site, pageId, answer));
   });
 
-  app.get('/api/v1/boundary', async (_req, res) => {
+  app.get('/api/v1/boundary', async (req, res) => {
+    parseInput(asQuery(NO_QUERY), req.query);
     const [boundary, checkpoints, retainedFrom] = await Promise.all([store.latestBoundary(), store.speedCheckpoints(), store.speedRetainedFrom()]);
     // The log may be down: the boundary and checkpoints still answer, lag is then unknown.
     const endOffsets = await log.endOffsets().catch(() => null);
@@ -139,7 +142,8 @@ export function servingRouter(deps: ServingAppDeps): Router {
     });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    parseInput(asQuery(NO_QUERY), req.query);
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });

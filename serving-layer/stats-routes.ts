@@ -4,7 +4,7 @@
  * exact and its bound when it is not.
  */
 import { Router } from 'express';
-import { INTERVAL_MS, isInterval, type Interval } from '../shared/core/time-buckets.ts';
+import { INTERVAL_MS, type Interval } from '../shared/core/time-buckets.ts';
 import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
 import {
   bucketRange,
@@ -16,27 +16,22 @@ import {
   queryVisitorsSeries,
   type QueryStore,
 } from '../shared/core/query/index.ts';
-import { ApiError } from '../shared/runtime/http/api-error.ts';
-import { parseEnum, parseMetrics, parsePageFilter, parseRange, parseSite, parseWholeNumber, type Period } from './query-params.ts';
+import { asQuery, parseInput } from '../shared/runtime/http/validate.ts';
+import { METRIC_NAMES } from '../shared/core/query/index.ts';
+import { rangeOf, type Period } from './query-params.ts';
+import { aggregateQuery, breakdownQuery, compareQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? null : iso(b.cutoffTime));
 
 const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '12mo': 'day' };
 
-function q(req: { query: unknown }): Record<string, unknown> {
-  return req.query as Record<string, unknown>;
-}
-
 export function statsRouter(store: QueryStore, now: () => number): Router {
   const router = Router();
 
   router.get('/api/v1/stats/aggregate', async (req, res) => {
-    const query = q(req);
-    const site = parseSite(query);
-    const pageId = parsePageFilter(query);
-    const metrics = parseMetrics(query);
-    const range = parseRange(query, now(), '30d');
+    const { site, page: pageId, metrics = METRIC_NAMES, ...query } = parseInput(asQuery(aggregateQuery), req.query);
+    const range = rangeOf(query, now(), '30d');
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
     const boundary = await store.latestBoundary();
     const results: Record<string, unknown> = {};
@@ -58,16 +53,9 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
   });
 
   router.get('/api/v1/stats/timeseries', async (req, res) => {
-    const query = q(req);
-    const site = parseSite(query);
-    const pageId = parsePageFilter(query);
-    const metrics = parseMetrics(query);
-    const range = parseRange(query, now(), '30d');
-    const rawInterval = query['interval'];
-    const interval: Interval =
-      rawInterval === undefined || rawInterval === '' ? DEFAULT_INTERVAL[range.period ?? '30d'] : isInterval(rawInterval) ? rawInterval : (() => {
-        throw new ApiError(400, 'PV_QUERY_INVALID', "parameter 'interval' must be one of minute, hour, day");
-      })();
+    const { site, page: pageId, metrics = METRIC_NAMES, interval: asked, ...query } = parseInput(asQuery(timeseriesQuery), req.query);
+    const range = rangeOf(query, now(), '30d');
+    const interval: Interval = asked ?? DEFAULT_INTERVAL[range.period ?? '30d'];
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
     const boundary = await store.latestBoundary();
     const { from, to } = bucketRange(range.from, range.to, interval);
@@ -97,14 +85,8 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
   });
 
   router.get('/api/v1/stats/breakdown', async (req, res) => {
-    const query = q(req);
-    const site = parseSite(query);
-    parseEnum(query, 'property', ['page'] as const, 'page');
-    const metrics = parseMetrics({ metrics: query['metrics'] ?? 'pageviews' });
-    if (metrics.includes('visitors')) throw new ApiError(400, 'PV_QUERY_INVALID', 'the breakdown supports metrics=pageviews only in this version');
-    const range = parseRange(query, now(), '30d');
-    const limit = parseWholeNumber(query, 'limit', 10, 1, 1000);
-    const offset = parseWholeNumber(query, 'offset', 0, 0, 1_000_000);
+    const { site, limit, offset, ...query } = parseInput(asQuery(breakdownQuery), req.query);
+    const range = rangeOf(query, now(), '30d');
     const boundary = await store.latestBoundary();
     const { pages, totalPages } = await queryBreakdown(store, { site, ...range, limit, offset }, boundary);
     res.json({
@@ -122,11 +104,8 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
   });
 
   router.get('/api/v1/compare', async (req, res) => {
-    const query = q(req);
-    const site = parseSite(query);
-    const pageId = parsePageFilter(query);
-    const range = parseRange(query, now(), '7d');
-    const interval = parseEnum(query, 'interval', ['hour', 'day'] as const, 'hour');
+    const { site, page: pageId, interval, ...query } = parseInput(asQuery(compareQuery), req.query);
+    const range = rangeOf(query, now(), '7d');
     const boundary = await store.latestBoundary();
     const c = await compareSpeedBatch(store, { site, ...(pageId === undefined ? {} : { pageId }), from: range.from, to: range.to, interval }, boundary);
     res.json({
@@ -143,7 +122,7 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
   });
 
   router.get('/api/v1/realtime/visitors', async (req, res) => {
-    const site = parseSite(q(req));
+    const { site } = parseInput(asQuery(realtimeQuery), req.query);
     const t = now();
     const v = await queryRealtimeVisitors(store, site, t);
     res.json({ site, from: iso(v.from), to: iso(t), visitors: { value: v.value, exact: false, relativeStandardError: v.relativeStandardError } });

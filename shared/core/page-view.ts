@@ -6,6 +6,8 @@
  * ISO-8601 string with an explicit UTC offset; the validator normalises it to epoch ms.
  */
 
+import { z } from 'zod';
+
 export const PAGE_VIEW_SCHEMA_VERSION = 1;
 export const DEFAULT_SITE = 'default';
 
@@ -46,47 +48,10 @@ export type ValidationResult = { ok: true; event: PageView } | { ok: false; erro
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** ISO-8601 date-time with an explicit zone (Z or ±hh:mm); a zone-less time is ambiguous. */
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-/** Site ids are slugs: they appear in URLs and metrics labels. */
-const SITE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Site ids are slugs: they appear in URLs and metrics labels. The one definition (events, query parameters, OpenAPI). */
+export const SITE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
-
-const KNOWN_FIELDS = new Set(['schemaVersion', 'eventId', 'site', 'pageId', 'visitorId', 'timestamp', 'referrer', 'userAgent', 'type']);
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function checkString(
-  input: Record<string, unknown>,
-  field: string,
-  maxLength: number,
-  errors: FieldError[],
-  required: boolean,
-): string | undefined {
-  const value = input[field];
-  if (value === undefined || value === null) {
-    if (required) errors.push({ field, message: 'is required' });
-    return undefined;
-  }
-  if (typeof value !== 'string') {
-    errors.push({ field, message: `must be a string, got ${typeof value}` });
-    return undefined;
-  }
-  if (value.length === 0) {
-    errors.push({ field, message: 'must not be empty' });
-    return undefined;
-  }
-  if (value.length > maxLength) {
-    errors.push({ field, message: `must be at most ${maxLength} characters, got ${value.length}` });
-    return undefined;
-  }
-  if (CONTROL_RE.test(value)) {
-    errors.push({ field, message: 'must not contain control characters' });
-    return undefined;
-  }
-  return value;
-}
 
 export function parseTimestamp(value: unknown): number | string {
   if (typeof value === 'number') {
@@ -107,58 +72,88 @@ export function parseTimeText(text: string): number | string {
   return parseTimestamp(/^\d+$/.test(text) ? Number(text) : text);
 }
 
-/** Validates one incoming event. Unknown fields are rejected so that typos do not pass silently. */
+/**
+ * A text field: present, a string, not empty, at most `max` characters, no control
+ * characters. One check rather than three (this runs for every event of the log); the
+ * lengths reach the OpenAPI document through the metadata.
+ */
+function textField(max: number) {
+  return z
+    .string({ error: (iss) => (iss.input === undefined || iss.input === null ? 'is required' : `must be a string, got ${typeof iss.input}`) })
+    .check((ctx) => {
+      const v = ctx.value;
+      const problem =
+        v.length === 0 ? 'must not be empty' : v.length > max ? `must be at most ${max} characters, got ${v.length}` : CONTROL_RE.test(v) ? 'must not contain control characters' : null;
+      if (problem !== null) ctx.issues.push({ code: 'custom', message: problem, input: v, continue: false });
+    })
+    .meta({ minLength: 1, maxLength: max });
+}
+
+const RANGE_MESSAGE = 'must be between 2000-01-01 and 2100-01-01 UTC';
+const inRange = (ms: number): boolean => ms >= PAGE_VIEW_LIMITS.minTimestampMs && ms < PAGE_VIEW_LIMITS.maxTimestampMs;
+
+/**
+ * Epoch ms, or ISO-8601 with a zone; within [2000, 2100). One check (this runs for every
+ * event of the log); its OpenAPI form is given as metadata.
+ */
+const timestampField = z
+  .custom<number | string>((v) => typeof v === 'number' || typeof v === 'string', {
+    error: (iss) => (iss.input === undefined || iss.input === null ? 'is required (epoch ms or ISO-8601 string)' : parseTimestamp(iss.input) as string),
+  })
+  .check((ctx) => {
+    const ts = parseTimestamp(ctx.value);
+    const problem = typeof ts === 'string' ? ts : inRange(ts) ? null : RANGE_MESSAGE;
+    if (problem !== null) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value, continue: false });
+  })
+  .meta({ oneOf: [{ type: 'integer', description: 'epoch ms' }, { type: 'string', format: 'date-time' }] });
+
+/**
+ * Event schema v1 as it arrives (HTTP body, log record): the one declaration that gives the
+ * validator, the `PageView` type it produces (via {@link validatePageView}) and the OpenAPI
+ * `PageView` component. Unknown fields are rejected so that typos do not pass silently.
+ * Optional fields may be null (= absent).
+ */
+export const PAGE_VIEW_INPUT = z.strictObject(
+  {
+    schemaVersion: z.literal(PAGE_VIEW_SCHEMA_VERSION, { error: (iss) => `must be ${PAGE_VIEW_SCHEMA_VERSION}, got ${JSON.stringify(iss.input)}` }).optional(),
+    type: z.literal('page_view', { error: "must be 'page_view' when given" }).optional(),
+    eventId: textField(36).regex(UUID_RE, { error: 'must be a UUID' }).meta({ description: 'A UUID; redeliveries with the same id count once in the batch views.' }),
+    site: textField(PAGE_VIEW_LIMITS.siteMaxLength)
+      .regex(SITE_PATTERN, { error: 'must contain only letters, digits, ".", "_" and "-" and start with a letter or digit' })
+      .nullish()
+      .meta({ description: `Site id (default '${DEFAULT_SITE}').` }),
+    pageId: textField(PAGE_VIEW_LIMITS.pageIdMaxLength).startsWith('/', { error: "must be a path starting with '/'" }).meta({ description: "The page's path, e.g. /pricing." }),
+    visitorId: textField(PAGE_VIEW_LIMITS.visitorIdMaxLength),
+    timestamp: timestampField.meta({ description: 'Event time: epoch ms, or ISO-8601 with a zone.' }),
+    referrer: textField(PAGE_VIEW_LIMITS.referrerMaxLength).nullish(),
+    userAgent: textField(PAGE_VIEW_LIMITS.userAgentMaxLength).nullish(),
+  },
+  { error: (iss) => (iss.code === 'invalid_type' ? 'event must be a JSON object' : undefined) },
+);
+
+/** Validates one incoming event: every problem at once, each naming its field. */
 export function validatePageView(input: unknown): ValidationResult {
-  if (!isRecord(input)) {
-    return { ok: false, errors: [{ field: '', message: 'event must be a JSON object' }] };
-  }
-  const errors: FieldError[] = [];
-  for (const key of Object.keys(input)) {
-    if (!KNOWN_FIELDS.has(key)) errors.push({ field: key, message: 'is not a field of page_view v1' });
-  }
-  if (input['type'] !== undefined && input['type'] !== 'page_view') {
-    errors.push({ field: 'type', message: "must be 'page_view' when given" });
-  }
-  const version = input['schemaVersion'];
-  if (version !== undefined && version !== PAGE_VIEW_SCHEMA_VERSION) {
-    errors.push({ field: 'schemaVersion', message: `must be ${PAGE_VIEW_SCHEMA_VERSION}, got ${JSON.stringify(version)}` });
-  }
-  const eventId = checkString(input, 'eventId', 36, errors, true);
-  if (eventId !== undefined && !UUID_RE.test(eventId)) {
-    errors.push({ field: 'eventId', message: 'must be a UUID' });
-  }
-  const site = checkString(input, 'site', PAGE_VIEW_LIMITS.siteMaxLength, errors, false);
-  if (site !== undefined && !SITE_RE.test(site)) {
-    errors.push({ field: 'site', message: 'must contain only letters, digits, ".", "_" and "-" and start with a letter or digit' });
-  }
-  const pageId = checkString(input, 'pageId', PAGE_VIEW_LIMITS.pageIdMaxLength, errors, true);
-  if (pageId !== undefined && !pageId.startsWith('/')) {
-    errors.push({ field: 'pageId', message: "must be a path starting with '/'" });
-  }
-  const visitorId = checkString(input, 'visitorId', PAGE_VIEW_LIMITS.visitorIdMaxLength, errors, true);
-  const referrer = checkString(input, 'referrer', PAGE_VIEW_LIMITS.referrerMaxLength, errors, false);
-  const userAgent = checkString(input, 'userAgent', PAGE_VIEW_LIMITS.userAgentMaxLength, errors, false);
-
-  const ts = parseTimestamp(input['timestamp']);
-  if (typeof ts === 'string') {
-    errors.push({ field: 'timestamp', message: ts });
-  } else if (ts < PAGE_VIEW_LIMITS.minTimestampMs || ts >= PAGE_VIEW_LIMITS.maxTimestampMs) {
-    errors.push({ field: 'timestamp', message: 'must be between 2000-01-01 and 2100-01-01 UTC' });
-  }
-
-  if (errors.length > 0 || eventId === undefined || pageId === undefined || visitorId === undefined || typeof ts === 'string') {
+  const result = PAGE_VIEW_INPUT.safeParse(input);
+  if (!result.success) {
+    const errors: FieldError[] = [];
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) errors.push({ field: key, message: 'is not a field of page_view v1' });
+      } else errors.push({ field: issue.path.map(String).join('.'), message: issue.message });
+    }
     return { ok: false, errors };
   }
+  const e = result.data;
   const event: PageView = {
     schemaVersion: 1,
-    eventId: eventId.toLowerCase(),
-    site: site ?? DEFAULT_SITE,
-    pageId,
-    visitorId,
-    timestamp: ts,
+    eventId: e.eventId.toLowerCase(),
+    site: e.site ?? DEFAULT_SITE,
+    pageId: e.pageId,
+    visitorId: e.visitorId,
+    timestamp: parseTimestamp(e.timestamp) as number, // checked above
   };
-  if (referrer !== undefined) event.referrer = referrer;
-  if (userAgent !== undefined) event.userAgent = userAgent;
+  if (e.referrer !== undefined && e.referrer !== null) event.referrer = e.referrer;
+  if (e.userAgent !== undefined && e.userAgent !== null) event.userAgent = e.userAgent;
   return { ok: true, event };
 }
 

@@ -74,6 +74,10 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     ['/api/v1/stats/breakdown?offset=-1', /'offset' must be a whole number/],
     ['/api/v1/stats/timeseries?interval=minute&period=12mo', /more than 10000 minute buckets|at most 10000/],
     ['/api/v1/batch/runs?limit=abc', /'limit' must be a whole number/],
+    ['/api/v1/stats/aggregate?site_id=example.com', /unknown parameter 'site_id': this endpoint takes site, page, metrics, period, from, to/],
+    ['/api/v1/stats/breakdown?filters=event:page%3D%3D/a', /unknown parameter 'filters'/],
+    ['/api/v1/boundary?verbose=1', /unknown parameter 'verbose': this endpoint takes no parameters/],
+    ['/api/v1/pages/%2Fa/views?period=7d', /unknown parameter 'period'/],
   ])('%s', async (url, message) => {
     const res = await get(url);
     expect(res.status).toBe(400);
@@ -92,6 +96,15 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     expect(res.status).toBe(200);
     const runs = await get('/api/v1/batch/runs');
     expect(runs.status).toBe(200); // the tables are still there
+  });
+
+  it('every problem is named in the message and in per-field details', async () => {
+    const res = await get('/api/v1/stats/breakdown?limit=0&period=week&site=a%20b');
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; message: string; details: { field: string; message: string }[] } };
+    expect(body.error.code).toBe('PV_QUERY_INVALID');
+    expect(body.error.details.map((d) => d.field).sort()).toEqual(['limit', 'period', 'site']);
+    for (const d of body.error.details) expect(body.error.message).toContain(d.message);
   });
 
   it('unknown routes are a 404 in the same error shape', async () => {
@@ -118,6 +131,30 @@ describe('OpenAPI document', () => {
     walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
     return out;
   }
+
+  it('route handlers read their query and path parameters only through their schemas', async () => {
+    const dirs = ['../../serving-layer', '../../collector'];
+    const offending: string[] = [];
+    for (const dir of dirs) {
+      const folder = new URL(`${dir}/`, import.meta.url);
+      for (const file of await fs.readdir(folder)) {
+        if (!file.endsWith('.ts')) continue;
+        const lines = (await fs.readFile(new URL(file, folder), 'utf8')).split('\n');
+        lines.forEach((line, i) => {
+          if (/req\.(query|params)\b/.test(line) && !/parseInput\(/.test(line)) offending.push(`${dir}/${file}:${i + 1}: ${line.trim()}`);
+        });
+      }
+    }
+    expect(offending).toEqual([]);
+  });
+
+  it('documents each parameter from its schema: names, enums, defaults', () => {
+    const aggregate = PLATFORM_OPENAPI.paths['/api/v1/stats/aggregate']?.['get'] as { parameters: { name: string; schema: { enum?: string[] } }[] };
+    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'page', 'metrics', 'period', 'from', 'to']);
+    expect(aggregate.parameters.find((p) => p.name === 'period')?.schema.enum).toEqual(['day', '7d', '30d', 'month', '12mo']);
+    const events = PLATFORM_OPENAPI.paths['/api/v1/events']?.['post'] as { requestBody: { required: boolean } };
+    expect(events.requestBody.required).toBe(true);
+  });
 
   it('lists exactly the registered routes', async () => {
     const documented = new Set(Object.entries(PLATFORM_OPENAPI.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));

@@ -4,19 +4,64 @@
  * shape, the unavailable answer and the bearer-token schemes.
  */
 
-/** What a router contributes to the document. */
+import { z } from 'zod';
+
+/**
+ * One operation of a router, with the schemas its handler parses its input with
+ * (validate.ts): the document's parameters and request body are generated from them, so
+ * they cannot drift from the validation.
+ */
+export interface OpenApiOperation {
+  summary: string;
+  security?: unknown[];
+  /** The query string's schema; every operation has one (an empty one rejects any parameter). */
+  query: z.ZodType;
+  /** Path parameters' schema. */
+  path?: z.ZodType;
+  /** The JSON body's schema. */
+  body?: z.ZodType;
+  bodyRequired?: boolean;
+  responses: Record<string, unknown>;
+}
+
+/** What a router contributes to the document: operations keyed `"get /api/v1/…"` (OpenAPI path syntax). */
 export interface OpenApiPart {
-  paths: Record<string, unknown>;
+  operations: Record<string, OpenApiOperation>;
   schemas?: Record<string, unknown>;
 }
 
-export const openApiParam = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, where = 'query', required = false) => ({
-  name,
-  in: where,
-  required,
-  description,
-  schema,
-});
+type JsonSchema = { properties?: Record<string, Record<string, unknown>>; required?: string[] } & Record<string, unknown>;
+
+/** The OpenAPI 3.0 form of a schema as a client sends it (input side). */
+export function openApiSchema(schema: z.ZodType): JsonSchema {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }) as JsonSchema;
+  return rest;
+}
+
+/** OpenAPI parameters from an object schema: one per property, described by its metadata. */
+export function openApiParameters(schema: z.ZodType, where: 'query' | 'path'): Record<string, unknown>[] {
+  const json = openApiSchema(schema);
+  return Object.entries(json.properties ?? {}).map(([name, property]) => {
+    const { description, ...rest } = property;
+    return { name, in: where, required: where === 'path' || (json.required ?? []).includes(name), ...(description === undefined ? {} : { description }), schema: rest };
+  });
+}
+
+function pathsOf(operations: Record<string, OpenApiOperation>): Record<string, Record<string, unknown>> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [key, op] of Object.entries(operations)) {
+    const [method, path] = key.split(' ') as [string, string];
+    const parameters = [...(op.path === undefined ? [] : openApiParameters(op.path, 'path')), ...openApiParameters(op.query, 'query')];
+    (paths[path] ??= {})[method] = {
+      summary: op.summary,
+      ...(op.security === undefined ? {} : { security: op.security }),
+      ...(parameters.length === 0 ? {} : { parameters }),
+      ...(op.body === undefined ? {} : { requestBody: { required: op.bodyRequired ?? false, content: { 'application/json': { schema: openApiSchema(op.body) } } } }),
+      responses: op.responses,
+    };
+  }
+  return paths;
+}
 
 export const openApiJson = (description: string, properties: Record<string, unknown> = {}) => ({
   description,
@@ -63,6 +108,6 @@ export function openApiDocument(parts: readonly OpenApiPart[]): { openapi: strin
         },
       },
     },
-    paths: Object.assign({}, ...parts.map((p) => p.paths)) as Record<string, Record<string, unknown>>,
+    paths: pathsOf(Object.assign({}, ...parts.map((p) => p.operations)) as Record<string, OpenApiOperation>),
   };
 }

@@ -1,0 +1,157 @@
+/**
+ * The read API's inputs, declared once as zod schemas: each route's query parameters (and
+ * path and body where it has them). They give the validation (`parseInput`), the TypeScript
+ * types, and the parameters of the OpenAPI document (openapi.ts). A route reads its input
+ * only through its schema; test/serving-layer/api.test.ts checks that every registered route
+ * has one and that the document lists exactly its parameters.
+ */
+import { z } from 'zod';
+import { DEFAULT_SITE, PAGE_VIEW_LIMITS, SITE_PATTERN, parseTimestamp, parseTimeText } from '../shared/core/page-view.ts';
+import { METRICS, METRIC_NAMES, isMetric, type Metric } from '../shared/core/query/index.ts';
+import { INTERVALS } from '../shared/core/time-buckets.ts';
+import { querySchema } from '../shared/runtime/http/validate.ts';
+import { PERIODS } from './query-params.ts';
+
+type Issue = { input?: unknown };
+const givenTwice = (iss: Issue): boolean => Array.isArray(iss.input);
+/** A parameter given as `?x=1&x=2` arrives as an array. */
+const once = (name: string, otherwise: string) => (iss: Issue) => (givenTwice(iss) ? `parameter '${name}' must be given once` : otherwise);
+
+/** A string parameter; `?x=` counts as absent (see {@link querySchema}). */
+const text = (name: string, message = `parameter '${name}' must be text`) => z.string({ error: once(name, message) });
+
+const choice = <T extends readonly [string, ...string[]]>(name: string, values: T) =>
+  z.enum(values, { error: once(name, `parameter '${name}' must be one of ${values.join(', ')}`) });
+
+const wholeNumber = (name: string, min: number, max: number) => {
+  const message = `parameter '${name}' must be a whole number from ${min} to ${max}`;
+  return text(name, message)
+    .regex(/^\d+$/, { error: message })
+    .transform(Number)
+    .pipe(z.number().min(min, { error: message }).max(max, { error: message }))
+    .meta({ description: `A whole number from ${min} to ${max}.` });
+};
+
+const time = (name: string, description: string) =>
+  text(name)
+    .transform((raw, ctx) => {
+      const parsed = parseTimeText(raw);
+      if (typeof parsed === 'string') ctx.issues.push({ code: 'custom', message: `parameter '${name}' ${parsed}`, input: raw });
+      else if (parsed < PAGE_VIEW_LIMITS.minTimestampMs || parsed > PAGE_VIEW_LIMITS.maxTimestampMs) {
+        ctx.issues.push({ code: 'custom', message: `parameter '${name}' must be between 2000-01-01 and 2100-01-01 UTC`, input: raw });
+      } else return parsed;
+      return z.NEVER;
+    })
+    .meta({ description: `${description} ISO-8601 with a zone (e.g. 2026-01-31T00:00:00Z), or epoch ms.` });
+
+const siteMessage = "parameter 'site' must be a site id: letters, digits, '.', '_' and '-'";
+export const siteParam = text('site', siteMessage)
+  .max(PAGE_VIEW_LIMITS.siteMaxLength, { error: siteMessage })
+  .regex(SITE_PATTERN, { error: siteMessage })
+  .default(DEFAULT_SITE)
+  .meta({ description: `Site id (default '${DEFAULT_SITE}').` });
+
+const pagePath = (name: string) =>
+  text(name)
+    .transform((raw) => (raw.startsWith('/') ? raw : `/${raw}`))
+    .refine((page) => page.length <= PAGE_VIEW_LIMITS.pageIdMaxLength && !/[\u0000-\u001f\u007f]/.test(page), {
+      error: `page id must be a path of at most ${PAGE_VIEW_LIMITS.pageIdMaxLength} characters without control characters`,
+    });
+
+const metricsParam = text('metrics')
+  .transform((raw, ctx) => {
+    const out: Metric[] = [];
+    for (const m of raw.split(',').map((x) => x.trim())) {
+      if (!isMetric(m)) {
+        ctx.issues.push({ code: 'custom', message: `metric ${JSON.stringify(m.slice(0, 50))} is not one of ${METRIC_NAMES.join(', ')}`, input: raw });
+        return z.NEVER;
+      }
+      if (!out.includes(m)) out.push(m);
+    }
+    return out;
+  })
+  .meta({ description: `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}. Default: all.` });
+
+const rangeFields = {
+  period: choice('period', PERIODS).optional().meta({ description: 'A preset instead of from/to (UTC): day = today, 7d and 30d end with today, month = this month, 12mo.' }),
+  from: time('from', 'Start, inclusive; floored to the interval.').optional(),
+  to: time('to', 'End, exclusive; ceiled to the interval. Default: now.').optional(),
+};
+
+/** `period` or `from`/`to`, not both; `from` before `to`; `to` alone needs `from`. */
+function checkRange(q: { period?: unknown; from?: number | undefined; to?: number | undefined }, ctx: z.RefinementCtx, toRequiresFrom: boolean): void {
+  if (q.period !== undefined && (q.from !== undefined || q.to !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['period'], message: "give either 'period' or 'from'/'to', not both" });
+  }
+  if (toRequiresFrom && q.to !== undefined && q.from === undefined) ctx.addIssue({ code: 'custom', path: ['from'], message: "parameter 'from' is required with 'to'" });
+  if (q.from !== undefined && q.to !== undefined && q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: "'from' must be before 'to'" });
+}
+
+export const pageViewsQuery = querySchema({
+  site: siteParam,
+  interval: choice('interval', INTERVALS).default('hour').meta({ description: 'Bucket width (UTC).' }),
+  from: time('from', 'Start, inclusive; floored to the interval. Default: one span before `to` (an hour of minutes, a day of hours, 30 days).').optional(),
+  to: time('to', 'End, exclusive; ceiled to the interval. Default: now.').optional(),
+}).superRefine((q, ctx) => checkRange(q, ctx, false));
+
+export const pageViewsPath = z.object({
+  pageId: pagePath('pageId').meta({ description: "The page's path, URL-encoded; the leading '/' may be left out." }),
+});
+
+export const aggregateQuery = querySchema({
+  site: siteParam,
+  page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
+  metrics: metricsParam.optional(),
+  ...rangeFields,
+}).superRefine((q, ctx) => checkRange(q, ctx, true));
+
+export const timeseriesQuery = querySchema({
+  site: siteParam,
+  page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
+  metrics: metricsParam.optional(),
+  interval: choice('interval', INTERVALS).optional().meta({ description: 'Bucket width (UTC). Default: hour for period=day, else day.' }),
+  ...rangeFields,
+}).superRefine((q, ctx) => checkRange(q, ctx, true));
+
+export const breakdownQuery = querySchema({
+  site: siteParam,
+  property: choice('property', ['page'] as const).default('page').meta({ description: 'What to break down by.' }),
+  metrics: metricsParam
+    .refine((m) => !m.includes('visitors'), { error: 'the breakdown supports metrics=pageviews only in this version' })
+    .optional(),
+  limit: wholeNumber('limit', 1, 1000).default(10),
+  offset: wholeNumber('offset', 0, 1_000_000).default(0),
+  ...rangeFields,
+}).superRefine((q, ctx) => checkRange(q, ctx, true));
+
+export const compareQuery = querySchema({
+  site: siteParam,
+  page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
+  interval: choice('interval', ['hour', 'day'] as const).default('hour').meta({ description: 'Bucket width.' }),
+  ...rangeFields,
+}).superRefine((q, ctx) => checkRange(q, ctx, true));
+
+export const realtimeQuery = querySchema({ site: siteParam });
+
+export const batchRunsQuery = querySchema({ limit: wholeNumber('limit', 1, 1000).default(20) });
+
+
+/** POST /api/v1/batch/runs: what to run. */
+export const batchRunBody = z.strictObject(
+  {
+    cutoff: z
+      .union([z.number(), z.string()], { error: "'cutoff' must be an ISO-8601 date-time or epoch ms" })
+      .transform((raw, ctx) => {
+        const parsed = parseTimestamp(raw);
+        if (typeof parsed === 'string') {
+          ctx.issues.push({ code: 'custom', message: `'cutoff' ${parsed}`, input: raw });
+          return z.NEVER;
+        }
+        return parsed;
+      })
+      .optional()
+      .meta({ description: 'Exclusive cutoff on a UTC hour, not in the future. Default: the start of the current UTC day.' }),
+    full: z.boolean({ error: "'full' must be true or false" }).optional().meta({ description: "Rebuild the raw copy from the log's first offset." }),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}; allowed: cutoff, full` : "the body must be a JSON object: {\"cutoff\"?: ISO-8601 or epoch ms, \"full\"?: boolean}") },
+);
