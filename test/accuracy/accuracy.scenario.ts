@@ -15,7 +15,7 @@ import { HyperLogLog } from '../../shared/core/sketches/index.ts';
 import { INTERVAL_MS, bucketStart } from '../../shared/core/time-buckets.ts';
 import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { makeWorkload, type WorkloadOptions } from '../../shared/tools/workload.ts';
-import { queryPageViews } from '../../shared/core/query/index.ts';
+import { queryPageViews, visitorsWithinBound } from '../../shared/core/query/index.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
 import { until } from '../support/wait.ts';
@@ -39,10 +39,6 @@ export const WORKLOADS: AccuracyCase[] = [
   { name: 'bursty with late data', options: { pages: 100, pageSkew: 1, burstRate: 0.5, lateRate: 0.08, outOfOrderRate: 0.1, duplicateRate: 0.03 }, maxExactKeys: 100_000 },
 ];
 
-/** The declared visitor bound: within 3 relative standard errors (at least 1). */
-export function visitorsWithinBound(observed: number, exact: number, rse: number): boolean {
-  return Math.abs(observed - exact) <= Math.max(3 * rse * exact, 1);
-}
 
 const report: string[] = [];
 

@@ -22,8 +22,8 @@ import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
 import { makeWorkload, type Workload } from '../../shared/tools/workload.ts';
 import { createServingApp } from '../../serving-layer/index.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
-import { visitorsWithinBound } from './accuracy.scenario.ts';
 import { until } from '../support/wait.ts';
+import { visitorsWithinBound } from '../../shared/core/query/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOUR = 3_600_000;
