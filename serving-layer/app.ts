@@ -36,7 +36,8 @@ export interface ServingAppDeps {
   /**
    * How long the boundary and the speed retention point may be reused between requests (ms).
    * Saves two store round trips per request; an answer may then use a boundary up to this old.
-   * @default 0
+   * `npm start` sets it from SERVING_BOUNDARY_CACHE_MS (shared/runtime/environment.ts).
+   * @default 0 (no reuse)
    */
   boundaryCacheMs?: number;
   /** Clock, for tests. @default Date.now */

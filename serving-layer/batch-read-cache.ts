@@ -18,15 +18,15 @@ const SHORT_LIVED = new Set<string>(['latestBoundary', 'speedRetainedFrom']);
 export interface BatchReadCacheOptions {
   /** Most batch reads kept (least recently used dropped first). @default 2000 */
   maxEntries?: number;
-  /** How long the boundary and the speed retention point are reused (ms); 0 reads them every time. @default 1000 */
-  ttlMs?: number;
+  /** How long the boundary and the speed retention point are reused (ms); 0 reads them every time. */
+  ttlMs: number;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
 
-export function withBatchReadCache<S extends ViewReader>(store: S, options: BatchReadCacheOptions = {}): S {
+export function withBatchReadCache<S extends ViewReader>(store: S, options: BatchReadCacheOptions): S {
   const maxEntries = options.maxEntries ?? 2000;
-  const ttlMs = options.ttlMs ?? 1000;
+  const { ttlMs } = options;
   const clock = options.now ?? Date.now;
   const entries = new Map<string, Promise<unknown>>();
   const shortLived = new Map<string, { at: number; value: Promise<unknown> }>();

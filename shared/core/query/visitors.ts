@@ -15,7 +15,7 @@ import { PlatformError, isPlatformError } from '../errors.ts';
 import { HLL_BATCH_PRECISION, HyperLogLog, unionOfEncoded } from '../sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
 import type { BatchBoundary, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
-import { boundaryTime, splitAtBoundary } from './boundary-split.ts';
+import { boundaryTime, isExact, splitAtBoundary } from './boundary-split.ts';
 
 /** The queries only read: the serving layer, the compare report and the batch layer's divergence check hand them a reader. */
 export type QueryStore = ViewReader;
@@ -106,7 +106,7 @@ export async function queryVisitorsSeries(
       : new Map<number, number>();
   for (let bucket = query.from; bucket < query.to; bucket += width) {
     const end = bucket + width;
-    if (end <= B) {
+    if (isExact(end, boundary)) {
       if (interval === 'day') series.push({ bucket, visitors: byDay.get(bucket) ?? 0, exact: true, relativeStandardError: 0 });
       else {
         series.push({ bucket, visitors: null, exact: true, relativeStandardError: 0 });
