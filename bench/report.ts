@@ -93,7 +93,7 @@ const METHOD: Record<string, string> = {
     '(the default warm-up, 400,000 events over 4 partitions, does; a run recorded with a smaller warm-up overstates the growth).',
   serving:
     'One event per (page, hour) over pages × days before the cutoff is recomputed by runBatch (published boundary); a speed-layer worker starting at the end of the topic ' +
-    'counts live traffic from a TrafficPump after the boundary. The real `createServingApp` runs in a worker on 127.0.0.1; autocannon (as a library, in the harness) sends ' +
+    'counts live traffic from a TrafficPump after the boundary. The real app of `npm start` (`createPlatformApp`) runs in a worker on 127.0.0.1; autocannon (as a library, in the harness) sends ' +
     'merged queries (`interval=day` over the whole range, one page per request, pages in turn) at fixed concurrency, then at a fixed offered rate. Reference: an Express ' +
     'hello-world (`res.send(\'Hello World!\')`) in a worker of its own, same autocannon settings, runs alternating with the API\'s.',
   collector:

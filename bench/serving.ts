@@ -1,6 +1,6 @@
 /**
  * 4. Serving API: requests/s and latency of merged time-series queries (batch days before the
- * boundary + speed minutes after it) against the real `createServingApp`, compared with an
+ * boundary + speed minutes after it) against the real app of `npm start` (`createPlatformApp`), compared with an
  * Express hello-world started in the same run and loaded with the same autocannon settings.
  *
  * Data: one event per (page, hour) for pages × days before the cutoff (start of the current

@@ -3,7 +3,7 @@
  * environment variables (bench/harness.ts starts it). It reports JSON lines prefixed with
  * `@@bench ` on stdout ({type: 'ready' | 'result' | 'error', ...}); SIGTERM stops it cleanly.
  *
- * Roles run the product's own code (SpeedLayer, runBatch, createServingApp, TrafficPump) in a
+ * Roles run the product's own code (SpeedLayer, runBatch, createPlatformApp, TrafficPump) in a
  * process of their own, as a deployment would, so that its CPU and memory can be told apart from
  * the load generator's.
  */
@@ -21,7 +21,7 @@ import { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { encodePageView, pageViewKey } from '../shared/core/page-view.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
-import { createServingApp } from '../serving-layer/index.ts';
+import { createPlatformApp } from '../cli/platform-app.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
 import { collectorBatches, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
 
@@ -380,7 +380,7 @@ async function roleServing(): Promise<void> {
   const store = traced(clickhouseStore(env('BENCH_DATABASE')), trace);
   // The batch control topic is only written by admin routes, which stay disabled here.
   const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
-  const app = createServingApp({ log, controlLog, adminApiKey: null, store, metrics: new PlatformMetrics(), logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
+  const app = createPlatformApp({ log, controlLog, adminApiKey: null, store, metrics: new PlatformMetrics(), logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
   const server = await listen(app);
   send({ type: 'ready', port: portOf(server) });
   // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
@@ -569,7 +569,7 @@ async function roleEmbedded(): Promise<void> {
   const pump = new TrafficPump(servingLog, logger, { rate: envNumber('BENCH_LIVE_RATE'), pages, durationMs: envNumber('BENCH_MAX_MS', 600_000) });
   void pump.start();
   const controlLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving.batch-control', partitions: 1, logger });
-  const app = createServingApp({ log: servingLog, controlLog, adminApiKey: null, store, metrics, logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
+  const app = createPlatformApp({ log: servingLog, controlLog, adminApiKey: null, store, metrics, logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
   const server = await listen(app);
   send({ type: 'ready', port: portOf(server), cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
   await untilStopped();
