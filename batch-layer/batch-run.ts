@@ -20,7 +20,7 @@ import { bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
 import type { EventLog, LogRecord } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { compareSpeedBatch } from '../shared/core/query/index.ts';
-import type { BatchRunRecord, BatchViewStore, InvalidRecordRow, RawEventRow, RunDivergence, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
+import { writeIsolatingRefused, type BatchRunRecord, type BatchViewStore, type InvalidRecordRow, type RawEventRow, type RunDivergence, type SpeedViewStore } from '../shared/adapters/view-store/index.ts';
 
 export interface BatchRunOptions {
   /** Exclusive cutoff time (epoch ms, hour-aligned). @default start of the current UTC day */
@@ -205,8 +205,18 @@ export async function runBatch(
       const flush = async (): Promise<void> => {
         // Events first: the copy resumes after the highest offset of either table, so a crash
         // between the two inserts can lose an entry of the invalid-record ledger, never an event.
-        await store.appendRawEvents(raw);
+        // Events the store refuses (invariant 11) are isolated and go to the ledger instead,
+        // so one poison record never fails this run or the next.
+        const refused = await writeIsolatingRefused(raw, (rows) => store.appendRawEvents(rows));
+        for (const { row, error } of refused) {
+          invalid.push({ partition: row.partition, offset: row.offset, reason: `refused by the view store: ${error.message}`.slice(0, 1000) });
+        }
+        if (refused.length > 0) runLogger.warn({ count: refused.length, err: refused[0]?.error }, 'raw events refused by the store went to the invalid-record ledger');
         await store.appendInvalidRecords(invalid);
+        if (refused.length > 0) {
+          const out = new Set(refused.map((r) => r.row));
+          raw = raw.filter((r) => !out.has(r));
+        }
         run.rowsRead += raw.length + invalid.length;
         run.rowsInvalid += invalid.length;
         raw = [];

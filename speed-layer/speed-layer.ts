@@ -14,6 +14,12 @@
  * with their original bytes and a reason header before the batch is applied: the consumer
  * never stops on bad data and never loses it.
  *
+ * Poison isolation (invariant 11): each partition checkpoints on its own, so one that fails
+ * delays no other. When the store refuses rows (not when it is down), the partition's rows are
+ * written again in halves until the refused ones stand alone; those go to the dead-letter topic
+ * (reason `store_refused`, the row as JSON) and the checkpoint goes on without them. Their
+ * counts are missing from the speed views only: the batch layer recounts the raw events.
+ *
  * Retention (invariant 4): days of speed buckets before (latest batch boundary − margin)
  * are dropped; nothing the batch layer has not covered is ever dropped.
  */
@@ -22,7 +28,7 @@ import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
 import type { EventLog, LogBatch, LogConsumer, LogMessage } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
-import type { BatchViewStore, SpeedRows, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
+import { isRefusal, writeIsolatingRefused, type BatchViewStore, type SpeedRows, type SpeedViewStore } from '../shared/adapters/view-store/index.ts';
 import { resolveSpeedLayerOptions, type ResolvedSpeedLayerOptions, type SpeedLayerOptions } from './options.ts';
 import { PartitionState, type PartitionSnapshot, type SketchSettings } from './partition-state.ts';
 
@@ -219,13 +225,23 @@ export class SpeedLayer {
     }
     this.metrics.speedStateBytes.set(memory);
     if (pending.length === 0) return;
+    // Fast path: every partition's rows in one write. A refusal falls back to writing each
+    // partition on its own, isolating the refused rows; a store that is down fails them all.
+    let isolate = false;
     try {
-      await this.store.writeSpeedRows({
-        pageMinutes: pending.flatMap((p) => p.snapshot.rows.pageMinutes),
-        overflow: pending.flatMap((p) => p.snapshot.rows.overflow),
-        visitors: pending.flatMap((p) => p.snapshot.rows.visitors),
-      });
-      for (const { state, snapshot } of pending) {
+      await this.store.writeSpeedRows(mergeRows(pending.map((p) => p.snapshot.rows)));
+    } catch (err) {
+      if (!isRefusal(err)) {
+        for (const { state, snapshot } of pending) state.restoreDirty(snapshot);
+        this.logger.error({ err }, 'speed layer checkpoint failed; will retry');
+        return;
+      }
+      isolate = true;
+    }
+    const committed = new Map<number, number>();
+    for (const { state, snapshot } of pending) {
+      try {
+        if (isolate) await this.writeIsolatingRefused(state.partition, snapshot);
         // Lost the partition while writing its rows: no checkpoint, so they are never restored.
         if (!final && !this.owns(state.partition)) continue;
         await this.store.writeSpeedCheckpoint({
@@ -235,21 +251,47 @@ export class SpeedLayer {
           version: snapshot.version,
         });
         state.checkpointed(snapshot);
-      }
-      this.metrics.speedCheckpointAge.set(Date.now() / 1000);
-    } catch (err) {
-      for (const { state, snapshot } of pending) {
+        committed.set(state.partition, snapshot.nextOffset);
+      } catch (err) {
         if (state.checkpointVersion !== snapshot.version) state.restoreDirty(snapshot);
+        this.logger.error({ err, partition: state.partition }, 'speed layer checkpoint of a partition failed; will retry');
       }
-      this.logger.error({ err }, 'speed layer checkpoint failed; will retry');
-      return;
     }
+    if (committed.size === 0) return;
+    this.metrics.speedCheckpointAge.set(Date.now() / 1000);
     try {
-      await this.consumer?.commit(new Map(pending.map(({ state, snapshot }) => [state.partition, snapshot.nextOffset])));
+      await this.consumer?.commit(committed);
     } catch (err) {
       // Harmless: the checkpoint is durable, and records below it are skipped on replay.
       this.logger.warn({ err }, 'speed layer offset commit failed after a durable checkpoint');
     }
+  }
+
+  /** Writes one partition's rows, sending the rows the store refuses to the dead-letter topic. */
+  private async writeIsolatingRefused(partition: number, snapshot: PartitionSnapshot): Promise<void> {
+    const rows: TaggedRow[] = [
+      ...snapshot.rows.pageMinutes.map((row): TaggedRow => ({ table: 'pageMinutes', row })),
+      ...snapshot.rows.overflow.map((row): TaggedRow => ({ table: 'overflow', row })),
+      ...snapshot.rows.visitors.map((row): TaggedRow => ({ table: 'visitors', row })),
+    ];
+    const refused = await writeIsolatingRefused(rows, (part) => this.store.writeSpeedRows(untag(part)));
+    if (refused.length === 0) return;
+    // Durable before the checkpoint that leaves these rows behind: nothing is lost unrecorded.
+    await this.log.appendTo(
+      this.deadLetterTopic,
+      refused.map(({ row, error }) => ({
+        key: null,
+        value: JSON.stringify(row),
+        headers: {
+          [DEAD_LETTER_HEADERS.reason]: 'store_refused',
+          [DEAD_LETTER_HEADERS.detail]: error.message.slice(0, 1000),
+          [DEAD_LETTER_HEADERS.partition]: String(partition),
+          [DEAD_LETTER_HEADERS.offset]: String(snapshot.nextOffset),
+        },
+      })),
+    );
+    this.metrics.speedDeadLetters.inc({ reason: 'store_refused' }, refused.length);
+    this.logger.warn({ partition, count: refused.length, topic: this.deadLetterTopic, err: refused[0]?.error }, 'speed rows refused by the store were dead-lettered');
   }
 
   /**
@@ -288,4 +330,23 @@ export class SpeedLayer {
     this.states.clear();
     this.stopping = false;
   }
+}
+
+type TaggedRow =
+  | { table: 'pageMinutes'; row: SpeedRows['pageMinutes'][number] }
+  | { table: 'overflow'; row: SpeedRows['overflow'][number] }
+  | { table: 'visitors'; row: SpeedRows['visitors'][number] };
+
+function untag(rows: readonly TaggedRow[]): SpeedRows {
+  const out: SpeedRows = { pageMinutes: [], overflow: [], visitors: [] };
+  for (const r of rows) {
+    if (r.table === 'pageMinutes') out.pageMinutes.push(r.row);
+    else if (r.table === 'overflow') out.overflow.push(r.row);
+    else out.visitors.push(r.row);
+  }
+  return out;
+}
+
+function mergeRows(rows: readonly SpeedRows[]): SpeedRows {
+  return { pageMinutes: rows.flatMap((r) => r.pageMinutes), overflow: rows.flatMap((r) => r.overflow), visitors: rows.flatMap((r) => r.visitors) };
 }

@@ -1,0 +1,108 @@
+/**
+ * One record the view store refuses stops nothing (invariant 11), on any pair of backends.
+ * The store here is the real one behind a wrapper that refuses every row of page '/poison' (as
+ * ClickHouse 18.16 refused lone surrogates before the validator kept them out): the speed
+ * layer checkpoints every partition to the end of the log and dead-letters the refused row;
+ * the batch run puts the refused event in its invalid-record ledger and publishes, and so does
+ * the next run.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runBatch } from '../../batch-layer/index.ts';
+import { PlatformError } from '../../shared/core/errors.ts';
+import { encodePageView, pageViewKey, type PageView } from '../../shared/core/page-view.ts';
+import { bucketStart } from '../../shared/core/time-buckets.ts';
+import type { EventLog } from '../../shared/adapters/event-log/index.ts';
+import type { RawEventRow, SpeedRows, ViewStore } from '../../shared/adapters/view-store/index.ts';
+import { silentLogger } from '../../shared/runtime/logger.ts';
+import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
+import { SpeedLayer } from '../../speed-layer/index.ts';
+import { suiteName } from '../support/infra.ts';
+import { until } from '../support/wait.ts';
+import type { BackendFactory } from './pipeline.scenario.ts';
+
+const HOUR = 3_600_000;
+const POISON = '/poison';
+
+/** The real store, refusing (as a store does: a non-retriable query failure) any row of page POISON. */
+function refusingPoison(store: ViewStore): ViewStore {
+  const refuse = (): never => {
+    throw new PlatformError('PV_STORE_QUERY_FAILED', `insert failed: cannot store page ${POISON}`);
+  };
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (property === 'writeSpeedRows') {
+        return async (rows: SpeedRows) => {
+          if ([...rows.pageMinutes, ...rows.visitors].some((r) => r.pageId === POISON)) refuse();
+          return target.writeSpeedRows(rows);
+        };
+      }
+      if (property === 'appendRawEvents') {
+        return async (rows: readonly RawEventRow[]) => {
+          if (rows.some((r) => r.pageId === POISON)) refuse();
+          return target.appendRawEvents(rows);
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+export function describePoison(name: string, factory: BackendFactory, options: { skip?: string | undefined } = {}): void {
+  describe.skipIf(options.skip !== undefined)(suiteName(`a store-refused record stops nothing: ${name}`, options.skip), () => {
+    let log: EventLog;
+    let store: ViewStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ log, store, cleanup } = await factory());
+      await log.ensureTopic();
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('the speed layer checkpoints every partition to the end and dead-letters the refused row; batch runs publish', async () => {
+      const t0 = bucketStart(Date.now(), 'hour') - 2 * HOUR;
+      const events: PageView[] = Array.from({ length: 400 }, (_, i) => ({
+        schemaVersion: 1, eventId: randomUUID(), site: 'default', pageId: i === 123 ? POISON : `/p${i % 4}`, visitorId: `v${i % 37}`, timestamp: t0 + i * 1000,
+      }));
+      await log.append(events.map((e) => ({ key: pageViewKey(e), value: encodePageView(e) })));
+      const truth = new Map<string, number>();
+      for (const e of events) if (e.pageId !== POISON) truth.set(e.pageId, (truth.get(e.pageId) ?? 0) + 1);
+
+      const refusing = refusingPoison(store);
+      const metrics = new PlatformMetrics();
+      const speed = new SpeedLayer(log, refusing, silentLogger, metrics, { groupId: `speed-${randomUUID()}`, flushIntervalMs: 50 });
+      await speed.start();
+      try {
+        const ends = await log.endOffsets();
+        const total = [...ends.values()].reduce((a, b) => a + b, 0);
+        await until('every partition checkpointed to the end of the log', async () => {
+          const checkpoints = await store.speedCheckpoints();
+          return [...ends].every(([p, end]) => end === 0 || checkpoints.get(p)?.nextOffset === end);
+        }, 60_000, 50);
+        expect(total).toBe(400);
+      } finally {
+        await speed.stop();
+      }
+      const refusedCount = (await metrics.speedDeadLetters.get()).values.find((v) => v.labels.reason === 'store_refused')?.value ?? 0;
+      expect(refusedCount).toBeGreaterThanOrEqual(1);
+      for (const [pageId, views] of truth) {
+        const rows = await store.speedViews({ site: 'default', pageId, from: t0, to: t0 + 2 * HOUR });
+        expect(rows.reduce((a, r) => a + r.views, 0), pageId).toBe(views);
+      }
+
+      const cutoff = t0 + HOUR;
+      const first = await runBatch(log, refusing, silentLogger, { cutoffTime: cutoff, insertBatchSize: 100 });
+      expect(first.run).toMatchObject({ status: 'success', rowsRead: 400, rowsInvalid: 1, rowsCounted: 399 });
+      const pages = await store.batchPageTotals(first.run.batchId, { site: 'default', from: t0, to: cutoff });
+      expect(Object.fromEntries(pages.map((p) => [p.pageId, p.views]))).toEqual(Object.fromEntries(truth));
+      const next = await runBatch(log, refusing, silentLogger, { cutoffTime: cutoff });
+      expect(next.run.status).toBe('success');
+      expect(next.run.rowsCounted).toBe(399);
+    }, 120_000);
+  });
+}
