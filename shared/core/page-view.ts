@@ -52,6 +52,21 @@ const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:
 export const SITE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+/**
+ * Unicode non-characters: U+FDD0–U+FDEF, U+FFFE, U+FFFF, and U+xxFFFE/U+xxFFFF of planes 1–16
+ * (the high surrogate of plane p's last 1,024 code points is 0xD83F + 0x40·(p − 1), followed by
+ * the low surrogate 0xDFFE or 0xDFFF). Written over UTF-16 units without the `u` flag: it is
+ * applied only to well-formed strings, where a high surrogate is always followed by a low one.
+ */
+const NONCHARACTER_RE =
+  /[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/;
+/**
+ * `String.prototype.isWellFormed` is ES2024 and in Node 20; tsconfig's lib stays ES2023 because
+ * the rest of ES2024 (Object.groupBy, Promise.withResolvers) is not.
+ */
+type WellFormedString = string & { isWellFormed(): boolean };
+/** The field error for text with a lone surrogate or a non-character. */
+export const NOT_UNICODE_TEXT = 'must be valid Unicode text (no lone surrogates or non-characters)';
 
 export function parseTimestamp(value: unknown): number | string {
   if (typeof value === 'number') {
@@ -73,8 +88,9 @@ export function parseTimeText(text: string): number | string {
 }
 
 /**
- * A text field: present, a string, not empty, at most `max` characters, no control
- * characters. One check rather than three (this runs for every event of the log); the
+ * A text field: present, a string, not empty, at most `max` characters (UTF-16 units), no
+ * control characters, valid Unicode (no lone surrogates, which no store can hold as UTF-8, and
+ * no non-characters). One check rather than four (this runs for every event of the log); the
  * lengths reach the OpenAPI document through the metadata.
  */
 function textField(max: number) {
@@ -83,7 +99,15 @@ function textField(max: number) {
     .check((ctx) => {
       const v = ctx.value;
       const problem =
-        v.length === 0 ? 'must not be empty' : v.length > max ? `must be at most ${max} characters, got ${v.length}` : CONTROL_RE.test(v) ? 'must not contain control characters' : null;
+        v.length === 0
+          ? 'must not be empty'
+          : v.length > max
+            ? `must be at most ${max} characters, got ${v.length}`
+            : CONTROL_RE.test(v)
+              ? 'must not contain control characters'
+              : !(v as WellFormedString).isWellFormed() || NONCHARACTER_RE.test(v)
+                ? NOT_UNICODE_TEXT
+                : null;
       if (problem !== null) ctx.issues.push({ code: 'custom', message: problem, input: v, continue: false });
     })
     .meta({ minLength: 1, maxLength: max });
@@ -162,11 +186,26 @@ export function encodePageView(event: PageView): string {
   return JSON.stringify(event);
 }
 
-/** Decodes and validates a log record's value. Never throws. */
+/**
+ * Rejects invalid UTF-8 instead of replacing it with U+FFFD (which would count a corrupted event
+ * as valid). A leading byte-order mark is dropped, as the collector's JSON body parser does.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes and validates a log record's value: UTF-8 (strictly), then JSON, then the schema. Never throws. */
 export function decodePageView(value: Buffer | string): ValidationResult {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else {
+    try {
+      text = UTF8.decode(value);
+    } catch {
+      return { ok: false, errors: [{ field: '', message: 'not valid UTF-8' }] };
+    }
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     return { ok: false, errors: [{ field: '', message: `not valid JSON: ${(err as Error).message}` }] };
   }

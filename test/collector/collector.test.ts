@@ -82,6 +82,33 @@ describe('POST /api/v1/events', () => {
     });
     expect(await total()).toBe(before);
   });
+
+  it.each([
+    ['a lone high surrogate in pageId', { pageId: '/x\ud800' }, 'pageId'],
+    ['a lone low surrogate in visitorId', { visitorId: '\udc00v' }, 'visitorId'],
+    ['a non-character in referrer', { referrer: 'https://x/\uffff' }, 'referrer'],
+  ])('rejects an event with %s (issue #12) and writes nothing', async (_name, fields, field) => {
+    const before = await total();
+    const body = JSON.stringify([event(), { ...event(), ...fields }]);
+    expect(body).toMatch(/\\ud[89a-f][0-9a-f]{2}|\uffff/); // on the wire as JSON text: a \udxxx escape or the character itself
+    const res = await post(url, body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'PV_EVENT_INVALID',
+        message: '1 of 2 events are invalid; nothing was written',
+        details: [{ index: 1, errors: [{ field, message: 'must be valid Unicode text (no lone surrogates or non-characters)' }] }],
+      },
+    });
+    expect(await total()).toBe(before);
+  });
+
+  it('accepts text outside the BMP (a surrogate pair is one character, not a lone surrogate)', async () => {
+    const before = await total();
+    const res = await post(url, JSON.stringify({ ...event(), pageId: '/caf\u00e9-\u{1f600}', visitorId: '\u{20000}' }));
+    expect(res.status).toBe(202);
+    expect(await total()).toBe(before + 1);
+  });
 });
 
 describe('POST /api/v1/events when the log is unreachable', () => {
