@@ -7,6 +7,7 @@
  * part of a batch was kept. 202 means every event is durably in the log (Kafka: acks from
  * all in-sync replicas). 503 with Retry-After means nothing was written: send again.
  */
+import { isUtf8 } from 'node:buffer';
 import { Router, json } from 'express';
 import { encodePageView, pageViewKey, validatePageView, type FieldError, type PageView } from '../shared/core/page-view.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
@@ -24,9 +25,17 @@ export interface ItemErrors {
   errors: FieldError[];
 }
 
+/**
+ * The body parser would repair invalid UTF-8 into U+FFFD, and the event would be stored
+ * changed: refuse it instead (400, nothing written).
+ */
+function requireUtf8(_req: unknown, _res: unknown, body: Buffer): void {
+  if (!isUtf8(body)) throw Object.assign(new Error('request body is not valid UTF-8'), { status: 400, type: 'entity.verify.failed' });
+}
+
 export function collectorRouter(log: EventLog, metrics: PlatformMetrics): Router {
   const router = Router();
-  router.post('/api/v1/events', json({ limit: MAX_BODY_BYTES, strict: false, type: () => true }), async (req, res) => {
+  router.post('/api/v1/events', json({ limit: MAX_BODY_BYTES, strict: false, type: () => true, verify: requireUtf8 }), async (req, res) => {
     parseInput(asQuery(NO_QUERY), req.query);
     const body: unknown = req.body;
     const items = Array.isArray(body) ? body : [body];

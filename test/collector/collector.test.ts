@@ -103,6 +103,15 @@ describe('POST /api/v1/events', () => {
     expect(await total()).toBe(before);
   });
 
+  it('refuses a body that is not valid UTF-8 (the parser would have repaired it), writing nothing', async () => {
+    const before = await total();
+    const body = Buffer.concat([Buffer.from(JSON.stringify({ ...event(), pageId: '/a' }).slice(0, -2)), Buffer.from([0xff, 0xed, 0xa0, 0x80]), Buffer.from('"}')]);
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'PV_BODY_INVALID', message: 'request body is not valid UTF-8' } });
+    expect(await total()).toBe(before);
+  });
+
   it('accepts text outside the BMP (a surrogate pair is one character, not a lone surrogate)', async () => {
     const before = await total();
     const res = await post(url, JSON.stringify({ ...event(), pageId: '/caf\u00e9-\u{1f600}', visitorId: '\u{20000}' }));

@@ -61,7 +61,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     // body-parser errors carry a status and a type.
     const e = err as { status?: unknown; type?: unknown; message?: unknown };
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      const message = e.type === 'entity.too.large' ? 'request body is too large' : `request body is not valid JSON: ${String(e.message)}`;
+      const message =
+        e.type === 'entity.too.large' ? 'request body is too large' : e.type === 'entity.verify.failed' ? String(e.message) : `request body is not valid JSON: ${String(e.message)}`;
       sendError(res, e.status, 'PV_BODY_INVALID', message);
       return;
     }
