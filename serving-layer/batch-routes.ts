@@ -17,9 +17,28 @@ import { batchRunBody, batchRunsQuery } from './query-schemas.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/**
+ * A failed run's error as users see it. The ledger keeps the error's full text, which for a
+ * view-store failure holds the server's own message (ClickHouse's DB::Exception, which can
+ * quote the SQL; DuckDB's, whose further lines echo it). Users get the first line, with a
+ * ClickHouse server message cut down to its code (and type, when the server names it); the full
+ * text is in the server log and the ledger.
+ */
+export function publicRunError(error: string | null): string | null {
+  if (error === null) return null;
+  const firstLine = error.split('\n', 1)[0] ?? '';
+  // "Code: 241, e.displayText() = DB::Exception: …" (18.16) or "Code: 241. DB::Exception: … (MEMORY_LIMIT_EXCEEDED) (version …)".
+  const server = /Code: (\d+)[.,] (?:e\.displayText\(\) = )?DB::Exception\b/.exec(firstLine);
+  if (server === null) return firstLine;
+  const type = /\(([A-Z][A-Z0-9_]{2,})\)(?: \(version [^)]*\))?\.?\s*$/.exec(error.trimEnd())?.[1];
+  const before = firstLine.slice(0, server.index).trimEnd();
+  return `${before === '' ? 'ClickHouse error:' : before} code ${server[1]}${type === undefined ? '' : ` (${type})`}; the full message is in the server log`;
+}
+
 export function runBody(run: BatchRunRecord): unknown {
   return {
     ...run,
+    error: publicRunError(run.error),
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
     cutoffTime: iso(run.cutoffTime),

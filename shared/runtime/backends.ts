@@ -48,6 +48,7 @@ export async function openViewStore(config: PlatformConfig): Promise<ViewStore> 
         database: config.clickhouseDatabase,
         username: config.clickhouseUser,
         password: config.clickhousePassword,
+        requestTimeoutMs: config.clickhouseRequestTimeoutMs,
       });
 }
 

@@ -274,6 +274,12 @@ export const ENVIRONMENT_VARIABLES = {
     secret: true,
     keepWhitespace: true,
   }),
+  CLICKHOUSE_REQUEST_TIMEOUT_MS: variable('clickhouseRequestTimeoutMs', milliseconds(100, 600_000), {
+    default: CLICKHOUSE_STORE_DEFAULTS.requestTimeoutMs,
+    description:
+      'Deadline of each ClickHouse read (ms): past it, the read answers 503 with Retry-After. ' +
+      `Writes and the batch build have their own, longer one (${CLICKHOUSE_STORE_DEFAULTS.bulkRequestTimeoutMs / 60_000} min).`,
+  }),
   DATA_DIR: variable('dataDir', text(z.string().transform((dir) => path.resolve(dir))), {
     default: () => path.resolve('data'),
     shown: './data',
