@@ -157,6 +157,36 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(await store.speedVisitorSketches({ site: 'default', grain: 'hour', from: T0, to: T0 + HOUR })).toEqual(['site-hour']);
     });
 
+    it('speed visitor sketches by bucket: one read, grouped and ordered by bucket, the latest per partition, by grain and page', async () => {
+      // [partition, pageId, grain, bucket, hll, version]
+      const rows: [number, string, 'minute' | 'hour', number, string, number][] = [
+        [1, '', 'minute', T0 + 2 * MIN, 'm2-p1', 1],
+        [0, '', 'minute', T0, 'm0-old', 1],
+        [0, '', 'minute', T0, 'm0-new', 2],
+        [1, '', 'minute', T0, 'm0-p1', 1],
+        [0, '', 'minute', T0 + 2 * MIN, 'm2-p0', 1],
+        [0, '', 'minute', T0 + 3 * MIN, 'm3-outside', 1],
+        [0, '/a', 'minute', T0 + MIN, 'page-minute', 1],
+        [0, '', 'hour', T0, 'site-hour', 1],
+        [0, '/a', 'hour', T0 + HOUR, 'page-hour', 1],
+      ];
+      const visitors = rows.map(([partition, pageId, grain, bucket, hll, version]) => ({ partition, site: 'default', pageId, grain, bucket, hll, version }));
+      await store.writeSpeedRows({ pageMinutes: [], overflow: [], visitors });
+      const minutes = await store.speedVisitorSketchesByBucket({ site: 'default', grain: 'minute', from: T0, to: T0 + 3 * MIN });
+      expect(minutes.map((b) => ({ bucket: b.bucket, sketches: [...b.sketches].sort() }))).toEqual([
+        { bucket: T0, sketches: ['m0-new', 'm0-p1'] },
+        { bucket: T0 + 2 * MIN, sketches: ['m2-p0', 'm2-p1'] },
+      ]);
+      expect(await store.speedVisitorSketchesByBucket({ site: 'default', pageId: '/a', grain: 'hour', from: T0, to: T0 + 2 * HOUR })).toEqual([
+        { bucket: T0 + HOUR, sketches: ['page-hour'] },
+      ]);
+      expect(await store.speedVisitorSketchesByBucket({ site: 'other', grain: 'minute', from: T0, to: T0 + HOUR })).toEqual([]);
+      // The same sketches as the flat read, bucket by bucket.
+      const flat = await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0, to: T0 + HOUR });
+      const grouped = await store.speedVisitorSketchesByBucket({ site: 'default', grain: 'minute', from: T0, to: T0 + HOUR });
+      expect(grouped.flatMap((b) => b.sketches).sort()).toEqual([...flat].sort());
+    });
+
     it('speed partition state is restored as of a checkpoint version, for every kind of row', async () => {
       const base = { partition: 0, site: 'default', bucket: T0 };
       await store.writeSpeedRows({

@@ -8,8 +8,9 @@ import { BucketRollup } from '../../core/query/rollup.ts';
 import { CountMinSketch, countMinOvercountBound, hash64 } from '../../core/sketches/index.ts';
 import { bucketStart, isBucketEdge } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
-import { pageFilter, raw, toPageTotal, type SqlContext } from './sql-context.ts';
+import { pageFilter, raw, toPageTotal, type Row, type SqlContext } from './sql-context.ts';
 import type {
+  BucketVisitorSketches,
   PageTotal,
   SpeedBucketViews,
   SpeedCheckpoint,
@@ -118,12 +119,27 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
   }
 
   async speedVisitorSketches(query: VisitorsQuery): Promise<string[]> {
-    const rows = await this.ctx.rows(this.ctx.dialect.sql`
-      SELECT ${this.argMax}(hll, version) AS h FROM speed_visitors
+    return (await this.latestVisitorSketches(query)).map((r) => String(r['h']));
+  }
+
+  async speedVisitorSketchesByBucket(query: VisitorsQuery): Promise<BucketVisitorSketches[]> {
+    const byBucket = new Map<number, string[]>();
+    for (const row of await this.latestVisitorSketches(query)) {
+      const bucket = Number(row['bucket']);
+      const sketches = byBucket.get(bucket);
+      if (sketches === undefined) byBucket.set(bucket, [String(row['h'])]);
+      else sketches.push(String(row['h']));
+    }
+    return [...byBucket].sort(([a], [b]) => a - b).map(([bucket, sketches]) => ({ bucket, sketches }));
+  }
+
+  /** The latest sketch (`h`) of every (partition, bucket) of the query, with its `bucket`. */
+  private latestVisitorSketches(query: VisitorsQuery): Promise<Row[]> {
+    return this.ctx.rows(this.ctx.dialect.sql`
+      SELECT bucket, ${this.argMax}(hll, version) AS h FROM speed_visitors
       WHERE site = ${query.site} AND grain = ${query.grain} AND page_id = ${query.pageId ?? ''}
         AND bucket >= ${query.from} AND bucket < ${query.to}
       GROUP BY log_partition, bucket`);
-    return rows.map((r) => String(r['h']));
   }
 
   async writeSpeedRows(rows: SpeedRows): Promise<void> {

@@ -18,6 +18,7 @@ import type {
   BatchGrain,
   BatchRunRecord,
   BucketViews,
+  BucketVisitorSketches,
   BuildStats,
   DayVisitors,
   InvalidRecordRow,
@@ -104,6 +105,9 @@ export abstract class SqlViewStore implements ViewStore {
   }
   speedVisitorSketches(query: VisitorsQuery): Promise<string[]> {
     return this.speed.speedVisitorSketches(query);
+  }
+  speedVisitorSketchesByBucket(query: VisitorsQuery): Promise<BucketVisitorSketches[]> {
+    return this.speed.speedVisitorSketchesByBucket(query);
   }
   speedRetainedFrom(): Promise<number | null> {
     return this.speed.speedRetainedFrom();

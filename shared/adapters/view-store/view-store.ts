@@ -83,6 +83,12 @@ export interface VisitorsQuery extends ViewQuery {
   grain: VisitorsGrain;
 }
 
+/** The latest visitor sketch of every partition for one bucket (base64). */
+export interface BucketVisitorSketches {
+  bucket: number;
+  sketches: string[];
+}
+
 /** One event of the raw copy, keyed by its position in the log. */
 export interface RawEventRow {
   partition: number;
@@ -208,6 +214,11 @@ export interface SpeedViewReader extends StoreReadiness {
   speedViews(query: ViewQuery): Promise<SpeedBucketViews[]>;
   /** The latest visitor sketch of every (partition, bucket) in [from, to), base64; merge them for the union. */
   speedVisitorSketches(query: VisitorsQuery): Promise<string[]>;
+  /**
+   * The same sketches grouped by bucket, in bucket order, in one read: a series unites each
+   * bucket's sketches without a query per bucket. Buckets without sketches are absent.
+   */
+  speedVisitorSketchesByBucket(query: VisitorsQuery): Promise<BucketVisitorSketches[]>;
   /** Exact page-view counts per page over [from, to) (minute buckets; pages beyond the key budget are in the overflow). */
   speedPageTotals(query: ViewQuery): Promise<PageTotal[]>;
   /** The latest top-pages summaries (SpaceSaving JSON) of the overflow minutes in [from, to). */

@@ -88,6 +88,12 @@ export interface VisitorsPoint {
 /**
  * Unique visitors per bucket. Day buckets work on both sides; hour buckets after the
  * boundary; minute buckets after the boundary for a whole site. Other buckets are null.
+ *
+ * The store is read a bounded number of times whatever the number of buckets: the batch
+ * days once (`batchVisitorsByDay`), the speed sketches of every bucket wholly after the
+ * boundary once (`speedVisitorSketchesByBucket`, grouped here by the series' buckets; a day
+ * is the union of its hours), and a day that straddles the boundary (at most one) with its
+ * own union (`queryVisitors`: batch registers and speed hours).
  */
 export async function queryVisitorsSeries(
   store: QueryStore,
@@ -100,10 +106,13 @@ export async function queryVisitorsSeries(
   const base = { site: query.site, ...(query.pageId === undefined ? {} : { pageId: query.pageId }) };
   const series: VisitorsPoint[] = [];
   let note: string | null = null;
-  const byDay =
+  const [batchDays, speedSketches] = await Promise.all([
     interval === 'day' && boundary !== null && query.from < B
-      ? new Map((await store.batchVisitorsByDay(boundary.batchId, { ...base, from: query.from, to: Math.min(query.to, bucketCeil(B, 'day')) })).map((d) => [d.bucket, d.visitors]))
-      : new Map<number, number>();
+      ? store.batchVisitorsByDay(boundary.batchId, { ...base, from: query.from, to: Math.min(query.to, bucketCeil(B, 'day')) })
+      : Promise.resolve([]),
+    speedSketchesBySeriesBucket(store, query, interval, B),
+  ]);
+  const byDay = new Map(batchDays.map((d) => [d.bucket, d.visitors]));
   for (let bucket = query.from; bucket < query.to; bucket += width) {
     const end = bucket + width;
     if (isExact(end, boundary)) {
@@ -125,11 +134,36 @@ export async function queryVisitorsSeries(
       series.push({ bucket, visitors: v.value, exact: false, relativeStandardError: v.relativeStandardError });
       continue;
     }
-    const sketches = await store.speedVisitorSketches({ ...base, grain: interval === 'minute' ? 'minute' : 'hour', from: bucket, to: end });
-    const union = unionOfVisitors(sketches);
+    const union = unionOfVisitors(speedSketches.get(bucket) ?? []);
     series.push({ bucket, visitors: Math.round(union.estimate()), exact: false, relativeStandardError: union.relativeStandardError });
   }
   return { series, note };
+}
+
+/**
+ * The speed sketches of the series' buckets that start at or after the boundary `B`, read
+ * in one query and grouped by series bucket (the grid starts at `query.from`): minute
+ * sketches for minute buckets, hour sketches for hour and day buckets.
+ */
+async function speedSketchesBySeriesBucket(store: QueryStore, query: ViewQuery, interval: Interval, B: number): Promise<Map<number, string[]>> {
+  const width = INTERVAL_MS[interval];
+  const from = B <= query.from ? query.from : query.from + Math.ceil((B - query.from) / width) * width;
+  const grouped = new Map<number, string[]>();
+  if (from >= query.to || (interval === 'minute' && query.pageId !== undefined)) return grouped;
+  const rows = await store.speedVisitorSketchesByBucket({
+    site: query.site,
+    ...(query.pageId === undefined ? {} : { pageId: query.pageId }),
+    grain: interval === 'minute' ? 'minute' : 'hour',
+    from,
+    to: query.to,
+  });
+  for (const { bucket, sketches } of rows) {
+    const start = query.from + Math.floor((bucket - query.from) / width) * width;
+    const kept = grouped.get(start);
+    if (kept === undefined) grouped.set(start, [...sketches]);
+    else for (const sketch of sketches) kept.push(sketch);
+  }
+  return grouped;
 }
 
 /** Visitors of a site in the last REALTIME_WINDOW_MS (whole minutes): the union of the speed minute sketches. */
