@@ -97,6 +97,8 @@ if (config.roles.includes('serving')) {
     adminApiKey: config.adminApiKey,
     readApiKeys: config.readApiKeys,
     boundaryCacheMs: config.servingBoundaryCacheMs,
+    cacheBudgetBytes: config.servingCacheBudgetMb * 1024 * 1024,
+    requestTimeoutMs: config.servingRequestTimeoutMs,
     store,
     metrics,
     logger: logger.child({ module: 'serving-layer' }),

@@ -9,10 +9,12 @@ import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import type { ViewReader } from '../shared/adapters/view-store/index.ts';
+import { ENVIRONMENT_VARIABLES as ENV } from '../shared/runtime/environment.ts';
 import { createHttpApp } from '../shared/runtime/http/http-app.ts';
 import { openApiDocument } from '../shared/runtime/http/openapi.ts';
 import { requireReadKey } from '../shared/runtime/http/auth.ts';
 import { withBatchReadCache } from './batch-read-cache.ts';
+import { dropErrorsAfterDeadline, requestDeadline } from './request-deadline.ts';
 import { batchRouter } from './batch-routes.ts';
 import { SERVING_OPENAPI } from './openapi.ts';
 import { statsRouter } from './stats-routes.ts';
@@ -40,11 +42,25 @@ export interface ServingAppDeps {
    * @default 0 (no reuse)
    */
   boundaryCacheMs?: number;
+  /**
+   * Memory budget of the cache of batch reads (bytes, estimated per read when it resolves:
+   * batch-read-cache.ts); least recently used reads are dropped beyond it.
+   * `npm start` sets it from SERVING_CACHE_BUDGET_MB.
+   * @default SERVING_CACHE_BUDGET_MB's default (64 MiB)
+   */
+  cacheBudgetBytes?: number;
+  /**
+   * A read request still running after this long (ms) answers 503 with Retry-After.
+   * `npm start` sets it from SERVING_REQUEST_TIMEOUT_MS.
+   * @default SERVING_REQUEST_TIMEOUT_MS's default (10 s)
+   */
+  requestTimeoutMs?: number;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+const MIB = 1024 * 1024;
 
 export function pageViewsBody(site: string, pageId: string | null, answer: PageViewsAnswer): unknown {
   return {
@@ -73,12 +89,25 @@ export function servingRouter(deps: ServingAppDeps): Router {
   const { log, metrics } = deps;
   // Published batch versions never change: their reads are cached, keyed by batch id.
   const now = deps.now ?? Date.now;
-  const store = withBatchReadCache(deps.store, { ttlMs: deps.boundaryCacheMs ?? 0, now });
+  const store = withBatchReadCache(deps.store, {
+    ttlMs: deps.boundaryCacheMs ?? 0,
+    budgetBytes: deps.cacheBudgetBytes ?? ENV.SERVING_CACHE_BUDGET_MB.default * MIB,
+    now,
+    onUsage: ({ bytes, entries }) => {
+      metrics.servingCacheBytes.set(bytes);
+      metrics.servingCacheEntries.set(entries);
+    },
+    onEvict: (reason) => metrics.servingCacheEvictions.inc({ reason }),
+  });
+  const deadline = requestDeadline(deps.requestTimeoutMs ?? ENV.SERVING_REQUEST_TIMEOUT_MS.default, {
+    logger: deps.logger,
+    onTimeout: () => metrics.servingRequestTimeouts.inc(),
+  });
   const readAuth = requireReadKey(deps.readApiKeys ?? []);
   const app = Router();
 
   for (const prefix of READ_ROUTE_PREFIXES) {
-    app.get(`${prefix}{/*rest}`, readAuth, (_req, res, next) => {
+    app.get(`${prefix}{/*rest}`, readAuth, deadline, (_req, res, next) => {
       // Answers change as the speed layer moves: clients revalidate with the ETag.
       res.setHeader('Cache-Control', 'no-cache');
       next();
@@ -148,6 +177,8 @@ export function servingRouter(deps: ServingAppDeps): Router {
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
+
+  app.use(dropErrorsAfterDeadline(deps.logger));
 
   return app;
 }

@@ -304,6 +304,15 @@ export const ENVIRONMENT_VARIABLES = {
     default: 1000,
     description: 'How long the serving layer reuses the batch boundary between requests (ms); 0 reads it for every request.',
   }),
+  SERVING_CACHE_BUDGET_MB: variable('servingCacheBudgetMb', wholeNumber(0, 65_536), {
+    default: 64,
+    description:
+      'Memory budget (MiB, estimated) of the serving layer\'s cache of batch reads; least recently used reads are dropped beyond it. 0 keeps none.',
+  }),
+  SERVING_REQUEST_TIMEOUT_MS: variable('servingRequestTimeoutMs', milliseconds(100, 600_000), {
+    default: 10_000,
+    description: 'A read request still running after this long (ms) answers 503 with Retry-After instead of holding the connection.',
+  }),
   READ_API_KEYS: variable(
     'readApiKeys',
     {

@@ -69,6 +69,27 @@ export class PlatformMetrics {
     labelNames: ['site', 'metric'] as const,
     registers: [this.registry],
   });
+  readonly servingCacheBytes = new Gauge({
+    name: 'pv_serving_cache_bytes',
+    help: 'Estimated bytes of the batch reads the serving layer keeps in memory (at most SERVING_CACHE_BUDGET_MB).',
+    registers: [this.registry],
+  });
+  readonly servingCacheEntries = new Gauge({
+    name: 'pv_serving_cache_entries',
+    help: 'Batch reads the serving layer keeps in memory (pending reads included).',
+    registers: [this.registry],
+  });
+  readonly servingCacheEvictions = new Counter({
+    name: 'pv_serving_cache_evictions_total',
+    help: 'Batch reads dropped from the serving cache, by reason (budget: least recently used, to stay within the budget; too_large: a read larger than the whole budget, answered but not kept).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly servingRequestTimeouts = new Counter({
+    name: 'pv_serving_request_timeouts_total',
+    help: 'Read requests answered 503 because they ran longer than SERVING_REQUEST_TIMEOUT_MS.',
+    registers: [this.registry],
+  });
   readonly httpRequests = new Histogram({
     name: 'pv_http_request_duration_seconds',
     help: 'HTTP request duration by route and status.',
