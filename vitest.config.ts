@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // test/faults/ (a broker restart, an RSS-measured query flood) runs only in the fault suite
+    // (vitest.faults.config.ts, npm run test:faults), one file at a time.
+    exclude: ['test/faults/**', '**/node_modules/**'],
     globalSetup: ['test/support/global-setup.ts'],
     // The default summary, then every skipped suite with its reason.
     reporters: ['default', './test/support/skip-reporter.ts'],

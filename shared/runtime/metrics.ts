@@ -21,7 +21,7 @@ export class PlatformMetrics {
   });
   readonly speedDeadLetters = new Counter({
     name: 'pv_speed_dead_letters_total',
-    help: 'Records the speed layer sent to the dead-letter topic, by reason (invalid, future).',
+    help: 'Records the speed layer sent to the dead-letter topic, by reason (invalid, future, store_refused).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

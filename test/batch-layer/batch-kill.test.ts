@@ -106,6 +106,7 @@ function describeKill(name: string, env: () => Promise<{ env: Record<string, str
           const runs = await backends.store.batchRuns(10);
           expect(runs.map((r) => r.status)).toEqual(['success', 'failed', 'success']);
           expect(runs[1]?.error).toMatch(/^abandoned/);
+          console.log(`batch SIGKILL (${name}): killed with ${killed.pausedAt} records copied; previous views kept; next run counted ${next.run.rowsCounted} of ${2 * count}`);
         } finally {
           await backends.close();
         }

@@ -77,8 +77,8 @@ export function describePoison(name: string, factory: BackendFactory, options: {
       const metrics = new PlatformMetrics();
       const speed = new SpeedLayer(log, refusing, silentLogger, metrics, { groupId: `speed-${randomUUID()}`, flushIntervalMs: 50 });
       await speed.start();
+      const ends = await log.endOffsets();
       try {
-        const ends = await log.endOffsets();
         const total = [...ends.values()].reduce((a, b) => a + b, 0);
         await until('every partition checkpointed to the end of the log', async () => {
           const checkpoints = await store.speedCheckpoints();
@@ -103,6 +103,7 @@ export function describePoison(name: string, factory: BackendFactory, options: {
       const next = await runBatch(log, refusing, silentLogger, { cutoffTime: cutoff });
       expect(next.run.status).toBe('success');
       expect(next.run.rowsCounted).toBe(399);
+      console.log(`poison (${name}): speed checkpointed all ${ends.size} partitions to the end, ${refusedCount} refused row(s) dead-lettered; batch runs published, ${first.run.rowsInvalid} event in the ledger, 399 of 400 counted`);
     }, 120_000);
   });
 }

@@ -100,6 +100,7 @@ describe.skipIf(skipReason !== undefined)(suiteName('speed layer on Kafka: SIGKI
     // checkpointed), not by a timer, so it lands mid-stream however busy the machine is.
     const producing = produce(12_000);
     await until('7,000 records checkpointed', async () => (await checkpointed()) >= 7000, 90_000);
+    const atKill = await checkpointed();
     expect(a.kill('SIGKILL')).toBe(true);
     await producing;
     await worker(); // the restart
@@ -117,5 +118,6 @@ describe.skipIf(skipReason !== undefined)(suiteName('speed layer on Kafka: SIGKI
     }
     expect([...got.values()].reduce((x, y) => x + y, 0)).toBe(24_000);
     expect(Object.fromEntries([...got].sort())).toEqual(Object.fromEntries([...truth].sort()));
+    console.log(`speed SIGKILL: one of two workers killed at ${atKill.toLocaleString('en')} records checkpointed; after a restart ${total.toLocaleString('en')} of 24,000 counted exactly, 0 lost, 0 double`);
   }, 180_000);
 });
