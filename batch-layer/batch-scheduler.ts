@@ -85,6 +85,7 @@ export class BatchScheduler {
       this.inFlight = runBatch(this.log, this.store, this.logger, { leaseHeld: this.leaseHeld, ...options })
         .then((result) => {
           this.metrics.batchRuns.inc({ status: 'success' });
+          this.metrics.batchInvalidRecords.inc(result.run.rowsInvalid);
           this.metrics.batchLastSuccess.set(result.run.cutoffTime / 1000);
           for (const [site, d] of Object.entries(result.run.divergence?.sites ?? {})) {
             if (d.relativeDifference !== null) this.metrics.batchDivergence.set({ site, metric: 'pageviews' }, d.relativeDifference);

@@ -52,6 +52,11 @@ export class PlatformMetrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
+  readonly batchInvalidRecords = new Counter({
+    name: 'pv_batch_invalid_records_total',
+    help: 'Log records a batch run put in the invalid-record ledger instead of the raw copy: invalid events, and events the view store refused.',
+    registers: [this.registry],
+  });
   readonly batchScheduledTicks = new Counter({
     name: 'pv_batch_scheduled_ticks_total',
     help: 'Times the batch cron fired, by outcome (ran: this instance ran the batch; skipped: another instance holds the batch lease).',

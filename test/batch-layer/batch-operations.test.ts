@@ -89,6 +89,14 @@ describe('batch operations (embedded)', () => {
     expect(s.running).toBe(false);
   });
 
+  it('counts the records a run puts in the invalid-record ledger', async () => {
+    await log.append([{ key: 'bad', value: '{"not":"an event"}' }, { key: 'bad2', value: Buffer.from([0xff, 0x7b]) }]);
+    const metrics = new PlatformMetrics();
+    const { run } = await scheduler({}, metrics).trigger();
+    expect(run.rowsInvalid).toBe(2);
+    expect((await metrics.batchInvalidRecords.get()).values[0]?.value).toBe(2);
+  });
+
   it('refuses a trigger without the lease', async () => {
     await expect(scheduler({ leaseHeld: () => false }).trigger()).rejects.toMatchObject({ code: 'PV_BATCH_NOT_LEASE_HOLDER' });
   });

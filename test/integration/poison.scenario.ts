@@ -70,6 +70,11 @@ export function describePoison(name: string, factory: BackendFactory, options: {
         schemaVersion: 1, eventId: randomUUID(), site: 'default', pageId: i === 123 ? POISON : `/p${i % 4}`, visitorId: `v${i % 37}`, timestamp: t0 + i * 1000,
       }));
       await log.append(events.map((e) => ({ key: pageViewKey(e), value: encodePageView(e) })));
+      // Text that is not valid Unicode, produced straight into the topic (the collector refuses
+      // both): a lone surrogate escaped in the JSON, and bytes that are not UTF-8.
+      const loneSurrogate = `{"eventId":"${randomUUID()}","pageId":"/x\\ud800","visitorId":"v","timestamp":${t0}}`;
+      const notUtf8 = Buffer.concat([Buffer.from(`{"eventId":"${randomUUID()}","pageId":"/a`), Buffer.from([0xff, 0xed, 0xa0, 0x80]), Buffer.from(`","visitorId":"v","timestamp":${t0}}`)]);
+      await log.append([{ key: 'u1', value: loneSurrogate }, { key: 'u2', value: notUtf8 }]);
       const truth = new Map<string, number>();
       for (const e of events) if (e.pageId !== POISON) truth.set(e.pageId, (truth.get(e.pageId) ?? 0) + 1);
 
@@ -84,12 +89,29 @@ export function describePoison(name: string, factory: BackendFactory, options: {
           const checkpoints = await store.speedCheckpoints();
           return [...ends].every(([p, end]) => end === 0 || checkpoints.get(p)?.nextOffset === end);
         }, 60_000, 50);
-        expect(total).toBe(400);
+        expect(total).toBe(402);
+        // Freshness recovers: within a minute, a new event is checkpointed within 1 s of its append.
+        let freshness = Number.POSITIVE_INFINITY;
+        await until('a new event checkpointed within 1 s', async () => {
+          const probe: PageView = { schemaVersion: 1, eventId: randomUUID(), site: 'default', pageId: '/probe', visitorId: 'p', timestamp: Date.now() };
+          const appended = Date.now();
+          await log.append([{ key: pageViewKey(probe), value: encodePageView(probe) }]);
+          const target = await log.endOffsets();
+          await until('the probe checkpointed', async () => {
+            const checkpoints = await store.speedCheckpoints();
+            return [...target].every(([p, end]) => end === 0 || (checkpoints.get(p)?.nextOffset ?? 0) >= end);
+          }, 10_000, 20);
+          freshness = Date.now() - appended;
+          return freshness < 1000;
+        }, 60_000, 100);
+        console.log(`poison (${name}): freshness after the poison ${freshness} ms`);
       } finally {
         await speed.stop();
       }
-      const refusedCount = (await metrics.speedDeadLetters.get()).values.find((v) => v.labels.reason === 'store_refused')?.value ?? 0;
+      const deadLettered = async (reason: string): Promise<number> => (await metrics.speedDeadLetters.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+      const refusedCount = await deadLettered('store_refused');
       expect(refusedCount).toBeGreaterThanOrEqual(1);
+      expect(await deadLettered('invalid')).toBe(2);
       for (const [pageId, views] of truth) {
         const rows = await store.speedViews({ site: 'default', pageId, from: t0, to: t0 + 2 * HOUR });
         expect(rows.reduce((a, r) => a + r.views, 0), pageId).toBe(views);
@@ -97,13 +119,17 @@ export function describePoison(name: string, factory: BackendFactory, options: {
 
       const cutoff = t0 + HOUR;
       const first = await runBatch(log, refusing, silentLogger, { cutoffTime: cutoff, insertBatchSize: 100 });
-      expect(first.run).toMatchObject({ status: 'success', rowsRead: 400, rowsInvalid: 1, rowsCounted: 399 });
+      // 400 events, the 2 records that are not Unicode text, and the probes; 1 refused + 2 invalid in the ledger.
+      expect(first.run).toMatchObject({ status: 'success', rowsInvalid: 3, rowsCounted: 399 });
       const pages = await store.batchPageTotals(first.run.batchId, { site: 'default', from: t0, to: cutoff });
       expect(Object.fromEntries(pages.map((p) => [p.pageId, p.views]))).toEqual(Object.fromEntries(truth));
       const next = await runBatch(log, refusing, silentLogger, { cutoffTime: cutoff });
       expect(next.run.status).toBe('success');
       expect(next.run.rowsCounted).toBe(399);
-      console.log(`poison (${name}): speed checkpointed all ${ends.size} partitions to the end, ${refusedCount} refused row(s) dead-lettered; batch runs published, ${first.run.rowsInvalid} event in the ledger, 399 of 400 counted`);
+      console.log(
+        `poison (${name}): speed checkpointed all ${ends.size} partitions to the end; ${refusedCount} refused row(s) and 2 records that are not Unicode text dead-lettered; ` +
+          `batch runs published, ${first.run.rowsInvalid} records in the ledger, 399 of 400 events counted`,
+      );
     }, 120_000);
   });
 }
