@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodePageView } from '../../shared/core/page-view.ts';
 import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
+import { readAllRecords } from '../support/read-log.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -25,22 +26,11 @@ function generate(args: string[], env: Record<string, string>) {
 async function readAll(dataDir: string): Promise<string[]> {
   const log = new EmbeddedEventLog({ dataDir: path.join(dataDir, 'log'), topic: 'page-views' });
   await log.ensureTopic();
-  const values: string[] = [];
   try {
-    for (const [partition, end] of await log.endOffsets()) {
-      await log.readRange({
-        partition,
-        fromOffset: 0,
-        toOffset: end,
-        onRecords: async (records) => {
-          for (const r of records) values.push(r.value.toString('utf8'));
-        },
-      });
-    }
+    return (await readAllRecords(log)).map((r) => r.value.toString('utf8'));
   } finally {
     await log.close();
   }
-  return values;
 }
 
 describe('npm run generate', () => {

@@ -19,6 +19,7 @@ import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 import { deleteKafkaTopics } from '../support/kafka-admin.ts';
+import { readAllRecords } from '../support/read-log.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PER_REQUEST = 50;
@@ -84,17 +85,7 @@ describe.skipIf(skip !== undefined)(suiteName('fault: the Kafka broker restarts 
     expect(restartDone).toBe(true);
     expect(afterRestart).toBeGreaterThanOrEqual(20); // ingest recovered after the restart
 
-    const stored = new Set<string>();
-    for (const [partition, end] of await log.endOffsets()) {
-      await log.readRange({
-        partition,
-        fromOffset: 0,
-        toOffset: end,
-        onRecords: async (records) => {
-          for (const r of records) stored.add((JSON.parse(r.value.toString('utf8')) as { eventId: string }).eventId);
-        },
-      });
-    }
+    const stored = new Set((await readAllRecords(log)).map((r) => (JSON.parse(r.value.toString('utf8')) as { eventId: string }).eventId));
     const missing = [...acknowledged].filter((id) => !stored.has(id));
     console.log(
       `broker restart during ingest: ${acknowledged.size.toLocaleString('en')} acknowledged, ${missing.length} missing; answers ${JSON.stringify(Object.fromEntries(answers))}`,
