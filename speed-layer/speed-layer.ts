@@ -168,7 +168,6 @@ export class SpeedLayer {
             [DEAD_LETTER_HEADERS.offset]: String(record.offset),
           },
         });
-        this.metrics.speedDeadLetters.inc({ reason });
         decided.push(null);
       } else {
         decided.push(decoded.ok ? decoded.event : null);
@@ -176,6 +175,8 @@ export class SpeedLayer {
     }
     if (deadLetters.length > 0) {
       await this.log.appendTo(this.deadLetterTopic, deadLetters);
+      // Counted once written: a failed write redelivers the batch, which would count them again.
+      for (const message of deadLetters) this.metrics.speedDeadLetters.inc({ reason: message.headers?.[DEAD_LETTER_HEADERS.reason] ?? 'invalid' });
       this.logger.warn({ partition: batch.partition, count: deadLetters.length, topic: this.deadLetterTopic }, 'records dead-lettered');
     }
 

@@ -274,8 +274,16 @@ export class ClickHouseViewStore extends SqlViewStore {
   }
 
   protected async rows(query: SqlFragment): Promise<Row[]> {
-    return this.call('query', this.readDeadline(), async (abort_signal) => {
-      const result = await this.client.query({ query: query.text, format: 'JSONEachRow', abort_signal });
+    const deadline = this.readDeadline();
+    return this.call('query', deadline, async (abort_signal) => {
+      const result = await this.client.query({
+        query: query.text,
+        format: 'JSONEachRow',
+        abort_signal,
+        // The server keeps running a query whose client gave up (18.16 does not cancel it on
+        // disconnect): give it the same deadline, so an abandoned read stops there too.
+        clickhouse_settings: { max_execution_time: Math.ceil(deadline / 1000) },
+      });
       return result.json<Row>();
     });
   }
