@@ -107,6 +107,12 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     for (const d of body.error.details) expect(body.error.message).toContain(d.message);
   });
 
+  it('an unknown parameter is named in the details', async () => {
+    const body = (await (await get('/api/v1/stats/aggregate?site_id=a&compare=previous_period')).json()) as { error: { message: string; details: { field: string }[] } };
+    expect(body.error.details.map((d) => d.field)).toEqual(['site_id', 'compare']);
+    expect(body.error.message).toBe("unknown parameter 'site_id', 'compare': this endpoint takes site, page, metrics, period, from, to");
+  });
+
   it('unknown routes are a 404 in the same error shape', async () => {
     const res = await get('/api/v2/nothing');
     expect(res.status).toBe(404);

@@ -13,7 +13,12 @@ export interface FieldProblem {
 
 /** The problems of a failed parse, each with the field it is about ('' for the whole input). */
 export function fieldProblems(error: z.ZodError): FieldProblem[] {
-  return error.issues.map((issue) => ({ field: issue.path.map(String).join('.'), message: issue.message }));
+  return error.issues.flatMap((issue) =>
+    // An unknown parameter is named as the field it is about.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: [...issue.path.map(String), key].join('.'), message: issue.message }))
+      : [{ field: issue.path.map(String).join('.'), message: issue.message }],
+  );
 }
 
 /** Parses `input` with `schema`, or throws a 400 ApiError with `code`, naming every bad field. */
@@ -21,7 +26,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, code:
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const problems = fieldProblems(result.error);
-  throw new ApiError(400, code, problems.map((p) => p.message).join('; '), problems);
+  throw new ApiError(400, code, [...new Set(problems.map((p) => p.message))].join('; '), problems);
 }
 
 /**
