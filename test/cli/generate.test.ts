@@ -9,8 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodePageView } from '../../shared/core/page-view.ts';
-import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
-import { readAllRecords } from '../support/read-log.ts';
+import { readEmbeddedTopic } from '../support/read-log.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -24,13 +23,7 @@ function generate(args: string[], env: Record<string, string>) {
 }
 
 async function readAll(dataDir: string): Promise<string[]> {
-  const log = new EmbeddedEventLog({ dataDir: path.join(dataDir, 'log'), topic: 'page-views' });
-  await log.ensureTopic();
-  try {
-    return (await readAllRecords(log)).map((r) => r.value.toString('utf8'));
-  } finally {
-    await log.close();
-  }
+  return (await readEmbeddedTopic(path.join(dataDir, 'log'), 'page-views')).map((r) => r.value.toString('utf8'));
 }
 
 describe('npm run generate', () => {

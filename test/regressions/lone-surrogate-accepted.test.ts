@@ -22,6 +22,7 @@ import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/index.ts';
 import { until } from '../support/wait.ts';
+import { readEmbeddedTopic } from '../support/read-log.ts';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -49,19 +50,7 @@ describe('records that are not valid Unicode text (embedded log + DuckDB)', () =
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const deadLetters = async (): Promise<LogRecord[]> => {
-    const dlq = new EmbeddedEventLog({ dataDir: dir, topic: 'page-views.dead-letter' });
-    const out: LogRecord[] = [];
-    try {
-      await dlq.ensureTopic();
-      for (const [partition, end] of await dlq.endOffsets()) {
-        await dlq.readRange({ partition, fromOffset: 0, toOffset: end, onRecords: async (r) => void out.push(...r) });
-      }
-    } finally {
-      await dlq.close();
-    }
-    return out;
-  };
+  const deadLetters = (): Promise<LogRecord[]> => readEmbeddedTopic(dir, 'page-views.dead-letter');
   const counted = async (): Promise<number> => {
     const text = await metrics.registry.metrics();
     const line = text.split('\n').find((l) => l.startsWith('pv_speed_events_total{outcome="counted"}'));

@@ -17,6 +17,7 @@ import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
 import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/index.ts';
 import type { SpeedLayerOptions } from '../../speed-layer/index.ts';
 import { until } from '../support/wait.ts';
+import { readEmbeddedTopic } from '../support/read-log.ts';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -68,19 +69,7 @@ describe('SpeedLayer (embedded log + DuckDB)', () => {
     const line = text.split('\n').find((l) => l.startsWith(prefix));
     return line === undefined ? 0 : Number(line.split(' ').pop());
   };
-  const deadLetters = async (): Promise<LogRecord[]> => {
-    const dlq = new EmbeddedEventLog({ dataDir: dir, topic: 'page-views.dead-letter' });
-    const out: LogRecord[] = [];
-    try {
-      await dlq.ensureTopic();
-      for (const [partition, end] of await dlq.endOffsets()) {
-        await dlq.readRange({ partition, fromOffset: 0, toOffset: end, onRecords: async (r) => void out.push(...r) });
-      }
-    } finally {
-      await dlq.close();
-    }
-    return out;
-  };
+  const deadLetters = (): Promise<LogRecord[]> => readEmbeddedTopic(dir, 'page-views.dead-letter');
 
   it('sends malformed, invalid and far-future records to the dead-letter topic with the original bytes and a reason, and keeps going', async () => {
     const now = Date.now();
