@@ -117,6 +117,9 @@ function resolveOptions(options: KafkaEventLogOptions): ResolvedOptions {
 // The EventLog
 // ---------------------------------------------------------------------------------------------
 
+/** Attempts of an admin call while partition leadership settles (100, 200, 400, 800 ms apart). */
+const ADMIN_METADATA_ATTEMPTS = 5;
+
 export class KafkaEventLog implements EventLog {
   readonly kind = 'kafka' as const;
   readonly topic: string;
@@ -170,17 +173,24 @@ export class KafkaEventLog implements EventLog {
 
   /** Runs an admin call; a transient failure drops the admin client so the next call reconnects. */
   private async withAdmin<T>(operation: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
-    this.ensureOpen();
-    const adminPromise = this.admin();
-    try {
-      return await fn(await adminPromise);
-    } catch (err) {
-      const error = toPlatformError(err, operation);
-      if (error.retriable && this.adminPromise === adminPromise) {
-        this.adminPromise = null;
-        adminPromise.then((a) => a.disconnect()).catch(() => undefined);
+    for (let attempt = 1; ; attempt++) {
+      this.ensureOpen();
+      const adminPromise = this.admin();
+      try {
+        return await fn(await adminPromise);
+      } catch (err) {
+        const error = toPlatformError(err, operation);
+        if (error.retriable && this.adminPromise === adminPromise) {
+          this.adminPromise = null;
+          adminPromise.then((a) => a.disconnect()).catch(() => undefined);
+        }
+        // Leadership or metadata on the move (a retriable protocol error such as NOT_LEADER_FOR_PARTITION
+        // right after a topic was created): the broker answers, and a fresh admin with fresh metadata
+        // succeeds shortly. A broker that does not answer is not retried here.
+        const moving = error.retriable && typeof (error.details as { type?: unknown } | undefined)?.type === 'string';
+        if (!moving || attempt >= ADMIN_METADATA_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
       }
-      throw error;
     }
   }
 
