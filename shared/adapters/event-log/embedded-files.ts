@@ -1,9 +1,10 @@
 /**
  * File-system helpers of the embedded log: its error constructors (fs errors become
- * PlatformErrors here), folder fsync, atomic file writes and the topic folder's lock file.
+ * PlatformErrors here), folder fsync, durable mkdir, full positional writes, atomic file
+ * writes and the topic folder's lock file.
  */
 import path from 'node:path';
-import { open, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { PlatformError } from '../../core/errors.ts';
 import type { Logger } from '../../runtime/logger.ts';
 
@@ -54,9 +55,37 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * `mkdir -p` whose new folders survive a crash: when it creates any, it fsyncs the parent of
+ * each created one. Returns whether it created any.
+ */
+export async function mkdirDurable(dir: string): Promise<boolean> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return false;
+  for (let created = dir; ; created = path.dirname(created)) {
+    await fsyncDir(path.dirname(created));
+    if (created === first || path.dirname(created) === created) break;
+  }
+  return true;
+}
+
+/** Writes all of `buffer` at `position` (positional writes may be short). */
+export async function writeFully(handle: FileHandle, buffer: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+/** A tmp-file name beside `file`; `loadTopic` removes leftovers of these after a crash. */
+export function tmpFileFor(file: string): string {
+  return `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+}
+
 /** Writes a file atomically: tmp file, fsync, rename, fsync of the folder. */
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = tmpFileFor(file);
   const handle = await open(tmp, 'w');
   try {
     await handle.writeFile(data, 'utf8');

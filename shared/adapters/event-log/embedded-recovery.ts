@@ -64,7 +64,8 @@ export async function loadTopic(store: RecoveryTarget): Promise<void> {
     }
     partitions = stored;
   }
-  await mkdir(store.groupsDir, { recursive: true });
+  // New folders' entries are made durable with one fsync of the topic folder, below.
+  let created = (await mkdir(store.groupsDir, { recursive: true })) !== undefined;
   // Leftovers of atomic writes interrupted by a crash.
   for (const dir of [store.dir, store.groupsDir]) {
     for (const name of await readdir(dir)) {
@@ -74,12 +75,14 @@ export async function loadTopic(store: RecoveryTarget): Promise<void> {
   for (let id = 0; id < partitions; id++) {
     const partition = new PartitionLog(id, path.join(store.dir, String(id)));
     store.partitions.push(partition);
-    await loadPartition(partition, store.logger);
+    if (await loadPartition(partition, store.logger)) created = true;
   }
+  if (created) await fsyncDir(store.dir);
 }
 
-async function loadPartition(partition: PartitionLog, logger: Logger): Promise<void> {
-  await mkdir(partition.dir, { recursive: true });
+/** Opens one partition; returns whether its folder was created. */
+async function loadPartition(partition: PartitionLog, logger: Logger): Promise<boolean> {
+  const created = (await mkdir(partition.dir, { recursive: true })) !== undefined;
   const bases = (await readdir(partition.dir))
     .filter((name) => /^\d{20}\.log$/.test(name))
     .map((name) => Number(name.slice(0, 20)))
@@ -89,7 +92,7 @@ async function loadPartition(partition: PartitionLog, logger: Logger): Promise<v
     partition.handle = await open(segment.file, 'wx+');
     await fsyncDir(partition.dir);
     partition.segments.push(segment);
-    return;
+    return created;
   }
   for (let i = 0; i < bases.length; i++) {
     const base = bases[i]!;
@@ -114,6 +117,7 @@ async function loadPartition(partition: PartitionLog, logger: Logger): Promise<v
     if (isLast) partition.handle = handle;
     else await handle.close();
   }
+  return created;
 }
 
 /** Rebuilds the index of one segment; recovers a torn tail of the last one. */

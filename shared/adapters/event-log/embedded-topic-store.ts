@@ -4,20 +4,23 @@
  * folder's lock, routes appends to partitions and runs writes one at a time, wakes consumers,
  * runs retention, and reads and commits group offsets.
  *
+ * Group commit: appends that arrive while a write is in flight wait for it and then go to disk
+ * together, one write + one fdatasync per partition for all of them. Each call resolves once
+ * its records are synced (and rejects when one of its partitions failed).
+ *
  * Layout (one folder per topic under `dataDir`):
  *
  *   <dataDir>/<topic>/topic.json                     {"version":1,"partitions":4}
  *   <dataDir>/<topic>/.lock                          pid of the owning process
  *   <dataDir>/<topic>/<partition>/<baseOffset>.log   segments, base offset zero-padded to 20 digits
- *   <dataDir>/<topic>/groups/<groupId>.json          committed offsets, written atomically
+ *   <dataDir>/<topic>/groups/offsets.log             committed offsets of every group, append-only
  */
 import path from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import { isPlatformError } from '../../core/errors.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { prepareMessage, type PreparedMessage } from './embedded-codec.ts';
 import { PartitionCursor } from './embedded-consumer.ts';
-import { closedError, fsError, lockTopicDir, unlockTopicDir } from './embedded-files.ts';
+import { closedError, fsError, lockTopicDir, mkdirDurable, unlockTopicDir } from './embedded-files.ts';
 import { GroupOffsets } from './embedded-groups.ts';
 import type { ResolvedOptions } from './embedded-log.ts';
 import { loadTopic } from './embedded-recovery.ts';
@@ -81,12 +84,28 @@ export async function releaseStore(store: TopicStore): Promise<void> {
 // The topic store
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * A group commit takes pending appends up to about this many bytes (at least one call); the
+ * rest go into the next write.
+ */
+const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
+
+/** An append call waiting for the next group commit. */
+interface PendingAppend {
+  perPartition: Map<number, PreparedMessage[]>;
+  bytes: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export class TopicStore {
   readonly partitions: PartitionLog[] = [];
   /** Bumped after every append that made records visible. */
   appendSeq = 0;
   private readonly listeners = new Set<() => void>();
   private writeChain: Promise<unknown> = Promise.resolve();
+  private pendingAppends: PendingAppend[] = [];
+  private flushQueued = false;
   private roundRobin = 0;
   private closed = false;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -102,7 +121,7 @@ export class TopicStore {
   ) {
     this.logger = options.logger.child({ module: 'embedded-log', topic });
     this.writer = new PartitionWriter(dir, options, this.logger, () => this.closed);
-    this.groups = new GroupOffsets(this.groupsDir);
+    this.groups = new GroupOffsets(this.groupsDir, this.logger);
   }
 
   get groupsDir(): string {
@@ -112,15 +131,17 @@ export class TopicStore {
   static async open(dir: string, topic: string, options: ResolvedOptions): Promise<TopicStore> {
     const store = new TopicStore(dir, topic, options);
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdirDurable(dir);
     } catch (err) {
       throw fsError(err, `creating ${dir}`);
     }
     await lockTopicDir(dir, store.logger);
     try {
       await loadTopic(store);
+      await store.groups.open();
     } catch (err) {
       await store.closeHandles();
+      await store.groups.close();
       await unlockTopicDir(dir, store.logger);
       throw isPlatformError(err) ? err : fsError(err, `opening ${dir}`);
     }
@@ -163,6 +184,7 @@ export class TopicStore {
     this.ensureOpen();
     const count = this.partitions.length;
     const perPartition = new Map<number, PreparedMessage[]>();
+    let bytes = 0;
     for (const message of messages) {
       const partition =
         message.key === null ? this.roundRobin++ % count : partitionForKey(message.key, count);
@@ -170,20 +192,64 @@ export class TopicStore {
       let list = perPartition.get(partition);
       if (list === undefined) perPartition.set(partition, (list = []));
       list.push(prepared);
+      bytes += prepared.size;
     }
     if (this.roundRobin >= Number.MAX_SAFE_INTEGER) this.roundRobin = 0;
     if (perPartition.size === 0) return Promise.resolve();
-    return this.serialize(async () => {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingAppends.push({ perPartition, bytes, resolve, reject });
+      this.queueFlush();
+    });
+  }
+
+  /** Queues one group commit of the pending appends, unless one is queued already. */
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    void this.serialize(() => this.flushAppends());
+  }
+
+  /** Writes pending appends together: one write + fdatasync per partition. Never rejects. */
+  private async flushAppends(): Promise<void> {
+    this.flushQueued = false;
+    let taken = 0;
+    let bytes = 0;
+    for (const pending of this.pendingAppends) {
+      if (taken > 0 && bytes + pending.bytes > GROUP_COMMIT_MAX_BYTES) break;
+      bytes += pending.bytes;
+      taken++;
+    }
+    const group = this.pendingAppends.splice(0, taken);
+    if (this.pendingAppends.length > 0) this.queueFlush();
+    try {
       this.ensureOpen();
       if (this.writer.failed !== null) throw this.writer.failed;
-      // Partitions are independent files: write and fsync them in parallel.
-      const results = await Promise.allSettled(
-        [...perPartition].map(([id, list]) => this.writer.appendToPartition(this.partitions[id]!, list)),
-      );
-      if (results.some((r) => r.status === 'fulfilled')) this.notify();
-      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failure !== undefined) throw failure.reason;
+    } catch (err) {
+      for (const pending of group) pending.reject(err);
+      return;
+    }
+    // In call order, so each call's records of a partition stay consecutive.
+    const merged = new Map<number, PreparedMessage[]>();
+    for (const pending of group) {
+      for (const [id, list] of pending.perPartition) {
+        const into = merged.get(id);
+        if (into === undefined) merged.set(id, group.length === 1 ? list : list.slice());
+        else for (const message of list) into.push(message);
+      }
+    }
+    // Partitions are independent files: write and fsync them in parallel.
+    const ids = [...merged.keys()];
+    const results = await Promise.allSettled(ids.map((id) => this.writer.appendToPartition(this.partitions[id]!, merged.get(id)!)));
+    const failures = new Map<number, unknown>();
+    results.forEach((result, i) => {
+      if (result.status === 'rejected') failures.set(ids[i]!, result.reason);
     });
+    if (failures.size < ids.length) this.notify();
+    for (const pending of group) {
+      const failed = [...pending.perPartition.keys()].find((id) => failures.has(id));
+      if (failed === undefined) pending.resolve();
+      else pending.reject(failures.get(failed));
+    }
   }
 
   private notify(): void {
@@ -272,7 +338,7 @@ export class TopicStore {
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
     for (const listener of [...this.listeners]) listener();
     await this.writeChain;
-    await this.groups.settled();
+    await this.groups.close();
     await this.closeHandles();
     await unlockTopicDir(this.dir, this.logger);
   }

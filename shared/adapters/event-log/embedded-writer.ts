@@ -2,9 +2,11 @@
  * The write path of the embedded log's topic store: appends, segment rolls and retention. The
  * store routes messages to partitions and runs these calls one at a time.
  *
- * Durability: each partition's frames of an append go to disk with one positional write, then
- * fdatasync, and only then become visible (end offsets, readers, consumers). A failed write is
- * truncated back; when that fails too, appends are refused until the log is reopened.
+ * Durability: each partition's frames of an append (one group commit of the store: one or more
+ * append calls) go to disk with one positional write, then fdatasync, and only then become
+ * visible (end offsets, readers, consumers). The folder is fsynced only when a segment file is
+ * created or deleted. A failed write is truncated back; when that fails too, appends are
+ * refused until the log is reopened.
  */
 import path from 'node:path';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
