@@ -44,7 +44,9 @@ const stops: (() => Promise<unknown>)[] = [];
 if (config.roles.includes('speed')) {
   const speed = new SpeedLayer(log, store, logger.child({ module: 'speed-layer' }), metrics, {
     flushIntervalMs: config.speedFlushIntervalMs,
-    allowedLatenessMs: config.speedAllowedLatenessMs,
+    flushIdleIntervalMs: config.speedFlushIdleIntervalMs,
+    hotWindowMs: config.speedHotWindowMs,
+    memoryBudgetBytes: config.speedMemoryBudgetMb * 1024 * 1024,
     maxFutureSkewMs: config.speedMaxFutureSkewMs,
     maxExactKeys: config.speedMaxExactKeys,
     cmsEpsilon: config.speedCmsEpsilon,

@@ -153,7 +153,8 @@ export function servingRouter(deps: ServingAppDeps): Router {
         endOffset: end,
         checkpointedOffset: cp?.nextOffset ?? 0,
         lag: end === null ? null : end - (cp?.nextOffset ?? 0),
-        watermark: cp === undefined ? null : iso(cp.maxEventTime),
+        // The highest event time the partition has counted (informational: late events are counted whatever it is).
+        maxEventTime: cp === undefined || cp.maxEventTime === 0 ? null : iso(cp.maxEventTime),
       };
     });
     const lastCheckpoint = Math.max(0, ...[...checkpoints.values()].map((cp) => cp.version));

@@ -8,17 +8,29 @@ export interface SpeedLayerOptions {
    */
   groupId?: string;
   /**
-   * How often changed counters and checkpoints are written (ms). This is also the
+   * How often changed counters and checkpoints are written under load (ms). This is also the
    * freshness of the speed views for a separate serving process.
    * @default SPEED_FLUSH_INTERVAL_MS's default
    */
   flushIntervalMs?: number;
   /**
-   * Allowed lateness (ms): the watermark is the highest event time seen minus this.
-   * Events for minute buckets behind the watermark are counted as late and left to the batch layer.
-   * @default SPEED_ALLOWED_LATENESS_MS's default
+   * Longest flush interval (ms). After a flush of fewer than `BUSY_EVENTS` events the next
+   * interval doubles, up to this; once that many events arrive it drops back to `flushIntervalMs`.
+   * @default SPEED_FLUSH_IDLE_INTERVAL_MS's default
    */
-  allowedLatenessMs?: number;
+  flushIdleIntervalMs?: number;
+  /**
+   * Minute buckets younger than this (by the wall clock) stay in memory. Events for older
+   * minutes (after the batch boundary) are counted too: merged into the stored rows at the next flush.
+   * @default SPEED_HOT_WINDOW_MS's default
+   */
+  hotWindowMs?: number;
+  /**
+   * Estimated bytes of state (all partitions of this speed layer). Beyond it, new pages of a
+   * minute go to its Count-Min and top-pages sketches, as beyond `maxExactKeys`.
+   * @default SPEED_MEMORY_BUDGET_MB's default, in bytes
+   */
+  memoryBudgetBytes?: number;
   /**
    * Events more than this far ahead of the wall clock (ms) are rejected to the dead-letter topic.
    * @default SPEED_MAX_FUTURE_SKEW_MS's default
@@ -74,7 +86,9 @@ export type ResolvedSpeedLayerOptions = Required<Omit<SpeedLayerOptions, 'deadLe
 export const SPEED_LAYER_DEFAULTS = {
   groupId: 'pv-speed-layer',
   flushIntervalMs: ENV.SPEED_FLUSH_INTERVAL_MS.default,
-  allowedLatenessMs: ENV.SPEED_ALLOWED_LATENESS_MS.default,
+  flushIdleIntervalMs: ENV.SPEED_FLUSH_IDLE_INTERVAL_MS.default,
+  hotWindowMs: ENV.SPEED_HOT_WINDOW_MS.default,
+  memoryBudgetBytes: ENV.SPEED_MEMORY_BUDGET_MB.default * 1024 * 1024,
   maxFutureSkewMs: ENV.SPEED_MAX_FUTURE_SKEW_MS.default,
   maxExactKeys: ENV.SPEED_MAX_EXACT_KEYS.default,
   cmsEpsilon: ENV.SPEED_CMS_EPSILON.default,
@@ -92,7 +106,9 @@ export const SPEED_LAYER_DEFAULTS = {
  */
 export const SPEED_LAYER_LIMITS = {
   flushIntervalMs: ENV.SPEED_FLUSH_INTERVAL_MS.kind,
-  allowedLatenessMs: ENV.SPEED_ALLOWED_LATENESS_MS.kind,
+  flushIdleIntervalMs: ENV.SPEED_FLUSH_IDLE_INTERVAL_MS.kind,
+  hotWindowMs: ENV.SPEED_HOT_WINDOW_MS.kind,
+  memoryBudgetBytes: wholeNumber(1024 * 1024),
   maxFutureSkewMs: ENV.SPEED_MAX_FUTURE_SKEW_MS.kind,
   maxExactKeys: ENV.SPEED_MAX_EXACT_KEYS.kind,
   cmsEpsilon: ENV.SPEED_CMS_EPSILON.kind,
@@ -109,7 +125,9 @@ export function resolveSpeedLayerOptions(options: SpeedLayerOptions): ResolvedSp
   const r: ResolvedSpeedLayerOptions = {
     groupId: options.groupId ?? d.groupId,
     flushIntervalMs: options.flushIntervalMs ?? d.flushIntervalMs,
-    allowedLatenessMs: options.allowedLatenessMs ?? d.allowedLatenessMs,
+    flushIdleIntervalMs: Math.max(options.flushIdleIntervalMs ?? d.flushIdleIntervalMs, options.flushIntervalMs ?? d.flushIntervalMs),
+    hotWindowMs: options.hotWindowMs ?? d.hotWindowMs,
+    memoryBudgetBytes: options.memoryBudgetBytes ?? d.memoryBudgetBytes,
     maxFutureSkewMs: options.maxFutureSkewMs ?? d.maxFutureSkewMs,
     deadLetterTopic: options.deadLetterTopic ?? null,
     maxExactKeys: options.maxExactKeys ?? d.maxExactKeys,

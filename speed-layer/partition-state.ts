@@ -1,53 +1,151 @@
 /**
- * The speed layer's state for one log partition, for its open (not yet closed) buckets:
+ * The speed layer's state for one log partition:
  *
- *  - page views: an exact counter per (site, page, minute), up to `maxExactKeys` counters;
- *    beyond that, a page's views in a minute go to that (site, minute)'s overflow: an exact
- *    total, a Count-Min sketch by page and a Space-Saving summary of the top pages;
+ *  - page views: an exact counter per (site, page, minute), up to `maxExactKeys` counters and
+ *    while the memory budget allows; beyond either, a page's views in a minute go to that
+ *    (site, minute)'s overflow: an exact total, a Count-Min sketch by page and a Space-Saving
+ *    summary of the top pages;
  *  - unique visitors: HyperLogLogs per (site, minute), per (site, hour) and per
  *    (site, page, hour) — the last only for pages that have an exact counter;
- *  - the offset the state reflects and the event-time watermark.
+ *  - the offset the state reflects.
  *
- * Pure and synchronous, so that taking a snapshot for a checkpoint is atomic.
+ * Late data (ARCHITECTURE.md invariant 8). Every valid event whose minute is at or after the
+ * batch boundary is counted, however late it arrives. Buckets are *resident* (held in memory)
+ * from `residentFrom` on: the start of the minute `hotWindowMs` before the wall clock, advanced
+ * at each checkpoint. Older buckets are written out and evicted. An event for an older minute
+ * is deferred: at the next flush the speed layer reads the stored rows of its keys
+ * (`lateKeys`), `mergeLate` loads them and applies the deferred events on top, and the merged
+ * rows are written with a new version like any other change. So a late event is as fresh as a
+ * current one (one flush), memory stays bounded however late events are, and no event time —
+ * no client's clock — decides what another event counts: residency follows the wall clock.
+ *
+ * Layout. State is nested by site, then page, then bucket (maps keyed by the event's own
+ * strings and by numbers), so applying an event builds no strings; changed entries carry a
+ * dirty flag and sit in a dirty list, so a snapshot visits only what changed.
+ *
+ * Pure and synchronous (the clock is injected), so that taking a snapshot for a checkpoint is atomic.
  */
 import type { PageView } from '../shared/core/page-view.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { CountMinSketch, HyperLogLog, SpaceSaving } from '../shared/core/sketches/index.ts';
-import { INTERVAL_MS, bucketStart, type Interval } from '../shared/core/time-buckets.ts';
-import type { SpeedMinuteRow, SpeedOverflowRow, SpeedRows, SpeedVisitorsRow, VisitorsGrain } from '../shared/adapters/view-store/index.ts';
+import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
+import type {
+  SpeedMinuteRow,
+  SpeedOverflowRow,
+  SpeedRowKeys,
+  SpeedRows,
+  SpeedVisitorsRow,
+  VisitorsGrain,
+} from '../shared/adapters/view-store/index.ts';
 
-export type ApplyOutcome = 'counted' | 'late' | 'replayed';
+/**
+ * `counted`: in the state now; `deferred`: for a minute no longer resident, counted at the next
+ * flush (see `mergeLate`); `before_boundary`: the batch layer's (its minute is before the
+ * published boundary); `replayed`: already reflected (below the checkpointed offset).
+ */
+export type ApplyOutcome = 'counted' | 'deferred' | 'before_boundary' | 'replayed';
 
 export interface SketchSettings {
-  allowedLatenessMs: number;
+  /** Minutes younger than this (by the wall clock) stay in memory. */
+  hotWindowMs: number;
   maxExactKeys: number;
   cmsEpsilon: number;
   cmsDelta: number;
   topPagesCapacity: number;
   hllPrecision: number;
+  /** Wall clock. */
+  now: () => number;
 }
 
-interface Counter {
+/**
+ * Bytes of speed state held by every partition of a speed layer, against its budget. Estimated
+ * from the entries' V8 sizes (measured on Node 20, x64; see MEMORY_BYTES): exact to within the
+ * allocator's rounding, which the memory benchmark checks against the live heap.
+ */
+export class ByteBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
+  get full(): boolean {
+    return this.used >= this.limit;
+  }
+}
+
+/**
+ * Estimated V8 sizes of the state's entries, in bytes: the object, its slot in the map that
+ * holds it (hash tables run about half full, so about two slots of 3 words each), and for a
+ * new page or site its own maps. Strings are the events' own; a key string is counted once
+ * per map it is a key of (its header and characters, 2 bytes per UTF-16 unit at most).
+ */
+export const MEMORY_BYTES = {
+  counter: 56 + 48,
+  visitorsEntry: 48 + 48,
+  overflowEntry: 64 + 48,
+  page: 64 + 2 * 120 + 48,
+  site: 96 + 5 * 120 + 48,
+  string: (s: string) => 20 + s.length,
+} as const;
+
+class MinuteCounter {
+  dirty = false;
+  /** Updated since the last eviction pass. */
+  touched = true;
+  constructor(
+    readonly site: string,
+    readonly pageId: string,
+    readonly bucket: number,
+    public views: number,
+  ) {}
+}
+
+class VisitorsSketch {
+  dirty = false;
+  touched = true;
+  bytes: number;
+  constructor(
+    readonly site: string,
+    readonly pageId: string,
+    readonly grain: VisitorsGrain,
+    readonly bucket: number,
+    readonly hll: HyperLogLog,
+  ) {
+    this.bytes = hll.memoryBytes;
+  }
+}
+
+class Overflow {
+  dirty = false;
+  touched = true;
+  bytes: number;
+  constructor(
+    readonly site: string,
+    readonly bucket: number,
+    public total: number,
+    readonly cms: CountMinSketch,
+    readonly topPages: SpaceSaving<string>,
+  ) {
+    this.bytes = cms.memoryBytes;
+  }
+}
+
+class PageEntry {
+  readonly minutes = new Map<number, MinuteCounter>();
+  readonly hours = new Map<number, VisitorsSketch>();
+}
+
+class SiteEntry {
+  readonly pages = new Map<string, PageEntry>();
+  readonly minuteVisitors = new Map<number, VisitorsSketch>();
+  readonly hourVisitors = new Map<number, VisitorsSketch>();
+  readonly overflows = new Map<number, Overflow>();
+}
+
+/** An event for a minute that is no longer resident, waiting for its stored rows. */
+interface DeferredEvent {
   site: string;
   pageId: string;
-  bucket: number;
-  views: number;
-}
-
-interface Overflow {
-  site: string;
-  bucket: number;
-  total: number;
-  cms: CountMinSketch;
-  topPages: SpaceSaving<string>;
-}
-
-interface Visitors {
-  site: string;
-  pageId: string;
-  grain: VisitorsGrain;
-  bucket: number;
-  hll: HyperLogLog;
+  minute: number;
+  hi: number;
+  lo: number;
 }
 
 export interface PartitionSnapshot {
@@ -55,84 +153,118 @@ export interface PartitionSnapshot {
   nextOffset: number;
   maxEventTime: number;
   version: number;
+  /** The entries the rows were taken from, to mark dirty again after a failed write. */
+  readonly entries: readonly (MinuteCounter | VisitorsSketch | Overflow)[];
 }
 
-const SEP = '\u0001';
-
-/** The key of a page-minute counter. Site ids cannot contain U+0001 (see page-view.ts). */
-export function speedCounterKey(site: string, pageId: string, bucket: number): string {
-  return `${site}${SEP}${bucket}${SEP}${pageId}`;
+export interface RestoredPartition {
+  nextOffset: number;
+  maxEventTime: number;
+  version: number;
+  /** Every stored row of a bucket at or after `residentFrom` (hour sketches: of the hour holding it on). */
+  rows: SpeedRows;
+  residentFrom: number;
 }
 
-function visitorsKey(site: string, pageId: string, grain: VisitorsGrain, bucket: number): string {
-  return `${grain}${SEP}${site}${SEP}${bucket}${SEP}${pageId}`;
+/** The first resident minute at `now`. */
+export function residentFromAt(now: number, hotWindowMs: number): number {
+  return bucketStart(now - hotWindowMs, 'minute');
 }
+
+const HOUR_MS = INTERVAL_MS.hour;
+/** Eviction passes run at most this often (ms), or at every checkpoint while the byte budget is full. */
+export const EVICTION_PASS_MS = 30_000;
 
 export class PartitionState {
-  private readonly counters = new Map<string, Counter>();
-  private readonly overflows = new Map<string, Overflow>();
-  private readonly visitors = new Map<string, Visitors>();
-  private readonly dirtyCounters = new Set<string>();
-  private readonly dirtyOverflows = new Set<string>();
-  private readonly dirtyVisitors = new Set<string>();
+  private readonly sites = new Map<string, SiteEntry>();
+  private dirtyCounters: MinuteCounter[] = [];
+  private dirtyVisitors: VisitorsSketch[] = [];
+  private dirtyOverflows: Overflow[] = [];
+  private deferred: DeferredEvent[] = [];
   private readonly visitorHash: Hash64 = { hi: 0, lo: 0 };
   private readonly pageHash: Hash64 = { hi: 0, lo: 0 };
+  private exactKeys = 0;
   /** Offset of the next record to apply; records below it are already reflected. */
   nextOffset: number;
+  /** Highest event time applied (informational: it decides nothing). */
   maxEventTime: number;
   /** Version of the last durable checkpoint. */
   checkpointVersion: number;
+  /** Minutes from here on are resident: a stored row of such a bucket is in memory. */
+  residentFrom: number;
+  /** Start of the published batch boundary's minute: earlier events are the batch layer's. */
+  boundary = Number.NEGATIVE_INFINITY;
   private checkpointedOffset: number;
 
   constructor(
     readonly partition: number,
     private readonly settings: SketchSettings,
-    restored?: { nextOffset: number; maxEventTime: number; version: number; rows: SpeedRows },
+    private readonly budget: ByteBudget = new ByteBudget(Number.POSITIVE_INFINITY),
+    restored?: RestoredPartition,
   ) {
     this.nextOffset = restored?.nextOffset ?? 0;
     this.checkpointedOffset = this.nextOffset;
     this.maxEventTime = restored?.maxEventTime ?? Number.NEGATIVE_INFINITY;
     this.checkpointVersion = restored?.version ?? 0;
-    if (restored !== undefined) this.restore(restored.rows);
+    this.residentFrom = restored?.residentFrom ?? residentFromAt(settings.now(), settings.hotWindowMs);
+    if (restored !== undefined) this.load(restored.rows);
   }
 
-  private restore(rows: SpeedRows): void {
+  /** Takes stored rows into memory where no entry holds their key yet (they are clean). */
+  private load(rows: Pick<SpeedRows, 'pageMinutes' | 'visitors'> & Partial<Pick<SpeedRows, 'overflow'>>): void {
     for (const r of rows.pageMinutes) {
-      this.counters.set(speedCounterKey(r.site, r.pageId, r.bucket), { site: r.site, pageId: r.pageId, bucket: r.bucket, views: r.views });
+      const page = this.page(this.site(r.site), r.pageId);
+      if (page.minutes.has(r.bucket)) continue;
+      page.minutes.set(r.bucket, new MinuteCounter(r.site, r.pageId, r.bucket, r.views));
+      this.exactKeys += 1;
+      this.budget.used += MEMORY_BYTES.counter;
     }
-    for (const r of rows.overflow) {
-      this.overflows.set(`${r.site}${SEP}${r.bucket}`, {
-        site: r.site,
-        bucket: r.bucket,
-        total: r.total,
-        cms: CountMinSketch.fromCells(r.cmsWidth, r.cmsDepth, r.cms),
-        topPages: SpaceSaving.fromJSON(JSON.parse(r.topPages) as unknown),
-      });
+    for (const r of rows.overflow ?? []) {
+      const site = this.site(r.site);
+      if (site.overflows.has(r.bucket)) continue;
+      const overflow = new Overflow(
+        r.site,
+        r.bucket,
+        r.total,
+        CountMinSketch.fromCells(r.cmsWidth, r.cmsDepth, r.cms),
+        SpaceSaving.fromJSON(JSON.parse(r.topPages) as unknown),
+      );
+      site.overflows.set(r.bucket, overflow);
+      this.budget.used += MEMORY_BYTES.overflowEntry + overflow.bytes;
     }
     for (const r of rows.visitors) {
-      this.visitors.set(visitorsKey(r.site, r.pageId, r.grain, r.bucket), {
-        site: r.site,
-        pageId: r.pageId,
-        grain: r.grain,
-        bucket: r.bucket,
-        hll: HyperLogLog.fromBase64(r.hll),
-      });
+      const map = this.visitorsMap(r.site, r.pageId, r.grain);
+      if (map.has(r.bucket)) continue;
+      const sketch = new VisitorsSketch(r.site, r.pageId, r.grain, r.bucket, HyperLogLog.fromBase64(r.hll));
+      map.set(r.bucket, sketch);
+      this.budget.used += MEMORY_BYTES.visitorsEntry + sketch.bytes;
     }
   }
 
-  /** Event time below which buckets are closed: late events for them are left to the batch layer. */
-  get watermark(): number {
-    return this.maxEventTime - this.settings.allowedLatenessMs;
+  private site(site: string): SiteEntry {
+    let entry = this.sites.get(site);
+    if (entry === undefined) {
+      entry = new SiteEntry();
+      this.sites.set(site, entry);
+      this.budget.used += MEMORY_BYTES.site + MEMORY_BYTES.string(site);
+    }
+    return entry;
   }
 
-  /** Whether a bucket of `interval` starting at `bucket` is closed. */
-  private isClosed(bucket: number, interval: Interval): boolean {
-    return bucket + INTERVAL_MS[interval] <= this.watermark;
+  private page(site: SiteEntry, pageId: string): PageEntry {
+    let page = site.pages.get(pageId);
+    if (page === undefined) {
+      page = new PageEntry();
+      site.pages.set(pageId, page);
+      this.budget.used += MEMORY_BYTES.page + MEMORY_BYTES.string(pageId);
+    }
+    return page;
   }
 
-  /** Whether the minute bucket holding `eventTime` is closed. */
-  isLate(eventTime: number): boolean {
-    return this.isClosed(bucketStart(eventTime, 'minute'), 'minute');
+  private visitorsMap(site: string, pageId: string, grain: VisitorsGrain): Map<number, VisitorsSketch> {
+    const entry = this.site(site);
+    if (pageId !== '') return this.page(entry, pageId).hours;
+    return grain === 'minute' ? entry.minuteVisitors : entry.hourVisitors;
   }
 
   /** Marks a record that is not a usable event (dead-lettered) as consumed. */
@@ -145,86 +277,178 @@ export class PartitionState {
   apply(offset: number, event: PageView): ApplyOutcome {
     if (offset < this.nextOffset) return 'replayed';
     this.nextOffset = offset + 1;
-    if (this.isLate(event.timestamp)) return 'late';
-    if (event.timestamp > this.maxEventTime) this.maxEventTime = event.timestamp;
-    const { site, pageId } = event;
     const minute = bucketStart(event.timestamp, 'minute');
-    const hour = bucketStart(event.timestamp, 'hour');
+    if (minute < this.boundary) return 'before_boundary';
+    if (event.timestamp > this.maxEventTime) this.maxEventTime = event.timestamp;
     hash64(event.visitorId, this.visitorHash);
-
-    const key = speedCounterKey(site, pageId, minute);
-    const counter = this.counters.get(key);
-    let tracked = true;
-    if (counter !== undefined) {
-      counter.views += 1;
-      this.dirtyCounters.add(key);
-    } else if (this.counters.size < this.settings.maxExactKeys) {
-      this.counters.set(key, { site, pageId, bucket: minute, views: 1 });
-      this.dirtyCounters.add(key);
-    } else {
-      tracked = false;
-      this.addOverflow(site, pageId, minute);
+    if (minute < this.residentFrom && !this.isResident(event.site, event.pageId, minute)) {
+      this.deferred.push({ site: event.site, pageId: event.pageId, minute, hi: this.visitorHash.hi, lo: this.visitorHash.lo });
+      return 'deferred';
     }
-
-    this.addVisitor(site, '', 'minute', minute, true);
-    this.addVisitor(site, '', 'hour', hour, true);
-    this.addVisitor(site, pageId, 'hour', hour, tracked);
+    this.count(event.site, event.pageId, minute, this.visitorHash.hi, this.visitorHash.lo, false);
     return 'counted';
   }
 
-  private addOverflow(site: string, pageId: string, minute: number): void {
-    const key = `${site}${SEP}${minute}`;
-    let overflow = this.overflows.get(key);
-    if (overflow === undefined) {
-      overflow = {
-        site,
-        bucket: minute,
-        total: 0,
-        cms: new CountMinSketch(this.settings.cmsEpsilon, this.settings.cmsDelta),
-        topPages: new SpaceSaving<string>(this.settings.topPagesCapacity),
-      };
-      this.overflows.set(key, overflow);
-    }
-    overflow.total += 1;
-    overflow.cms.addHash(hash64(pageId, this.pageHash), 1);
-    overflow.topPages.add(pageId, 1);
-    this.dirtyOverflows.add(key);
+  /** Whether every entry an event of an old minute updates is in memory (then it is counted at once). */
+  private isResident(siteId: string, pageId: string, minute: number): boolean {
+    const site = this.sites.get(siteId);
+    const page = site?.pages.get(pageId);
+    if (page === undefined || !page.minutes.has(minute) || !site!.minuteVisitors.has(minute)) return false;
+    const hour = minute - (minute % HOUR_MS);
+    return hour + HOUR_MS > this.residentFrom || (site!.hourVisitors.has(hour) && page.hours.has(hour));
   }
 
-  /** Adds the current visitor hash; `create` false only adds to an existing sketch. */
-  private addVisitor(site: string, pageId: string, grain: VisitorsGrain, bucket: number, create: boolean): void {
-    const key = visitorsKey(site, pageId, grain, bucket);
-    let entry = this.visitors.get(key);
-    if (entry === undefined) {
-      if (!create) return;
-      entry = { site, pageId, grain, bucket, hll: new HyperLogLog(this.settings.hllPrecision) };
-      this.visitors.set(key, entry);
+  /**
+   * Counts one event in resident state. `late`: a deferred event whose stored rows are loaded;
+   * it gets an exact counter whatever the budgets (the entries are evicted after the next
+   * checkpoint, so they cost memory for one flush only).
+   */
+  private count(siteId: string, pageId: string, minute: number, hi: number, lo: number, late: boolean): void {
+    const hour = minute - (minute % HOUR_MS);
+    const site = this.site(siteId);
+    let page = site.pages.get(pageId);
+    let counter = page?.minutes.get(minute);
+    if (counter === undefined && (late || (this.exactKeys < this.settings.maxExactKeys && !this.budget.full))) {
+      page ??= this.page(site, pageId);
+      counter = new MinuteCounter(siteId, pageId, minute, 0);
+      page.minutes.set(minute, counter);
+      this.exactKeys += 1;
+      this.budget.used += MEMORY_BYTES.counter;
     }
-    if (entry.hll.add(this.visitorHash.hi, this.visitorHash.lo)) this.dirtyVisitors.add(key);
+    if (counter !== undefined) {
+      counter.views += 1;
+      counter.touched = true;
+      if (!counter.dirty) {
+        counter.dirty = true;
+        this.dirtyCounters.push(counter);
+      }
+    } else {
+      this.addOverflow(site, siteId, pageId, minute);
+    }
+    this.addVisitor(site.minuteVisitors, siteId, '', 'minute', minute, hi, lo);
+    this.addVisitor(site.hourVisitors, siteId, '', 'hour', hour, hi, lo);
+    if (page !== undefined && counter !== undefined) this.addVisitor(page.hours, siteId, pageId, 'hour', hour, hi, lo);
+  }
+
+  private addOverflow(site: SiteEntry, siteId: string, pageId: string, minute: number): void {
+    let overflow = site.overflows.get(minute);
+    if (overflow === undefined) {
+      overflow = new Overflow(
+        siteId,
+        minute,
+        0,
+        new CountMinSketch(this.settings.cmsEpsilon, this.settings.cmsDelta),
+        new SpaceSaving<string>(this.settings.topPagesCapacity),
+      );
+      site.overflows.set(minute, overflow);
+      this.budget.used += MEMORY_BYTES.overflowEntry + overflow.bytes;
+    }
+    overflow.total += 1;
+    overflow.touched = true;
+    overflow.cms.addHash(hash64(pageId, this.pageHash), 1);
+    const tracked = overflow.topPages.size;
+    overflow.topPages.add(pageId, 1);
+    if (overflow.topPages.size > tracked) this.budget.used += MEMORY_BYTES.counter;
+    if (!overflow.dirty) {
+      overflow.dirty = true;
+      this.dirtyOverflows.push(overflow);
+    }
+  }
+
+  private addVisitor(map: Map<number, VisitorsSketch>, site: string, pageId: string, grain: VisitorsGrain, bucket: number, hi: number, lo: number): void {
+    let sketch = map.get(bucket);
+    if (sketch === undefined) {
+      sketch = new VisitorsSketch(site, pageId, grain, bucket, new HyperLogLog(this.settings.hllPrecision));
+      map.set(bucket, sketch);
+      this.budget.used += MEMORY_BYTES.visitorsEntry + sketch.bytes;
+    }
+    sketch.touched = true;
+    if (!sketch.hll.add(hi, lo)) return;
+    const bytes = sketch.hll.memoryBytes;
+    this.budget.used += bytes - sketch.bytes;
+    sketch.bytes = bytes;
+    if (!sketch.dirty) {
+      sketch.dirty = true;
+      this.dirtyVisitors.push(sketch);
+    }
+  }
+
+  /** Events waiting for their stored rows (see `lateKeys`). */
+  get deferredEvents(): number {
+    return this.deferred.length;
+  }
+
+  /**
+   * The stored rows the deferred events need: those of their keys that are not in memory.
+   * Null when there are none to read (`mergeLate(null)` then applies the deferred events).
+   */
+  lateKeys(): SpeedRowKeys | null {
+    const keys: SpeedRowKeys = { pageMinutes: [], visitors: [] };
+    const seen = new Set<string>();
+    const want = (key: string): boolean => !seen.has(key) && seen.add(key) !== undefined;
+    for (const e of this.deferred) {
+      const hour = e.minute - (e.minute % HOUR_MS);
+      const site = this.sites.get(e.site);
+      const page = site?.pages.get(e.pageId);
+      if (page?.minutes.has(e.minute) !== true && want(`m\u0001${e.site}\u0001${e.pageId}\u0001${e.minute}`)) {
+        keys.pageMinutes.push({ site: e.site, pageId: e.pageId, bucket: e.minute });
+      }
+      if (site?.minuteVisitors.has(e.minute) !== true && want(`v\u0001${e.site}\u0001\u0001minute\u0001${e.minute}`)) {
+        keys.visitors.push({ site: e.site, pageId: '', grain: 'minute', bucket: e.minute });
+      }
+      // An hour still partly resident is wholly in memory (or was never stored).
+      if (hour + HOUR_MS > this.residentFrom) continue;
+      if (site?.hourVisitors.has(hour) !== true && want(`v\u0001${e.site}\u0001\u0001hour\u0001${hour}`)) {
+        keys.visitors.push({ site: e.site, pageId: '', grain: 'hour', bucket: hour });
+      }
+      if (page?.hours.has(hour) !== true && want(`v\u0001${e.site}\u0001${e.pageId}\u0001hour\u0001${hour}`)) {
+        keys.visitors.push({ site: e.site, pageId: e.pageId, grain: 'hour', bucket: hour });
+      }
+    }
+    return keys.pageMinutes.length === 0 && keys.visitors.length === 0 ? null : keys;
+  }
+
+  /**
+   * Loads the stored rows of `lateKeys()` (as of the last checkpoint) and counts every deferred
+   * event. Between the two calls no event may be applied (the speed layer holds its batches).
+   */
+  mergeLate(stored: Pick<SpeedRows, 'pageMinutes' | 'visitors'> | null): number {
+    if (stored !== null) this.load(stored);
+    const events = this.deferred;
+    this.deferred = [];
+    for (const e of events) this.count(e.site, e.pageId, e.minute, e.hi, e.lo, true);
+    return events.length;
   }
 
   /** True when there is something a checkpoint would record. */
   get hasChanges(): boolean {
     return (
-      this.dirtyCounters.size > 0 ||
-      this.dirtyOverflows.size > 0 ||
-      this.dirtyVisitors.size > 0 ||
+      this.dirtyCounters.length > 0 ||
+      this.dirtyOverflows.length > 0 ||
+      this.dirtyVisitors.length > 0 ||
+      this.deferred.length > 0 ||
       this.nextOffset !== this.checkpointedOffset
     );
   }
 
-  /** Takes the rows to write (what changed) under a new version and clears the dirty marks. */
+  /**
+   * Takes the rows to write (what changed) under a new version and clears the dirty marks.
+   * Deferred events must be merged first: the snapshot's offset says they are reflected.
+   */
   snapshot(version: number): PartitionSnapshot {
+    if (this.deferred.length > 0) throw new Error(`partition ${this.partition}: snapshot with ${this.deferred.length} deferred events not merged`);
     const partition = this.partition;
+    const entries: (MinuteCounter | VisitorsSketch | Overflow)[] = [];
     const pageMinutes: SpeedMinuteRow[] = [];
-    for (const key of this.dirtyCounters) {
-      const c = this.counters.get(key);
-      if (c !== undefined) pageMinutes.push({ partition, site: c.site, pageId: c.pageId, bucket: c.bucket, views: c.views, version });
+    for (const c of this.dirtyCounters) {
+      c.dirty = false;
+      entries.push(c);
+      pageMinutes.push({ partition, site: c.site, pageId: c.pageId, bucket: c.bucket, views: c.views, version });
     }
     const overflow: SpeedOverflowRow[] = [];
-    for (const key of this.dirtyOverflows) {
-      const o = this.overflows.get(key);
-      if (o === undefined) continue;
+    for (const o of this.dirtyOverflows) {
+      o.dirty = false;
+      entries.push(o);
       overflow.push({
         partition,
         site: o.site,
@@ -238,48 +462,121 @@ export class PartitionState {
       });
     }
     const visitors: SpeedVisitorsRow[] = [];
-    for (const key of this.dirtyVisitors) {
-      const v = this.visitors.get(key);
-      if (v !== undefined) visitors.push({ partition, site: v.site, pageId: v.pageId, grain: v.grain, bucket: v.bucket, hll: v.hll.toBase64(), version });
+    for (const v of this.dirtyVisitors) {
+      v.dirty = false;
+      entries.push(v);
+      visitors.push({ partition, site: v.site, pageId: v.pageId, grain: v.grain, bucket: v.bucket, hll: v.hll.toBase64(), version });
     }
-    this.dirtyCounters.clear();
-    this.dirtyOverflows.clear();
-    this.dirtyVisitors.clear();
-    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, maxEventTime: this.maxEventTime, version };
+    this.dirtyCounters = [];
+    this.dirtyOverflows = [];
+    this.dirtyVisitors = [];
+    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, maxEventTime: this.maxEventTime, version, entries };
   }
 
   /** After a failed write: the snapshot's rows must be written again. */
   restoreDirty(snapshot: PartitionSnapshot): void {
-    for (const r of snapshot.rows.pageMinutes) this.dirtyCounters.add(speedCounterKey(r.site, r.pageId, r.bucket));
-    for (const r of snapshot.rows.overflow) this.dirtyOverflows.add(`${r.site}${SEP}${r.bucket}`);
-    for (const r of snapshot.rows.visitors) this.dirtyVisitors.add(visitorsKey(r.site, r.pageId, r.grain, r.bucket));
+    for (const entry of snapshot.entries) {
+      if (entry.dirty) continue;
+      entry.dirty = true;
+      if (entry instanceof MinuteCounter) this.dirtyCounters.push(entry);
+      else if (entry instanceof VisitorsSketch) this.dirtyVisitors.push(entry);
+      else this.dirtyOverflows.push(entry);
+    }
   }
 
-  /** After a durable checkpoint: remember it and forget closed buckets, which can no longer change. */
+  /**
+   * After a durable checkpoint: remember it, move the resident horizon with the wall clock and
+   * evict what is behind it, written (clean) and idle. A dirty entry stays until it is written.
+   */
   checkpointed(snapshot: PartitionSnapshot): void {
     this.checkpointVersion = snapshot.version;
     this.checkpointedOffset = snapshot.nextOffset;
-    for (const [key, c] of this.counters) {
-      if (!this.dirtyCounters.has(key) && this.isClosed(c.bucket, 'minute')) this.counters.delete(key);
+    const now = this.settings.now();
+    this.residentFrom = Math.max(this.residentFrom, residentFromAt(now, this.settings.hotWindowMs));
+    if (this.budget.full || now - this.lastEvictionPass >= EVICTION_PASS_MS) {
+      this.lastEvictionPass = now;
+      this.evict(this.budget.full);
     }
-    for (const [key, o] of this.overflows) {
-      if (!this.dirtyOverflows.has(key) && this.isClosed(o.bucket, 'minute')) this.overflows.delete(key);
+  }
+
+  private lastEvictionPass = Number.NEGATIVE_INFINITY;
+
+  /**
+   * One eviction pass: drops clean entries of buckets wholly before `residentFrom` that were not
+   * updated since the previous pass (all of them when `pressed` by the budget). Keeping an entry
+   * is always safe — a resident entry is the truth for its key — so idle ones go and busy ones
+   * (a backlog being caught up) stay.
+   */
+  private evict(pressed: boolean): void {
+    const from = this.residentFrom;
+    const budget = this.budget;
+    const idle = (e: { dirty: boolean; touched: boolean }): boolean => {
+      if (e.dirty) return false;
+      if (pressed || !e.touched) return true;
+      e.touched = false;
+      return false;
+    };
+    for (const [siteId, site] of this.sites) {
+      for (const [pageId, page] of site.pages) {
+        for (const [bucket, c] of page.minutes) {
+          if (bucket >= from || !idle(c)) continue;
+          page.minutes.delete(bucket);
+          this.exactKeys -= 1;
+          budget.used -= MEMORY_BYTES.counter;
+        }
+        this.evictSketches(page.hours, from - HOUR_MS, idle);
+        if (page.minutes.size === 0 && page.hours.size === 0) {
+          site.pages.delete(pageId);
+          budget.used -= MEMORY_BYTES.page + MEMORY_BYTES.string(pageId);
+        }
+      }
+      this.evictSketches(site.minuteVisitors, from - INTERVAL_MS.minute, idle);
+      this.evictSketches(site.hourVisitors, from - HOUR_MS, idle);
+      for (const [bucket, o] of site.overflows) {
+        if (bucket >= from || !idle(o)) continue;
+        site.overflows.delete(bucket);
+        budget.used -= MEMORY_BYTES.overflowEntry + o.bytes + o.topPages.size * MEMORY_BYTES.counter;
+      }
+      if (site.pages.size === 0 && site.minuteVisitors.size === 0 && site.hourVisitors.size === 0 && site.overflows.size === 0) {
+        this.sites.delete(siteId);
+        budget.used -= MEMORY_BYTES.site + MEMORY_BYTES.string(siteId);
+      }
     }
-    for (const [key, v] of this.visitors) {
-      if (!this.dirtyVisitors.has(key) && this.isClosed(v.bucket, v.grain)) this.visitors.delete(key);
+  }
+
+  /** Drops idle sketches of buckets starting at or before `lastClosed`. */
+  private evictSketches(map: Map<number, VisitorsSketch>, lastClosed: number, idle: (v: VisitorsSketch) => boolean): void {
+    for (const [bucket, v] of map) {
+      if (bucket > lastClosed || !idle(v)) continue;
+      map.delete(bucket);
+      this.budget.used -= MEMORY_BYTES.visitorsEntry + v.bytes;
     }
   }
 
   /** Exact counters held in memory. */
   get size(): number {
-    return this.counters.size;
+    return this.exactKeys;
   }
 
-  /** Approximate bytes of state held (counters, sketches and map overhead). */
+  /** Gives this partition's bytes back to the budget (the partition is dropped). */
+  release(): void {
+    this.budget.used -= this.memoryBytes;
+    this.sites.clear();
+  }
+
+  /** Estimated bytes of state held (see MEMORY_BYTES). */
   get memoryBytes(): number {
-    let bytes = this.counters.size * 160;
-    for (const o of this.overflows.values()) bytes += 200 + o.cms.memoryBytes + o.topPages.size * 120;
-    for (const v of this.visitors.values()) bytes += 160 + v.hll.memoryBytes;
+    let bytes = 0;
+    for (const [siteId, site] of this.sites) {
+      bytes += MEMORY_BYTES.site + MEMORY_BYTES.string(siteId);
+      for (const [pageId, page] of site.pages) {
+        bytes += MEMORY_BYTES.page + MEMORY_BYTES.string(pageId) + page.minutes.size * MEMORY_BYTES.counter;
+        for (const v of page.hours.values()) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
+      }
+      for (const v of site.minuteVisitors.values()) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
+      for (const v of site.hourVisitors.values()) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
+      for (const o of site.overflows.values()) bytes += MEMORY_BYTES.overflowEntry + o.bytes + o.topPages.size * MEMORY_BYTES.counter;
+    }
     return bytes;
   }
 }

@@ -1,11 +1,19 @@
 /**
  * SpeedLayer: consumes the page-view log as a consumer group and keeps real-time,
- * bounded-memory views per (site, page, minute): exact counters up to a key budget, then
- * Count-Min and Space-Saving; HyperLogLogs of visitors (see partition-state.ts).
+ * bounded-memory views per (site, page, minute): exact counters up to a key and byte budget,
+ * then Count-Min and Space-Saving; HyperLogLogs of visitors (see partition-state.ts).
  *
- * Checkpoints (invariant 5, offsets move with state): every `flushIntervalMs` the changed
- * rows of each partition are written with a new version, then the partition's checkpoint
- * (next offset, watermark, version), and only then are offsets committed to the log. On
+ * Late data (invariant 8): every event whose minute is at or after the batch boundary is
+ * counted, however late. Minutes within the hot window are in memory; an event for an older
+ * one is merged into its stored rows at the next flush (batches wait while those rows are
+ * read, so a checkpoint never covers an event it does not reflect). Events before the
+ * boundary are the batch layer's, counted in `pv_speed_events_total{outcome="before_boundary"}`.
+ *
+ * Checkpoints (invariant 5, offsets move with state): at each flush the changed rows of every
+ * partition are written with a new version together with the partitions' checkpoints (next
+ * offset, version; one transaction on DuckDB, the checkpoints last on ClickHouse), and only
+ * then are offsets committed to the log. The flush interval is `flushIntervalMs` under load and
+ * doubles up to `flushIdleIntervalMs` while traffic is light, so an idle platform costs nothing. On
  * (re)assignment a partition's state is restored from its checkpoint and records below the
  * checkpointed offset are skipped, so a crash neither loses nor double-counts what was
  * checkpointed.
@@ -24,13 +32,25 @@
  * are dropped; nothing the batch layer has not covered is ever dropped.
  */
 import { decodePageView, type PageView } from '../shared/core/page-view.ts';
-import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
+import { bucketStart } from '../shared/core/time-buckets.ts';
 import type { EventLog, LogBatch, LogConsumer, LogMessage } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
-import { isRefusal, writeIsolatingRefused, type BatchViewStore, type SpeedRows, type SpeedViewStore } from '../shared/adapters/view-store/index.ts';
+import {
+  isRefusal,
+  writeIsolatingRefused,
+  type BatchViewStore,
+  type SpeedCheckpoint,
+  type SpeedRows,
+  type SpeedViewStore,
+} from '../shared/adapters/view-store/index.ts';
 import { resolveSpeedLayerOptions, type ResolvedSpeedLayerOptions, type SpeedLayerOptions } from './options.ts';
-import { PartitionState, type PartitionSnapshot, type SketchSettings } from './partition-state.ts';
+import { ByteBudget, PartitionState, residentFromAt, type PartitionSnapshot, type SketchSettings } from './partition-state.ts';
+
+/** Events applied since the last flush that make the next flush come after `flushIntervalMs` again. */
+export const BUSY_EVENTS = 1000;
+/** Deferred (late) events of one partition that bring the next flush forward, bounding their memory. */
+export const MAX_DEFERRED_EVENTS = 50_000;
 
 /** Header names of a dead-lettered record. */
 export const DEAD_LETTER_HEADERS = {
@@ -45,8 +65,16 @@ export class SpeedLayer {
   private readonly settings: SketchSettings;
   private readonly deadLetterTopic: string;
   private readonly states = new Map<number, Promise<PartitionState>>();
+  private readonly budget: ByteBudget;
   private consumer: LogConsumer | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** The current flush interval: `flushIntervalMs` under load, up to `flushIdleIntervalMs` when light. */
+  private interval: number;
+  private eventsSinceFlush = 0;
+  /** Set while a flush reads stored rows for deferred events: batches wait for it. */
+  private merging: Promise<void> | null = null;
+  /** Start of the minute of the latest published boundary: earlier events are the batch layer's. */
+  private boundaryMinute = Number.NEGATIVE_INFINITY;
   private flushing: Promise<void> | null = null;
   private lastRetentionCheck = 0;
   private stopping = false;
@@ -62,6 +90,8 @@ export class SpeedLayer {
   ) {
     this.options = resolveSpeedLayerOptions(options);
     this.settings = this.options;
+    this.budget = new ByteBudget(this.options.memoryBudgetBytes);
+    this.interval = this.options.flushIntervalMs;
     this.deadLetterTopic = this.options.deadLetterTopic ?? `${log.topic}.dead-letter`;
   }
 
@@ -84,14 +114,35 @@ export class SpeedLayer {
         // On a rebalance the state is dropped without writing: another member may already
         // own the partition, and a late write from here would overwrite its newer counts.
         // The next owner restores the last checkpoint and consumes again from there.
-        for (const p of partitions) this.states.delete(p);
+        for (const p of partitions) this.dropState(p);
       },
     });
     this.started = true;
-    this.timer = setInterval(() => {
-      void this.flush().then(() => this.applyRetention());
-    }, this.options.flushIntervalMs);
+    this.schedule(this.interval);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), delayMs);
     this.timer.unref();
+  }
+
+  /** A scheduled flush; the next comes sooner under load and later when traffic is light. */
+  private async tick(): Promise<void> {
+    this.timer = null;
+    const events = this.eventsSinceFlush;
+    this.eventsSinceFlush = 0;
+    await this.flush();
+    await this.applyRetention();
+    if (this.consumer === null || this.stopping) return;
+    this.interval = events >= BUSY_EVENTS ? this.options.flushIntervalMs : Math.min(this.interval * 2, this.options.flushIdleIntervalMs);
+    if (this.timer === null) this.schedule(this.interval);
+  }
+
+  private dropState(partition: number): void {
+    const state = this.states.get(partition);
+    this.states.delete(partition);
+    void state?.then((s) => s.release(), () => undefined);
   }
 
   private partitionState(partition: number): Promise<PartitionState> {
@@ -111,16 +162,17 @@ export class SpeedLayer {
       await new Promise((resolve) => setTimeout(resolve, this.options.takeoverGraceMs));
     }
     const checkpoint = (await this.store.speedCheckpoints()).get(partition);
-    if (checkpoint === undefined) return new PartitionState(partition, this.settings);
-    // Only open buckets can still change; closed ones stay in the store.
-    const watermark = checkpoint.maxEventTime - this.options.allowedLatenessMs;
-    const fromBucket = bucketStart(watermark, 'minute') - INTERVAL_MS.minute;
-    const rows: SpeedRows = await this.store.speedPartitionState(partition, checkpoint.version, fromBucket);
+    if (checkpoint === undefined) return new PartitionState(partition, this.settings, this.budget);
+    // The hot window comes back into memory; older minutes stay in the store until a late event needs them.
+    const residentFrom = residentFromAt(this.options.now(), this.options.hotWindowMs);
+    const rows: SpeedRows = await this.store.speedPartitionState(partition, checkpoint.version, residentFrom);
     this.logger.info(
       { partition, nextOffset: checkpoint.nextOffset, version: checkpoint.version, counters: rows.pageMinutes.length },
       'speed layer restored partition from checkpoint',
     );
-    return new PartitionState(partition, this.settings, { ...checkpoint, rows });
+    const state = new PartitionState(partition, this.settings, this.budget, { ...checkpoint, rows, residentFrom });
+    state.boundary = this.boundaryMinute;
+    return state;
   }
 
   /** Partitions this member owns now; a zombie batch for any other is not applied. */
@@ -180,22 +232,34 @@ export class SpeedLayer {
       this.logger.warn({ partition: batch.partition, count: deadLetters.length, topic: this.deadLetterTopic }, 'records dead-lettered');
     }
 
+    // A flush is reading stored rows for deferred events: its snapshot must see no newer event.
+    while (this.merging !== null) await this.merging;
+    if (this.states.get(batch.partition) !== statePromise || !this.owns(batch.partition)) return;
+    state.boundary = this.boundaryMinute;
     let counted = 0;
-    let late = 0;
+    let beforeBoundary = 0;
     batch.records.forEach((record, i) => {
       const event = decided[i];
       if (event === null || event === undefined) {
         state.skip(record.offset);
         return;
       }
-      if (state.apply(record.offset, event) === 'late') late += 1;
+      if (state.apply(record.offset, event) === 'before_boundary') beforeBoundary += 1;
       else counted += 1;
     });
     this.metrics.speedEvents.inc({ outcome: 'counted' }, counted);
-    this.metrics.speedEvents.inc({ outcome: 'late' }, late);
+    this.metrics.speedEvents.inc({ outcome: 'before_boundary' }, beforeBoundary);
     this.metrics.speedEvents.inc({ outcome: 'replayed' }, replayed);
     this.metrics.speedEvents.inc({ outcome: 'dead_letter' }, deadLetters.length);
     this.metrics.speedLag.set({ partition: String(batch.partition) }, Math.max(0, batch.highWatermark - state.nextOffset));
+    this.eventsSinceFlush += batch.records.length;
+    if (state.deferredEvents >= MAX_DEFERRED_EVENTS) {
+      await this.flush();
+    } else if (this.eventsSinceFlush >= BUSY_EVENTS && this.interval > this.options.flushIntervalMs && this.consumer !== null && !this.stopping) {
+      // Traffic picked up during a long interval: flush at the busy pace from now on.
+      this.interval = this.options.flushIntervalMs;
+      this.schedule(this.interval);
+    }
   }
 
   /**
@@ -213,24 +277,21 @@ export class SpeedLayer {
   }
 
   private async flushOnce(final: boolean): Promise<void> {
-    const pending: { state: PartitionState; snapshot: PartitionSnapshot }[] = [];
-    let memory = 0;
+    const states: PartitionState[] = [];
     for (const statePromise of this.states.values()) {
       const state = await statePromise.catch(() => null);
-      if (state === null) continue;
-      memory += state.memoryBytes;
-      if (!state.hasChanges || (!final && !this.owns(state.partition))) continue;
-      // Newer than anything written before, including rows of a checkpoint that never completed.
-      const version = Math.max(state.checkpointVersion + 1, Date.now());
-      pending.push({ state, snapshot: state.snapshot(version) });
+      if (state === null || !state.hasChanges || (!final && !this.owns(state.partition))) continue;
+      states.push(state);
     }
-    this.metrics.speedStateBytes.set(memory);
+    const pending = await this.snapshots(states);
+    this.metrics.speedStateBytes.set(this.budget.used);
     if (pending.length === 0) return;
-    // Fast path: every partition's rows in one write. A refusal falls back to writing each
-    // partition on its own, isolating the refused rows; a store that is down fails them all.
+    const checkpoints = pending.map(({ snapshot, state }) => checkpointOf(state.partition, snapshot));
+    // Fast path: every partition's rows and checkpoints in one write. A refusal falls back to
+    // writing each partition on its own, isolating the refused rows; a store that is down fails them all.
     let isolate = false;
     try {
-      await this.store.writeSpeedRows(mergeRows(pending.map((p) => p.snapshot.rows)));
+      await this.store.writeSpeedFlush(mergeRows(pending.map((p) => p.snapshot.rows)), checkpoints);
     } catch (err) {
       if (!isRefusal(err)) {
         for (const { state, snapshot } of pending) state.restoreDirty(snapshot);
@@ -240,17 +301,14 @@ export class SpeedLayer {
       isolate = true;
     }
     const committed = new Map<number, number>();
-    for (const { state, snapshot } of pending) {
+    for (const [i, { state, snapshot }] of pending.entries()) {
       try {
-        if (isolate) await this.writeIsolatingRefused(state.partition, snapshot);
-        // Lost the partition while writing its rows: no checkpoint, so they are never restored.
-        if (!final && !this.owns(state.partition)) continue;
-        await this.store.writeSpeedCheckpoint({
-          partition: state.partition,
-          nextOffset: snapshot.nextOffset,
-          maxEventTime: Number.isFinite(snapshot.maxEventTime) ? snapshot.maxEventTime : 0,
-          version: snapshot.version,
-        });
+        if (isolate) {
+          await this.writeIsolatingRefused(state.partition, snapshot);
+          // Lost the partition while writing its rows: no checkpoint, so they are never restored.
+          if (!final && !this.owns(state.partition)) continue;
+          await this.store.writeSpeedCheckpoint(checkpoints[i]!);
+        }
         state.checkpointed(snapshot);
         committed.set(state.partition, snapshot.nextOffset);
       } catch (err) {
@@ -258,6 +316,7 @@ export class SpeedLayer {
         this.logger.error({ err, partition: state.partition }, 'speed layer checkpoint of a partition failed; will retry');
       }
     }
+    this.metrics.speedStateBytes.set(this.budget.used);
     if (committed.size === 0) return;
     this.metrics.speedCheckpointAge.set(Date.now() / 1000);
     try {
@@ -265,6 +324,37 @@ export class SpeedLayer {
     } catch (err) {
       // Harmless: the checkpoint is durable, and records below it are skipped on replay.
       this.logger.warn({ err }, 'speed layer offset commit failed after a durable checkpoint');
+    }
+  }
+
+  /**
+   * Snapshots of the partitions' changes, under new versions. Deferred (late) events are merged
+   * first: their stored rows are read while batches wait, so each snapshot reflects exactly the
+   * records below its offset. A partition whose stored rows cannot be read waits for the next flush.
+   */
+  private async snapshots(states: readonly PartitionState[]): Promise<{ state: PartitionState; snapshot: PartitionSnapshot }[]> {
+    const late = states.filter((s) => s.deferredEvents > 0);
+    const blocked = new Set<PartitionState>();
+    let release = (): void => undefined;
+    if (late.length > 0) this.merging = new Promise<void>((resolve) => (release = resolve));
+    try {
+      for (const state of late) {
+        try {
+          const keys = state.lateKeys();
+          const stored = keys === null ? null : await this.store.speedRowsFor(state.partition, state.checkpointVersion, keys);
+          this.metrics.speedLateMerged.inc(state.mergeLate(stored));
+        } catch (err) {
+          blocked.add(state);
+          this.logger.error({ err, partition: state.partition }, 'speed layer could not read stored rows for late events; will retry');
+        }
+      }
+      return states
+        .filter((state) => !blocked.has(state))
+        // Newer than anything written before, including rows of a checkpoint that never completed.
+        .map((state) => ({ state, snapshot: state.snapshot(Math.max(state.checkpointVersion + 1, Date.now())) }));
+    } finally {
+      this.merging = null;
+      release();
     }
   }
 
@@ -306,6 +396,7 @@ export class SpeedLayer {
     try {
       const boundary = await this.store.latestBoundary();
       if (boundary === null) return this.retainedFrom;
+      this.boundaryMinute = bucketStart(boundary.cutoffTime, 'minute');
       const keepFrom = bucketStart(boundary.cutoffTime - this.options.retentionMarginMs, 'day');
       this.retainedFrom ??= await this.store.speedRetainedFrom();
       if (this.retainedFrom !== null && keepFrom <= this.retainedFrom) return this.retainedFrom;
@@ -321,14 +412,14 @@ export class SpeedLayer {
 
   /** Stops consuming after a final checkpoint. */
   async stop(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.stopping = true;
     const consumer = this.consumer;
     if (consumer !== null) await consumer.stop(); // calls onRevoked, which writes a last checkpoint
     this.consumer = null;
     await this.flush(true);
-    this.states.clear();
+    for (const p of [...this.states.keys()]) this.dropState(p);
     this.stopping = false;
   }
 }
@@ -346,6 +437,15 @@ function untag(rows: readonly TaggedRow[]): SpeedRows {
     else out.visitors.push(r.row);
   }
   return out;
+}
+
+function checkpointOf(partition: number, snapshot: PartitionSnapshot): SpeedCheckpoint {
+  return {
+    partition,
+    nextOffset: snapshot.nextOffset,
+    maxEventTime: Number.isFinite(snapshot.maxEventTime) ? snapshot.maxEventTime : 0,
+    version: snapshot.version,
+  };
 }
 
 function mergeRows(rows: readonly SpeedRows[]): SpeedRows {

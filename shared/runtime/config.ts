@@ -7,7 +7,7 @@
  * environment.ts; this module reads the environment through that table only.
  */
 import { PlatformError } from '../core/errors.ts';
-import { ENVIRONMENT_VARIABLES, ROLE_NAMES, type AnyVariable, type DefaultContext, type KindValue, type Variable } from './environment.ts';
+import { ENVIRONMENT_VARIABLES, REMOVED_VARIABLES, ROLE_NAMES, type AnyVariable, type DefaultContext, type KindValue, type Variable } from './environment.ts';
 
 export { ENVIRONMENT_VARIABLES, ROLE_NAMES, type EnvironmentVariableName, type Role } from './environment.ts';
 
@@ -58,6 +58,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     }
   }
   const config = values as unknown as PlatformConfig;
+  for (const [name, why] of Object.entries(REMOVED_VARIABLES)) {
+    if (env[name] !== undefined && env[name].trim() !== '') problems.push(`${name} ${why}`);
+  }
 
   // Rules across variables.
   const allRoles = ROLE_NAMES.every((r) => config.roles.includes(r));

@@ -339,9 +339,23 @@ export const ENVIRONMENT_VARIABLES = {
     default: 500,
     description: 'How often the speed layer writes its views and checkpoints (ms).',
   }),
-  SPEED_ALLOWED_LATENESS_MS: variable('speedAllowedLatenessMs', milliseconds(0, 30 * DAY), {
-    default: 120_000,
-    description: 'Speed-layer watermark lag (ms): events for minute buckets behind it are late, left to the batch layer.',
+  SPEED_FLUSH_IDLE_INTERVAL_MS: variable('speedFlushIdleIntervalMs', milliseconds(10, 60_000), {
+    default: 2000,
+    description:
+      'Longest flush interval (ms): with little traffic the interval doubles after each flush up to this; ' +
+      'it drops back to SPEED_FLUSH_INTERVAL_MS as soon as traffic picks up.',
+  }),
+  SPEED_HOT_WINDOW_MS: variable('speedHotWindowMs', milliseconds(0, 7 * DAY), {
+    default: 10 * 60_000,
+    description:
+      'Minute buckets younger than this (wall clock) stay in the speed layer\'s memory. An event for an older minute ' +
+      '(after the batch boundary) is still counted: merged into the stored views at the next flush.',
+  }),
+  SPEED_MEMORY_BUDGET_MB: variable('speedMemoryBudgetMb', wholeNumber(1, 1_048_576), {
+    default: 256,
+    description:
+      'Memory budget (MiB, estimated) of the speed layer\'s state in one process; beyond it, new pages of a minute go to ' +
+      'its Count-Min and top-pages sketches, as beyond SPEED_MAX_EXACT_KEYS.',
   }),
   SPEED_MAX_FUTURE_SKEW_MS: variable('speedMaxFutureSkewMs', milliseconds(0, 7 * DAY), {
     default: 300_000,
@@ -384,3 +398,10 @@ export const ENVIRONMENT_VARIABLES = {
 };
 
 export type EnvironmentVariableName = keyof typeof ENVIRONMENT_VARIABLES;
+
+/** Variables that no longer exist, with what replaced them: setting one is a start-up error, never silently ignored. */
+export const REMOVED_VARIABLES: Readonly<Record<string, string>> = {
+  SPEED_ALLOWED_LATENESS_MS:
+    'was removed: the speed layer now counts late events whatever their lateness (after the batch boundary); ' +
+    'SPEED_HOT_WINDOW_MS sets how long minutes stay in memory. Unset it',
+};

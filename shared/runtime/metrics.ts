@@ -9,8 +9,15 @@ export class PlatformMetrics {
 
   readonly speedEvents = new Counter({
     name: 'pv_speed_events_total',
-    help: 'Log records the speed layer consumed, by outcome (counted, late, dead_letter, replayed).',
+    help:
+      'Log records the speed layer consumed, by outcome: counted (in the views, late ones included), before_boundary ' +
+      "(a minute before the published batch boundary: the batch layer's), dead_letter, replayed.",
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly speedLateMerged = new Counter({
+    name: 'pv_speed_late_merged_total',
+    help: 'Events for minutes no longer in memory, counted by merging them into the stored speed rows at a flush.',
     registers: [this.registry],
   });
   readonly speedLag = new Gauge({
@@ -27,7 +34,7 @@ export class PlatformMetrics {
   });
   readonly speedStateBytes = new Gauge({
     name: 'pv_speed_state_bytes',
-    help: 'Approximate memory held by the speed layer state (counters and sketches).',
+    help: 'Estimated bytes of the speed layer state (counters, sketches and their maps), against SPEED_MEMORY_BUDGET_MB.',
     registers: [this.registry],
   });
   readonly speedRetainedFrom = new Gauge({

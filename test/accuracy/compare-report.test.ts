@@ -44,7 +44,7 @@ beforeAll(async () => {
   await store.migrate();
   workload = makeWorkload({
     seed: 5, events: 3000, pages: 40, visitors: 500, pageSkew: 1, start, durationMs: 6 * HOUR, cutoff: day0,
-    duplicateRate: 0.05, lateRate: 0.03, partitions: 2, allowedLatenessMs: 120_000, maxFutureSkewMs: 300_000, now: Date.now(),
+    duplicateRate: 0.05, lateRate: 0.03, partitions: 2, latenessMs: 120_000, maxFutureSkewMs: 300_000, now: Date.now(),
   });
   await log.append(workload.messages);
   const speed = new SpeedLayer(log, store, silentLogger, new PlatformMetrics(), { groupId: 'speed', flushIntervalMs: 50 });

@@ -208,6 +208,64 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect((await store.speedPartitionState(0, 2, T0)).overflow[0]?.total).toBe(3);
     });
 
+    it('a speed flush writes every partition\'s rows and checkpoints in one call', async () => {
+      const base = { site: 'default', bucket: T0 };
+      await store.writeSpeedFlush(
+        {
+          pageMinutes: [{ ...base, partition: 0, pageId: '/a', views: 3, version: 7 }, { ...base, partition: 1, pageId: '/a', views: 2, version: 8 }],
+          overflow: [],
+          visitors: [{ ...base, partition: 1, pageId: '', grain: 'minute', hll: 'h', version: 8 }],
+        },
+        [{ partition: 0, nextOffset: 4, maxEventTime: T0, version: 7 }, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8 }],
+      );
+      expect(await store.speedCheckpoints()).toEqual(
+        new Map([
+          [0, { partition: 0, nextOffset: 4, maxEventTime: T0, version: 7 }],
+          [1, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8 }],
+        ]),
+      );
+      expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 5, overcountBound: 0 }]);
+      expect(await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0, to: T0 + MIN })).toEqual(['h']);
+    });
+
+    it('speed rows for keys: the latest version at or below a checkpoint, of exactly the keys asked, whatever their text', async () => {
+      const hostile = "/it's \\ a 'page'\n";
+      const pages = ['/a', '/b', hostile, ...Array.from({ length: 3000 }, (_, i) => `/many/${i}/${'x'.repeat(20)}`)];
+      const minute = (pageId: string, bucket: number, views: number, version: number) => ({ partition: 0, site: 'default', pageId, bucket, views, version });
+      await store.writeSpeedRows({
+        pageMinutes: [
+          minute('/a', T0, 1, 1),
+          minute('/a', T0, 5, 3), // not checkpointed: invisible to a read as of version 2
+          minute('/a', T0 + MIN, 7, 1), // not asked for
+          minute('/b', T0, 2, 2),
+          minute(hostile, T0, 4, 1),
+          { ...minute('/a', T0, 100, 1), partition: 1 }, // another partition
+          ...pages.slice(3).map((p) => minute(p, T0, 1, 1)),
+        ],
+        overflow: [],
+        visitors: [
+          { partition: 0, site: 'default', pageId: '', grain: 'minute', bucket: T0, hll: 'm1', version: 1 },
+          { partition: 0, site: 'default', pageId: '', grain: 'hour', bucket: T0, hll: 'h1', version: 2 },
+          { partition: 0, site: 'default', pageId: hostile, grain: 'hour', bucket: T0, hll: 'p1', version: 1 },
+        ],
+      });
+      const got = await store.speedRowsFor(0, 2, {
+        pageMinutes: [...pages.map((pageId) => ({ site: 'default', pageId, bucket: T0 })), { site: 'default', pageId: '/absent', bucket: T0 }],
+        visitors: [
+          { site: 'default', pageId: '', grain: 'minute', bucket: T0 },
+          { site: 'default', pageId: '', grain: 'hour', bucket: T0 },
+          { site: 'default', pageId: hostile, grain: 'hour', bucket: T0 },
+          { site: 'default', pageId: hostile, grain: 'minute', bucket: T0 },
+        ],
+      });
+      const byPage = new Map(got.pageMinutes.map((r) => [r.pageId, [r.bucket, r.views, r.version]]));
+      expect(byPage.size).toBe(pages.length);
+      expect(byPage.get('/a')).toEqual([T0, 1, 1]);
+      expect(byPage.get('/b')).toEqual([T0, 2, 2]);
+      expect(byPage.get(hostile)).toEqual([T0, 4, 1]);
+      expect(got.visitors.map((v) => [v.pageId, v.grain, v.hll]).sort()).toEqual([['', 'hour', 'h1'], ['', 'minute', 'm1'], [hostile, 'hour', 'p1']]);
+    });
+
     it('speed retention drops whole UTC days before a day start and records it', async () => {
       const DAY = 86_400_000;
       expect(await store.speedRetainedFrom()).toBeNull();

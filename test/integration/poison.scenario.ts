@@ -13,7 +13,7 @@ import { PlatformError } from '../../shared/core/errors.ts';
 import { encodePageView, pageViewKey, type PageView } from '../../shared/core/page-view.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import type { EventLog } from '../../shared/adapters/event-log/index.ts';
-import type { RawEventRow, SpeedRows, ViewStore } from '../../shared/adapters/view-store/index.ts';
+import type { RawEventRow, SpeedCheckpoint, SpeedRows, ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
@@ -32,10 +32,17 @@ function refusingPoison(store: ViewStore): ViewStore {
   return new Proxy(store, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
+      const poisoned = (rows: SpeedRows): boolean => [...rows.pageMinutes, ...rows.visitors].some((r) => r.pageId === POISON);
       if (property === 'writeSpeedRows') {
         return async (rows: SpeedRows) => {
-          if ([...rows.pageMinutes, ...rows.visitors].some((r) => r.pageId === POISON)) refuse();
+          if (poisoned(rows)) refuse();
           return target.writeSpeedRows(rows);
+        };
+      }
+      if (property === 'writeSpeedFlush') {
+        return async (rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]) => {
+          if (poisoned(rows)) refuse();
+          return target.writeSpeedFlush(rows, checkpoints);
         };
       }
       if (property === 'appendRawEvents') {

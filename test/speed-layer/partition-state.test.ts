@@ -1,28 +1,93 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PageView } from '../../shared/core/page-view.ts';
 import { HyperLogLog } from '../../shared/core/sketches/index.ts';
-import { PartitionState, type SketchSettings } from '../../speed-layer/partition-state.ts';
+import type { SpeedRowKeys, SpeedRows } from '../../shared/adapters/view-store/index.ts';
+import { ByteBudget, EVICTION_PASS_MS, PartitionState, type SketchSettings } from '../../speed-layer/partition-state.ts';
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 const MIN = 60_000;
+let clock = T0;
 const SETTINGS: SketchSettings = {
-  allowedLatenessMs: 2 * MIN,
+  hotWindowMs: 2 * MIN,
   maxExactKeys: 1000,
   cmsEpsilon: 0.01,
   cmsDelta: 0.01,
   topPagesCapacity: 10,
   hllPrecision: 14,
+  now: () => clock,
 };
 let n = 0;
-function pv(timestamp: number, pageId = '/a', visitorId = 'v'): PageView {
+function pv(timestamp: number, pageId = '/a', visitorId = 'v', site = 'default'): PageView {
   n += 1;
-  return { schemaVersion: 1, eventId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, site: 'default', pageId, visitorId, timestamp };
+  return { schemaVersion: 1, eventId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, site, pageId, visitorId, timestamp };
 }
 const views = (s: PartitionState, version: number) =>
   s.snapshot(version).rows.pageMinutes.map((r) => [r.pageId, r.bucket, r.views]).sort();
 
+/**
+ * The store as the speed layer sees it: every written row kept with its version; a read takes
+ * the latest version at or below the one asked for (what both SQL engines do).
+ */
+class RowStore {
+  readonly minutes: SpeedRows['pageMinutes'] = [];
+  readonly visitors: SpeedRows['visitors'] = [];
+  readonly overflow: SpeedRows['overflow'] = [];
+  write(rows: SpeedRows): void {
+    this.minutes.push(...rows.pageMinutes);
+    this.visitors.push(...rows.visitors);
+    this.overflow.push(...rows.overflow);
+  }
+  /** Views per `site minute`: exact counters plus the overflow totals, latest version per key. */
+  siteMinutes(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [key, views] of this.views()) {
+      const [site, , minute] = key.split(' ');
+      out.set(`${site} ${minute}`, (out.get(`${site} ${minute}`) ?? 0) + views);
+    }
+    const best = new Map<string, { version: number; total: number }>();
+    for (const r of this.overflow) {
+      const key = `${r.site} ${r.bucket}`;
+      const seen = best.get(key);
+      if (seen === undefined || r.version > seen.version) best.set(key, { version: r.version, total: r.total });
+    }
+    for (const [key, { total }] of best) out.set(key, (out.get(key) ?? 0) + total);
+    return out;
+  }
+  rowsFor(maxVersion: number, keys: SpeedRowKeys): Pick<SpeedRows, 'pageMinutes' | 'visitors'> {
+    const latest = <R extends { version: number }>(rows: readonly R[], same: (r: R) => boolean): R[] => {
+      const found = rows.filter((r) => r.version <= maxVersion && same(r)).sort((a, b) => b.version - a.version)[0];
+      return found === undefined ? [] : [found];
+    };
+    return {
+      pageMinutes: keys.pageMinutes.flatMap((k) => latest(this.minutes, (r) => r.site === k.site && r.pageId === k.pageId && r.bucket === k.bucket)),
+      visitors: keys.visitors.flatMap((k) => latest(this.visitors, (r) => r.site === k.site && r.pageId === k.pageId && r.grain === k.grain && r.bucket === k.bucket)),
+    };
+  }
+  /** Views per `site page minute` as a reader sees them: the latest version per key. */
+  views(): Map<string, number> {
+    const best = new Map<string, { version: number; views: number }>();
+    for (const r of this.minutes) {
+      const key = `${r.site} ${r.pageId} ${r.bucket}`;
+      const seen = best.get(key);
+      if (seen === undefined || r.version > seen.version) best.set(key, { version: r.version, views: r.views });
+    }
+    return new Map([...best].map(([k, v]) => [k, v.views]));
+  }
+}
+
+/** One flush as the speed layer does it: merge deferred events from the store, snapshot, write, checkpoint. */
+function flush(state: PartitionState, store: RowStore, version: number): void {
+  const keys = state.lateKeys();
+  state.mergeLate(keys === null ? null : store.rowsFor(state.checkpointVersion, keys));
+  const snapshot = state.snapshot(version);
+  store.write(snapshot.rows);
+  state.checkpointed(snapshot);
+}
+
 describe('PartitionState', () => {
   it('counts views per page and minute, and snapshots only what changed', () => {
+    clock = T0;
     const state = new PartitionState(0, SETTINGS);
     expect(state.apply(0, pv(T0))).toBe('counted');
     expect(state.apply(1, pv(T0 + 59_999))).toBe('counted');
@@ -40,10 +105,12 @@ describe('PartitionState', () => {
   });
 
   it('skips records below the checkpointed offset (replay after a crash)', () => {
-    const state = new PartitionState(0, SETTINGS, {
+    clock = T0;
+    const state = new PartitionState(0, SETTINGS, undefined, {
       nextOffset: 10,
       maxEventTime: T0,
       version: 5,
+      residentFrom: T0 - 2 * MIN,
       rows: { pageMinutes: [{ partition: 0, site: 'default', pageId: '/a', bucket: T0, views: 7, version: 5 }], overflow: [], visitors: [] },
     });
     expect(state.apply(9, pv(T0))).toBe('replayed');
@@ -51,24 +118,77 @@ describe('PartitionState', () => {
     expect(views(state, 6)).toEqual([['/a', T0, 8]]);
   });
 
-  it('leaves events for buckets behind the watermark to the batch layer', () => {
+  it('defers an event for a minute no longer in memory, and counts it on top of the stored row at the next flush', () => {
+    clock = T0;
+    const store = new RowStore();
     const state = new PartitionState(0, SETTINGS);
-    state.apply(0, pv(T0 + 10 * MIN));
-    // watermark = T0+8min: the bucket [T0+7min, T0+8min) is closed, [T0+8min, ...) is open.
-    expect(state.apply(1, pv(T0 + 7 * MIN + 59_999))).toBe('late');
-    expect(state.apply(2, pv(T0 + 8 * MIN))).toBe('counted');
-    expect(state.nextOffset).toBe(3);
+    state.apply(0, pv(T0, '/a', 'v1'));
+    flush(state, store, 1);
+    clock = T0 + 90 * MIN; // the minute leaves the hot window at the next checkpoint…
+    state.apply(1, pv(T0 + 90 * MIN, '/b'));
+    flush(state, store, 2);
+    expect(state.size).toBe(2); // …and memory once idle for a whole eviction pass
+    clock += EVICTION_PASS_MS;
+    flush(state, store, 3);
+    expect(state.size).toBe(1); // only /b's minute is resident
+
+    expect(state.apply(2, pv(T0 + 30_000, '/a', 'v2'))).toBe('deferred'); // 90 minutes late
+    expect(() => state.snapshot(4)).toThrow(/deferred/);
+    const keys = state.lateKeys();
+    expect(keys?.pageMinutes).toEqual([{ site: 'default', pageId: '/a', bucket: T0 }]);
+    expect(keys?.visitors.map((k) => [k.pageId, k.grain, k.bucket])).toEqual([['', 'minute', T0], ['', 'hour', T0], ['/a', 'hour', T0]]);
+    flush(state, store, 4);
+    expect(store.views().get(`default /a ${T0}`)).toBe(2);
+    const hll = store.rowsFor(4, { pageMinutes: [], visitors: [{ site: 'default', pageId: '', grain: 'minute', bucket: T0 }] }).visitors[0]!.hll;
+    expect(Math.round(HyperLogLog.fromBase64(hll).estimate())).toBe(2); // v1 from the store ∪ v2
+
+    // Loaded again and busy: the next late event for the same minute is counted at once.
+    expect(state.apply(3, pv(T0 + 40_000, '/a', 'v3'))).toBe('counted');
+    flush(state, store, 5);
+    expect(store.views().get(`default /a ${T0}`)).toBe(3);
   });
 
-  it('forgets closed buckets after a checkpoint, keeping open ones', () => {
+  it('leaves events before the published boundary to the batch layer', () => {
+    clock = T0;
+    const state = new PartitionState(0, SETTINGS);
+    state.boundary = T0;
+    expect(state.apply(0, pv(T0 - 1))).toBe('before_boundary');
+    expect(state.apply(1, pv(T0))).toBe('counted');
+    expect(state.nextOffset).toBe(2);
+  });
+
+  it("one site's clock moves nothing for another: events far ahead on one site leave the other's counted in memory", () => {
+    clock = T0 + 10 * MIN;
+    const honest = new PartitionState(0, SETTINGS);
+    const mixed = new PartitionState(0, SETTINGS);
+    let offset = 0;
+    for (let i = 0; i < 200; i++) {
+      const event = pv(T0 + 9 * MIN + i * 100, `/p${i % 5}`, `v${i}`, 'honest');
+      expect(honest.apply(offset, event)).toBe('counted');
+      if (i % 5 === 0) expect(mixed.apply(offset++, pv(T0 + 10 * MIN + 290_000, '/x', 'skewed', 'other'))).toBe('counted');
+      expect(mixed.apply(offset++, event)).toBe('counted');
+    }
+    const honestRows = honest.snapshot(1).rows;
+    const mixedRows = mixed.snapshot(1).rows;
+    const site = (rows: SpeedRows) => rows.pageMinutes.filter((r) => r.site === 'honest').map((r) => [r.pageId, r.bucket, r.views]).sort();
+    expect(site(mixedRows)).toEqual(site(honestRows));
+  });
+
+  it('evicts written minutes once the wall clock moves them out of the hot window and they stay idle, keeping the rest', () => {
+    clock = T0;
     const state = new PartitionState(0, SETTINGS);
     state.apply(0, pv(T0));
-    state.apply(1, pv(T0 + 10 * MIN));
+    state.apply(1, pv(T0 + 3 * MIN, '/b'));
+    clock = T0 + 4 * MIN;
     state.checkpointed(state.snapshot(1));
+    expect(state.size).toBe(2); // updated since the last pass: kept one more pass
+    clock += EVICTION_PASS_MS;
+    state.checkpointed(state.snapshot(2));
     expect(state.size).toBe(1);
   });
 
   it('a failed write marks the snapshot dirty again', () => {
+    clock = T0;
     const state = new PartitionState(0, SETTINGS);
     state.apply(0, pv(T0));
     const snap = state.snapshot(1);
@@ -79,6 +199,7 @@ describe('PartitionState', () => {
   });
 
   it('beyond the exact-key budget, views go to the minute overflow: exact total, Count-Min estimate, top pages', () => {
+    clock = T0;
     const state = new PartitionState(0, { ...SETTINGS, maxExactKeys: 2 });
     state.apply(0, pv(T0, '/a'));
     state.apply(1, pv(T0, '/b'));
@@ -94,7 +215,19 @@ describe('PartitionState', () => {
     expect((JSON.parse(overflow.topPages) as { items: unknown[] }).items).toContainEqual(['/c', 5, 0]);
   });
 
+  it('beyond the byte budget, new pages go to the minute overflow too', () => {
+    clock = T0;
+    const budget = new ByteBudget(20_000);
+    const state = new PartitionState(0, SETTINGS, budget);
+    for (let i = 0; i < 200; i++) state.apply(i, pv(T0, `/page-${i}`, `v${i}`));
+    const { rows } = state.snapshot(1);
+    expect(rows.pageMinutes.length).toBeGreaterThan(0);
+    expect(rows.pageMinutes.length).toBeLessThan(200);
+    expect(rows.pageMinutes.reduce((sum, r) => sum + r.views, 0) + rows.overflow[0]!.total).toBe(200);
+  });
+
   it('keeps unique visitors per site-minute, site-hour and tracked page-hour as HyperLogLogs', () => {
+    clock = T0;
     const state = new PartitionState(0, SETTINGS);
     for (let i = 0; i < 300; i++) state.apply(i, pv(T0 + (i % 60) * 1000, '/a', `visitor-${i % 120}`));
     const { rows } = state.snapshot(1);
@@ -106,16 +239,70 @@ describe('PartitionState', () => {
   });
 
   it('a snapshot restored into a new state continues exactly where it left off', () => {
+    clock = T0;
     const a = new PartitionState(0, { ...SETTINGS, maxExactKeys: 3 });
     for (let i = 0; i < 50; i++) a.apply(i, pv(T0 + i * 100, `/p${i % 7}`, `v${i % 13}`));
     const snap = a.snapshot(1);
     a.checkpointed(snap);
-    const b = new PartitionState(0, { ...SETTINGS, maxExactKeys: 3 }, { nextOffset: snap.nextOffset, maxEventTime: snap.maxEventTime, version: 1, rows: snap.rows });
+    const b = new PartitionState(0, { ...SETTINGS, maxExactKeys: 3 }, undefined, {
+      nextOffset: snap.nextOffset,
+      maxEventTime: snap.maxEventTime,
+      version: 1,
+      residentFrom: a.residentFrom,
+      rows: snap.rows,
+    });
     for (const s of [a, b]) for (let i = 50; i < 80; i++) s.apply(i, pv(T0 + i * 100, `/p${i % 7}`, `v${i % 13}`));
     const sa = a.snapshot(2).rows;
     const sb = b.snapshot(2).rows;
     expect(sb.pageMinutes).toEqual(sa.pageMinutes);
     expect(sb.overflow).toEqual(sa.overflow);
     expect(sb.visitors.sort((x, y) => x.hll.localeCompare(y.hll))).toEqual(sa.visitors.sort((x, y) => x.hll.localeCompare(y.hll)));
+  });
+
+  it('property: whatever the lateness, order and budget, the stored views equal the exact count of every (site, minute) and, within budget, every (site, page, minute)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            site: fc.constantFrom('a', 'b'),
+            page: fc.integer({ min: 0, max: 4 }),
+            /** Minutes before the clock at which the event is dated (0–150: far behind the hot window too). */
+            age: fc.integer({ min: 0, max: 150 }),
+            second: fc.integer({ min: 0, max: 59 }),
+            /** Minutes the clock moves before this event. */
+            tick: fc.constantFrom(0, 0, 0, 1, 7),
+            flushAfter: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 120 },
+        ),
+        // A budget that the events overflow (then site-minute totals are exact, pages go to the sketches), or none.
+        fc.constantFrom(Number.POSITIVE_INFINITY, 12_000),
+        (events, budgetBytes) => {
+          clock = T0;
+          const budget = new ByteBudget(budgetBytes);
+          const state = new PartitionState(0, SETTINGS, budget);
+          const store = new RowStore();
+          const truth = new Map<string, number>();
+          const siteTruth = new Map<string, number>();
+          let version = 0;
+          events.forEach((e, offset) => {
+            clock += e.tick * MIN;
+            const time = Math.floor(clock / MIN) * MIN - e.age * MIN + e.second * 1000;
+            const minute = Math.floor(time / MIN) * MIN;
+            const key = `${e.site} /p${e.page} ${minute}`;
+            truth.set(key, (truth.get(key) ?? 0) + 1);
+            siteTruth.set(`${e.site} ${minute}`, (siteTruth.get(`${e.site} ${minute}`) ?? 0) + 1);
+            state.apply(offset, pv(time, `/p${e.page}`, `v${offset % 3}`, e.site));
+            if (e.flushAfter) flush(state, store, ++version);
+            expect(budget.used).toBe(state.memoryBytes);
+          });
+          flush(state, store, ++version);
+          expect(store.siteMinutes()).toEqual(siteTruth);
+          if (budgetBytes === Number.POSITIVE_INFINITY) expect(store.views()).toEqual(truth);
+          expect(budget.used).toBe(state.memoryBytes);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

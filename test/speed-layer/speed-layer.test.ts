@@ -1,5 +1,5 @@
 /**
- * The speed layer over the embedded log and DuckDB: dead letters, future skew, lateness,
+ * The speed layer over the embedded log and DuckDB: dead letters, future skew, late events,
  * replay after a crash between checkpoint and commit, boundary-aware retention, bounds.
  */
 import fs from 'node:fs/promises';
@@ -96,16 +96,33 @@ describe('SpeedLayer (embedded log + DuckDB)', () => {
     expect(views.reduce((a, b) => a + b.views, 0)).toBe(1);
   });
 
-  it('counts late events in a metric and leaves them out of the views', async () => {
+  it('counts late and out-of-order events after the boundary, even 90 minutes late; events before the boundary go to a metric', async () => {
     const t = bucketStart(Date.now(), 'minute') - 30 * MIN;
     // One visitor, one partition: log order is the order below.
     await append([event(t + 10 * MIN), event(t), event(t + 8 * MIN), event(t + 11 * MIN)]);
-    await speed();
+    const layer = await speed({ hotWindowMs: 5 * MIN });
     await caughtUp();
-    expect(await metric('pv_speed_events_total', 'outcome="late"')).toBe(1);
-    expect(await metric('pv_speed_events_total', 'outcome="counted"')).toBe(3);
-    const views = await store.speedViews({ site: 'default', pageId: '/a', from: t, to: t + HOUR });
-    expect(views.map((v) => [(v.bucket - t) / MIN, v.views])).toEqual([[8, 1], [10, 1], [11, 1]]);
+    expect(await metric('pv_speed_events_total', 'outcome="counted"')).toBe(4);
+    const perMinute = async () =>
+      (await store.speedViews({ site: 'default', pageId: '/a', from: t - 2 * HOUR, to: t + HOUR })).map((v) => [(v.bucket - t) / MIN, v.views]);
+    expect(await perMinute()).toEqual([[0, 1], [8, 1], [10, 1], [11, 1]]);
+
+    // Posted after the current ones: 90 minutes late, and again into an existing minute.
+    await append([event(t - 60 * MIN), event(t + 8 * MIN + 5000)]);
+    await caughtUp();
+    expect(await perMinute()).toEqual([[-60, 1], [0, 1], [8, 2], [10, 1], [11, 1]]);
+    expect(await metric('pv_speed_late_merged_total', '')).toBeGreaterThanOrEqual(2);
+
+    // A batch run publishes its boundary at t+9min: earlier minutes are the batch layer's from now on.
+    await store.recordBatchRun({
+      batchId: 'b1', status: 'success', startedAt: 1, finishedAt: 2, cutoffTime: t + 9 * MIN,
+      endOffsets: {}, rowsRead: 0, rowsInvalid: 0, rowsDuplicate: 0, rowsCounted: 0, error: null,
+    });
+    await layer.applyRetention(true);
+    await append([event(t + 5 * MIN), event(t + 9 * MIN)]);
+    await caughtUp();
+    expect(await metric('pv_speed_events_total', 'outcome="before_boundary"')).toBe(1);
+    expect(await perMinute()).toEqual([[-60, 1], [0, 1], [8, 2], [9, 1], [10, 1], [11, 1]]);
   });
 
   it('does not double count when committed offsets lag the checkpoint (crash between checkpoint and commit)', async () => {
@@ -167,7 +184,7 @@ describe('SpeedLayer (embedded log + DuckDB)', () => {
     const today = bucketStart(Date.now(), 'day');
     const events = [event(today - 3 * DAY + HOUR), event(today - 2 * DAY + HOUR), event(today - DAY + HOUR), event(today + 60_000)];
     for (const e of events) await append([e]);
-    const layer = await speed({ allowedLatenessMs: 10 * DAY, retentionMarginMs: DAY });
+    const layer = await speed({ retentionMarginMs: DAY });
     await caughtUp();
     expect(await layer.applyRetention(true)).toBeNull(); // no batch run yet: nothing is dropped
     const all = { site: 'default', from: today - 4 * DAY, to: today + DAY };

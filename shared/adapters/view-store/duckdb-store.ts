@@ -7,11 +7,14 @@ import path from 'node:path';
 import { DuckDBInstance, DuckDBTypeId, type DuckDBAppender, type DuckDBConnection, type DuckDBListType, type DuckDBType } from '@duckdb/node-api';
 import { PlatformError } from '../../core/errors.ts';
 import { duckdbDialect, ident, type SqlFragment } from '../sql-escape.ts';
-import { raw, type DialectFunctions, type Row } from './sql-context.ts';
+import { raw, type DialectFunctions, type Row, type TableRows } from './sql-context.ts';
 import { BATCH_VIEW_TABLES } from './sql-run-ledger.ts';
 import { SPEED_TABLES, SPEED_TABLE_KEYS } from './sql-speed-views.ts';
 import { SqlViewStore } from './sql-view-store.ts';
-import type { SpeedCheckpoint } from './view-store.ts';
+import type { SpeedCheckpoint, SpeedRows } from './view-store.ts';
+
+/** How often superseded speed rows are deleted (ms): a scan of the speed tables. */
+const SPEED_COMPACTION_INTERVAL_MS = 60_000;
 
 export interface DuckDbViewStoreOptions {
   /** Database file, or ':memory:'. The folder is created when missing. */
@@ -121,22 +124,32 @@ export class DuckDbViewStore extends SqlViewStore {
 
   /** Appender inside a transaction: the rows appear all together or not at all. */
   protected async insert(table: string, rows: readonly Row[]): Promise<void> {
+    await this.insertAll([{ table, rows }]);
+  }
+
+  /** One transaction, one appender per table in turn: every table's rows appear together or none do. */
+  protected override async insertAll(writes: readonly TableRows[]): Promise<void> {
     this.check();
-    if (rows.length === 0) return;
-    const columns = await this.tableColumns(table);
+    const nonEmpty = writes.filter((w) => w.rows.length > 0);
+    if (nonEmpty.length === 0) return;
+    const columns = await Promise.all(nonEmpty.map((w) => this.tableColumns(w.table)));
+    const what = `insert into ${nonEmpty.map((w) => w.table).join(', ')}`;
     await this.writes.run(async () => {
       let appender: DuckDBAppender | undefined;
       try {
         await this.writer.run('BEGIN TRANSACTION');
-        appender = await this.writer.createAppender(table);
-        const types = columns.map((_, i) => appender!.columnType(i));
-        for (const row of rows) {
-          columns.forEach((column, i) => appendValue(appender!, types[i]!, row[column], table, column));
-          appender.endRow();
+        for (const [w, { table, rows }] of nonEmpty.entries()) {
+          appender = await this.writer.createAppender(table);
+          const tableColumns = columns[w]!;
+          const types = tableColumns.map((_, i) => appender!.columnType(i));
+          for (const row of rows) {
+            tableColumns.forEach((column, i) => appendValue(appender!, types[i]!, row[column], table, column));
+            appender.endRow();
+          }
+          appender.flushSync();
+          appender.closeSync();
+          appender = undefined;
         }
-        appender.flushSync();
-        appender.closeSync();
-        appender = undefined;
         await this.writer.run('COMMIT');
       } catch (err) {
         try {
@@ -145,31 +158,51 @@ export class DuckDbViewStore extends SqlViewStore {
           // the transaction is rolled back below either way
         }
         await this.writer.run('ROLLBACK').catch(() => undefined);
-        throw storeError(err, `insert into ${table}`);
+        throw storeError(err, what);
       }
     });
   }
 
-  /**
-   * Like ReplacingMergeTree on ClickHouse: once a checkpoint is durable, rows of its
-   * partition superseded by a newer version at or below it are deleted.
-   */
   override async writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
     await super.writeSpeedCheckpoint(checkpoint);
+    await this.compactSpeedViews([checkpoint]);
+  }
+
+  override async writeSpeedFlush(rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]): Promise<void> {
+    await super.writeSpeedFlush(rows, checkpoints);
+    await this.compactSpeedViews(checkpoints);
+  }
+
+  /** Latest checkpoint version per partition not yet compacted. */
+  private readonly compactable = new Map<number, number>();
+  private lastCompaction = 0;
+
+  /**
+   * Like ReplacingMergeTree on ClickHouse: rows superseded by a newer version at or below a
+   * durable checkpoint are deleted, and older checkpoints with them. It scans the speed
+   * tables, so it runs at most once per SPEED_COMPACTION_INTERVAL_MS; readers take the latest
+   * version per key either way.
+   */
+  private async compactSpeedViews(checkpoints: readonly SpeedCheckpoint[]): Promise<void> {
+    for (const c of checkpoints) this.compactable.set(c.partition, Math.max(c.version, this.compactable.get(c.partition) ?? 0));
+    const now = Date.now();
+    if (now - this.lastCompaction < SPEED_COMPACTION_INTERVAL_MS) return;
+    this.lastCompaction = now;
     const { sql } = this.dialect;
-    for (const [table, keys] of Object.entries(SPEED_TABLE_KEYS)) {
-      const sameKey = keys.map((k) => `t.${k} = s.${k}`).join(' AND ');
-      await this.exec(sql`
-        DELETE FROM ${ident(table)} AS s
-        WHERE s.log_partition = ${checkpoint.partition} AND s.version < ${checkpoint.version}
-          AND EXISTS (
-            SELECT 1 FROM ${ident(table)} AS t
-            WHERE t.log_partition = s.log_partition AND ${raw(sameKey)}
-              AND t.version > s.version AND t.version <= ${checkpoint.version})`);
+    for (const [partition, version] of this.compactable) {
+      for (const [table, keys] of Object.entries(SPEED_TABLE_KEYS)) {
+        const sameKey = keys.map((k) => `t.${k} = s.${k}`).join(' AND ');
+        await this.exec(sql`
+          DELETE FROM ${ident(table)} AS s
+          WHERE s.log_partition = ${partition} AND s.version < ${version}
+            AND EXISTS (
+              SELECT 1 FROM ${ident(table)} AS t
+              WHERE t.log_partition = s.log_partition AND ${raw(sameKey)}
+                AND t.version > s.version AND t.version <= ${version})`);
+      }
+      await this.exec(sql`DELETE FROM speed_checkpoints WHERE log_partition = ${partition} AND version < ${version}`);
     }
-    await this.exec(sql`
-      DELETE FROM speed_checkpoints
-      WHERE log_partition = ${checkpoint.partition} AND version < ${checkpoint.version}`);
+    this.compactable.clear();
   }
 
   protected async deleteSpeedBefore(dayStart: number): Promise<void> {

@@ -9,6 +9,12 @@ import type { PageTotal, ViewQuery } from './view-store.ts';
 
 export type Row = Record<string, unknown>;
 
+/** Rows for one table of a multi-table insert. */
+export interface TableRows {
+  table: string;
+  rows: readonly Row[];
+}
+
 /** Function names (and the one statement) that differ between the engines. */
 export interface DialectFunctions {
   /** A deterministic hash of `expr` reduced to [0, n). */
@@ -32,6 +38,8 @@ export interface SqlContext {
   run(statement: SqlFragment | string): Promise<void>;
   /** Bulk-inserts rows (column → value objects) into a table. */
   insert(table: string, rows: readonly Row[]): Promise<void>;
+  /** Bulk-inserts into several tables in order: in one transaction where the engine has them. */
+  insertAll(writes: readonly TableRows[]): Promise<void>;
 }
 
 /** Wraps a constant SQL snippet written in this repository (never user input). */

@@ -8,14 +8,16 @@ import { BucketRollup } from '../../core/query/rollup.ts';
 import { CountMinSketch, countMinOvercountBound, hash64 } from '../../core/sketches/index.ts';
 import { bucketStart, isBucketEdge } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
-import { pageFilter, raw, toPageTotal, type Row, type SqlContext } from './sql-context.ts';
+import { pageFilter, raw, toPageTotal, type Row, type SqlContext, type TableRows } from './sql-context.ts';
 import type {
   BucketVisitorSketches,
   PageTotal,
   SpeedBucketViews,
   SpeedCheckpoint,
   SpeedMinuteRow,
+  SpeedRowKeys,
   SpeedRows,
+  SpeedVisitorsRow,
   SpeedViewReader,
   SpeedViewWriter,
   ViewQuery,
@@ -143,48 +145,52 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
   }
 
   async writeSpeedRows(rows: SpeedRows): Promise<void> {
-    await this.upsertSpeedMinutes(rows.pageMinutes);
-    await this.ctx.insert(
-      'speed_overflow_minute',
-      rows.overflow.map((r) => ({
-        log_partition: r.partition,
-        site: r.site,
-        bucket: r.bucket,
-        total: r.total,
-        cms_width: r.cmsWidth,
-        cms_depth: r.cmsDepth,
-        cms: r.cms,
-        top_pages: r.topPages,
-        version: r.version,
-      })),
-    );
-    await this.ctx.insert(
-      'speed_visitors',
-      rows.visitors.map((r) => ({
-        log_partition: r.partition,
-        site: r.site,
-        page_id: r.pageId,
-        grain: r.grain,
-        bucket: r.bucket,
-        hll: r.hll,
-        version: r.version,
-      })),
-    );
+    await this.ctx.insertAll(speedTableRows(rows));
+  }
+
+  async writeSpeedFlush(rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]): Promise<void> {
+    await this.ctx.insertAll([...speedTableRows(rows), { table: 'speed_checkpoints', rows: checkpoints.map(checkpointRow) }]);
   }
 
   /** Rows are appended; readers take the highest version per key (ReplacingMergeTree-style). */
   async upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
-    await this.ctx.insert(
-      'speed_page_minute',
-      rows.map((r) => ({
-        log_partition: r.partition,
-        site: r.site,
-        page_id: r.pageId,
-        bucket: r.bucket,
-        views: r.views,
-        version: r.version,
-      })),
-    );
+    await this.ctx.insert('speed_page_minute', rows.map(minuteRow));
+  }
+
+  async speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>> {
+    const { sql } = this.ctx.dialect;
+    const argMax = this.argMax;
+    const pageMinutes: SpeedMinuteRow[] = [];
+    const visitors: SpeedVisitorsRow[] = [];
+    // The IN lists select a superset (their cross product); the wanted keys are kept here.
+    for (const chunk of keyChunks(keys.pageMinutes)) {
+      const wanted = new Set(chunk.map((k) => rowKey(k.site, k.pageId, '', k.bucket)));
+      const rows = await this.ctx.rows(sql`
+        SELECT site, page_id, bucket, ${argMax}(views, version) AS latest_views, max(version) AS latest_version
+        FROM speed_page_minute
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND site IN (${distinct(chunk.map((k) => k.site))})
+          AND page_id IN (${distinct(chunk.map((k) => k.pageId))}) AND bucket IN (${distinct(chunk.map((k) => k.bucket))})
+        GROUP BY site, page_id, bucket`);
+      for (const r of rows) {
+        const row = toMinuteRow(partition, r);
+        if (wanted.has(rowKey(row.site, row.pageId, '', row.bucket))) pageMinutes.push(row);
+      }
+    }
+    for (const chunk of keyChunks(keys.visitors)) {
+      const wanted = new Set(chunk.map((k) => rowKey(k.site, k.pageId, k.grain, k.bucket)));
+      const rows = await this.ctx.rows(sql`
+        SELECT site, page_id, grain, bucket, ${argMax}(hll, version) AS latest_hll, max(version) AS latest_version
+        FROM speed_visitors
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND site IN (${distinct(chunk.map((k) => k.site))})
+          AND page_id IN (${distinct(chunk.map((k) => k.pageId))}) AND grain IN (${distinct(chunk.map((k) => k.grain))})
+          AND bucket IN (${distinct(chunk.map((k) => k.bucket))})
+        GROUP BY site, page_id, grain, bucket`);
+      for (const r of rows) {
+        const row = toVisitorsRow(partition, r);
+        if (wanted.has(rowKey(row.site, row.pageId, row.grain, row.bucket))) visitors.push(row);
+      }
+    }
+    return { pageMinutes, visitors };
   }
 
   async speedPartitionState(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedRows> {
@@ -219,15 +225,7 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
         topPages: String(r['latest_top']),
         version: Number(r['latest_version']),
       })),
-      visitors: visitors.map((r) => ({
-        partition,
-        site: String(r['site']),
-        pageId: String(r['page_id']),
-        grain: String(r['grain']) as VisitorsGrain,
-        bucket: Number(r['bucket']),
-        hll: String(r['latest_hll']),
-        version: Number(r['latest_version']),
-      })),
+      visitors: visitors.map((r) => toVisitorsRow(partition, r)),
     };
   }
 
@@ -237,14 +235,7 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
       FROM speed_page_minute
       WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromBucket}
       GROUP BY site, page_id, bucket`);
-    return rows.map((r) => ({
-      partition,
-      site: String(r['site']),
-      pageId: String(r['page_id']),
-      bucket: Number(r['bucket']),
-      views: Number(r['latest_views']),
-      version: Number(r['latest_version']),
-    }));
+    return rows.map((r) => toMinuteRow(partition, r));
   }
 
   async dropSpeedBefore(dayStart: number): Promise<void> {
@@ -262,15 +253,7 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
   }
 
   async writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
-    await this.ctx.insert('speed_checkpoints', [
-      {
-        log_partition: checkpoint.partition,
-        next_offset: checkpoint.nextOffset,
-        max_event_time: checkpoint.maxEventTime,
-        version: checkpoint.version,
-        written_at: Date.now(),
-      },
-    ]);
+    await this.ctx.insert('speed_checkpoints', [checkpointRow(checkpoint)]);
   }
 
   async speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>> {
@@ -290,4 +273,108 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
       }),
     );
   }
+}
+
+function minuteRow(r: SpeedMinuteRow): Row {
+  return { log_partition: r.partition, site: r.site, page_id: r.pageId, bucket: r.bucket, views: r.views, version: r.version };
+}
+
+/** The rows of a speed write, table by table (the order readers can rely on: counters first). */
+function speedTableRows(rows: SpeedRows): TableRows[] {
+  return [
+    { table: 'speed_page_minute', rows: rows.pageMinutes.map(minuteRow) },
+    {
+      table: 'speed_overflow_minute',
+      rows: rows.overflow.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        bucket: r.bucket,
+        total: r.total,
+        cms_width: r.cmsWidth,
+        cms_depth: r.cmsDepth,
+        cms: r.cms,
+        top_pages: r.topPages,
+        version: r.version,
+      })),
+    },
+    {
+      table: 'speed_visitors',
+      rows: rows.visitors.map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        page_id: r.pageId,
+        grain: r.grain,
+        bucket: r.bucket,
+        hll: r.hll,
+        version: r.version,
+      })),
+    },
+  ];
+}
+
+function checkpointRow(checkpoint: SpeedCheckpoint): Row {
+  return {
+    log_partition: checkpoint.partition,
+    next_offset: checkpoint.nextOffset,
+    max_event_time: checkpoint.maxEventTime,
+    version: checkpoint.version,
+    written_at: Date.now(),
+  };
+}
+
+function toMinuteRow(partition: number, r: Row): SpeedMinuteRow {
+  return {
+    partition,
+    site: String(r['site']),
+    pageId: String(r['page_id']),
+    bucket: Number(r['bucket']),
+    views: Number(r['latest_views']),
+    version: Number(r['latest_version']),
+  };
+}
+
+function toVisitorsRow(partition: number, r: Row): SpeedVisitorsRow {
+  return {
+    partition,
+    site: String(r['site']),
+    pageId: String(r['page_id']),
+    grain: String(r['grain']) as VisitorsGrain,
+    bucket: Number(r['bucket']),
+    hll: String(r['latest_hll']),
+    version: Number(r['latest_version']),
+  };
+}
+
+function rowKey(site: string, pageId: string, grain: string, bucket: number): string {
+  return `${site}\u0001${pageId}\u0001${grain}\u0001${bucket}`;
+}
+
+function distinct<T extends string | number>(values: readonly T[]): T[] {
+  return [...new Set(values)];
+}
+
+/** Page-id text per read of speedRowsFor: keeps each statement far below ClickHouse's max_query_size (256 KiB). */
+const KEY_CHUNK_CHARS = 32_768;
+
+/** Splits keys into reads, grouped by page so each read's page list stays short. */
+function keyChunks<K extends { pageId: string }>(keys: readonly K[]): K[][] {
+  const sorted = [...keys].sort((a, b) => (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0));
+  const chunks: K[][] = [];
+  let chunk: K[] = [];
+  let chars = 0;
+  let lastPage: string | null = null;
+  for (const key of sorted) {
+    if (key.pageId !== lastPage) {
+      if (chars + key.pageId.length > KEY_CHUNK_CHARS && chunk.length > 0) {
+        chunks.push(chunk);
+        chunk = [];
+        chars = 0;
+      }
+      chars += key.pageId.length + 4;
+      lastPage = key.pageId;
+    }
+    chunk.push(key);
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }

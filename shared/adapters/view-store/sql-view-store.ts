@@ -9,7 +9,7 @@
 import type { SqlDialect, SqlFragment } from '../sql-escape.ts';
 import { loadMigrations } from './migrations.ts';
 import { SqlBatchViews, EVENTS_PER_PASS } from './sql-batch-views.ts';
-import type { DialectFunctions, Row, SqlContext } from './sql-context.ts';
+import type { DialectFunctions, Row, SqlContext, TableRows } from './sql-context.ts';
 import { SqlRunLedger } from './sql-run-ledger.ts';
 import { SqlSpeedViews } from './sql-speed-views.ts';
 import type {
@@ -27,6 +27,7 @@ import type {
   SpeedBucketViews,
   SpeedCheckpoint,
   SpeedMinuteRow,
+  SpeedRowKeys,
   SpeedRows,
   ViewQuery,
   ViewStore,
@@ -46,6 +47,10 @@ export abstract class SqlViewStore implements ViewStore {
   protected abstract rows(query: SqlFragment): Promise<Row[]>;
   /** Bulk-inserts rows (column → value objects) into a table. */
   protected abstract insert(table: string, rows: readonly Row[]): Promise<void>;
+  /** Bulk-inserts into several tables in order; engines with transactions make it one. */
+  protected async insertAll(writes: readonly TableRows[]): Promise<void> {
+    for (const { table, rows } of writes) await this.insert(table, rows);
+  }
   /** Creates the database itself, when the engine has one. */
   protected abstract ensureDatabase(): Promise<void>;
   protected abstract migrationsTableDdl(): string;
@@ -90,6 +95,7 @@ export abstract class SqlViewStore implements ViewStore {
       rows: (query) => this.rows(query),
       run: (statement) => this.exec(statement),
       insert: (table, rows) => this.insert(table, rows),
+      insertAll: (writes) => this.insertAll(writes),
     };
   }
 
@@ -123,6 +129,12 @@ export abstract class SqlViewStore implements ViewStore {
   }
   writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
     return this.speed.writeSpeedCheckpoint(checkpoint);
+  }
+  writeSpeedFlush(rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]): Promise<void> {
+    return this.speed.writeSpeedFlush(rows, checkpoints);
+  }
+  speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>> {
+    return this.speed.speedRowsFor(partition, maxVersion, keys);
   }
   dropSpeedBefore(dayStart: number): Promise<void> {
     return this.speed.dropSpeedBefore(dayStart);

@@ -73,6 +73,12 @@ export interface SpeedRows {
   visitors: SpeedVisitorsRow[];
 }
 
+/** Keys of speed rows to read back: the stored rows a late event merges into. */
+export interface SpeedRowKeys {
+  pageMinutes: { site: string; pageId: string; bucket: number }[];
+  visitors: { site: string; pageId: string; grain: VisitorsGrain; bucket: number }[];
+}
+
 /** Speed-layer page views of a bucket; `overcountBound` > 0 when part of it is a Count-Min estimate. */
 export interface SpeedBucketViews extends BucketViews {
   /** The estimate exceeds the true count by at most this (with the sketch's confidence 1 − δ). */
@@ -131,7 +137,7 @@ export interface InvalidRecordRow {
 export interface SpeedCheckpoint {
   partition: number;
   nextOffset: number;
-  /** Highest event time the partition's state has seen (its watermark is derived from it). */
+  /** Highest event time the partition's state has seen (informational). */
   maxEventTime: number;
   version: number;
 }
@@ -237,6 +243,13 @@ export interface SpeedViewWriter {
   writeSpeedRows(rows: SpeedRows): Promise<void>;
   /** Records a checkpoint, after the rows of its version are written. */
   writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void>;
+  /**
+   * Writes one flush: every partition's rows, then their checkpoints. One transaction where the
+   * engine has them (DuckDB); on ClickHouse one insert per table, the checkpoints last.
+   */
+  writeSpeedFlush(rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]): Promise<void>;
+  /** The stored rows of these keys as of a checkpoint version (latest version ≤ maxVersion per key); absent keys have none. */
+  speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>>;
   /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
   dropSpeedBefore(dayStart: number): Promise<void>;
   /** A partition's rows as of a checkpoint version (latest version ≤ maxVersion per key), to restore state. */

@@ -5,9 +5,10 @@
  *
  * Declared bounds (what the speed layer promises):
  * - page views: the speed count is at most `overcountBound` above the true count of what it
- *   counted (Count-Min). It does not deduplicate and leaves late events to the batch layer,
- *   so a difference beyond that bound is explained by redeliveries (speed higher) or late
- *   events (speed lower) — `withinBound` says whether the bound alone covers it;
+ *   counted (Count-Min). It does not deduplicate, and events that arrived when the boundary
+ *   was already past their bucket are the batch layer's alone, so a difference beyond that
+ *   bound is explained by redeliveries (speed higher) or such events (speed lower) —
+ *   `withinBound` says whether the bound alone covers it;
  * - visitors: within 3 relative standard errors of the exact count.
  */
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/runtime/config.ts';
-import { ENVIRONMENT_VARIABLES, type AnyVariable, type NumberKind } from '../../../shared/runtime/environment.ts';
+import { ENVIRONMENT_VARIABLES, REMOVED_VARIABLES, type AnyVariable, type NumberKind } from '../../../shared/runtime/environment.ts';
 import { isPlatformError } from '../../../shared/core/errors.ts';
 import { HLL_BATCH_PRECISION } from '../../../shared/core/sketches/index.ts';
 import { EMBEDDED_EVENT_LOG_DEFAULTS, KAFKA_EVENT_LOG_DEFAULTS } from '../../../shared/adapters/event-log/index.ts';
@@ -57,6 +57,7 @@ describe('loadConfig', () => {
     [{ SPEED_HLL_PRECISION: '20' }, 'SPEED_HLL_PRECISION="20": must be 14 (the batch layer\'s precision; visitor unions across the boundary need equal precisions)'],
     [{ SPEED_FLUSH_INTERVAL_MS: '5' }, 'SPEED_FLUSH_INTERVAL_MS="5": must be a whole number from 10 to 60000'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
+    [{ SPEED_ALLOWED_LATENESS_MS: '120000' }, `SPEED_ALLOWED_LATENESS_MS ${REMOVED_VARIABLES['SPEED_ALLOWED_LATENESS_MS']}`],
   ])('names the variable and the fix: %j', (env, message) => {
     expect(problems(env)).toContain(message);
   });
@@ -107,7 +108,7 @@ describe('the environment declaration', () => {
       const variable = variables.find(([, v]) => v.kind === kind)?.[1];
       return variable === undefined ? [] : [[option, variable] as const];
     });
-    expect(shared.map(([option]) => option)).toHaveLength(8);
+    expect(shared.map(([option]) => option)).toHaveLength(9);
     for (const [option, variable] of shared) {
       expect(SPEED_LAYER_DEFAULTS[option as keyof typeof SPEED_LAYER_DEFAULTS], option).toBe(config[variable.field as keyof typeof config]);
     }
@@ -137,7 +138,7 @@ describe('the environment declaration', () => {
     expect(speed({ cmsEpsilon: 1 })).toBe("speed layer option 'cmsEpsilon' must be a number between 0 and 1, e.g. 0.01, got 1");
   });
 
-  it('is the only way loadConfig reads the environment: it reads every declared variable and nothing else', () => {
+  it('is the only way loadConfig reads the environment: it reads every declared variable, the removed ones (to refuse them) and nothing else', () => {
     // A Proxy records every access, including enumeration and `in`: a read of an undeclared
     // name (or a loop over the whole environment) shows up here.
     const read = new Set<string>();
@@ -147,7 +148,7 @@ describe('the environment declaration', () => {
       ownKeys: () => (read.add('(enumerated)'), []),
     });
     loadConfig(env);
-    expect([...read].sort()).toEqual(Object.keys(ENVIRONMENT_VARIABLES).sort());
+    expect([...read].sort()).toEqual([...Object.keys(ENVIRONMENT_VARIABLES), ...Object.keys(REMOVED_VARIABLES)].sort());
   });
 
   it('no product module reads process.env except by handing it to loadConfig', () => {
