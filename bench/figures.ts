@@ -7,6 +7,8 @@ import { ratio, summarize, type Summary } from './stats.ts';
 export interface Target {
   /** The target as the layer issue states it. */
   text: string;
+  /** The figure the issue reported before the work (its "today" column), e.g. '0.10×'. */
+  before?: string;
   /** null: not decidable from this run (e.g. a smoke run with smaller sizes). */
   met: boolean | null;
   /** Why met or not, with the numbers. */

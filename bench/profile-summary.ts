@@ -1,6 +1,7 @@
 /**
  * `npx tsx bench/profile-summary.ts <file.cpuprofile> [top]`: the functions and files with the
  * most self time in a V8 CPU profile (as written by `npm run bench -- --profile`).
+ * `profileSummary` gives the same as data, for the results file and BENCHMARKS.md.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,6 +20,24 @@ interface CpuProfile {
   timeDeltas?: number[];
 }
 
+/** One function (or file) and its self time. */
+export interface SelfTime {
+  /** `name file:line`, or the file / `(native)` entry for files. */
+  name: string;
+  selfMs: number;
+  /** Share of the profiled wall time, in percent. */
+  percent: number;
+}
+
+export interface ProfileSummary {
+  file: string;
+  /** Wall time the profile covers. */
+  profiledMs: number;
+  samples: number;
+  functions: SelfTime[];
+  files: SelfTime[];
+}
+
 function shortUrl(url: string): string {
   if (url === '') return '(native)';
   const clean = url.replace(/^file:\/\//, '');
@@ -28,7 +47,8 @@ function shortUrl(url: string): string {
   return path.relative(process.cwd(), clean);
 }
 
-export async function summarizeProfile(file: string, top = 25): Promise<string> {
+/** The `top` functions and files with the most self time in a .cpuprofile file. */
+export async function profileSummary(file: string, top = 10): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
@@ -48,18 +68,20 @@ export async function summarizeProfile(file: string, top = 25): Promise<string> 
     const module = url === '' ? `(${functionName || 'native'})` : where;
     byFile.set(module, (byFile.get(module) ?? 0) + us);
   }
-  const list = (m: Map<string, number>): string[] =>
+  const list = (m: Map<string, number>): SelfTime[] =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${name}`);
-  return [
-    `${file}: ${(total / 1e6).toFixed(1)} s profiled`,
-    'self time by function:',
-    ...list(byFunction),
-    'self time by file:',
-    ...list(byFile),
-  ].join('\n');
+      .map(([name, us]) => ({ name, selfMs: Math.round(us / 100) / 10, percent: total > 0 ? Math.round((1000 * us) / total) / 10 : Number.NaN }));
+  return { file, profiledMs: Math.round(total / 1000), samples: samples.length, functions: list(byFunction), files: list(byFile) };
+}
+
+/** The summary as text lines (the command's output). */
+export async function summarizeProfile(file: string, top = 25): Promise<string> {
+  const s = await profileSummary(file, top);
+  const lines = (list: SelfTime[]): string[] =>
+    list.map((t) => `${t.percent.toFixed(1).padStart(5)}%  ${t.selfMs.toFixed(0).padStart(7)} ms  ${t.name}`);
+  return [`${file}: ${(s.profiledMs / 1000).toFixed(1)} s profiled`, 'self time by function:', ...lines(s.functions), 'self time by file:', ...lines(s.files)].join('\n');
 }
 
 if (process.argv[1] !== undefined && import.meta.url.endsWith(path.basename(process.argv[1]))) {

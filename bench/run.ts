@@ -14,6 +14,7 @@ import { benchCollector } from './collector.ts';
 import { benchEmbedded } from './embedded.ts';
 import type { BenchResult } from './figures.ts';
 import { benchFreshness } from './freshness.ts';
+import { benchIdle } from './idle.ts';
 import { ROOT, Resources, machineFacts, type BenchEnv, type MachineFacts } from './harness.ts';
 import { benchMemory } from './memory.ts';
 import { renderBenchmarksMd, renderTable } from './report.ts';
@@ -25,11 +26,12 @@ const USAGE = `usage: npm run bench [-- options]
   --quick             smoke run: small sizes, 1 repetition (under 3 minutes)
   --embedded          the embedded backends (EmbeddedEventLog + DuckDB) instead of Kafka + ClickHouse
   --reps N            repetitions of each figure after its warm-up (default 3; --quick: 1)
-  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, collector, memory'}
+  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, collector, memory, idle'}
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
   --rate N            production rate of the freshness benchmark (events/s; default 20,000)
-  --profile           write CPU profiles of the workers to bench/results/profiles/
+  --profile           write CPU profiles of the workers to bench/results/profiles/ (speed-ingest: also a profile
+                      of the measured ingest, its top self-time functions in the results and BENCHMARKS.md)
   --report FILE       only regenerate BENCHMARKS.md from a results file
   --no-report         do not regenerate BENCHMARKS.md (quick and --only runs never do)
 Environment: KAFKA_BROKERS (default 127.0.0.1:9092), CLICKHOUSE_URL (default http://127.0.0.1:8123).`;
@@ -56,6 +58,7 @@ const BENCHES = {
   serving: benchServing,
   collector: benchCollector,
   memory: benchMemory,
+  idle: benchIdle,
 } as const;
 type BenchId = keyof typeof BENCHES;
 

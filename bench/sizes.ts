@@ -28,6 +28,10 @@ export interface Sizes {
   /** Memory: distinct pages per run, and the least events per run. */
   memoryPages: number[];
   memoryMinEvents: number;
+  /** Idle cost of npm start: generator rate (events/s), warm-up and measured window (s). */
+  idleRate: number;
+  idleWarmupS: number;
+  idleSampleS: number;
   /** Embedded mode. */
   embeddedEvents: number;
   embeddedPages: number;
@@ -55,6 +59,9 @@ export const FULL: Sizes = {
   collectorConnections: 4,
   memoryPages: [1000, 100_000, 1_000_000],
   memoryMinEvents: 200_000,
+  idleRate: 20,
+  idleWarmupS: 10,
+  idleSampleS: 30,
   embeddedEvents: 1_000_000,
   embeddedPages: 1000,
   embeddedDays: 30,
@@ -80,6 +87,9 @@ export const QUICK: Sizes = {
   collectorConnections: 4,
   memoryPages: [1000, 100_000],
   memoryMinEvents: 100_000,
+  idleRate: 20,
+  idleWarmupS: 3,
+  idleSampleS: 10,
   embeddedEvents: 100_000,
   embeddedPages: 100,
   embeddedDays: 3,

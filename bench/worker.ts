@@ -9,7 +9,10 @@
  */
 import { loadConfig } from '../shared/runtime/config.ts';
 import { SPEED_LAYER_DEFAULTS } from '../speed-layer/index.ts';
+import { writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { Session } from 'node:inspector/promises';
+import { findSourceMap } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import express from 'express';
@@ -105,10 +108,22 @@ interface CatchUp {
   checkpointed: number;
 }
 
-/** Starts `speed` and waits until its checkpoints cover `expect` records (bounded by `maxMs`). */
-async function runUntilCaughtUp(speed: SpeedLayer, store: ViewStore, expect: number, maxMs: number, pollMs = 50): Promise<CatchUp> {
+/**
+ * Starts `speed` and waits until its checkpoints cover `expect` records (bounded by `maxMs`).
+ * `onJoined` runs once start() has resolved, before the clock of the ingest starts.
+ */
+async function runUntilCaughtUp(
+  speed: SpeedLayer,
+  store: ViewStore,
+  expect: number,
+  maxMs: number,
+  pollMs = 50,
+  onJoined: () => Promise<void> = async () => undefined,
+): Promise<CatchUp> {
   const started = performance.now();
   await speed.start();
+  const joinMs = performance.now() - started;
+  await onJoined();
   const joined = performance.now();
   let checkpointed = 0;
   while (!stopRequested) {
@@ -118,7 +133,46 @@ async function runUntilCaughtUp(speed: SpeedLayer, store: ViewStore, expect: num
     if (performance.now() - joined > maxMs) throw new Error(`speed layer checkpointed ${checkpointed} of ${expect} records within ${maxMs} ms`);
     await sleep(pollMs);
   }
-  return { joinMs: joined - started, ingestMs: performance.now() - joined, checkpointed };
+  return { joinMs, ingestMs: performance.now() - joined, checkpointed };
+}
+
+/**
+ * A CPU profile of part of this process (the V8 inspector's Profiler, as --cpu-prof but over
+ * one window): the measured ingest only, without start-up, warm-up and group join.
+ */
+class WindowProfiler {
+  private constructor(private readonly session: Session) {}
+
+  static async start(): Promise<WindowProfiler> {
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    // The sampling interval of --cpu-prof (1 ms).
+    await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+    await session.post('Profiler.start');
+    return new WindowProfiler(session);
+  }
+
+  /**
+   * Stops profiling and writes the .cpuprofile file. tsx runs each .ts file as one transpiled
+   * line, so the positions of .ts functions are mapped back through tsx's source maps.
+   */
+  async stop(file: string): Promise<void> {
+    const { profile } = await this.session.post('Profiler.stop');
+    for (const node of profile.nodes) {
+      const frame = node.callFrame;
+      if (!frame.url.endsWith('.ts') || frame.lineNumber < 0) continue;
+      const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber);
+      if (entry === undefined || !('originalLine' in entry)) continue;
+      frame.lineNumber = entry.originalLine;
+      frame.columnNumber = entry.originalColumn;
+      // Line ticks are positions in the transpiled line: meaningless here.
+      delete node.positionTicks;
+    }
+    await writeFile(file, JSON.stringify(profile));
+    await this.session.post('Profiler.disable');
+    this.session.disconnect();
+  }
 }
 
 async function outcomes(metrics: PlatformMetrics): Promise<Record<string, number>> {
@@ -160,9 +214,15 @@ async function roleSpeed(): Promise<void> {
   const baselineRss = baseline.rss;
   const baselineLive = baseline.heapUsed + baseline.external;
   const speed = new SpeedLayer(log, store, logger, metrics, { groupId: env('BENCH_GROUP'), flushIntervalMs });
+  // BENCH_PROFILE_OUT: a CPU profile of the measured ingest (from start() resolved until caught up).
+  const profileOut = process.env['BENCH_PROFILE_OUT'];
+  const profiling: { profiler: WindowProfiler | null } = { profiler: null };
   try {
     const expect = envNumber('BENCH_EXPECT');
-    const run = await runUntilCaughtUp(speed, store, expect, maxMs);
+    const run = await runUntilCaughtUp(speed, store, expect, maxMs, 50, async () => {
+      if (profileOut !== undefined && profileOut !== '') profiling.profiler = await WindowProfiler.start();
+    });
+    if (profiling.profiler !== null && profileOut !== undefined) await profiling.profiler.stop(profileOut);
     const afterRss = process.memoryUsage().rss;
     // State memory with everything applied: one more checkpoint sets the gauge, then a full GC.
     await speed.flush();
@@ -184,6 +244,7 @@ async function roleSpeed(): Promise<void> {
       external: memory.external + memory.arrayBuffers,
       stateBytes: gauge,
       maxRss: maxRssBytes(),
+      ...(profiling.profiler === null ? {} : { profile: profileOut }),
     });
   } finally {
     await speed.stop();
