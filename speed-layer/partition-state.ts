@@ -85,6 +85,10 @@ export const MEMORY_BYTES = {
   string: (s: string) => 20 + s.length,
 } as const;
 
+/*
+ * Buckets are held as minute numbers (epoch ms / 60,000; an hour by its first minute): small
+ * integers, which V8 stores in the object itself, where epoch ms would be a boxed double each.
+ */
 class MinuteCounter {
   dirty = false;
   /** Updated since the last eviction pass. */
@@ -92,7 +96,7 @@ class MinuteCounter {
   constructor(
     readonly site: string,
     readonly pageId: string,
-    readonly bucket: number,
+    readonly minute: number,
     public views: number,
   ) {}
 }
@@ -105,7 +109,7 @@ class VisitorsSketch {
     readonly site: string,
     readonly pageId: string,
     readonly grain: VisitorsGrain,
-    readonly bucket: number,
+    readonly minute: number,
     readonly hll: HyperLogLog,
   ) {
     this.bytes = hll.memoryBytes;
@@ -118,7 +122,7 @@ class Overflow {
   bytes: number;
   constructor(
     readonly site: string,
-    readonly bucket: number,
+    readonly minute: number,
     public total: number,
     readonly cms: CountMinSketch,
     readonly topPages: SpaceSaving<string>,
@@ -127,22 +131,57 @@ class Overflow {
   }
 }
 
+/**
+ * A page's resident buckets. Exact-size arrays (see `append`), not maps: a page holds a few
+ * buckets (the hot window), an empty Map costs about 180 bytes in V8, and the bucket sought is
+ * almost always the last one.
+ */
 class PageEntry {
-  readonly minutes = new Map<number, MinuteCounter>();
-  readonly hours = new Map<number, VisitorsSketch>();
+  minutes: MinuteCounter[] = [];
+  hours: VisitorsSketch[] = [];
 }
 
 class SiteEntry {
   readonly pages = new Map<string, PageEntry>();
-  readonly minuteVisitors = new Map<number, VisitorsSketch>();
-  readonly hourVisitors = new Map<number, VisitorsSketch>();
-  readonly overflows = new Map<number, Overflow>();
+  readonly minuteVisitors: VisitorsSketch[] = [];
+  readonly hourVisitors: VisitorsSketch[] = [];
+  readonly overflows: Overflow[] = [];
+}
+
+/** The entry of a minute (number) in a list of resident buckets, searched from the newest. */
+function find<T extends { minute: number }>(list: readonly T[], minute: number): T | undefined {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const entry = list[i]!;
+    if (entry.minute === minute) return entry;
+  }
+  return undefined;
+}
+
+/**
+ * `list` with `entry` added, as a new array of exactly that length: V8 gives an array that is
+ * pushed to 17 slots or more, 150 bytes for a page that holds one minute.
+ */
+function append<T>(list: readonly T[], entry: T): T[] {
+  return list.length === 0 ? [entry] : [...list, entry];
+}
+
+/** Removes the entries `drop` selects, in place; returns them. */
+function removeWhere<T>(list: T[], drop: (entry: T) => boolean): T[] {
+  const removed: T[] = [];
+  let kept = 0;
+  for (const entry of list) {
+    if (drop(entry)) removed.push(entry);
+    else list[kept++] = entry;
+  }
+  list.length = kept;
+  return removed;
 }
 
 /** An event for a minute that is no longer resident, waiting for its stored rows. */
 interface DeferredEvent {
   site: string;
   pageId: string;
+  /** Minute number. */
   minute: number;
   hi: number;
   lo: number;
@@ -171,7 +210,9 @@ export function residentFromAt(now: number, hotWindowMs: number): number {
   return bucketStart(now - hotWindowMs, 'minute');
 }
 
+const MINUTE_MS = INTERVAL_MS.minute;
 const HOUR_MS = INTERVAL_MS.hour;
+const MINUTES_PER_HOUR = 60;
 /** Eviction passes run at most this often (ms), or at every checkpoint while the byte budget is full. */
 export const EVICTION_PASS_MS = 30_000;
 
@@ -214,29 +255,34 @@ export class PartitionState {
   private load(rows: Pick<SpeedRows, 'pageMinutes' | 'visitors'> & Partial<Pick<SpeedRows, 'overflow'>>): void {
     for (const r of rows.pageMinutes) {
       const page = this.page(this.site(r.site), r.pageId);
-      if (page.minutes.has(r.bucket)) continue;
-      page.minutes.set(r.bucket, new MinuteCounter(r.site, r.pageId, r.bucket, r.views));
+      const minute = r.bucket / MINUTE_MS;
+      if (find(page.minutes, minute) !== undefined) continue;
+      page.minutes = append(page.minutes, new MinuteCounter(r.site, r.pageId, minute, r.views));
       this.exactKeys += 1;
       this.budget.used += MEMORY_BYTES.counter;
     }
     for (const r of rows.overflow ?? []) {
       const site = this.site(r.site);
-      if (site.overflows.has(r.bucket)) continue;
+      if (find(site.overflows, r.bucket / MINUTE_MS) !== undefined) continue;
       const overflow = new Overflow(
         r.site,
-        r.bucket,
+        r.bucket / MINUTE_MS,
         r.total,
         CountMinSketch.fromCells(r.cmsWidth, r.cmsDepth, r.cms),
         SpaceSaving.fromJSON(JSON.parse(r.topPages) as unknown),
       );
-      site.overflows.set(r.bucket, overflow);
-      this.budget.used += MEMORY_BYTES.overflowEntry + overflow.bytes;
+      site.overflows.push(overflow);
+      this.budget.used += MEMORY_BYTES.overflowEntry + overflow.bytes + overflow.topPages.size * MEMORY_BYTES.counter;
     }
     for (const r of rows.visitors) {
-      const map = this.visitorsMap(r.site, r.pageId, r.grain);
-      if (map.has(r.bucket)) continue;
-      const sketch = new VisitorsSketch(r.site, r.pageId, r.grain, r.bucket, HyperLogLog.fromBase64(r.hll));
-      map.set(r.bucket, sketch);
+      const minute = r.bucket / MINUTE_MS;
+      const site = this.site(r.site);
+      const page = r.pageId === '' ? null : this.page(site, r.pageId);
+      const list = page !== null ? page.hours : r.grain === 'minute' ? site.minuteVisitors : site.hourVisitors;
+      if (find(list, minute) !== undefined) continue;
+      const sketch = new VisitorsSketch(r.site, r.pageId, r.grain, minute, HyperLogLog.fromBase64(r.hll));
+      if (page !== null) page.hours = append(page.hours, sketch);
+      else list.push(sketch);
       this.budget.used += MEMORY_BYTES.visitorsEntry + sketch.bytes;
     }
   }
@@ -261,12 +307,6 @@ export class PartitionState {
     return page;
   }
 
-  private visitorsMap(site: string, pageId: string, grain: VisitorsGrain): Map<number, VisitorsSketch> {
-    const entry = this.site(site);
-    if (pageId !== '') return this.page(entry, pageId).hours;
-    return grain === 'minute' ? entry.minuteVisitors : entry.hourVisitors;
-  }
-
   /** Marks a record that is not a usable event (dead-lettered) as consumed. */
   skip(offset: number): ApplyOutcome {
     if (offset < this.nextOffset) return 'replayed';
@@ -277,11 +317,11 @@ export class PartitionState {
   apply(offset: number, event: PageView): ApplyOutcome {
     if (offset < this.nextOffset) return 'replayed';
     this.nextOffset = offset + 1;
-    const minute = bucketStart(event.timestamp, 'minute');
-    if (minute < this.boundary) return 'before_boundary';
+    const minute = Math.floor(event.timestamp / MINUTE_MS);
+    if (minute * MINUTE_MS < this.boundary) return 'before_boundary';
     if (event.timestamp > this.maxEventTime) this.maxEventTime = event.timestamp;
     hash64(event.visitorId, this.visitorHash);
-    if (minute < this.residentFrom && !this.isResident(event.site, event.pageId, minute)) {
+    if (minute * MINUTE_MS < this.residentFrom && !this.isResident(event.site, event.pageId, minute)) {
       this.deferred.push({ site: event.site, pageId: event.pageId, minute, hi: this.visitorHash.hi, lo: this.visitorHash.lo });
       return 'deferred';
     }
@@ -293,9 +333,9 @@ export class PartitionState {
   private isResident(siteId: string, pageId: string, minute: number): boolean {
     const site = this.sites.get(siteId);
     const page = site?.pages.get(pageId);
-    if (page === undefined || !page.minutes.has(minute) || !site!.minuteVisitors.has(minute)) return false;
-    const hour = minute - (minute % HOUR_MS);
-    return hour + HOUR_MS > this.residentFrom || (site!.hourVisitors.has(hour) && page.hours.has(hour));
+    if (page === undefined || find(page.minutes, minute) === undefined || find(site!.minuteVisitors, minute) === undefined) return false;
+    const hour = minute - (minute % MINUTES_PER_HOUR);
+    return (hour + MINUTES_PER_HOUR) * MINUTE_MS > this.residentFrom || (find(site!.hourVisitors, hour) !== undefined && find(page.hours, hour) !== undefined);
   }
 
   /**
@@ -304,14 +344,14 @@ export class PartitionState {
    * checkpoint, so they cost memory for one flush only).
    */
   private count(siteId: string, pageId: string, minute: number, hi: number, lo: number, late: boolean): void {
-    const hour = minute - (minute % HOUR_MS);
+    const hour = minute - (minute % MINUTES_PER_HOUR);
     const site = this.site(siteId);
     let page = site.pages.get(pageId);
-    let counter = page?.minutes.get(minute);
+    let counter = page === undefined ? undefined : find(page.minutes, minute);
     if (counter === undefined && (late || (this.exactKeys < this.settings.maxExactKeys && !this.budget.full))) {
       page ??= this.page(site, pageId);
       counter = new MinuteCounter(siteId, pageId, minute, 0);
-      page.minutes.set(minute, counter);
+      page.minutes = append(page.minutes, counter);
       this.exactKeys += 1;
       this.budget.used += MEMORY_BYTES.counter;
     }
@@ -325,13 +365,28 @@ export class PartitionState {
     } else {
       this.addOverflow(site, siteId, pageId, minute);
     }
-    this.addVisitor(site.minuteVisitors, siteId, '', 'minute', minute, hi, lo);
-    this.addVisitor(site.hourVisitors, siteId, '', 'hour', hour, hi, lo);
-    if (page !== undefined && counter !== undefined) this.addVisitor(page.hours, siteId, pageId, 'hour', hour, hi, lo);
+    this.addVisitor(find(site.minuteVisitors, minute) ?? this.newSketch(site.minuteVisitors, siteId, '', 'minute', minute), hi, lo);
+    this.addVisitor(find(site.hourVisitors, hour) ?? this.newSketch(site.hourVisitors, siteId, '', 'hour', hour), hi, lo);
+    if (page !== undefined && counter !== undefined) {
+      let sketch = find(page.hours, hour);
+      if (sketch === undefined) {
+        sketch = this.newSketch(null, siteId, pageId, 'hour', hour);
+        page.hours = append(page.hours, sketch);
+      }
+      this.addVisitor(sketch, hi, lo);
+    }
+  }
+
+  /** A new, empty visitors sketch, added to `list` unless null (the caller places it). */
+  private newSketch(list: VisitorsSketch[] | null, site: string, pageId: string, grain: VisitorsGrain, minute: number): VisitorsSketch {
+    const sketch = new VisitorsSketch(site, pageId, grain, minute, new HyperLogLog(this.settings.hllPrecision));
+    list?.push(sketch);
+    this.budget.used += MEMORY_BYTES.visitorsEntry + sketch.bytes;
+    return sketch;
   }
 
   private addOverflow(site: SiteEntry, siteId: string, pageId: string, minute: number): void {
-    let overflow = site.overflows.get(minute);
+    let overflow = find(site.overflows, minute);
     if (overflow === undefined) {
       overflow = new Overflow(
         siteId,
@@ -340,7 +395,7 @@ export class PartitionState {
         new CountMinSketch(this.settings.cmsEpsilon, this.settings.cmsDelta),
         new SpaceSaving<string>(this.settings.topPagesCapacity),
       );
-      site.overflows.set(minute, overflow);
+      site.overflows.push(overflow);
       this.budget.used += MEMORY_BYTES.overflowEntry + overflow.bytes;
     }
     overflow.total += 1;
@@ -355,13 +410,7 @@ export class PartitionState {
     }
   }
 
-  private addVisitor(map: Map<number, VisitorsSketch>, site: string, pageId: string, grain: VisitorsGrain, bucket: number, hi: number, lo: number): void {
-    let sketch = map.get(bucket);
-    if (sketch === undefined) {
-      sketch = new VisitorsSketch(site, pageId, grain, bucket, new HyperLogLog(this.settings.hllPrecision));
-      map.set(bucket, sketch);
-      this.budget.used += MEMORY_BYTES.visitorsEntry + sketch.bytes;
-    }
+  private addVisitor(sketch: VisitorsSketch, hi: number, lo: number): void {
     sketch.touched = true;
     if (!sketch.hll.add(hi, lo)) return;
     const bytes = sketch.hll.memoryBytes;
@@ -387,22 +436,22 @@ export class PartitionState {
     const seen = new Set<string>();
     const want = (key: string): boolean => !seen.has(key) && seen.add(key) !== undefined;
     for (const e of this.deferred) {
-      const hour = e.minute - (e.minute % HOUR_MS);
+      const hour = e.minute - (e.minute % MINUTES_PER_HOUR);
       const site = this.sites.get(e.site);
       const page = site?.pages.get(e.pageId);
-      if (page?.minutes.has(e.minute) !== true && want(`m\u0001${e.site}\u0001${e.pageId}\u0001${e.minute}`)) {
-        keys.pageMinutes.push({ site: e.site, pageId: e.pageId, bucket: e.minute });
+      if ((page === undefined || find(page.minutes, e.minute) === undefined) && want(`m\u0001${e.site}\u0001${e.pageId}\u0001${e.minute}`)) {
+        keys.pageMinutes.push({ site: e.site, pageId: e.pageId, bucket: e.minute * MINUTE_MS });
       }
-      if (site?.minuteVisitors.has(e.minute) !== true && want(`v\u0001${e.site}\u0001\u0001minute\u0001${e.minute}`)) {
-        keys.visitors.push({ site: e.site, pageId: '', grain: 'minute', bucket: e.minute });
+      if ((site === undefined || find(site.minuteVisitors, e.minute) === undefined) && want(`v\u0001${e.site}\u0001\u0001minute\u0001${e.minute}`)) {
+        keys.visitors.push({ site: e.site, pageId: '', grain: 'minute', bucket: e.minute * MINUTE_MS });
       }
       // An hour still partly resident is wholly in memory (or was never stored).
-      if (hour + HOUR_MS > this.residentFrom) continue;
-      if (site?.hourVisitors.has(hour) !== true && want(`v\u0001${e.site}\u0001\u0001hour\u0001${hour}`)) {
-        keys.visitors.push({ site: e.site, pageId: '', grain: 'hour', bucket: hour });
+      if ((hour + MINUTES_PER_HOUR) * MINUTE_MS > this.residentFrom) continue;
+      if ((site === undefined || find(site.hourVisitors, hour) === undefined) && want(`v\u0001${e.site}\u0001\u0001hour\u0001${hour}`)) {
+        keys.visitors.push({ site: e.site, pageId: '', grain: 'hour', bucket: hour * MINUTE_MS });
       }
-      if (page?.hours.has(hour) !== true && want(`v\u0001${e.site}\u0001${e.pageId}\u0001hour\u0001${hour}`)) {
-        keys.visitors.push({ site: e.site, pageId: e.pageId, grain: 'hour', bucket: hour });
+      if ((page === undefined || find(page.hours, hour) === undefined) && want(`v\u0001${e.site}\u0001${e.pageId}\u0001hour\u0001${hour}`)) {
+        keys.visitors.push({ site: e.site, pageId: e.pageId, grain: 'hour', bucket: hour * MINUTE_MS });
       }
     }
     return keys.pageMinutes.length === 0 && keys.visitors.length === 0 ? null : keys;
@@ -443,7 +492,7 @@ export class PartitionState {
     for (const c of this.dirtyCounters) {
       c.dirty = false;
       entries.push(c);
-      pageMinutes.push({ partition, site: c.site, pageId: c.pageId, bucket: c.bucket, views: c.views, version });
+      pageMinutes.push({ partition, site: c.site, pageId: c.pageId, bucket: c.minute * MINUTE_MS, views: c.views, version });
     }
     const overflow: SpeedOverflowRow[] = [];
     for (const o of this.dirtyOverflows) {
@@ -452,7 +501,7 @@ export class PartitionState {
       overflow.push({
         partition,
         site: o.site,
-        bucket: o.bucket,
+        bucket: o.minute * MINUTE_MS,
         total: o.total,
         cmsWidth: o.cms.width,
         cmsDepth: o.cms.depth,
@@ -465,7 +514,7 @@ export class PartitionState {
     for (const v of this.dirtyVisitors) {
       v.dirty = false;
       entries.push(v);
-      visitors.push({ partition, site: v.site, pageId: v.pageId, grain: v.grain, bucket: v.bucket, hll: v.hll.toBase64(), version });
+      visitors.push({ partition, site: v.site, pageId: v.pageId, grain: v.grain, bucket: v.minute * MINUTE_MS, hll: v.hll.toBase64(), version });
     }
     this.dirtyCounters = [];
     this.dirtyOverflows = [];
@@ -518,26 +567,21 @@ export class PartitionState {
     };
     for (const [siteId, site] of this.sites) {
       for (const [pageId, page] of site.pages) {
-        for (const [bucket, c] of page.minutes) {
-          if (bucket >= from || !idle(c)) continue;
-          page.minutes.delete(bucket);
-          this.exactKeys -= 1;
-          budget.used -= MEMORY_BYTES.counter;
-        }
+        const counters = removeWhere(page.minutes, (c) => c.minute * MINUTE_MS < from && idle(c)).length;
+        this.exactKeys -= counters;
+        budget.used -= counters * MEMORY_BYTES.counter;
         this.evictSketches(page.hours, from - HOUR_MS, idle);
-        if (page.minutes.size === 0 && page.hours.size === 0) {
+        if (page.minutes.length === 0 && page.hours.length === 0) {
           site.pages.delete(pageId);
           budget.used -= MEMORY_BYTES.page + MEMORY_BYTES.string(pageId);
         }
       }
       this.evictSketches(site.minuteVisitors, from - INTERVAL_MS.minute, idle);
       this.evictSketches(site.hourVisitors, from - HOUR_MS, idle);
-      for (const [bucket, o] of site.overflows) {
-        if (bucket >= from || !idle(o)) continue;
-        site.overflows.delete(bucket);
+      for (const o of removeWhere(site.overflows, (o) => o.minute * MINUTE_MS < from && idle(o))) {
         budget.used -= MEMORY_BYTES.overflowEntry + o.bytes + o.topPages.size * MEMORY_BYTES.counter;
       }
-      if (site.pages.size === 0 && site.minuteVisitors.size === 0 && site.hourVisitors.size === 0 && site.overflows.size === 0) {
+      if (site.pages.size === 0 && site.minuteVisitors.length === 0 && site.hourVisitors.length === 0 && site.overflows.length === 0) {
         this.sites.delete(siteId);
         budget.used -= MEMORY_BYTES.site + MEMORY_BYTES.string(siteId);
       }
@@ -545,12 +589,8 @@ export class PartitionState {
   }
 
   /** Drops idle sketches of buckets starting at or before `lastClosed`. */
-  private evictSketches(map: Map<number, VisitorsSketch>, lastClosed: number, idle: (v: VisitorsSketch) => boolean): void {
-    for (const [bucket, v] of map) {
-      if (bucket > lastClosed || !idle(v)) continue;
-      map.delete(bucket);
-      this.budget.used -= MEMORY_BYTES.visitorsEntry + v.bytes;
-    }
+  private evictSketches(list: VisitorsSketch[], lastClosed: number, idle: (v: VisitorsSketch) => boolean): void {
+    for (const v of removeWhere(list, (v) => v.minute * MINUTE_MS <= lastClosed && idle(v))) this.budget.used -= MEMORY_BYTES.visitorsEntry + v.bytes;
   }
 
   /** Exact counters held in memory. */
@@ -570,12 +610,12 @@ export class PartitionState {
     for (const [siteId, site] of this.sites) {
       bytes += MEMORY_BYTES.site + MEMORY_BYTES.string(siteId);
       for (const [pageId, page] of site.pages) {
-        bytes += MEMORY_BYTES.page + MEMORY_BYTES.string(pageId) + page.minutes.size * MEMORY_BYTES.counter;
-        for (const v of page.hours.values()) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
+        bytes += MEMORY_BYTES.page + MEMORY_BYTES.string(pageId) + page.minutes.length * MEMORY_BYTES.counter;
+        for (const v of page.hours) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
       }
-      for (const v of site.minuteVisitors.values()) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
-      for (const v of site.hourVisitors.values()) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
-      for (const o of site.overflows.values()) bytes += MEMORY_BYTES.overflowEntry + o.bytes + o.topPages.size * MEMORY_BYTES.counter;
+      for (const v of site.minuteVisitors) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
+      for (const v of site.hourVisitors) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
+      for (const o of site.overflows) bytes += MEMORY_BYTES.overflowEntry + o.bytes + o.topPages.size * MEMORY_BYTES.counter;
     }
     return bytes;
   }
