@@ -28,8 +28,13 @@ export class PartitionCursor {
   private reader: FrameReader | null = null;
   private next: number;
 
+  /** The offset the next read starts at. */
+  get position(): number {
+    return this.next;
+  }
+
   constructor(
-    private readonly partition: PartitionLog,
+    readonly partition: PartitionLog,
     private readonly from: number,
   ) {
     this.next = from;
@@ -123,6 +128,12 @@ export class PartitionCursor {
 
 export class EmbeddedConsumer implements LogConsumer {
   private readonly positions = new Map<number, number>();
+  /**
+   * One open cursor per partition, kept between batches while it sits at the partition's
+   * position: a consumer that follows the end of the log does not open and close the segment
+   * file for every batch.
+   */
+  private readonly cursors = new Map<number, PartitionCursor>();
   private stopping = false;
   private stopPromise: Promise<void> | null = null;
   private loopPromise: Promise<void> = Promise.resolve();
@@ -178,6 +189,8 @@ export class EmbeddedConsumer implements LogConsumer {
         }
       }
     } finally {
+      for (const cursor of this.cursors.values()) await cursor.close();
+      this.cursors.clear();
       try {
         await this.options.onRevoked?.([...this.all]);
       } catch (err) {
@@ -201,9 +214,17 @@ export class EmbeddedConsumer implements LogConsumer {
     const end = partition.endOffset;
     if (position >= end) return false;
     let records: LogRecord[];
+    let cursor = this.cursors.get(id);
+    if (cursor === undefined || cursor.position !== position || cursor.partition !== partition) {
+      await cursor?.close();
+      cursor = new PartitionCursor(partition, position);
+      this.cursors.set(id, cursor);
+    }
     try {
-      records = await this.store.read(partition, position, Math.min(end, position + EMBEDDED_MAX_BATCH_RECORDS), EMBEDDED_MAX_BATCH_RECORDS, MAX_BATCH_BYTES);
+      records = await cursor.read(Math.min(end, position + EMBEDDED_MAX_BATCH_RECORDS), EMBEDDED_MAX_BATCH_RECORDS, MAX_BATCH_BYTES);
     } catch (err) {
+      this.cursors.delete(id);
+      await cursor.close();
       if (isPlatformError(err, 'PV_OFFSET_OUT_OF_RANGE')) return false; // retention raced us; re-check next round
       throw err;
     }
