@@ -68,6 +68,9 @@ type WellFormedString = string & { isWellFormed(): boolean };
 /** The field error for text with a lone surrogate or a non-character. */
 export const NOT_UNICODE_TEXT = 'must be valid Unicode text (no lone surrogates or non-characters)';
 
+/** No lone surrogate and no non-character. */
+const isUnicodeText = (v: string): boolean => (v as WellFormedString).isWellFormed() && !NONCHARACTER_RE.test(v);
+
 export function parseTimestamp(value: unknown): number | string {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) return 'must be an integer number of epoch milliseconds';
@@ -105,7 +108,7 @@ function textField(max: number) {
             ? `must be at most ${max} characters, got ${v.length}`
             : CONTROL_RE.test(v)
               ? 'must not contain control characters'
-              : !(v as WellFormedString).isWellFormed() || NONCHARACTER_RE.test(v)
+              : !isUnicodeText(v)
                 ? NOT_UNICODE_TEXT
                 : null;
       if (problem !== null) ctx.issues.push({ code: 'custom', message: problem, input: v, continue: false });
@@ -192,8 +195,10 @@ export function encodePageView(event: PageView): string {
  */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes and validates a log record's value: UTF-8 (strictly), then JSON, then the schema. Never throws. */
-export function decodePageView(value: Buffer | string): ValidationResult {
+/** A log record's value as JSON: its text (strict UTF-8) and what that text parses to. */
+type ParsedRecord = { ok: true; text: string; json: unknown } | { ok: false; errors: FieldError[] };
+
+function parseRecord(value: Buffer | string): ParsedRecord {
   let text: string;
   if (typeof value === 'string') text = value;
   else {
@@ -203,13 +208,111 @@ export function decodePageView(value: Buffer | string): ValidationResult {
       return { ok: false, errors: [{ field: '', message: 'not valid UTF-8' }] };
     }
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    return { ok: true, text, json: JSON.parse(text) };
   } catch (err) {
     return { ok: false, errors: [{ field: '', message: `not valid JSON: ${(err as Error).message}` }] };
   }
-  return validatePageView(parsed);
+}
+
+/** {@link UUID_RE} in lower case only, as validatePageView writes ids (a loop: cheaper than the regex here). */
+function isLowerCaseUuid(s: string): boolean {
+  if (s.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 0x2d) return false; // -
+    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false; // 0-9, a-f
+  }
+  return true;
+}
+
+/**
+ * Whether no string value of the JSON `text` can fail the text checks of {@link textField}
+ * (control characters, lone surrogates, non-characters), checked once over the text rather than
+ * per field. Without a backslash in the text every string value is a piece of it between two
+ * quotes, so it has no control character (JSON forbids them raw; DEL may be raw, and is looked
+ * for), no lone surrogate (a well-formed text cannot be split inside a pair at a quote) and no
+ * non-character.
+ */
+const hasOnlyPlainText = (text: string): boolean => text.indexOf('\\') === -1 && text.indexOf('\u007f') === -1 && isUnicodeText(text);
+
+/** A text value that passes {@link textField}'s text checks (its length is checked apart). */
+const isPlainTextValue = (v: string): boolean => !CONTROL_RE.test(v) && isUnicodeText(v);
+
+/**
+ * The page view in a record of exactly the shape {@link encodePageView} writes, or null when the
+ * record is anything else: then {@link PAGE_VIEW_INPUT} decides, and gives the reasons.
+ *
+ * Accepts only what the schema accepts, and returns what {@link validatePageView} returns for it.
+ * The shape: the fields of {@link PageView}, none null, schemaVersion 1, an eventId in lower case
+ * and an epoch-ms timestamp, with the schema's lengths and patterns (no `type`, no ISO timestamp).
+ */
+function fastPageView(text: string, json: unknown): PageView | null {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return null;
+  for (const key in json) {
+    switch (key) {
+      case 'schemaVersion':
+      case 'eventId':
+      case 'site':
+      case 'pageId':
+      case 'visitorId':
+      case 'timestamp':
+      case 'referrer':
+      case 'userAgent':
+        break;
+      default:
+        return null; // `type`, or not a field at all
+    }
+  }
+  const { schemaVersion, eventId, site, pageId, visitorId, timestamp, referrer, userAgent } = json as { [K in keyof PageView]?: unknown };
+  if (schemaVersion !== 1) return null;
+  // The patterns of eventId and site admit only ASCII letters, digits and punctuation: no text check needed.
+  if (typeof eventId !== 'string' || !isLowerCaseUuid(eventId)) return null;
+  if (typeof site !== 'string' || site.length > PAGE_VIEW_LIMITS.siteMaxLength || !SITE_PATTERN.test(site)) return null;
+  if (typeof pageId !== 'string' || pageId.length > PAGE_VIEW_LIMITS.pageIdMaxLength || pageId.charCodeAt(0) !== 0x2f) return null;
+  if (typeof visitorId !== 'string' || visitorId.length === 0 || visitorId.length > PAGE_VIEW_LIMITS.visitorIdMaxLength) return null;
+  if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || !inRange(timestamp)) return null;
+  if (referrer !== undefined && (typeof referrer !== 'string' || referrer.length === 0 || referrer.length > PAGE_VIEW_LIMITS.referrerMaxLength)) return null;
+  if (userAgent !== undefined && (typeof userAgent !== 'string' || userAgent.length === 0 || userAgent.length > PAGE_VIEW_LIMITS.userAgentMaxLength)) return null;
+  const plainText =
+    hasOnlyPlainText(text) ||
+    (isPlainTextValue(pageId) && isPlainTextValue(visitorId) && (referrer === undefined || isPlainTextValue(referrer)) && (userAgent === undefined || isPlainTextValue(userAgent)));
+  if (!plainText) return null;
+
+  // Built as validatePageView builds it (same fields, same order); the id is in lower case already.
+  const event: PageView = { schemaVersion: 1, eventId, site, pageId, visitorId, timestamp };
+  if (referrer !== undefined) event.referrer = referrer;
+  if (userAgent !== undefined) event.userAgent = userAgent;
+  return event;
+}
+
+/**
+ * Decodes and validates a log record's value: UTF-8 (strictly), then JSON, then the schema. Never throws.
+ * A record as the collector writes it takes a fast path ({@link fastDecodePageView}); any other
+ * goes through the schema, which gives every error message. Both give the same result.
+ */
+export function decodePageView(value: Buffer | string): ValidationResult {
+  const record = parseRecord(value);
+  if (!record.ok) return record;
+  const event = fastPageView(record.text, record.json);
+  return event !== null ? { ok: true, event } : validatePageView(record.json);
+}
+
+/** {@link decodePageView} through the schema alone (no fast path): the reference it must agree with. */
+export function decodePageViewStrict(value: Buffer | string): ValidationResult {
+  const record = parseRecord(value);
+  return record.ok ? validatePageView(record.json) : record;
+}
+
+/**
+ * {@link decodePageView}'s fast path alone: the event when the record is valid UTF-8 and JSON of
+ * the shape {@link encodePageView} writes, and valid; null when it declines (the record may still
+ * be valid, as e.g. an ISO timestamp or a null referrer is, and then only the schema accepts it).
+ */
+export function fastDecodePageView(value: Buffer | string): PageView | null {
+  const record = parseRecord(value);
+  return record.ok ? fastPageView(record.text, record.json) : null;
 }
 
 /** The log partitioning key: per-visitor order is kept (sessions and bounce metrics need it). */
