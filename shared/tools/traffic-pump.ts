@@ -13,8 +13,8 @@ export interface TrafficPumpOptions extends TrafficOptions {
   /** Stop after this long (ms). @default run until stop() */
   durationMs?: number;
   /**
-   * Appends per second. @default rate / 10, from 2 to 10: a light pump appends batches of about
-   * ten events (each append is a durable write), a busy one ten times a second.
+   * Appends per second. @default rate / 20, from 1 to 10: a light pump appends batches of about
+   * twenty events once a second (each append is a durable write), a busy one ten times a second.
    */
   ticksPerSecond?: number;
   onProgress?(sent: number, elapsedMs: number): void;
@@ -46,7 +46,7 @@ export class TrafficPump {
   }
 
   private async run(): Promise<number> {
-    const ticksPerSecond = this.options.ticksPerSecond ?? Math.min(10, Math.max(2, Math.round(this.options.rate / 10)));
+    const ticksPerSecond = this.options.ticksPerSecond ?? Math.min(10, Math.max(1, Math.round(this.options.rate / 20)));
     const tickMs = 1000 / ticksPerSecond;
     const started = Date.now();
     let failures = 0;
