@@ -30,21 +30,37 @@ const { AssignerProtocol } = kafkajs;
 export const MAX_CHUNK_RECORDS = 10_000;
 const MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 
+/** Headers of a record that has none: one shared, frozen object instead of one per record. */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export function toLogRecord(message: KafkaMessage, partition: number): LogRecord {
-  const headers: Array<[string, string]> = [];
-  for (const [name, raw] of Object.entries(message.headers ?? {})) {
-    const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
-    if (value === undefined) continue;
-    headers.push([name, Buffer.isBuffer(value) ? value.toString('utf8') : value]);
-  }
   return {
     partition,
     offset: Number(message.offset),
     key: message.key ?? null,
-    value: message.value ?? Buffer.alloc(0),
+    value: message.value ?? EMPTY_VALUE,
     timestamp: Number(message.timestamp),
-    headers: Object.fromEntries(headers),
+    headers: headersOf(message.headers),
   };
+}
+
+/** A record's headers as text (the last value of a repeated header); records without headers share one object. */
+function headersOf(raw: KafkaMessage['headers']): Record<string, string> {
+  if (raw === undefined || !hasOwnKeys(raw)) return NO_HEADERS;
+  const entries: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(raw)) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last === undefined) continue;
+    entries.push([name, Buffer.isBuffer(last) ? last.toString('utf8') : last]);
+  }
+  return entries.length === 0 ? NO_HEADERS : Object.fromEntries(entries);
+}
+
+const EMPTY_VALUE = Buffer.alloc(0);
+
+function hasOwnKeys(value: object): boolean {
+  for (const key in value) if (Object.hasOwn(value, key)) return true;
+  return false;
 }
 
 /** Assigns exactly one partition of one topic to the (single) member of a throwaway group. */
