@@ -18,15 +18,16 @@ import { performance } from 'node:perf_hooks';
 import express from 'express';
 import kafkajs from 'kafkajs';
 import { runBatch } from '../batch-layer/index.ts';
-import { EmbeddedEventLog, KafkaEventLog, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
+import { EmbeddedEventLog, KafkaEventLog, partitionForKey, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
-import { encodePageView, pageViewKey } from '../shared/core/page-view.ts';
+import { decodePageView, encodePageView, pageViewKey } from '../shared/core/page-view.ts';
+import { ByteBudget, PartitionState } from '../speed-layer/partition-state.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
 import { createPlatformApp } from '../cli/platform-app.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
-import { collectorBatches, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
+import { collectorBatches, distinctPageEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
 
 const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', name: `bench-${process.argv[2] ?? 'worker'}` });
 
@@ -642,10 +643,56 @@ async function roleEmbedded(): Promise<void> {
   send({ type: 'result', maxRss: maxRssBytes(), pumped: pump.eventsSent, speedOutcomes: await outcomes(metrics) });
 }
 
+/**
+ * The speed layer's state alone, measured exactly: BENCH_EXPECT events over BENCH_PAGES distinct
+ * pages in one minute, each decoded from its bytes as the speed layer decodes it, split by key
+ * over BENCH_PARTITIONS partitions and applied to PartitionStates with the default options,
+ * then snapshotted and checkpointed. The live heap they hold after a full GC (heap used +
+ * external, minus the same before) is compared with the byte budget's count, which
+ * pv_speed_state_bytes publishes.
+ */
+async function roleSpeedState(): Promise<void> {
+  const pages = envNumber('BENCH_PAGES');
+  const count = envNumber('BENCH_EXPECT');
+  const partitions = envNumber('BENCH_PARTITIONS', 4);
+  const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
+  const make = distinctPageEvents(count, pages, minute, minute + MINUTE_MS - 1000);
+  const live = (): number => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.external;
+  };
+  const budget = new ByteBudget(SPEED_LAYER_DEFAULTS.memoryBudgetBytes);
+  const now = Date.now();
+  const states = Array.from({ length: partitions }, (_, p) => new PartitionState(p, { ...SPEED_LAYER_DEFAULTS, now: () => now }, budget));
+  const offsets = new Array<number>(partitions).fill(0);
+  gc();
+  const before = live();
+  // As in the speed layer, each event is decoded from its bytes and dropped once applied: what
+  // stays alive is what the state keeps (its entries, sketches and the strings they hold).
+  for (let i = 0; i < count; i++) {
+    const event = make(i);
+    const result = decodePageView(Buffer.from(encodePageView(event)));
+    if (!result.ok) throw new Error(`event ${i} does not decode`);
+    const partition = partitionForKey(pageViewKey(event), partitions);
+    states[partition]!.apply(offsets[partition]!++, result.event);
+  }
+  for (const state of states) state.checkpointed(state.snapshot(1));
+  gc();
+  const stateLive = live() - before;
+  send({
+    type: 'result',
+    stateLive,
+    gauge: budget.used,
+    exactKeys: states.reduce((sum, s) => sum + s.size, 0),
+    events: count,
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const roles: Record<string, () => Promise<void>> = {
   speed: roleSpeed,
+  'speed-state': roleSpeedState,
   batch: roleBatch,
   serving: roleServing,
   hello: roleHello,

@@ -28,7 +28,7 @@ const { AssignerProtocol } = kafkajs;
 
 /** Records per `eachBatch` call and per `onRecords` chunk of `readRange`. */
 export const MAX_CHUNK_RECORDS = 10_000;
-const MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
+const MAX_BYTES_PER_PARTITION = 1024 * 1024;
 
 /** Headers of a record that has none: one shared, frozen object instead of one per record. */
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
