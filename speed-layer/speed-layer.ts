@@ -121,6 +121,11 @@ export class SpeedLayer {
     this.schedule(this.interval);
   }
 
+  /** The current flush interval (ms): `flushIntervalMs` under load, up to `flushIdleIntervalMs` when traffic is light. */
+  get flushIntervalMs(): number {
+    return this.interval;
+  }
+
   private schedule(delayMs: number): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.tick(), delayMs);
@@ -132,11 +137,18 @@ export class SpeedLayer {
     this.timer = null;
     const events = this.eventsSinceFlush;
     this.eventsSinceFlush = 0;
-    await this.flush();
-    await this.applyRetention();
-    if (this.consumer === null || this.stopping) return;
-    this.interval = events >= BUSY_EVENTS ? this.options.flushIntervalMs : Math.min(this.interval * 2, this.options.flushIdleIntervalMs);
-    if (this.timer === null) this.schedule(this.interval);
+    try {
+      await this.flush();
+      await this.applyRetention();
+    } catch (err) {
+      this.logger.error({ err }, 'speed layer flush failed; will retry');
+    } finally {
+      // The next flush is always scheduled: a failure must not stop checkpointing for good.
+      if (this.consumer !== null && !this.stopping) {
+        this.interval = events >= BUSY_EVENTS ? this.options.flushIntervalMs : Math.min(this.interval * 2, this.options.flushIdleIntervalMs);
+        if (this.timer === null) this.schedule(this.interval);
+      }
+    }
   }
 
   private dropState(partition: number): void {

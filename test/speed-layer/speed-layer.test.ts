@@ -14,6 +14,7 @@ import { encodePageView, pageViewKey, type PageView } from '../../shared/core/pa
 import { HyperLogLog } from '../../shared/core/sketches/index.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
+import { BUSY_EVENTS } from '../../speed-layer/speed-layer.ts';
 import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/index.ts';
 import type { SpeedLayerOptions } from '../../speed-layer/index.ts';
 import { until } from '../support/wait.ts';
@@ -123,6 +124,18 @@ describe('SpeedLayer (embedded log + DuckDB)', () => {
     await caughtUp();
     expect(await metric('pv_speed_events_total', 'outcome="before_boundary"')).toBe(1);
     expect(await perMinute()).toEqual([[-60, 1], [0, 1], [8, 2], [9, 1], [10, 1], [11, 1]]);
+  });
+
+  it('stretches the flush interval while traffic is light, and returns to the busy pace as soon as it picks up', async () => {
+    const layer = await speed({ flushIntervalMs: 20, flushIdleIntervalMs: 160 });
+    expect(layer.flushIntervalMs).toBe(20);
+    await until('the interval to reach the idle maximum', async () => layer.flushIntervalMs === 160);
+    const t = Date.now();
+    await append(Array.from({ length: BUSY_EVENTS }, (_, i) => event(t + i, `/p${i % 10}`, `v${i}`)));
+    await until('the interval to drop back', async () => layer.flushIntervalMs === 20);
+    await caughtUp();
+    const views = await store.speedViews({ site: 'default', from: t - MIN, to: t + HOUR });
+    expect(views.reduce((a, b) => a + b.views, 0)).toBe(BUSY_EVENTS);
   });
 
   it('does not double count when committed offsets lag the checkpoint (crash between checkpoint and commit)', async () => {
