@@ -137,6 +137,7 @@ export class SpeedLayer {
     this.timer = null;
     const events = this.eventsSinceFlush;
     this.eventsSinceFlush = 0;
+    const started = Date.now();
     try {
       await this.flush();
       await this.applyRetention();
@@ -146,7 +147,8 @@ export class SpeedLayer {
       // The next flush is always scheduled: a failure must not stop checkpointing for good.
       if (this.consumer !== null && !this.stopping) {
         this.interval = events >= BUSY_EVENTS ? this.options.flushIntervalMs : Math.min(this.interval * 2, this.options.flushIdleIntervalMs);
-        if (this.timer === null) this.schedule(this.interval);
+        // Flushes start one interval apart: the time a flush takes is not added to the freshness.
+        if (this.timer === null) this.schedule(Math.max(0, this.interval - (Date.now() - started)));
       }
     }
   }
