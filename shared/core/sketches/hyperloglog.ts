@@ -9,13 +9,16 @@
  *   register[index] = max(register[index], rank)
  *
  * Representation. A new sketch is sparse: the non-zero registers only, as (index << 6 | rank)
- * entries in an open-addressing hash table (a Uint32Array of 4 .. 2^p / 4 slots, linear
- * probing on the index's low bits, 0 = empty, load ≤ 3/4), exact at precision p: an HLL of
- * 3 visitors holds a 16-byte table (about 330 bytes of V8 heap in all, ~21 bytes serialized)
- * instead of 2^p registers, and an add is O(1) at any precision. It turns
- * dense (Uint8Array(2^p), one register per byte) when the table would have to outgrow the
- * dense array, i.e. beyond 3/16 · 2^p non-zero registers. The register values, hence the
- * estimate, the serialized bytes and merge results, do not depend on the representation.
+ * entries in an open-addressing hash table of 4 .. 2^p / 4 slots (linear probing on the
+ * index's low bits, 0 = empty, load ≤ 3/4), exact at precision p, and an add is O(1) at any
+ * precision. Up to 16 slots (12 registers) the table is a plain array of small integers, which
+ * V8 keeps packed at 8 bytes a slot plus about 48 bytes; beyond, a Uint32Array (4 bytes a slot,
+ * but about 185 bytes of V8 overhead). So an HLL of 1 to 3 visitors takes about 150 bytes of
+ * heap in all (~21 bytes serialized for 3) instead of 2^p registers. It turns dense
+ * (Uint8Array(2^p), one register per byte) when the table would have to outgrow the dense
+ * array, i.e. beyond 3/16 · 2^p non-zero registers. Whatever the container (plain array,
+ * Uint32Array or dense), the register values, hence the estimate, the serialized bytes and
+ * merge results, are the same: the sparse tables hold the same entries in the same slots.
  *
  * Merging is register-wise max: merge(A, B) has exactly the registers of the sketch of A ∪ B.
  * Uniques over several buckets are the estimate of the merged sketch, never a sum of estimates.
@@ -39,9 +42,19 @@ export { HLL_FORMAT_VERSION, HLL_MAX_PRECISION, HLL_MIN_PRECISION } from './hype
 export const HLL_DEFAULT_PRECISION = 14;
 /** α∞ = 1 / (2 ln 2), Ertl's constant for the improved estimator. */
 const ALPHA_INF = 1 / (2 * Math.LN2);
-/** V8 heap sizes (measured on Node 20, x64) used by {@link HyperLogLog.memoryBytes}: the object, a typed array. */
-const OBJECT_OVERHEAD_BYTES = 80;
-const TYPED_ARRAY_OVERHEAD_BYTES = 220;
+/**
+ * Sparse tables of up to this many slots (12 entries) are plain arrays, larger ones are
+ * Uint32Arrays (see Representation above). At 32 slots a plain array would be no smaller.
+ */
+const SMALL_TABLE_MAX_SLOTS = 16;
+/**
+ * V8 heap sizes (heapUsed + external, measured on Node 20, x64) used by
+ * {@link HyperLogLog.memoryBytes}: the object; a plain array of small integers besides its
+ * 8 bytes per slot; a typed array besides its bytes.
+ */
+const OBJECT_OVERHEAD_BYTES = 72;
+const SMALL_TABLE_OVERHEAD_BYTES = 48;
+const TYPED_ARRAY_OVERHEAD_BYTES = 185;
 
 const scratchHash: Hash64 = { hi: 0, lo: 0 };
 
@@ -83,6 +96,25 @@ function insertEntry(table: Uint32Array, entry: number): void {
   table[slot] = entry;
 }
 
+/** {@link insertEntry} for a small table (a copy, so that each stays monomorphic for V8). */
+function insertSmallEntry(table: number[], entry: number): void {
+  const mask = table.length - 1;
+  let slot = (entry >>> RANK_BITS) & mask;
+  while (table[slot] !== 0) slot = (slot + 1) & mask;
+  table[slot] = entry;
+}
+
+/**
+ * An empty small table of 4, 8 or 16 slots. Array literals, so that V8 makes them packed
+ * arrays of small integers (PACKED_SMI_ELEMENTS) exactly `slots` long; entries are below
+ * 2^24, so they stay small integers.
+ */
+function newSmallTable(slots: number): number[] {
+  if (slots === 4) return [0, 0, 0, 0];
+  if (slots === 8) return [0, 0, 0, 0, 0, 0, 0, 0];
+  return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+}
+
 /**
  * The one HyperLogLog precision the platform runs at. The batch layer stores its visitor
  * registers at this precision, and the speed layer's sketches must use the same one (the
@@ -110,8 +142,6 @@ export function hllRegister(hi: number, lo: number, precision: number, out: HllR
   return out;
 }
 
-const scratchRegister: HllRegister = { index: 0, rank: 0 };
-
 /**
  * The union of serialized sketches (toBase64 form): one sketch counting every visitor of any of
  * them once. Starts from an empty sketch of `precision` when given; otherwise null when there
@@ -130,15 +160,17 @@ export class HyperLogLog {
   /** p: the sketch has 2^p registers. */
   readonly precision: number;
   private readonly m: number;
-  /** Largest possible register value, 65 - p. */
-  private readonly maxRank: number;
-  /** Most sparse table slots (4 bytes each): 2^p / 4, the size of the dense registers. */
-  private readonly maxSlots: number;
   /** Dense registers, or null while sparse. */
   private dense: Uint8Array | null = null;
-  /** Sparse hash table of (index << 6 | rank) entries, 0 = empty slot; null until the first add. */
+  /**
+   * The sparse hash table of (index << 6 | rank) entries (0 = empty slot) while it has at most
+   * {@link SMALL_TABLE_MAX_SLOTS} slots: a plain array of small integers. Null until the first
+   * add and once the table is larger.
+   */
+  private small: number[] | null = null;
+  /** The sparse hash table once larger than the small one; null before and once dense. */
   private sparse: Uint32Array | null = null;
-  /** Number of entries in the sparse table. */
+  /** Number of entries in the sparse table (small or not). */
   private sparseSize = 0;
 
   constructor(precision: number = HLL_DEFAULT_PRECISION) {
@@ -149,8 +181,23 @@ export class HyperLogLog {
     }
     this.precision = precision;
     this.m = 2 ** precision;
-    this.maxRank = 65 - precision;
-    this.maxSlots = this.m / 4;
+  }
+
+  // maxRank and maxSlots are getters, not fields: every field is 8 more bytes per sketch.
+
+  /** Largest possible register value, 65 - p. */
+  private get maxRank(): number {
+    return 65 - this.precision;
+  }
+
+  /** Most sparse table slots: 2^p / 4 (at 4 bytes a slot, the size of the dense registers). */
+  private get maxSlots(): number {
+    return this.m / 4;
+  }
+
+  /** The sparse table, small or not; null when empty or dense. Not for the hot path: two kinds of array. */
+  private get table(): number[] | Uint32Array | null {
+    return this.small ?? this.sparse;
   }
 
   /**
@@ -199,6 +246,7 @@ export class HyperLogLog {
   get memoryBytes(): number {
     if (this.dense !== null) return OBJECT_OVERHEAD_BYTES + TYPED_ARRAY_OVERHEAD_BYTES + this.dense.byteLength;
     if (this.sparse !== null) return OBJECT_OVERHEAD_BYTES + TYPED_ARRAY_OVERHEAD_BYTES + this.sparse.byteLength;
+    if (this.small !== null) return OBJECT_OVERHEAD_BYTES + SMALL_TABLE_OVERHEAD_BYTES + 8 * this.small.length;
     return OBJECT_OVERHEAD_BYTES;
   }
 
@@ -209,7 +257,11 @@ export class HyperLogLog {
    * register changed (the sketch is dirty).
    */
   add(hi: number, lo: number): boolean {
-    const { index, rank } = hllRegister(hi, lo, this.precision, scratchRegister);
+    // hllRegister, written out: V8 inlines add into its callers only while add is small.
+    const precision = this.precision;
+    const index = hi >>> (32 - precision);
+    const rest = hi << precision;
+    const rank = rest !== 0 ? Math.clz32(rest) + 1 : 33 - precision + Math.clz32(lo);
     const dense = this.dense;
     if (dense !== null) {
       if (rank > dense[index]!) {
@@ -232,53 +284,102 @@ export class HyperLogLog {
     return this.add(scratchHash.hi, scratchHash.lo);
   }
 
+  /*
+   * Sparse adds. The probing and the load rule are the same for both kinds of table, but
+   * written out once per kind (addSparse for the Uint32Array, addSmall for the plain array) so
+   * that every element access V8 optimizes sees one kind of array; code shared by both was
+   * about twice as slow. What is not needed on every add is in grow, to keep add small enough
+   * for V8 to inline it into its callers.
+   */
+
   private addSparse(index: number, rank: number): boolean {
-    let table = this.sparse;
-    if (table !== null) {
-      const mask = table.length - 1;
-      let slot = index & mask;
-      for (;;) {
-        const entry = table[slot]!;
-        if (entry === 0) break;
-        if (entry >>> RANK_BITS === index) {
-          if (rank > (entry & RANK_MASK)) {
-            table[slot] = (index << RANK_BITS) | rank;
-            return true;
-          }
-          return false;
-        }
-        slot = (slot + 1) & mask;
-      }
-    }
-    // A new register: make room (load ≤ 3/4), or turn dense when the table is as large as allowed.
-    const size = this.sparseSize + 1;
-    if (table === null || size * 4 > table.length * 3) {
-      if (table !== null && table.length >= this.maxSlots) {
-        this.toDense()[index] = rank;
+    const table = this.sparse;
+    if (table === null) return this.addSmall(index, rank);
+    const mask = table.length - 1;
+    let slot = index & mask;
+    for (;;) {
+      const entry = table[slot]!;
+      if (entry === 0) break;
+      if (entry >>> RANK_BITS === index) {
+        if (rank <= (entry & RANK_MASK)) return false;
+        table[slot] = (index << RANK_BITS) | rank;
         return true;
       }
-      table = this.resize(table === null ? 4 : table.length * 2);
+      slot = (slot + 1) & mask;
     }
-    insertEntry(table, (index << RANK_BITS) | rank);
-    this.sparseSize = size;
+    // A new register: into the empty slot if the table stays at most 3/4 full.
+    if ((this.sparseSize + 1) * 4 > table.length * 3) return this.grow(index, rank);
+    table[slot] = (index << RANK_BITS) | rank;
+    this.sparseSize++;
     return true;
   }
 
-  /** Moves the sparse entries into a new table of `slots` slots and returns it. */
-  private resize(slots: number): Uint32Array {
-    const table = new Uint32Array(slots);
-    const old = this.sparse;
-    if (old !== null) {
-      for (let i = 0; i < old.length; i++) if (old[i] !== 0) insertEntry(table, old[i]!);
+  private addSmall(index: number, rank: number): boolean {
+    const table = this.small;
+    if (table === null) {
+      // The first register: a table of 4 slots.
+      const first = [0, 0, 0, 0];
+      first[index & 3] = (index << RANK_BITS) | rank;
+      this.small = first;
+      this.sparseSize = 1;
+      return true;
     }
-    this.sparse = table;
-    return table;
+    const mask = table.length - 1;
+    let slot = index & mask;
+    for (;;) {
+      const entry = table[slot]!;
+      if (entry === 0) break;
+      if (entry >>> RANK_BITS === index) {
+        if (rank <= (entry & RANK_MASK)) return false;
+        table[slot] = (index << RANK_BITS) | rank;
+        return true;
+      }
+      slot = (slot + 1) & mask;
+    }
+    if ((this.sparseSize + 1) * 4 > table.length * 3) return this.grow(index, rank);
+    table[slot] = (index << RANK_BITS) | rank;
+    this.sparseSize++;
+    return true;
+  }
+
+  /**
+   * Adds a register that the full sparse table has no room for: into a table twice as large
+   * (plain up to {@link SMALL_TABLE_MAX_SLOTS} slots, a Uint32Array beyond), or into the dense
+   * registers when the table is as large as allowed.
+   */
+  private grow(index: number, rank: number): true {
+    const small = this.small;
+    const sparse = this.sparse;
+    const slots = small !== null ? small.length : sparse!.length;
+    if (slots >= this.maxSlots) {
+      this.toDense()[index] = rank;
+      return true;
+    }
+    const entry = (index << RANK_BITS) | rank;
+    if (small !== null && slots < SMALL_TABLE_MAX_SLOTS) {
+      const table = newSmallTable(slots * 2);
+      for (let i = 0; i < small.length; i++) if (small[i] !== 0) insertSmallEntry(table, small[i]!);
+      insertSmallEntry(table, entry);
+      this.small = table;
+    } else {
+      const table = new Uint32Array(slots * 2);
+      if (small !== null) {
+        for (let i = 0; i < small.length; i++) if (small[i] !== 0) insertEntry(table, small[i]!);
+      } else {
+        for (let i = 0; i < sparse!.length; i++) if (sparse![i] !== 0) insertEntry(table, sparse![i]!);
+      }
+      insertEntry(table, entry);
+      this.small = null;
+      this.sparse = table;
+    }
+    this.sparseSize++;
+    return true;
   }
 
   /** The sparse entries sorted by index (a copy). */
   private sortedEntries(): Uint32Array {
     const entries = new Uint32Array(this.sparseSize);
-    const table = this.sparse;
+    const table = this.table;
     if (table !== null) {
       let n = 0;
       for (let i = 0; i < table.length; i++) if (table[i] !== 0) entries[n++] = table[i]!;
@@ -290,7 +391,7 @@ export class HyperLogLog {
   private toDense(): Uint8Array {
     if (this.dense !== null) return this.dense;
     const dense = new Uint8Array(this.m);
-    const table = this.sparse;
+    const table = this.table;
     if (table !== null) {
       for (let i = 0; i < table.length; i++) {
         const entry = table[i]!;
@@ -298,6 +399,7 @@ export class HyperLogLog {
       }
     }
     this.dense = dense;
+    this.small = null;
     this.sparse = null;
     this.sparseSize = 0;
     return dense;
@@ -326,7 +428,7 @@ export class HyperLogLog {
       }
       return this;
     }
-    const theirs = other.sparse;
+    const theirs = other.table;
     if (theirs === null) return this;
     for (let i = 0; i < theirs.length; i++) {
       const entry = theirs[i]!;
@@ -355,7 +457,7 @@ export class HyperLogLog {
       for (let i = 0; i < dense.length; i++) counts[dense[i]!]!++;
     } else {
       counts[0] = this.m - this.sparseSize;
-      const table = this.sparse;
+      const table = this.table;
       if (table !== null) {
         for (let i = 0; i < table.length; i++) if (table[i] !== 0) counts[table[i]! & RANK_MASK]!++;
       }
@@ -371,7 +473,7 @@ export class HyperLogLog {
   registers(): Uint8Array {
     if (this.dense !== null) return this.dense.slice();
     const registers = new Uint8Array(this.m);
-    const table = this.sparse;
+    const table = this.table;
     if (table !== null) {
       for (let i = 0; i < table.length; i++) {
         const entry = table[i]!;
@@ -393,6 +495,7 @@ export class HyperLogLog {
   clone(): HyperLogLog {
     const copy = new HyperLogLog(this.precision);
     copy.dense = this.dense === null ? null : this.dense.slice();
+    copy.small = this.small === null ? null : this.small.slice();
     copy.sparse = this.sparse === null ? null : this.sparse.slice();
     copy.sparseSize = this.sparseSize;
     return copy;
