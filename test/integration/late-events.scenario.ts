@@ -9,12 +9,9 @@
  * a minute no longer in memory (merged into its stored rows at a flush); with the default
  * window of ten minutes they would mostly be counted in memory.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBatch } from '../../batch-layer/index.ts';
-import { createPlatformApp } from '../../cli/platform-app.ts';
 import type { EventLog } from '../../shared/adapters/event-log/index.ts';
 import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { mulberry32 } from '../../shared/tools/traffic-generator.ts';
@@ -23,6 +20,7 @@ import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
+import { servePlatform, type ServedPlatform } from '../support/platform-server.ts';
 import { until } from '../support/wait.ts';
 import type { BackendFactory } from './pipeline.scenario.ts';
 
@@ -41,29 +39,21 @@ export function describeLateEvents(name: string, factory: BackendFactory, option
   describe.skipIf(options.skip !== undefined)(suiteName(`late events are counted: ${name}`, options.skip), () => {
     let log: EventLog;
     let store: ViewStore;
-    let cleanup: () => Promise<void>;
-    let server: Server;
+    let platform: ServedPlatform;
     let base: string;
     let speed: SpeedLayer;
     let metrics: PlatformMetrics;
 
     beforeEach(async () => {
-      ({ log, store, cleanup } = await factory());
-      await log.ensureTopic();
-      await store.migrate();
-      const app = createPlatformApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
-      server = await new Promise<Server>((resolve) => {
-        const s = app.listen(0, '127.0.0.1', () => resolve(s));
-      });
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1`;
+      platform = await servePlatform(factory);
+      ({ log, store, base } = platform);
       metrics = new PlatformMetrics();
       speed = new SpeedLayer(log, store, silentLogger, metrics, { groupId: `speed-${randomUUID()}`, flushIntervalMs: 100, hotWindowMs: MIN });
     });
 
     afterEach(async () => {
       await speed.stop().catch(() => undefined);
-      await new Promise((resolve) => server.close(resolve));
-      await cleanup();
+      await platform.close();
     });
 
     const post = async (events: readonly Posted[]): Promise<void> => {

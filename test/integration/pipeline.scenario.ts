@@ -3,8 +3,6 @@
  * collector's HTTP API, the speed layer consumes them, a batch run recomputes the past,
  * and the serving API's merged answer equals the known input.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runBatch } from '../../batch-layer/index.ts';
@@ -13,14 +11,15 @@ import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
-import { createPlatformApp } from '../../cli/platform-app.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
+import { servePlatform, type ServedPlatform } from '../support/platform-server.ts';
 import { until } from '../support/wait.ts';
+import type { TestBackends } from '../support/backends.ts';
 
 const HOUR = 3_600_000;
 
-export type BackendFactory = () => Promise<{ log: EventLog; store: ViewStore; cleanup: () => Promise<void> }>;
+export type BackendFactory = () => Promise<TestBackends>;
 
 interface SeriesBody {
   exactThrough: string | null;
@@ -35,20 +34,13 @@ export function describePipeline(name: string, factory: BackendFactory, options:
   describe.skipIf(options.skip !== undefined)(suiteName(`pipeline end to end: ${name}`, options.skip), () => {
     let log: EventLog;
     let store: ViewStore;
-    let cleanup: () => Promise<void>;
-    let server: Server;
+    let platform: ServedPlatform;
     let base: string;
     let speed: SpeedLayer;
 
     beforeEach(async () => {
-      ({ log, store, cleanup } = await factory());
-      await log.ensureTopic();
-      await store.migrate();
-      const app = createPlatformApp({ log, controlLog: log, adminApiKey: null, store, metrics: new PlatformMetrics(), logger: silentLogger });
-      server = await new Promise<Server>((resolve) => {
-        const s = app.listen(0, '127.0.0.1', () => resolve(s));
-      });
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1`;
+      platform = await servePlatform(factory);
+      ({ log, store, base } = platform);
       speed = new SpeedLayer(log, store, silentLogger, new PlatformMetrics(), {
         groupId: `speed-${randomUUID()}`,
         flushIntervalMs: 100,
@@ -57,8 +49,7 @@ export function describePipeline(name: string, factory: BackendFactory, options:
 
     afterEach(async () => {
       await speed.stop().catch(() => undefined);
-      await new Promise((resolve) => server.close(resolve));
-      await cleanup();
+      await platform.close();
     });
 
     it('merged counts equal the known input: batch before the boundary (deduplicated, late included), speed after', async () => {
