@@ -160,10 +160,9 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
   async speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>> {
     const { sql } = this.ctx.dialect;
     const argMax = this.argMax;
-    const pageMinutes: SpeedMinuteRow[] = [];
-    const visitors: SpeedVisitorsRow[] = [];
-    // The IN lists select a superset (their cross product); the wanted keys are kept here.
-    for (const chunk of keyChunks(keys.pageMinutes)) {
+    // The IN lists select a superset (their cross product); the wanted keys are kept here. All
+    // reads run together: a late merge holds the speed layer's batches until they answer.
+    const minuteReads = keyChunks(keys.pageMinutes).map(async (chunk) => {
       const wanted = new Set(chunk.map((k) => rowKey(k.site, k.pageId, '', k.bucket)));
       const rows = await this.ctx.rows(sql`
         SELECT site, page_id, bucket, ${argMax}(views, version) AS latest_views, max(version) AS latest_version
@@ -171,12 +170,9 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
         WHERE log_partition = ${partition} AND version <= ${maxVersion} AND site IN (${distinct(chunk.map((k) => k.site))})
           AND page_id IN (${distinct(chunk.map((k) => k.pageId))}) AND bucket IN (${distinct(chunk.map((k) => k.bucket))})
         GROUP BY site, page_id, bucket`);
-      for (const r of rows) {
-        const row = toMinuteRow(partition, r);
-        if (wanted.has(rowKey(row.site, row.pageId, '', row.bucket))) pageMinutes.push(row);
-      }
-    }
-    for (const chunk of keyChunks(keys.visitors)) {
+      return rows.map((r) => toMinuteRow(partition, r)).filter((row) => wanted.has(rowKey(row.site, row.pageId, '', row.bucket)));
+    });
+    const visitorReads = keyChunks(keys.visitors).map(async (chunk) => {
       const wanted = new Set(chunk.map((k) => rowKey(k.site, k.pageId, k.grain, k.bucket)));
       const rows = await this.ctx.rows(sql`
         SELECT site, page_id, grain, bucket, ${argMax}(hll, version) AS latest_hll, max(version) AS latest_version
@@ -185,12 +181,10 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
           AND page_id IN (${distinct(chunk.map((k) => k.pageId))}) AND grain IN (${distinct(chunk.map((k) => k.grain))})
           AND bucket IN (${distinct(chunk.map((k) => k.bucket))})
         GROUP BY site, page_id, grain, bucket`);
-      for (const r of rows) {
-        const row = toVisitorsRow(partition, r);
-        if (wanted.has(rowKey(row.site, row.pageId, row.grain, row.bucket))) visitors.push(row);
-      }
-    }
-    return { pageMinutes, visitors };
+      return rows.map((r) => toVisitorsRow(partition, r)).filter((row) => wanted.has(rowKey(row.site, row.pageId, row.grain, row.bucket)));
+    });
+    const [pageMinutes, visitors] = await Promise.all([Promise.all(minuteReads), Promise.all(visitorReads)]);
+    return { pageMinutes: pageMinutes.flat(), visitors: visitors.flat() };
   }
 
   async speedPartitionState(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedRows> {
