@@ -152,11 +152,6 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
     await this.ctx.insertAll([...speedTableRows(rows), { table: 'speed_checkpoints', rows: checkpoints.map(checkpointRow) }]);
   }
 
-  /** Rows are appended; readers take the highest version per key (ReplacingMergeTree-style). */
-  async upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
-    await this.ctx.insert('speed_page_minute', rows.map(minuteRow));
-  }
-
   async speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>> {
     const { sql } = this.ctx.dialect;
     const argMax = this.argMax;

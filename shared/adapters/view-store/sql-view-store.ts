@@ -124,9 +124,6 @@ export abstract class SqlViewStore implements ViewStore {
   writeSpeedRows(rows: SpeedRows): Promise<void> {
     return this.speed.writeSpeedRows(rows);
   }
-  upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void> {
-    return this.speed.upsertSpeedMinutes(rows);
-  }
   writeSpeedCheckpoint(checkpoint: SpeedCheckpoint): Promise<void> {
     return this.speed.writeSpeedCheckpoint(checkpoint);
   }

@@ -237,8 +237,6 @@ export interface SpeedViewReader extends StoreReadiness {
 
 /** What the speed layer writes, and the reads it restores its own state from. */
 export interface SpeedViewWriter {
-  /** Writes the latest state of speed counters; rows with a higher version replace lower ones. */
-  upsertSpeedMinutes(rows: readonly SpeedMinuteRow[]): Promise<void>;
   /** Writes exact counters, overflow sketches and visitor sketches of a checkpoint version. */
   writeSpeedRows(rows: SpeedRows): Promise<void>;
   /** Records a checkpoint, after the rows of its version are written. */
