@@ -13,11 +13,14 @@
  * batch boundary is counted, however late it arrives. Buckets are *resident* (held in memory)
  * from `residentFrom` on: the start of the minute `hotWindowMs` before the wall clock, advanced
  * at each checkpoint. Older buckets are written out and evicted. An event for an older minute
- * is deferred: at the next flush the speed layer reads the stored rows of its keys
- * (`lateKeys`), `mergeLate` loads them and applies the deferred events on top, and the merged
- * rows are written with a new version like any other change. So a late event is as fresh as a
- * current one (one flush), memory stays bounded however late events are, and no event time —
- * no client's clock — decides what another event counts: residency follows the wall clock.
+ * is deferred: the speed layer reads the stored rows of its keys (`lateKeys`) while events keep
+ * being applied, `mergeLate` loads them and counts every deferred event whose rows are now in
+ * memory, and the next flush writes the merged rows with a new version like any other change.
+ * Until then a deferred event is carried in the checkpoint (`PartitionSnapshot.pending`), so a
+ * checkpoint's offset never covers an event it does not reflect. So a late event is counted one
+ * read and one flush after it arrives, memory stays bounded however late events are, and no
+ * event time — no client's clock — decides what another event counts: residency follows the
+ * wall clock.
  *
  * Layout. State is nested by site, then page, then bucket (maps keyed by the event's own
  * strings and by numbers), so applying an event builds no strings; changed entries carry a
@@ -32,6 +35,7 @@ import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
 import type {
   SpeedMinuteRow,
   SpeedOverflowRow,
+  SpeedPendingEvent,
   SpeedRowKeys,
   SpeedRows,
   SpeedVisitorsRow,
@@ -195,6 +199,8 @@ export interface PartitionSnapshot {
   nextOffset: number;
   maxEventTime: number;
   version: number;
+  /** Deferred events below `nextOffset` that the rows do not reflect yet. */
+  pending: SpeedPendingEvent[];
   /** The entries the rows were taken from, to mark dirty again after a failed write. */
   readonly entries: readonly (MinuteCounter | VisitorsSketch | Overflow)[];
 }
@@ -206,6 +212,14 @@ export interface RestoredPartition {
   /** Every stored row of a bucket at or after `residentFrom` (hour sketches: of the hour holding it on). */
   rows: SpeedRows;
   residentFrom: number;
+  /** The checkpoint's deferred events: deferred again. */
+  pending?: readonly SpeedPendingEvent[];
+}
+
+/** The stored rows a read for deferred events asks for, and their ids (see `PartitionState.lateKeys`). */
+export interface LateRead {
+  keys: SpeedRowKeys;
+  readonly ids: ReadonlySet<string>;
 }
 
 /** The first resident minute at `now`. */
@@ -252,6 +266,7 @@ export class PartitionState {
     this.checkpointVersion = restored?.version ?? 0;
     this.residentFrom = restored?.residentFrom ?? residentFromAt(settings.now(), settings.hotWindowMs);
     if (restored !== undefined) this.load(restored.rows);
+    for (const e of restored?.pending ?? []) this.deferred.push({ site: e.site, pageId: e.pageId, minute: e.bucket / MINUTE_MS, hi: e.hi, lo: e.lo });
   }
 
   /** Takes stored rows into memory where no entry holds their key yet (they are clean). */
@@ -431,45 +446,69 @@ export class PartitionState {
   }
 
   /**
-   * The stored rows the deferred events need: those of their keys that are not in memory.
-   * Null when there are none to read (`mergeLate(null)` then applies the deferred events).
+   * Calls `missing` with the id and key of each stored row `e` needs that is not in memory;
+   * stops (false) when `missing` answers false.
    */
-  lateKeys(): SpeedRowKeys | null {
-    const keys: SpeedRowKeys = { pageMinutes: [], visitors: [] };
-    const seen = new Set<string>();
-    const want = (key: string): boolean => !seen.has(key) && seen.add(key) !== undefined;
-    for (const e of this.deferred) {
-      const hour = e.minute - (e.minute % MINUTES_PER_HOUR);
-      const site = this.sites.get(e.site);
-      const page = site?.pages.get(e.pageId);
-      if ((page === undefined || find(page.minutes, e.minute) === undefined) && want(`m\u0001${e.site}\u0001${e.pageId}\u0001${e.minute}`)) {
-        keys.pageMinutes.push({ site: e.site, pageId: e.pageId, bucket: e.minute * MINUTE_MS });
-      }
-      if ((site === undefined || find(site.minuteVisitors, e.minute) === undefined) && want(`v\u0001${e.site}\u0001\u0001minute\u0001${e.minute}`)) {
-        keys.visitors.push({ site: e.site, pageId: '', grain: 'minute', bucket: e.minute * MINUTE_MS });
-      }
-      // An hour still partly resident is wholly in memory (or was never stored).
-      if ((hour + MINUTES_PER_HOUR) * MINUTE_MS > this.residentFrom) continue;
-      if ((site === undefined || find(site.hourVisitors, hour) === undefined) && want(`v\u0001${e.site}\u0001\u0001hour\u0001${hour}`)) {
-        keys.visitors.push({ site: e.site, pageId: '', grain: 'hour', bucket: hour * MINUTE_MS });
-      }
-      if ((page === undefined || find(page.hours, hour) === undefined) && want(`v\u0001${e.site}\u0001${e.pageId}\u0001hour\u0001${hour}`)) {
-        keys.visitors.push({ site: e.site, pageId: e.pageId, grain: 'hour', bucket: hour * MINUTE_MS });
-      }
-    }
-    return keys.pageMinutes.length === 0 && keys.visitors.length === 0 ? null : keys;
+  private eachMissing(e: DeferredEvent, missing: (id: string, table: 'pageMinutes' | 'visitors', key: SpeedRowKeys['visitors'][number]) => boolean): boolean {
+    const hour = e.minute - (e.minute % MINUTES_PER_HOUR);
+    const site = this.sites.get(e.site);
+    const page = site?.pages.get(e.pageId);
+    if ((page === undefined || find(page.minutes, e.minute) === undefined) &&
+      !missing(`m\u0001${e.site}\u0001${e.pageId}\u0001${e.minute}`, 'pageMinutes', { site: e.site, pageId: e.pageId, grain: 'minute', bucket: e.minute * MINUTE_MS })) return false;
+    if ((site === undefined || find(site.minuteVisitors, e.minute) === undefined) &&
+      !missing(`v\u0001${e.site}\u0001\u0001minute\u0001${e.minute}`, 'visitors', { site: e.site, pageId: '', grain: 'minute', bucket: e.minute * MINUTE_MS })) return false;
+    // An hour still partly resident is wholly in memory (or was never stored).
+    if ((hour + MINUTES_PER_HOUR) * MINUTE_MS > this.residentFrom) return true;
+    if ((site === undefined || find(site.hourVisitors, hour) === undefined) &&
+      !missing(`v\u0001${e.site}\u0001\u0001hour\u0001${hour}`, 'visitors', { site: e.site, pageId: '', grain: 'hour', bucket: hour * MINUTE_MS })) return false;
+    if ((page === undefined || find(page.hours, hour) === undefined) &&
+      !missing(`v\u0001${e.site}\u0001${e.pageId}\u0001hour\u0001${hour}`, 'visitors', { site: e.site, pageId: e.pageId, grain: 'hour', bucket: hour * MINUTE_MS })) return false;
+    return true;
   }
 
   /**
-   * Loads the stored rows of `lateKeys()` (as of the last checkpoint) and counts every deferred
-   * event. Between the two calls no event may be applied (the speed layer holds its batches).
+   * The stored rows the deferred events need: those of their keys that are not in memory.
+   * Null when there are none to read (`mergeLate(null, null)` then counts the deferred events).
+   * Events may be applied while the rows are read: a key missing now stays missing until
+   * `mergeLate` (events for it are deferred), and rows of keys not in memory are not written.
    */
-  mergeLate(stored: Pick<SpeedRows, 'pageMinutes' | 'visitors'> | null): number {
+  lateKeys(): LateRead | null {
+    const keys: SpeedRowKeys = { pageMinutes: [], visitors: [] };
+    const ids = new Set<string>();
+    for (const e of this.deferred) {
+      this.eachMissing(e, (id, table, key) => {
+        if (ids.has(id)) return true;
+        ids.add(id);
+        if (table === 'pageMinutes') keys.pageMinutes.push({ site: key.site, pageId: key.pageId, bucket: key.bucket });
+        else keys.visitors.push(key);
+        return true;
+      });
+    }
+    return ids.size === 0 ? null : { keys, ids };
+  }
+
+  /**
+   * Loads the stored rows of a `lateKeys()` read (as of the checkpoint it was made at) and counts
+   * every deferred event whose rows are now all in memory or were read and found absent; the
+   * others (deferred during the read, for other keys) wait for the next read. Events of minutes
+   * now before the boundary are the batch layer's and are dropped. Returns the events counted.
+   */
+  mergeLate(stored: Pick<SpeedRows, 'pageMinutes' | 'visitors'> | null, read: LateRead | null): number {
     if (stored !== null) this.load(stored);
     const events = this.deferred;
     this.deferred = [];
-    for (const e of events) this.count(e.site, e.pageId, e.minute, e.hi, e.lo, true);
-    return events.length;
+    let counted = 0;
+    const readNow = (id: string): boolean => read !== null && read.ids.has(id);
+    for (const e of events) {
+      if (e.minute * MINUTE_MS < this.boundary) continue;
+      if (!this.eachMissing(e, readNow)) {
+        this.deferred.push(e);
+        continue;
+      }
+      this.count(e.site, e.pageId, e.minute, e.hi, e.lo, true);
+      counted += 1;
+    }
+    return counted;
   }
 
   /** True when there is something a checkpoint would record. */
@@ -478,17 +517,15 @@ export class PartitionState {
       this.dirtyCounters.length > 0 ||
       this.dirtyOverflows.length > 0 ||
       this.dirtyVisitors.length > 0 ||
-      this.deferred.length > 0 ||
       this.nextOffset !== this.checkpointedOffset
     );
   }
 
   /**
-   * Takes the rows to write (what changed) under a new version and clears the dirty marks.
-   * Deferred events must be merged first: the snapshot's offset says they are reflected.
+   * Takes the rows to write (what changed) under a new version and clears the dirty marks. Events
+   * still deferred go with it as `pending`: its offset covers them, its rows do not.
    */
   snapshot(version: number): PartitionSnapshot {
-    if (this.deferred.length > 0) throw new Error(`partition ${this.partition}: snapshot with ${this.deferred.length} deferred events not merged`);
     const partition = this.partition;
     const entries: (MinuteCounter | VisitorsSketch | Overflow)[] = [];
     const pageMinutes: SpeedMinuteRow[] = [];
@@ -522,7 +559,8 @@ export class PartitionState {
     this.dirtyCounters = [];
     this.dirtyOverflows = [];
     this.dirtyVisitors = [];
-    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, maxEventTime: this.maxEventTime, version, entries };
+    const pending = this.deferred.map((e) => ({ site: e.site, pageId: e.pageId, bucket: e.minute * MINUTE_MS, hi: e.hi, lo: e.lo }));
+    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, maxEventTime: this.maxEventTime, version, pending, entries };
   }
 
   /** After a failed write: the snapshot's rows must be written again. */

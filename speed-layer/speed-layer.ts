@@ -49,8 +49,11 @@ import { ByteBudget, PartitionState, residentFromAt, type PartitionSnapshot, typ
 
 /** Events applied since the last flush that make the next flush come after `flushIntervalMs` again. */
 export const BUSY_EVENTS = 1000;
-/** Deferred (late) events of one partition that bring the next flush forward, bounding their memory. */
-export const MAX_DEFERRED_EVENTS = 50_000;
+/**
+ * Deferred (late) events of one partition beyond which consumption waits for the read in flight:
+ * bounds their memory and the `pending` list each checkpoint carries (about 70 bytes an event).
+ */
+export const MAX_DEFERRED_EVENTS = 10_000;
 
 /** Header names of a dead-lettered record. */
 export const DEAD_LETTER_HEADERS = {
@@ -71,8 +74,10 @@ export class SpeedLayer {
   /** The current flush interval: `flushIntervalMs` under load, up to `flushIdleIntervalMs` when light. */
   private interval: number;
   private eventsSinceFlush = 0;
-  /** Set while a flush reads stored rows for deferred events: batches wait for it. */
-  private merging: Promise<void> | null = null;
+  /** Set while stored rows are read for deferred (late) events; batches go on meanwhile. */
+  private lateMerge: Promise<void> | null = null;
+  /** After a failed read for late events, the next waits until then (ms, wall clock). */
+  private lateRetryAt = 0;
   /** Start of the minute of the latest published boundary: earlier events are the batch layer's. */
   private boundaryMinute = Number.NEGATIVE_INFINITY;
   private flushing: Promise<void> | null = null;
@@ -139,6 +144,7 @@ export class SpeedLayer {
     this.eventsSinceFlush = 0;
     const started = Date.now();
     try {
+      this.mergeLateEvents();
       await this.flush();
       await this.applyRetention();
     } catch (err) {
@@ -246,8 +252,6 @@ export class SpeedLayer {
       this.logger.warn({ partition: batch.partition, count: deadLetters.length, topic: this.deadLetterTopic }, 'records dead-lettered');
     }
 
-    // A flush is reading stored rows for deferred events: its snapshot must see no newer event.
-    while (this.merging !== null) await this.merging;
     if (this.states.get(batch.partition) !== statePromise || !this.owns(batch.partition)) return;
     state.boundary = this.boundaryMinute;
     let counted = 0;
@@ -267,8 +271,10 @@ export class SpeedLayer {
     this.metrics.speedEvents.inc({ outcome: 'dead_letter' }, deadLetters.length);
     this.metrics.speedLag.set({ partition: String(batch.partition) }, Math.max(0, batch.highWatermark - state.nextOffset));
     this.eventsSinceFlush += batch.records.length;
+    if (state.deferredEvents > 0) this.mergeLateEvents();
     if (state.deferredEvents >= MAX_DEFERRED_EVENTS) {
-      await this.flush();
+      // Late events faster than the store answers: consumption waits for the read in flight.
+      await this.lateMerge;
     } else if (this.eventsSinceFlush >= BUSY_EVENTS && this.interval > this.options.flushIntervalMs && this.consumer !== null && !this.stopping) {
       // Traffic picked up during a long interval: flush at the busy pace from now on.
       this.interval = this.options.flushIntervalMs;
@@ -297,7 +303,7 @@ export class SpeedLayer {
       if (state === null || !state.hasChanges || (!final && !this.owns(state.partition))) continue;
       states.push(state);
     }
-    const pending = await this.snapshots(states);
+    const pending = this.snapshots(states);
     this.metrics.speedStateBytes.set(this.budget.used);
     if (pending.length === 0) return;
     const checkpoints = pending.map(({ snapshot, state }) => checkpointOf(state.partition, snapshot));
@@ -342,37 +348,59 @@ export class SpeedLayer {
   }
 
   /**
-   * Snapshots of the partitions' changes, under new versions. Deferred (late) events are merged
-   * first: their stored rows are read while batches wait, so each snapshot reflects exactly the
-   * records below its offset. A partition whose stored rows cannot be read waits for the next flush.
+   * Snapshots of the partitions' changes, under new versions. Events still deferred go with
+   * them as pending: a checkpoint's offset covers them, and its restore defers them again.
    */
-  private async snapshots(states: readonly PartitionState[]): Promise<{ state: PartitionState; snapshot: PartitionSnapshot }[]> {
-    const late = states.filter((s) => s.deferredEvents > 0);
-    const blocked = new Set<PartitionState>();
-    let release = (): void => undefined;
-    if (late.length > 0) this.merging = new Promise<void>((resolve) => (release = resolve));
-    try {
-      // The partitions' reads run together: batches wait for the slowest, not for their sum.
-      await Promise.all(
-        late.map(async (state) => {
-          try {
-            const keys = state.lateKeys();
-            const stored = keys === null ? null : await this.store.speedRowsFor(state.partition, state.checkpointVersion, keys);
-            this.metrics.speedLateMerged.inc(state.mergeLate(stored));
-          } catch (err) {
-            blocked.add(state);
-            this.logger.error({ err, partition: state.partition }, 'speed layer could not read stored rows for late events; will retry');
-          }
-        }),
-      );
-      return states
-        .filter((state) => !blocked.has(state))
-        // Newer than anything written before, including rows of a checkpoint that never completed.
-        .map((state) => ({ state, snapshot: state.snapshot(Math.max(state.checkpointVersion + 1, Date.now())) }));
-    } finally {
-      this.merging = null;
-      release();
+  private snapshots(states: readonly PartitionState[]): { state: PartitionState; snapshot: PartitionSnapshot }[] {
+    // Newer than anything written before, including rows of a checkpoint that never completed.
+    return states.map((state) => ({ state, snapshot: state.snapshot(Math.max(state.checkpointVersion + 1, Date.now())) }));
+  }
+
+  /**
+   * Starts reading the stored rows of the deferred (late) events, unless a read is in flight or
+   * failed a moment ago. Batches are applied meanwhile: a key being read is not in memory, so
+   * its events are deferred too and counted with the rest when the rows arrive. Rounds follow
+   * one another while they make progress; the flush tick retries otherwise.
+   */
+  private mergeLateEvents(): void {
+    if (this.lateMerge !== null || this.stopping || Date.now() < this.lateRetryAt) return;
+    this.lateMerge = this.mergeLateRound().then(
+      (progress) => {
+        this.lateMerge = null;
+        if (progress) this.mergeLateEvents();
+      },
+      () => {
+        this.lateMerge = null;
+      },
+    );
+  }
+
+  /** One read for every partition's deferred events; true when some were counted and some remain. */
+  private async mergeLateRound(): Promise<boolean> {
+    const owned: { statePromise: Promise<PartitionState>; state: PartitionState }[] = [];
+    for (const statePromise of this.states.values()) {
+      const state = await statePromise.catch(() => null);
+      if (state !== null && state.deferredEvents > 0 && this.owns(state.partition)) owned.push({ statePromise, state });
     }
+    let counted = 0;
+    // The partitions' reads run together.
+    await Promise.all(
+      owned.map(async ({ statePromise, state }) => {
+        try {
+          const read = state.lateKeys();
+          const stored = read === null ? null : await this.store.speedRowsFor(state.partition, state.checkpointVersion, read.keys);
+          // Revoked or restored again while reading: the rows belong to another state.
+          if (this.states.get(state.partition) !== statePromise) return;
+          const merged = state.mergeLate(stored, read);
+          counted += merged;
+          this.metrics.speedLateMerged.inc(merged);
+        } catch (err) {
+          this.lateRetryAt = Date.now() + this.options.flushIntervalMs;
+          this.logger.error({ err, partition: state.partition }, 'speed layer could not read stored rows for late events; will retry');
+        }
+      }),
+    );
+    return counted > 0 && owned.some(({ state }) => state.deferredEvents > 0);
   }
 
   /** Writes one partition's rows, sending the rows the store refuses to the dead-letter topic. */
@@ -433,6 +461,8 @@ export class SpeedLayer {
     this.timer = null;
     this.stopping = true;
     const consumer = this.consumer;
+    // Rows being read for late events are merged before the last checkpoint (else they stay pending in it).
+    await this.lateMerge;
     if (consumer !== null) await consumer.stop(); // calls onRevoked, which writes a last checkpoint
     this.consumer = null;
     await this.flush(true);
@@ -462,6 +492,7 @@ function checkpointOf(partition: number, snapshot: PartitionSnapshot): SpeedChec
     nextOffset: snapshot.nextOffset,
     maxEventTime: Number.isFinite(snapshot.maxEventTime) ? snapshot.maxEventTime : 0,
     version: snapshot.version,
+    pending: snapshot.pending,
   };
 }
 

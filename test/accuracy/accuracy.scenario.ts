@@ -18,7 +18,7 @@ import { makeWorkload, type WorkloadOptions } from '../../shared/tools/workload.
 import { queryPageViews, visitorsWithinBound } from '../../shared/core/query/index.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
-import { until } from '../support/wait.ts';
+import { speedCountedThrough, until } from '../support/wait.ts';
 
 const HOUR = INTERVAL_MS.hour;
 const LATENESS = 2 * 60_000;
@@ -69,7 +69,7 @@ export function describeAccuracy(name: string, factory: AccuracyFactory, options
         });
         await speed.start();
         const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
-        await until('the speed layer checkpointed every record', async () => [...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0) === end, 60_000, 100);
+        await until('the speed layer counted every record', () => speedCountedThrough(store, end), 60_000, 100);
         const { run } = await runBatch(log, store, silentLogger, { cutoffTime: cutoff });
         const site = { site: 'default', from: start, to: start + 6 * HOUR };
 

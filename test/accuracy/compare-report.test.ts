@@ -22,7 +22,7 @@ import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
 import { makeWorkload, type Workload } from '../../shared/tools/workload.ts';
 import { createServingApp } from '../../serving-layer/index.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
-import { until } from '../support/wait.ts';
+import { speedCountedThrough, until } from '../support/wait.ts';
 import { visitorsWithinBound } from '../../shared/core/query/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,7 +50,7 @@ beforeAll(async () => {
   const speed = new SpeedLayer(log, store, silentLogger, new PlatformMetrics(), { groupId: 'speed', flushIntervalMs: 50 });
   await speed.start();
   const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
-  await until('the speed layer checkpointed every record', async () => [...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0) === end);
+  await until('the speed layer counted every record', () => speedCountedThrough(store, end));
   await speed.stop();
   ({ run } = await runBatch(log, store, silentLogger, { cutoffTime: day0 }));
 }, 120_000);

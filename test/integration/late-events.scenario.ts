@@ -21,7 +21,7 @@ import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
 import { servePlatform, type ServedPlatform } from '../support/platform-server.ts';
-import { until } from '../support/wait.ts';
+import { speedCountedThrough, until } from '../support/wait.ts';
 import type { BackendFactory } from './pipeline.scenario.ts';
 
 const MIN = 60_000;
@@ -64,7 +64,7 @@ export function describeLateEvents(name: string, factory: BackendFactory, option
     };
     const checkpointed = async (): Promise<void> => {
       const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
-      await until('the speed layer to checkpoint every record', async () => [...(await store.speedCheckpoints()).values()].reduce((a, c) => a + c.nextOffset, 0) === end, 60_000, 50);
+      await until('the speed layer to count every record', () => speedCountedThrough(store, end), 60_000, 50);
     };
     /** Views per minute of a site as the speed views answer, and as the posted events say. */
     const perMinute = async (site: string, events: readonly Posted[], from: number, to: number) => {

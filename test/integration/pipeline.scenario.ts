@@ -14,7 +14,7 @@ import type { ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
 import { servePlatform, type ServedPlatform } from '../support/platform-server.ts';
-import { until } from '../support/wait.ts';
+import { speedCountedThrough, until } from '../support/wait.ts';
 import type { TestBackends } from '../support/backends.ts';
 
 const HOUR = 3_600_000;
@@ -84,10 +84,7 @@ export function describePipeline(name: string, factory: BackendFactory, options:
 
       await speed.start();
       const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
-      await waitFor('the speed layer to checkpoint every record', async () => {
-        const cps = [...(await store.speedCheckpoints()).values()];
-        return cps.reduce((sum, cp) => sum + cp.nextOffset, 0) === end;
-      });
+      await waitFor('the speed layer to count every record', () => speedCountedThrough(store, end));
 
       // Before any batch run the speed layer answers everything: the late event too, and (it does
       // not deduplicate) the two redeliveries of `dup`.

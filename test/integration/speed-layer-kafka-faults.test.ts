@@ -13,7 +13,7 @@ import { encodePageView, pageViewKey, type PageView } from '../../shared/core/pa
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { deleteKafkaTopics } from '../support/kafka-admin.ts';
-import { until } from '../support/wait.ts';
+import { speedCountedThrough, until } from '../support/wait.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,7 +110,7 @@ describe.skipIf(skipReason !== undefined)(suiteName('speed layer on Kafka: SIGKI
 
     const total = [...(await log.endOffsets()).values()].reduce((x, y) => x + y, 0);
     expect(total).toBe(24_000);
-    await until('every record checkpointed', async () => (await checkpointed()) >= total, 90_000, 250);
+    await until('every record counted', () => speedCountedThrough(store, total), 90_000, 250);
     expect(await checkpointed()).toBe(total);
 
     const got = new Map<string, number>();

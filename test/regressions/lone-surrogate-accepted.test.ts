@@ -21,7 +21,7 @@ import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/index.ts';
-import { until } from '../support/wait.ts';
+import { speedCountedThrough, until } from '../support/wait.ts';
 import { readEmbeddedTopic } from '../support/read-log.ts';
 
 const MIN = 60_000;
@@ -88,10 +88,7 @@ describe('records that are not valid Unicode text (embedded log + DuckDB)', () =
     // Speed layer: catches up past the invalid records, dead-letters each with its reason.
     speed = new SpeedLayer(log, store, silentLogger, metrics, { flushIntervalMs: 20, groupId: 'speed' });
     await speed.start();
-    await until('the speed layer to checkpoint every record', async () => {
-      const checkpointed = [...(await store.speedCheckpoints()).values()].reduce((a, cp) => a + cp.nextOffset, 0);
-      return checkpointed === messages.length;
-    });
+    await until('the speed layer to count every record', () => speedCountedThrough(store, messages.length));
     const dlq = new Map((await deadLetters()).map((r) => [r.key?.toString(), r]));
     expect([...dlq.keys()].sort()).toEqual(Object.keys(invalid).sort());
     for (const [key, r] of Object.entries(invalid)) {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { PageView } from '../../shared/core/page-view.ts';
 import { HyperLogLog } from '../../shared/core/sketches/index.ts';
 import type { SpeedRowKeys, SpeedRows } from '../../shared/adapters/view-store/index.ts';
-import { ByteBudget, EVICTION_PASS_MS, PartitionState, type SketchSettings } from '../../speed-layer/partition-state.ts';
+import { ByteBudget, EVICTION_PASS_MS, PartitionState, type LateRead, type PartitionSnapshot, type SketchSettings } from '../../speed-layer/partition-state.ts';
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 const MIN = 60_000;
@@ -64,6 +64,24 @@ class RowStore {
       visitors: keys.visitors.flatMap((k) => latest(this.visitors, (r) => r.site === k.site && r.pageId === k.pageId && r.grain === k.grain && r.bucket === k.bucket)),
     };
   }
+  /** What a restore reads: the latest rows at or below `maxVersion` of buckets from `from` on (visitors: from its hour). */
+  stateAt(maxVersion: number, from: number): SpeedRows {
+    const latest = <R extends { version: number }>(rows: readonly R[], key: (r: R) => string, keep: (r: R) => boolean): R[] => {
+      const best = new Map<string, R>();
+      for (const r of rows) {
+        if (r.version > maxVersion || !keep(r)) continue;
+        const seen = best.get(key(r));
+        if (seen === undefined || r.version > seen.version) best.set(key(r), r);
+      }
+      return [...best.values()];
+    };
+    const fromHour = Math.floor(from / (60 * MIN)) * 60 * MIN;
+    return {
+      pageMinutes: latest(this.minutes, (r) => `${r.site} ${r.pageId} ${r.bucket}`, (r) => r.bucket >= from),
+      overflow: latest(this.overflow, (r) => `${r.site} ${r.bucket}`, (r) => r.bucket >= from),
+      visitors: latest(this.visitors, (r) => `${r.site} ${r.pageId} ${r.grain} ${r.bucket}`, (r) => r.bucket >= fromHour),
+    };
+  }
   /** Views per `site page minute` as a reader sees them: the latest version per key. */
   views(): Map<string, number> {
     const best = new Map<string, { version: number; views: number }>();
@@ -76,13 +94,18 @@ class RowStore {
   }
 }
 
-/** One flush as the speed layer does it: merge deferred events from the store, snapshot, write, checkpoint. */
-function flush(state: PartitionState, store: RowStore, version: number): void {
-  const keys = state.lateKeys();
-  state.mergeLate(keys === null ? null : store.rowsFor(state.checkpointVersion, keys));
+/** A read for deferred events and its merge, back to back (no event applied in between). */
+function merge(state: PartitionState, store: RowStore): number {
+  const read = state.lateKeys();
+  return state.mergeLate(read === null ? null : store.rowsFor(state.checkpointVersion, read.keys), read);
+}
+
+/** One flush: snapshot (deferred events go as pending), write, checkpoint. Returns the checkpoint. */
+function flush(state: PartitionState, store: RowStore, version: number): PartitionSnapshot {
   const snapshot = state.snapshot(version);
   store.write(snapshot.rows);
   state.checkpointed(snapshot);
+  return snapshot;
 }
 
 describe('PartitionState', () => {
@@ -133,19 +156,50 @@ describe('PartitionState', () => {
     expect(state.size).toBe(1); // only /b's minute is resident
 
     expect(state.apply(2, pv(T0 + 30_000, '/a', 'v2'))).toBe('deferred'); // 90 minutes late
-    expect(() => state.snapshot(4)).toThrow(/deferred/);
-    const keys = state.lateKeys();
-    expect(keys?.pageMinutes).toEqual([{ site: 'default', pageId: '/a', bucket: T0 }]);
-    expect(keys?.visitors.map((k) => [k.pageId, k.grain, k.bucket])).toEqual([['', 'minute', T0], ['', 'hour', T0], ['/a', 'hour', T0]]);
-    flush(state, store, 4);
-    expect(store.views().get(`default /a ${T0}`)).toBe(2);
-    const hll = store.rowsFor(4, { pageMinutes: [], visitors: [{ site: 'default', pageId: '', grain: 'minute', bucket: T0 }] }).visitors[0]!.hll;
-    expect(Math.round(HyperLogLog.fromBase64(hll).estimate())).toBe(2); // v1 from the store ∪ v2
+    const read = state.lateKeys();
+    expect(read?.keys.pageMinutes).toEqual([{ site: 'default', pageId: '/a', bucket: T0 }]);
+    expect(read?.keys.visitors.map((k) => [k.pageId, k.grain, k.bucket])).toEqual([['', 'minute', T0], ['', 'hour', T0], ['/a', 'hour', T0]]);
+    // A flush while the rows are read: the event goes with the checkpoint as pending.
+    expect(flush(state, store, 4).pending).toEqual([{ site: 'default', pageId: '/a', bucket: T0, hi: expect.any(Number), lo: expect.any(Number) }]);
+    // More events arrive during the read: one for a key being read, one for a key that is not.
+    expect(state.apply(3, pv(T0 + 45_000, '/a', 'v4'))).toBe('deferred');
+    expect(state.apply(4, pv(T0 + 5 * MIN, '/c', 'v5'))).toBe('deferred');
+    expect(state.mergeLate(store.rowsFor(3, read!.keys), read)).toBe(2);
+    expect(state.deferredEvents).toBe(1); // /c's minute waits for the next read
+    expect(flush(state, store, 5).pending.map((e) => e.pageId)).toEqual(['/c']);
+    expect(merge(state, store)).toBe(1);
+    flush(state, store, 6);
+    expect(store.views().get(`default /a ${T0}`)).toBe(3);
+    expect(store.views().get(`default /c ${T0 + 5 * MIN}`)).toBe(1);
+    const hll = store.rowsFor(6, { pageMinutes: [], visitors: [{ site: 'default', pageId: '', grain: 'minute', bucket: T0 }] }).visitors[0]!.hll;
+    expect(Math.round(HyperLogLog.fromBase64(hll).estimate())).toBe(3); // v1 from the store ∪ v2, v4
 
     // Loaded again and busy: the next late event for the same minute is counted at once.
-    expect(state.apply(3, pv(T0 + 40_000, '/a', 'v3'))).toBe('counted');
+    expect(state.apply(5, pv(T0 + 40_000, '/a', 'v3'))).toBe('counted');
+    flush(state, store, 7);
+    expect(store.views().get(`default /a ${T0}`)).toBe(4);
+  });
+
+  it('an event deferred during a read, for a stored key the read did not ask for, waits for its own read (never counted from zero)', () => {
+    clock = T0;
+    const store = new RowStore();
+    const state = new PartitionState(0, SETTINGS);
+    state.apply(0, pv(T0, '/a', 'v1'));
+    state.apply(1, pv(T0, '/b', 'v1'));
+    flush(state, store, 1);
+    clock = T0 + 90 * MIN;
+    flush(state, store, 2);
+    clock += EVICTION_PASS_MS;
+    flush(state, store, 3);
+    expect(state.size).toBe(0); // both minutes stored, neither in memory
+    state.apply(2, pv(T0 + 1000, '/a', 'v2'));
+    const read = state.lateKeys(); // asks for /a only
+    state.apply(3, pv(T0 + 2000, '/b', 'v3')); // arrives while /a is read
+    expect(state.mergeLate(store.rowsFor(state.checkpointVersion, read!.keys), read)).toBe(1);
+    flush(state, store, 4);
+    expect(merge(state, store)).toBe(1);
     flush(state, store, 5);
-    expect(store.views().get(`default /a ${T0}`)).toBe(3);
+    expect([store.views().get(`default /a ${T0}`), store.views().get(`default /b ${T0}`)]).toEqual([2, 2]);
   });
 
   it('leaves events before the published boundary to the batch layer', () => {
@@ -259,50 +313,86 @@ describe('PartitionState', () => {
     expect(sb.visitors.sort((x, y) => x.hll.localeCompare(y.hll))).toEqual(sa.visitors.sort((x, y) => x.hll.localeCompare(y.hll)));
   });
 
-  it('property: whatever the lateness, order and budget, the stored views equal the exact count of every (site, minute) and, within budget, every (site, page, minute)', () => {
+  it('property: whatever the lateness, order, budget, reads in flight, flushes and crashes, the stored views equal the exact count of every (site, minute) and, within budget, every (site, page, minute)', () => {
     fc.assert(
       fc.property(
         fc.array(
           fc.record({
             site: fc.constantFrom('a', 'b'),
-            page: fc.integer({ min: 0, max: 4 }),
-            /** Minutes before the clock at which the event is dated (0–150: far behind the hot window too). */
-            age: fc.integer({ min: 0, max: 150 }),
+            page: fc.integer({ min: 0, max: 2 }),
+            /** Minutes before the clock at which the event is dated: in the hot window, just behind it, far behind it. */
+            age: fc.oneof(fc.constantFrom(0, 1, 3, 5, 20, 90), fc.integer({ min: 0, max: 150 })),
             second: fc.integer({ min: 0, max: 59 }),
             /** Minutes the clock moves before this event. */
             tick: fc.constantFrom(0, 0, 0, 1, 7),
-            flushAfter: fc.boolean(),
+            /** After the event: start a read for the deferred events, finish the one in flight, flush, or crash (restore the last checkpoint and replay the log from it). */
+            then: fc.constantFrom('none', 'none', 'read', 'merge', 'flush', 'flush', 'crash'),
           }),
           { minLength: 1, maxLength: 120 },
         ),
         // A budget that the events overflow (then site-minute totals are exact, pages go to the sketches), or none.
         fc.constantFrom(Number.POSITIVE_INFINITY, 12_000),
-        (events, budgetBytes) => {
+        (steps, budgetBytes) => {
           clock = T0;
-          const budget = new ByteBudget(budgetBytes);
-          const state = new PartitionState(0, SETTINGS, budget);
+          let budget = new ByteBudget(budgetBytes);
+          let state = new PartitionState(0, SETTINGS, budget);
           const store = new RowStore();
+          const log: PageView[] = [];
           const truth = new Map<string, number>();
           const siteTruth = new Map<string, number>();
           let version = 0;
-          events.forEach((e, offset) => {
+          let checkpoint: PartitionSnapshot | null = null;
+          /** A read in flight: its keys and the checkpoint version it reads at. */
+          let inFlight: { read: LateRead | null; atVersion: number } | null = null;
+          const finishRead = (): void => {
+            if (inFlight === null) return;
+            const { read, atVersion } = inFlight;
+            inFlight = null;
+            state.mergeLate(read === null ? null : store.rowsFor(atVersion, read.keys), read);
+          };
+          const doFlush = (): void => {
+            checkpoint = flush(state, store, ++version);
+          };
+          steps.forEach((e) => {
             clock += e.tick * MIN;
             const time = Math.floor(clock / MIN) * MIN - e.age * MIN + e.second * 1000;
             const minute = Math.floor(time / MIN) * MIN;
             const key = `${e.site} /p${e.page} ${minute}`;
             truth.set(key, (truth.get(key) ?? 0) + 1);
             siteTruth.set(`${e.site} ${minute}`, (siteTruth.get(`${e.site} ${minute}`) ?? 0) + 1);
-            state.apply(offset, pv(time, `/p${e.page}`, `v${offset % 3}`, e.site));
-            if (e.flushAfter) flush(state, store, ++version);
+            log.push(pv(time, `/p${e.page}`, `v${log.length % 3}`, e.site));
+            state.apply(log.length - 1, log[log.length - 1]!);
+            if (e.then === 'read' && inFlight === null) inFlight = { read: state.lateKeys(), atVersion: state.checkpointVersion };
+            else if (e.then === 'merge') finishRead();
+            else if (e.then === 'flush') doFlush();
+            else if (e.then === 'crash') {
+              // Unwritten changes and the read in flight are lost; the log is replayed from the checkpoint.
+              inFlight = null;
+              const cp: PartitionSnapshot | null = checkpoint;
+              state.release();
+              budget = new ByteBudget(budgetBytes);
+              const residentFrom = Math.floor((clock - SETTINGS.hotWindowMs) / MIN) * MIN;
+              state = new PartitionState(0, SETTINGS, budget, cp === null ? undefined : {
+                nextOffset: cp.nextOffset,
+                maxEventTime: cp.maxEventTime,
+                version: cp.version,
+                residentFrom,
+                rows: store.stateAt(cp.version, residentFrom),
+                pending: cp.pending,
+              });
+              log.forEach((event, offset) => state.apply(offset, event));
+            }
             expect(budget.used).toBe(state.memoryBytes);
           });
-          flush(state, store, ++version);
+          finishRead();
+          while (state.deferredEvents > 0) merge(state, store);
+          doFlush();
           expect(store.siteMinutes()).toEqual(siteTruth);
           if (budgetBytes === Number.POSITIVE_INFINITY) expect(store.views()).toEqual(truth);
           expect(budget.used).toBe(state.memoryBytes);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 400 },
     );
   });
 });

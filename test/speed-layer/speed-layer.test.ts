@@ -17,7 +17,7 @@ import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
 import { BUSY_EVENTS } from '../../speed-layer/speed-layer.ts';
 import { DEAD_LETTER_HEADERS, SpeedLayer } from '../../speed-layer/index.ts';
 import type { SpeedLayerOptions } from '../../speed-layer/index.ts';
-import { until } from '../support/wait.ts';
+import { speedCountedThrough, until } from '../support/wait.ts';
 import { readEmbeddedTopic } from '../support/read-log.ts';
 
 const MIN = 60_000;
@@ -59,10 +59,7 @@ describe('SpeedLayer (embedded log + DuckDB)', () => {
   const append = (events: PageView[]) => log.append(events.map((e) => ({ key: pageViewKey(e), value: encodePageView(e) })));
   const caughtUp = async (): Promise<void> => {
     const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
-    await until('the speed layer to checkpoint everything', async () => {
-      const cps = [...(await store.speedCheckpoints()).values()].reduce((a, cp) => a + cp.nextOffset, 0);
-      return cps === end;
-    });
+    await until('the speed layer to count everything', () => speedCountedThrough(store, end));
   };
   const metric = async (name: string, labels: string): Promise<number> => {
     const text = await metrics.registry.metrics();

@@ -1,3 +1,4 @@
+import type { SpeedViewReader } from '../../shared/adapters/view-store/index.ts';
 /** Waiting on a condition the test observes, with a deadline: never a bare sleep. */
 export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000, pollMs = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -6,4 +7,13 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     await new Promise((r) => setTimeout(r, pollMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * Whether the speed layer has counted every record below `end` (a total over partitions): its
+ * checkpoints reach it and carry no late event still waiting for its stored rows.
+ */
+export async function speedCountedThrough(store: Pick<SpeedViewReader, 'speedCheckpoints'>, end: number): Promise<boolean> {
+  const checkpoints = [...(await store.speedCheckpoints()).values()];
+  return checkpoints.every((c) => c.pending.length === 0) && checkpoints.reduce((sum, c) => sum + c.nextOffset, 0) === end;
 }

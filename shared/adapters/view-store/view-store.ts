@@ -133,13 +133,29 @@ export interface InvalidRecordRow {
   reason: string;
 }
 
-/** The speed layer's checkpoint of one partition: its rows at `version` reflect offsets below `nextOffset`. */
+/**
+ * The speed layer's checkpoint of one partition: every record below `nextOffset` is reflected in
+ * its rows at `version`, or is one of the `pending` late events (consumed, not yet merged into
+ * their stored rows).
+ */
 export interface SpeedCheckpoint {
   partition: number;
   nextOffset: number;
   /** Highest event time the partition's state has seen (informational). */
   maxEventTime: number;
   version: number;
+  pending: readonly SpeedPendingEvent[];
+}
+
+/** A late event waiting for its stored rows: what it adds to them. */
+export interface SpeedPendingEvent {
+  site: string;
+  pageId: string;
+  /** Start of its minute, epoch ms. */
+  bucket: number;
+  /** The visitor's 64-bit hash, as two 32-bit halves. */
+  hi: number;
+  lo: number;
 }
 
 /** What a batch run covers: events before `cutoffTime` among offsets below `endOffsets`. */
