@@ -153,8 +153,6 @@ export function servingRouter(deps: ServingAppDeps): Router {
         endOffset: end,
         checkpointedOffset: cp?.nextOffset ?? 0,
         lag: end === null ? null : end - (cp?.nextOffset ?? 0),
-        // Late events below the checkpointed offset still waiting for their stored rows to be read.
-        pendingLateEvents: cp?.pending.length ?? 0,
         // The highest event time the partition has counted (informational: late events are counted whatever it is).
         maxEventTime: cp === undefined || cp.maxEventTime === 0 ? null : iso(cp.maxEventTime),
       };
@@ -166,7 +164,6 @@ export function servingRouter(deps: ServingAppDeps): Router {
       speed: {
         partitions,
         lag: endOffsets === null ? null : partitions.reduce((sum, p) => sum + (p.lag ?? 0), 0),
-        pendingLateEvents: partitions.reduce((sum, p) => sum + p.pendingLateEvents, 0),
         // Checkpoint versions are wall-clock ms: the newest one is when speed views last changed.
         lastCheckpointAt: lastCheckpoint === 0 ? null : iso(lastCheckpoint),
         freshnessMs: lastCheckpoint === 0 ? null : Math.max(0, now() - lastCheckpoint),

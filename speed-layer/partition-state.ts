@@ -12,15 +12,15 @@
  * Late data (ARCHITECTURE.md invariant 8). Every valid event whose minute is at or after the
  * batch boundary is counted, however late it arrives. Buckets are *resident* (held in memory)
  * from `residentFrom` on: the start of the minute `hotWindowMs` before the wall clock, advanced
- * at each checkpoint. Older buckets are written out and evicted. An event for an older minute
- * is deferred: the speed layer reads the stored rows of its keys (`lateKeys`) while events keep
- * being applied, `mergeLate` loads them and counts every deferred event whose rows are now in
- * memory, and the next flush writes the merged rows with a new version like any other change.
- * Until then a deferred event is carried in the checkpoint (`PartitionSnapshot.pending`), so a
- * checkpoint's offset never covers an event it does not reflect. So a late event is counted one
- * read and one flush after it arrives, memory stays bounded however late events are, and no
- * event time — no client's clock — decides what another event counts: residency follows the
- * wall clock.
+ * at each checkpoint. Older buckets are written out and evicted. What an event adds to a key of
+ * an older bucket whose stored row is not in memory goes to the partition's *late lane*: an
+ * entry per key (views to add, visitors to unite), written at the next flush under
+ * `speedLateLane(partition)`, which readers add like any other partition. So a late event is as
+ * fresh as a current one (one flush), with no read in its way. In the background the speed
+ * layer reads the stored rows of the lane's keys (`laneKeys`), and `mergeLane` adds the lane's
+ * entries into them (now in memory) and empties the lane's rows, in the same flush. So memory
+ * stays bounded however late events are, and no event time — no client's clock — decides what
+ * another event counts: residency follows the wall clock.
  *
  * Layout. State is nested by site, then page, then bucket (maps keyed by the event's own
  * strings and by numbers), so applying an event builds no strings; changed entries carry a
@@ -32,22 +32,22 @@ import type { PageView } from '../shared/core/page-view.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { CountMinSketch, HyperLogLog, SpaceSaving } from '../shared/core/sketches/index.ts';
 import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
-import type {
-  SpeedMinuteRow,
-  SpeedOverflowRow,
-  SpeedPendingEvent,
-  SpeedRowKeys,
-  SpeedRows,
-  SpeedVisitorsRow,
-  VisitorsGrain,
+import {
+  speedLateLane,
+  type SpeedMinuteRow,
+  type SpeedOverflowRow,
+  type SpeedRowKeys,
+  type SpeedRows,
+  type SpeedVisitorsRow,
+  type VisitorsGrain,
 } from '../shared/adapters/view-store/index.ts';
 
 /**
- * `counted`: in the state now; `deferred`: for a minute no longer resident, counted at the next
- * flush (see `mergeLate`); `before_boundary`: the batch layer's (its minute is before the
- * published boundary); `replayed`: already reflected (below the checkpointed offset).
+ * `counted`: in the state now (late events too: partly in the late lane); `before_boundary`: the
+ * batch layer's (its minute is before the published boundary); `replayed`: already reflected
+ * (below the checkpointed offset).
  */
-export type ApplyOutcome = 'counted' | 'deferred' | 'before_boundary' | 'replayed';
+export type ApplyOutcome = 'counted' | 'before_boundary' | 'replayed';
 
 export interface SketchSettings {
   /** Minutes younger than this (by the wall clock) stay in memory. */
@@ -89,6 +89,8 @@ export const MEMORY_BYTES = {
   overflowEntry: 64 + 8,
   page: 40 + 2 * 48 + 96,
   site: 64 + 3 * 48 + 200 + 56,
+  /** A late-lane entry's slot in the lane's Map, besides the entry and its key (not calibrated: lane entries are few and short-lived). */
+  laneSlot: 48,
   string: (s: string) => 16 + 8 * Math.ceil(s.length / 8),
 } as const;
 
@@ -117,10 +119,21 @@ class VisitorsSketch {
     readonly pageId: string,
     readonly grain: VisitorsGrain,
     readonly minute: number,
-    readonly hll: HyperLogLog,
+    public hll: HyperLogLog,
   ) {
     this.bytes = hll.memoryBytes;
   }
+}
+
+/** A late-lane counter: views to add to a stored row not in memory (see PartitionState). */
+class LaneCounter extends MinuteCounter {
+  /** Added into the partition's row: written once more, as 0, then dropped. */
+  merged = false;
+}
+
+/** A late-lane sketch: visitors to unite with a stored sketch not in memory. */
+class LaneSketch extends VisitorsSketch {
+  merged = false;
 }
 
 class Overflow {
@@ -184,23 +197,11 @@ function removeWhere<T>(list: T[], drop: (entry: T) => boolean): T[] {
   return removed;
 }
 
-/** An event for a minute that is no longer resident, waiting for its stored rows. */
-interface DeferredEvent {
-  site: string;
-  pageId: string;
-  /** Minute number. */
-  minute: number;
-  hi: number;
-  lo: number;
-}
-
 export interface PartitionSnapshot {
   rows: SpeedRows;
   nextOffset: number;
   maxEventTime: number;
   version: number;
-  /** Deferred events below `nextOffset` that the rows do not reflect yet. */
-  pending: SpeedPendingEvent[];
   /** The entries the rows were taken from, to mark dirty again after a failed write. */
   readonly entries: readonly (MinuteCounter | VisitorsSketch | Overflow)[];
 }
@@ -212,14 +213,15 @@ export interface RestoredPartition {
   /** Every stored row of a bucket at or after `residentFrom` (hour sketches: of the hour holding it on). */
   rows: SpeedRows;
   residentFrom: number;
-  /** The checkpoint's deferred events: deferred again. */
-  pending?: readonly SpeedPendingEvent[];
+  /** The late lane's stored rows (`speedLateLane(partition)`): taken back into the lane. */
+  lane?: Pick<SpeedRows, 'pageMinutes' | 'visitors'>;
 }
 
-/** The stored rows a read for deferred events asks for, and their ids (see `PartitionState.lateKeys`). */
-export interface LateRead {
+/** A read of the stored rows the late lane's entries are to be added into (see `PartitionState.laneKeys`). */
+export interface LaneRead {
   keys: SpeedRowKeys;
-  readonly ids: ReadonlySet<string>;
+  /** The lane entries it covers. */
+  readonly ids: readonly string[];
 }
 
 /** The first resident minute at `now`. */
@@ -233,12 +235,24 @@ const MINUTES_PER_HOUR = 60;
 /** Eviction passes run at most this often (ms), or at every checkpoint while the byte budget is full. */
 export const EVICTION_PASS_MS = 30_000;
 
+/** A late-lane entry's key: its kind (`views`, or the visitors grain), site, page and minute. */
+function laneId(kind: 'views' | VisitorsGrain, site: string, pageId: string, minute: number): string {
+  return `${kind}\u0001${site}\u0001${pageId}\u0001${minute}`;
+}
+
+function laneEntryBytes(id: string, entry: LaneCounter | LaneSketch): number {
+  const own = entry instanceof LaneCounter ? MEMORY_BYTES.counter : MEMORY_BYTES.visitorsEntry + entry.bytes;
+  return own + MEMORY_BYTES.string(id) + MEMORY_BYTES.laneSlot;
+}
+
 export class PartitionState {
   private readonly sites = new Map<string, SiteEntry>();
   private dirtyCounters: MinuteCounter[] = [];
   private dirtyVisitors: VisitorsSketch[] = [];
   private dirtyOverflows: Overflow[] = [];
-  private deferred: DeferredEvent[] = [];
+  /** The late lane, by `laneId`. */
+  private readonly lane = new Map<string, LaneCounter | LaneSketch>();
+  private laneUnmerged = 0;
   private readonly visitorHash: Hash64 = { hi: 0, lo: 0 };
   private readonly pageHash: Hash64 = { hi: 0, lo: 0 };
   private exactKeys = 0;
@@ -266,7 +280,17 @@ export class PartitionState {
     this.checkpointVersion = restored?.version ?? 0;
     this.residentFrom = restored?.residentFrom ?? residentFromAt(settings.now(), settings.hotWindowMs);
     if (restored !== undefined) this.load(restored.rows);
-    for (const e of restored?.pending ?? []) this.deferred.push({ site: e.site, pageId: e.pageId, minute: e.bucket / MINUTE_MS, hi: e.hi, lo: e.lo });
+    // The lane's rows as written (clean); emptied ones are left out.
+    for (const r of restored?.lane?.pageMinutes ?? []) {
+      if (r.views > 0) this.laneCounter(r.site, r.pageId, r.bucket / MINUTE_MS).views = r.views;
+    }
+    for (const r of restored?.lane?.visitors ?? []) {
+      const hll = HyperLogLog.fromBase64(r.hll);
+      if (hll.isEmpty) continue;
+      const sketch = this.laneSketch(r.site, r.pageId, r.grain, r.bucket / MINUTE_MS);
+      sketch.hll.merge(hll);
+      this.resize(sketch);
+    }
   }
 
   /** Takes stored rows into memory where no entry holds their key yet (they are clean). */
@@ -339,59 +363,68 @@ export class PartitionState {
     if (minute * MINUTE_MS < this.boundary) return 'before_boundary';
     if (event.timestamp > this.maxEventTime) this.maxEventTime = event.timestamp;
     hash64(event.visitorId, this.visitorHash);
-    if (minute * MINUTE_MS < this.residentFrom && !this.isResident(event.site, event.pageId, minute)) {
-      this.deferred.push({ site: event.site, pageId: event.pageId, minute, hi: this.visitorHash.hi, lo: this.visitorHash.lo });
-      return 'deferred';
-    }
-    this.count(event.site, event.pageId, minute, this.visitorHash.hi, this.visitorHash.lo, false);
+    this.count(event.site, event.pageId, minute, this.visitorHash.hi, this.visitorHash.lo);
     return 'counted';
   }
 
-  /** Whether every entry an event of an old minute updates is in memory (then it is counted at once). */
-  private isResident(siteId: string, pageId: string, minute: number): boolean {
-    const site = this.sites.get(siteId);
-    const page = site?.pages.get(pageId);
-    if (page === undefined || find(page.minutes, minute) === undefined || find(site!.minuteVisitors, minute) === undefined) return false;
-    const hour = minute - (minute % MINUTES_PER_HOUR);
-    return (hour + MINUTES_PER_HOUR) * MINUTE_MS > this.residentFrom || (find(site!.hourVisitors, hour) !== undefined && find(page.hours, hour) !== undefined);
-  }
-
   /**
-   * Counts one event in resident state. `late`: a deferred event whose stored rows are loaded;
-   * it gets an exact counter whatever the budgets (the entries are evicted after the next
-   * checkpoint, so they cost memory for one flush only).
+   * Counts one event. Each of its keys (page-minute views; site-minute, site-hour and page-hour
+   * visitors) goes to its entry in memory; a key of a bucket wholly before `residentFrom` whose
+   * entry is not in memory goes to the late lane (whatever the budgets: lane entries are merged
+   * and dropped soon). A page's visitors per hour are kept where its views are exact.
    */
-  private count(siteId: string, pageId: string, minute: number, hi: number, lo: number, late: boolean): void {
+  private count(siteId: string, pageId: string, minute: number, hi: number, lo: number): void {
     const hour = minute - (minute % MINUTES_PER_HOUR);
+    const from = this.residentFrom / MINUTE_MS;
+    const minuteClosed = minute < from;
+    const hourClosed = hour + MINUTES_PER_HOUR <= from;
     const site = this.site(siteId);
     let page = site.pages.get(pageId);
-    let counter = page === undefined ? undefined : find(page.minutes, minute);
-    if (counter === undefined && (late || (this.exactKeys < this.settings.maxExactKeys && !this.budget.full))) {
-      page ??= this.page(site, pageId);
-      counter = new MinuteCounter(siteId, pageId, minute, 0);
-      page.minutes = append(page.minutes, counter);
-      this.exactKeys += 1;
-      this.budget.used += MEMORY_BYTES.counter;
-    }
-    if (counter !== undefined) {
-      counter.views += 1;
-      counter.touched = true;
-      if (!counter.dirty) {
-        counter.dirty = true;
-        this.dirtyCounters.push(counter);
+    let counter: MinuteCounter | undefined = page === undefined ? undefined : find(page.minutes, minute);
+    if (counter === undefined) {
+      if (minuteClosed) {
+        counter = this.laneCounter(siteId, pageId, minute);
+      } else if (this.exactKeys < this.settings.maxExactKeys && !this.budget.full) {
+        page ??= this.page(site, pageId);
+        counter = new MinuteCounter(siteId, pageId, minute, 0);
+        page.minutes = append(page.minutes, counter);
+        this.exactKeys += 1;
+        this.budget.used += MEMORY_BYTES.counter;
       }
-    } else {
-      this.addOverflow(site, siteId, pageId, minute);
     }
-    this.addVisitor(find(site.minuteVisitors, minute) ?? this.newSketch(site.minuteVisitors, siteId, '', 'minute', minute), hi, lo);
-    this.addVisitor(find(site.hourVisitors, hour) ?? this.newSketch(site.hourVisitors, siteId, '', 'hour', hour), hi, lo);
-    if (page !== undefined && counter !== undefined) {
-      let sketch = find(page.hours, hour);
-      if (sketch === undefined) {
+    if (counter !== undefined) this.bump(counter, 1);
+    else this.addOverflow(site, siteId, pageId, minute);
+    this.addVisitor(
+      find(site.minuteVisitors, minute) ??
+        (minuteClosed ? this.laneSketch(siteId, '', 'minute', minute) : this.newSketch(site.minuteVisitors, siteId, '', 'minute', minute)),
+      hi,
+      lo,
+    );
+    this.addVisitor(
+      find(site.hourVisitors, hour) ?? (hourClosed ? this.laneSketch(siteId, '', 'hour', hour) : this.newSketch(site.hourVisitors, siteId, '', 'hour', hour)),
+      hi,
+      lo,
+    );
+    if (counter === undefined) return;
+    let sketch: VisitorsSketch | undefined = page === undefined ? undefined : find(page.hours, hour);
+    if (sketch === undefined) {
+      if (hourClosed) {
+        sketch = this.laneSketch(siteId, pageId, 'hour', hour);
+      } else {
+        page ??= this.page(site, pageId);
         sketch = this.newSketch(null, siteId, pageId, 'hour', hour);
         page.hours = append(page.hours, sketch);
       }
-      this.addVisitor(sketch, hi, lo);
+    }
+    this.addVisitor(sketch, hi, lo);
+  }
+
+  private bump(counter: MinuteCounter, views: number): void {
+    counter.views += views;
+    counter.touched = true;
+    if (!counter.dirty) {
+      counter.dirty = true;
+      this.dirtyCounters.push(counter);
     }
   }
 
@@ -401,6 +434,38 @@ export class PartitionState {
     list?.push(sketch);
     this.budget.used += MEMORY_BYTES.visitorsEntry + sketch.bytes;
     return sketch;
+  }
+
+  /** The late lane's counter of a key (created at 0, or taken up again after a merge). */
+  private laneCounter(site: string, pageId: string, minute: number): LaneCounter {
+    const id = laneId('views', site, pageId, minute);
+    let entry = this.lane.get(id) as LaneCounter | undefined;
+    if (entry === undefined) {
+      entry = new LaneCounter(site, pageId, minute, 0);
+      this.lane.set(id, entry);
+      this.budget.used += MEMORY_BYTES.counter + MEMORY_BYTES.string(id) + MEMORY_BYTES.laneSlot;
+      this.laneUnmerged += 1;
+    } else if (entry.merged) {
+      entry.merged = false;
+      this.laneUnmerged += 1;
+    }
+    return entry;
+  }
+
+  /** The late lane's visitors sketch of a key (created empty, or taken up again after a merge). */
+  private laneSketch(site: string, pageId: string, grain: VisitorsGrain, minute: number): LaneSketch {
+    const id = laneId(grain, site, pageId, minute);
+    let entry = this.lane.get(id) as LaneSketch | undefined;
+    if (entry === undefined) {
+      entry = new LaneSketch(site, pageId, grain, minute, new HyperLogLog(this.settings.hllPrecision));
+      this.lane.set(id, entry);
+      this.budget.used += MEMORY_BYTES.visitorsEntry + entry.bytes + MEMORY_BYTES.string(id) + MEMORY_BYTES.laneSlot;
+      this.laneUnmerged += 1;
+    } else if (entry.merged) {
+      entry.merged = false;
+      this.laneUnmerged += 1;
+    }
+    return entry;
   }
 
   private addOverflow(site: SiteEntry, siteId: string, pageId: string, minute: number): void {
@@ -431,84 +496,97 @@ export class PartitionState {
   private addVisitor(sketch: VisitorsSketch, hi: number, lo: number): void {
     sketch.touched = true;
     if (!sketch.hll.add(hi, lo)) return;
-    const bytes = sketch.hll.memoryBytes;
-    this.budget.used += bytes - sketch.bytes;
-    sketch.bytes = bytes;
+    this.resize(sketch);
+    this.markDirty(sketch);
+  }
+
+  private markDirty(sketch: VisitorsSketch): void {
     if (!sketch.dirty) {
       sketch.dirty = true;
       this.dirtyVisitors.push(sketch);
     }
   }
 
-  /** Events waiting for their stored rows (see `lateKeys`). */
-  get deferredEvents(): number {
-    return this.deferred.length;
+  /** Brings the budget in step with a sketch whose registers changed. */
+  private resize(sketch: VisitorsSketch): void {
+    const bytes = sketch.hll.memoryBytes;
+    this.budget.used += bytes - sketch.bytes;
+    sketch.bytes = bytes;
+  }
+
+  /** Late-lane entries not yet added into their stored rows (see `laneKeys`). */
+  get laneEntries(): number {
+    return this.laneUnmerged;
   }
 
   /**
-   * Calls `missing` with the id and key of each stored row `e` needs that is not in memory;
-   * stops (false) when `missing` answers false.
+   * The stored rows (this partition's own) that the late lane's entries are to be added into,
+   * or null when the lane has nothing to merge. Events may be applied while they are read: a
+   * key's row is not in memory, so it is not written, and its events go to its lane entry,
+   * which `mergeLane` adds whole.
    */
-  private eachMissing(e: DeferredEvent, missing: (id: string, table: 'pageMinutes' | 'visitors', key: SpeedRowKeys['visitors'][number]) => boolean): boolean {
-    const hour = e.minute - (e.minute % MINUTES_PER_HOUR);
-    const site = this.sites.get(e.site);
-    const page = site?.pages.get(e.pageId);
-    if ((page === undefined || find(page.minutes, e.minute) === undefined) &&
-      !missing(`m\u0001${e.site}\u0001${e.pageId}\u0001${e.minute}`, 'pageMinutes', { site: e.site, pageId: e.pageId, grain: 'minute', bucket: e.minute * MINUTE_MS })) return false;
-    if ((site === undefined || find(site.minuteVisitors, e.minute) === undefined) &&
-      !missing(`v\u0001${e.site}\u0001\u0001minute\u0001${e.minute}`, 'visitors', { site: e.site, pageId: '', grain: 'minute', bucket: e.minute * MINUTE_MS })) return false;
-    // An hour still partly resident is wholly in memory (or was never stored).
-    if ((hour + MINUTES_PER_HOUR) * MINUTE_MS > this.residentFrom) return true;
-    if ((site === undefined || find(site.hourVisitors, hour) === undefined) &&
-      !missing(`v\u0001${e.site}\u0001\u0001hour\u0001${hour}`, 'visitors', { site: e.site, pageId: '', grain: 'hour', bucket: hour * MINUTE_MS })) return false;
-    if ((page === undefined || find(page.hours, hour) === undefined) &&
-      !missing(`v\u0001${e.site}\u0001${e.pageId}\u0001hour\u0001${hour}`, 'visitors', { site: e.site, pageId: e.pageId, grain: 'hour', bucket: hour * MINUTE_MS })) return false;
-    return true;
-  }
-
-  /**
-   * The stored rows the deferred events need: those of their keys that are not in memory.
-   * Null when there are none to read (`mergeLate(null, null)` then counts the deferred events).
-   * Events may be applied while the rows are read: a key missing now stays missing until
-   * `mergeLate` (events for it are deferred), and rows of keys not in memory are not written.
-   */
-  lateKeys(): LateRead | null {
+  laneKeys(): LaneRead | null {
     const keys: SpeedRowKeys = { pageMinutes: [], visitors: [] };
-    const ids = new Set<string>();
-    for (const e of this.deferred) {
-      this.eachMissing(e, (id, table, key) => {
-        if (ids.has(id)) return true;
-        ids.add(id);
-        if (table === 'pageMinutes') keys.pageMinutes.push({ site: key.site, pageId: key.pageId, bucket: key.bucket });
-        else keys.visitors.push(key);
-        return true;
-      });
+    const ids: string[] = [];
+    for (const [id, entry] of this.lane) {
+      if (entry.merged) continue;
+      ids.push(id);
+      if (entry instanceof LaneCounter) keys.pageMinutes.push({ site: entry.site, pageId: entry.pageId, bucket: entry.minute * MINUTE_MS });
+      else keys.visitors.push({ site: entry.site, pageId: entry.pageId, grain: entry.grain, bucket: entry.minute * MINUTE_MS });
     }
-    return ids.size === 0 ? null : { keys, ids };
+    return ids.length === 0 ? null : { keys, ids };
   }
 
   /**
-   * Loads the stored rows of a `lateKeys()` read (as of the checkpoint it was made at) and counts
-   * every deferred event whose rows are now all in memory or were read and found absent; the
-   * others (deferred during the read, for other keys) wait for the next read. Events of minutes
-   * now before the boundary are the batch layer's and are dropped. Returns the events counted.
+   * Takes the stored rows of a `laneKeys()` read (as of the checkpoint it was made at) into
+   * memory and adds each lane entry it covers into its row there (created if none was stored);
+   * the lane entry becomes empty. Both are written by the next flush, so readers, who add the
+   * lane, count every event once before and after. Returns the lane entries merged.
    */
-  mergeLate(stored: Pick<SpeedRows, 'pageMinutes' | 'visitors'> | null, read: LateRead | null): number {
-    if (stored !== null) this.load(stored);
-    const events = this.deferred;
-    this.deferred = [];
-    let counted = 0;
-    const readNow = (id: string): boolean => read !== null && read.ids.has(id);
-    for (const e of events) {
-      if (e.minute * MINUTE_MS < this.boundary) continue;
-      if (!this.eachMissing(e, readNow)) {
-        this.deferred.push(e);
-        continue;
+  mergeLane(stored: Pick<SpeedRows, 'pageMinutes' | 'visitors'>, read: LaneRead): number {
+    this.load(stored);
+    let merged = 0;
+    for (const id of read.ids) {
+      const entry = this.lane.get(id);
+      if (entry === undefined || entry.merged) continue;
+      const site = this.site(entry.site);
+      if (entry instanceof LaneCounter) {
+        const page = this.page(site, entry.pageId);
+        let counter = find(page.minutes, entry.minute);
+        if (counter === undefined) {
+          counter = new MinuteCounter(entry.site, entry.pageId, entry.minute, 0);
+          page.minutes = append(page.minutes, counter);
+          this.exactKeys += 1;
+          this.budget.used += MEMORY_BYTES.counter;
+        }
+        this.bump(counter, entry.views);
+        entry.views = 0;
+        if (!entry.dirty) {
+          entry.dirty = true;
+          this.dirtyCounters.push(entry);
+        }
+      } else {
+        const page = entry.pageId === '' ? null : this.page(site, entry.pageId);
+        const list = page !== null ? page.hours : entry.grain === 'minute' ? site.minuteVisitors : site.hourVisitors;
+        let sketch = find(list, entry.minute);
+        if (sketch === undefined) {
+          sketch = this.newSketch(null, entry.site, entry.pageId, entry.grain, entry.minute);
+          if (page !== null) page.hours = append(page.hours, sketch);
+          else list.push(sketch);
+        }
+        sketch.hll.merge(entry.hll);
+        sketch.touched = true;
+        this.resize(sketch);
+        this.markDirty(sketch);
+        entry.hll = new HyperLogLog(this.settings.hllPrecision);
+        this.resize(entry);
+        this.markDirty(entry);
       }
-      this.count(e.site, e.pageId, e.minute, e.hi, e.lo, true);
-      counted += 1;
+      entry.merged = true;
+      this.laneUnmerged -= 1;
+      merged += 1;
     }
-    return counted;
+    return merged;
   }
 
   /** True when there is something a checkpoint would record. */
@@ -522,24 +600,25 @@ export class PartitionState {
   }
 
   /**
-   * Takes the rows to write (what changed) under a new version and clears the dirty marks. Events
-   * still deferred go with it as `pending`: its offset covers them, its rows do not.
+   * Takes the rows to write (what changed) under a new version and clears the dirty marks. Late
+   * lane entries are written under the partition's late lane.
    */
   snapshot(version: number): PartitionSnapshot {
-    const partition = this.partition;
+    const own = this.partition;
+    const lane = speedLateLane(own);
     const entries: (MinuteCounter | VisitorsSketch | Overflow)[] = [];
     const pageMinutes: SpeedMinuteRow[] = [];
     for (const c of this.dirtyCounters) {
       c.dirty = false;
       entries.push(c);
-      pageMinutes.push({ partition, site: c.site, pageId: c.pageId, bucket: c.minute * MINUTE_MS, views: c.views, version });
+      pageMinutes.push({ partition: c instanceof LaneCounter ? lane : own, site: c.site, pageId: c.pageId, bucket: c.minute * MINUTE_MS, views: c.views, version });
     }
     const overflow: SpeedOverflowRow[] = [];
     for (const o of this.dirtyOverflows) {
       o.dirty = false;
       entries.push(o);
       overflow.push({
-        partition,
+        partition: own,
         site: o.site,
         bucket: o.minute * MINUTE_MS,
         total: o.total,
@@ -554,13 +633,12 @@ export class PartitionState {
     for (const v of this.dirtyVisitors) {
       v.dirty = false;
       entries.push(v);
-      visitors.push({ partition, site: v.site, pageId: v.pageId, grain: v.grain, bucket: v.minute * MINUTE_MS, hll: v.hll.toBase64(), version });
+      visitors.push({ partition: v instanceof LaneSketch ? lane : own, site: v.site, pageId: v.pageId, grain: v.grain, bucket: v.minute * MINUTE_MS, hll: v.hll.toBase64(), version });
     }
     this.dirtyCounters = [];
     this.dirtyOverflows = [];
     this.dirtyVisitors = [];
-    const pending = this.deferred.map((e) => ({ site: e.site, pageId: e.pageId, bucket: e.minute * MINUTE_MS, hi: e.hi, lo: e.lo }));
-    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, maxEventTime: this.maxEventTime, version, pending, entries };
+    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, maxEventTime: this.maxEventTime, version, entries };
   }
 
   /** After a failed write: the snapshot's rows must be written again. */
@@ -583,6 +661,12 @@ export class PartitionState {
     this.checkpointedOffset = snapshot.nextOffset;
     const now = this.settings.now();
     this.residentFrom = Math.max(this.residentFrom, residentFromAt(now, this.settings.hotWindowMs));
+    // Lane entries merged and written empty are done with; the others stay until merged.
+    for (const [id, entry] of this.lane) {
+      if (!entry.merged || entry.dirty) continue;
+      this.lane.delete(id);
+      this.budget.used -= laneEntryBytes(id, entry);
+    }
     if (this.budget.full || now - this.lastEvictionPass >= EVICTION_PASS_MS) {
       this.lastEvictionPass = now;
       this.evict(this.budget.full);
@@ -643,6 +727,7 @@ export class PartitionState {
   release(): void {
     this.budget.used -= this.memoryBytes;
     this.sites.clear();
+    this.lane.clear();
   }
 
   /** Estimated bytes of state held (see MEMORY_BYTES). */
@@ -658,6 +743,7 @@ export class PartitionState {
       for (const v of site.hourVisitors) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;
       for (const o of site.overflows) bytes += MEMORY_BYTES.overflowEntry + o.bytes + o.topPages.size * MEMORY_BYTES.counter;
     }
+    for (const [id, entry] of this.lane) bytes += laneEntryBytes(id, entry);
     return bytes;
   }
 }

@@ -4,10 +4,11 @@
  * then Count-Min and Space-Saving; HyperLogLogs of visitors (see partition-state.ts).
  *
  * Late data (invariant 8): every event whose minute is at or after the batch boundary is
- * counted, however late. Minutes within the hot window are in memory; an event for an older
- * one is merged into its stored rows at the next flush (batches wait while those rows are
- * read, so a checkpoint never covers an event it does not reflect). Events before the
- * boundary are the batch layer's, counted in `pv_speed_events_total{outcome="before_boundary"}`.
+ * counted, however late. Minutes within the hot window are in memory; what an event adds to an
+ * older one whose row is not in memory goes to the partition's late lane, written at the next
+ * flush like any change (so it is as fresh as a current event), and merged into the stored rows
+ * in the background (`mergeLanes`). Events before the boundary are the batch layer's, counted
+ * in `pv_speed_events_total{outcome="before_boundary"}`.
  *
  * Checkpoints (invariant 5, offsets move with state): at each flush the changed rows of every
  * partition are written with a new version together with the partitions' checkpoints (next
@@ -38,6 +39,7 @@ import type { Logger } from '../shared/runtime/logger.ts';
 import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import {
   isRefusal,
+  speedLateLane,
   writeIsolatingRefused,
   type BatchViewStore,
   type SpeedCheckpoint,
@@ -50,10 +52,10 @@ import { ByteBudget, PartitionState, residentFromAt, type PartitionSnapshot, typ
 /** Events applied since the last flush that make the next flush come after `flushIntervalMs` again. */
 export const BUSY_EVENTS = 1000;
 /**
- * Deferred (late) events of one partition beyond which consumption waits for the read in flight:
- * bounds their memory and the `pending` list each checkpoint carries (about 70 bytes an event).
+ * Late-lane entries of one partition not yet merged into their stored rows beyond which
+ * consumption waits for the read in flight: bounds the lane's memory.
  */
-export const MAX_DEFERRED_EVENTS = 10_000;
+export const MAX_LANE_ENTRIES = 10_000;
 
 /** Header names of a dead-lettered record. */
 export const DEAD_LETTER_HEADERS = {
@@ -74,10 +76,10 @@ export class SpeedLayer {
   /** The current flush interval: `flushIntervalMs` under load, up to `flushIdleIntervalMs` when light. */
   private interval: number;
   private eventsSinceFlush = 0;
-  /** Set while stored rows are read for deferred (late) events; batches go on meanwhile. */
-  private lateMerge: Promise<void> | null = null;
-  /** After a failed read for late events, the next waits until then (ms, wall clock). */
-  private lateRetryAt = 0;
+  /** Set while stored rows are read to merge the late lanes into; batches go on meanwhile. */
+  private laneMerge: Promise<void> | null = null;
+  /** After a failed read for a lane merge, the next waits until then (ms, wall clock). */
+  private laneRetryAt = 0;
   /** Start of the minute of the latest published boundary: earlier events are the batch layer's. */
   private boundaryMinute = Number.NEGATIVE_INFINITY;
   private flushing: Promise<void> | null = null;
@@ -144,7 +146,7 @@ export class SpeedLayer {
     this.eventsSinceFlush = 0;
     const started = Date.now();
     try {
-      this.mergeLateEvents();
+      this.mergeLanes();
       await this.flush();
       await this.applyRetention();
     } catch (err) {
@@ -185,12 +187,16 @@ export class SpeedLayer {
     if (checkpoint === undefined) return new PartitionState(partition, this.settings, this.budget);
     // The hot window comes back into memory; older minutes stay in the store until a late event needs them.
     const residentFrom = residentFromAt(this.options.now(), this.options.hotWindowMs);
-    const rows: SpeedRows = await this.store.speedPartitionState(partition, checkpoint.version, residentFrom);
+    const [rows, lane]: [SpeedRows, SpeedRows] = await Promise.all([
+      this.store.speedPartitionState(partition, checkpoint.version, residentFrom),
+      // The late lane, every bucket: what it holds is not in the partition's rows yet.
+      this.store.speedPartitionState(speedLateLane(partition), checkpoint.version, 0),
+    ]);
     this.logger.info(
       { partition, nextOffset: checkpoint.nextOffset, version: checkpoint.version, counters: rows.pageMinutes.length },
       'speed layer restored partition from checkpoint',
     );
-    const state = new PartitionState(partition, this.settings, this.budget, { ...checkpoint, rows, residentFrom });
+    const state = new PartitionState(partition, this.settings, this.budget, { ...checkpoint, rows, residentFrom, lane });
     state.boundary = this.boundaryMinute;
     return state;
   }
@@ -271,10 +277,10 @@ export class SpeedLayer {
     this.metrics.speedEvents.inc({ outcome: 'dead_letter' }, deadLetters.length);
     this.metrics.speedLag.set({ partition: String(batch.partition) }, Math.max(0, batch.highWatermark - state.nextOffset));
     this.eventsSinceFlush += batch.records.length;
-    if (state.deferredEvents > 0) this.mergeLateEvents();
-    if (state.deferredEvents >= MAX_DEFERRED_EVENTS) {
-      // Late events faster than the store answers: consumption waits for the read in flight.
-      await this.lateMerge;
+    if (state.laneEntries > 0) this.mergeLanes();
+    if (state.laneEntries >= MAX_LANE_ENTRIES) {
+      // Late events for more keys than the store answers for: consumption waits for the read in flight.
+      await this.laneMerge;
     } else if (this.eventsSinceFlush >= BUSY_EVENTS && this.interval > this.options.flushIntervalMs && this.consumer !== null && !this.stopping) {
       // Traffic picked up during a long interval: flush at the busy pace from now on.
       this.interval = this.options.flushIntervalMs;
@@ -347,60 +353,59 @@ export class SpeedLayer {
     }
   }
 
-  /**
-   * Snapshots of the partitions' changes, under new versions. Events still deferred go with
-   * them as pending: a checkpoint's offset covers them, and its restore defers them again.
-   */
+  /** Snapshots of the partitions' changes (late lanes included), under new versions. */
   private snapshots(states: readonly PartitionState[]): { state: PartitionState; snapshot: PartitionSnapshot }[] {
     // Newer than anything written before, including rows of a checkpoint that never completed.
     return states.map((state) => ({ state, snapshot: state.snapshot(Math.max(state.checkpointVersion + 1, Date.now())) }));
   }
 
   /**
-   * Starts reading the stored rows of the deferred (late) events, unless a read is in flight or
-   * failed a moment ago. Batches are applied meanwhile: a key being read is not in memory, so
-   * its events are deferred too and counted with the rest when the rows arrive. Rounds follow
-   * one another while they make progress; the flush tick retries otherwise.
+   * Starts merging the late lanes into their stored rows, unless a merge is in flight or failed
+   * a moment ago. Batches are applied meanwhile (the keys being read are not in memory, so their
+   * events go to their lane entries, merged whole). Rounds follow one another while they make
+   * progress; the flush tick retries otherwise. Freshness does not wait for this: the lanes are
+   * written at every flush and read like any partition.
    */
-  private mergeLateEvents(): void {
-    if (this.lateMerge !== null || this.stopping || Date.now() < this.lateRetryAt) return;
-    this.lateMerge = this.mergeLateRound().then(
+  private mergeLanes(): void {
+    if (this.laneMerge !== null || this.stopping || Date.now() < this.laneRetryAt) return;
+    this.laneMerge = this.mergeLanesOnce().then(
       (progress) => {
-        this.lateMerge = null;
-        if (progress) this.mergeLateEvents();
+        this.laneMerge = null;
+        if (progress) this.mergeLanes();
       },
       () => {
-        this.lateMerge = null;
+        this.laneMerge = null;
       },
     );
   }
 
-  /** One read for every partition's deferred events; true when some were counted and some remain. */
-  private async mergeLateRound(): Promise<boolean> {
+  /** One read for every partition's lane; true when entries were merged and others remain. */
+  private async mergeLanesOnce(): Promise<boolean> {
     const owned: { statePromise: Promise<PartitionState>; state: PartitionState }[] = [];
     for (const statePromise of this.states.values()) {
       const state = await statePromise.catch(() => null);
-      if (state !== null && state.deferredEvents > 0 && this.owns(state.partition)) owned.push({ statePromise, state });
+      if (state !== null && state.laneEntries > 0 && this.owns(state.partition)) owned.push({ statePromise, state });
     }
-    let counted = 0;
+    let merged = 0;
     // The partitions' reads run together.
     await Promise.all(
       owned.map(async ({ statePromise, state }) => {
+        const read = state.laneKeys();
+        if (read === null) return;
         try {
-          const read = state.lateKeys();
-          const stored = read === null ? null : await this.store.speedRowsFor(state.partition, state.checkpointVersion, read.keys);
+          const stored = await this.store.speedRowsFor(state.partition, state.checkpointVersion, read.keys);
           // Revoked or restored again while reading: the rows belong to another state.
           if (this.states.get(state.partition) !== statePromise) return;
-          const merged = state.mergeLate(stored, read);
-          counted += merged;
-          this.metrics.speedLateMerged.inc(merged);
+          const n = state.mergeLane(stored, read);
+          merged += n;
+          this.metrics.speedLateMerged.inc(n);
         } catch (err) {
-          this.lateRetryAt = Date.now() + this.options.flushIntervalMs;
-          this.logger.error({ err, partition: state.partition }, 'speed layer could not read stored rows for late events; will retry');
+          this.laneRetryAt = Date.now() + this.options.flushIntervalMs;
+          this.logger.error({ err, partition: state.partition }, 'speed layer could not read stored rows to merge its late lane into; will retry');
         }
       }),
     );
-    return counted > 0 && owned.some(({ state }) => state.deferredEvents > 0);
+    return merged > 0 && owned.some(({ state }) => state.laneEntries > 0);
   }
 
   /** Writes one partition's rows, sending the rows the store refuses to the dead-letter topic. */
@@ -461,8 +466,8 @@ export class SpeedLayer {
     this.timer = null;
     this.stopping = true;
     const consumer = this.consumer;
-    // Rows being read for late events are merged before the last checkpoint (else they stay pending in it).
-    await this.lateMerge;
+    // A lane merge in flight lands before the last checkpoint (else it is redone after a restart).
+    await this.laneMerge;
     if (consumer !== null) await consumer.stop(); // calls onRevoked, which writes a last checkpoint
     this.consumer = null;
     await this.flush(true);
@@ -492,7 +497,6 @@ function checkpointOf(partition: number, snapshot: PartitionSnapshot): SpeedChec
     nextOffset: snapshot.nextOffset,
     maxEventTime: Number.isFinite(snapshot.maxEventTime) ? snapshot.maxEventTime : 0,
     version: snapshot.version,
-    pending: snapshot.pending,
   };
 }
 

@@ -349,7 +349,7 @@ export const ENVIRONMENT_VARIABLES = {
     default: 10 * 60_000,
     description:
       'Minute buckets younger than this (wall clock) stay in the speed layer\'s memory. An event for an older minute ' +
-      '(after the batch boundary) is still counted: merged into its stored rows once they are read, then written at the next flush.',
+      '(after the batch boundary) is still counted at the next flush, in the late lane, and merged into its stored rows in the background.',
   }),
   SPEED_MEMORY_BUDGET_MB: variable('speedMemoryBudgetMb', wholeNumber(1, 1_048_576), {
     default: 256,

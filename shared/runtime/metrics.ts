@@ -20,7 +20,7 @@ export class PlatformMetrics {
   });
   readonly speedLateMerged = new Counter({
     name: 'pv_speed_late_merged_total',
-    help: 'Events for minutes no longer in memory, counted by merging them into the stored speed rows at a flush.',
+    help: "Late-lane entries (what late events added to a key whose row is not in memory) merged into the partition's stored speed rows.",
     registers: [this.registry],
   });
   readonly speedLag = new Gauge({

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hash64 } from '../../shared/core/sketches/hash.ts';
 import { CountMinSketch } from '../../shared/core/sketches/count-min.ts';
-import type { RawEventRow, SpeedMinuteRow, ViewStore } from '../../shared/adapters/view-store/index.ts';
+import { speedLateLane, type RawEventRow, type SpeedMinuteRow, type ViewStore } from '../../shared/adapters/view-store/index.ts';
 
 /** Speed counter rows alone, as a flush writes them (readers take the highest version per key). */
 const writeMinutes = (store: ViewStore, pageMinutes: SpeedMinuteRow[]): Promise<void> => store.writeSpeedRows({ pageMinutes, overflow: [], visitors: [] });
@@ -197,7 +197,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
         overflow: [{ ...base, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 1 }],
         visitors: [{ ...base, pageId: '', grain: 'minute', hll: 'v1', version: 1 }],
       });
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 3, maxEventTime: T0, version: 1, pending: [] });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 3, maxEventTime: T0, version: 1 });
       await store.writeSpeedRows({
         pageMinutes: [{ ...base, pageId: '/a', views: 2, version: 2 }],
         overflow: [{ ...base, total: 3, cmsWidth: 2, cmsDepth: 1, cms: [3, 0], topPages: '[]', version: 2 }],
@@ -207,7 +207,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(state.pageMinutes).toEqual([{ ...base, pageId: '/a', views: 1, version: 1 }]);
       expect(state.overflow).toEqual([{ ...base, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 1 }]);
       expect(state.visitors).toEqual([{ ...base, pageId: '', grain: 'minute', hll: 'v1', version: 1 }]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 5, maxEventTime: T0, version: 2, pending: [] });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 5, maxEventTime: T0, version: 2 });
       expect((await store.speedPartitionState(0, 2, T0)).overflow[0]?.total).toBe(3);
     });
 
@@ -219,28 +219,32 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
           overflow: [],
           visitors: [{ ...base, partition: 1, pageId: '', grain: 'minute', hll: 'h', version: 8 }],
         },
-        [{ partition: 0, nextOffset: 4, maxEventTime: T0, version: 7, pending: [] }, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8, pending: [] }],
+        [{ partition: 0, nextOffset: 4, maxEventTime: T0, version: 7 }, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8 }],
       );
       expect(await store.speedCheckpoints()).toEqual(
         new Map([
-          [0, { partition: 0, nextOffset: 4, maxEventTime: T0, version: 7, pending: [] }],
-          [1, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8, pending: [] }],
+          [0, { partition: 0, nextOffset: 4, maxEventTime: T0, version: 7 }],
+          [1, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8 }],
         ]),
       );
       expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 5, overcountBound: 0 }]);
       expect(await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0, to: T0 + MIN })).toEqual(['h']);
     });
 
-    it('a speed checkpoint carries its pending late events, whatever their text; the latest checkpoint\'s are read back', async () => {
-      const hostile = "/it's \\ a 'page'\n\u{1F600}";
-      const pending = [
-        { site: 'default', pageId: hostile, bucket: T0 - 90 * MIN, hi: 0xffffffff, lo: 0 },
-        { site: "o'ther", pageId: '/a', bucket: T0 - HOUR, hi: 1, lo: 0x80000000 },
-      ];
-      await store.writeSpeedFlush({ pageMinutes: [], overflow: [], visitors: [] }, [{ partition: 2, nextOffset: 4, maxEventTime: T0, version: 3, pending }]);
-      expect((await store.speedCheckpoints()).get(2)).toEqual({ partition: 2, nextOffset: 4, maxEventTime: T0, version: 3, pending });
-      await store.writeSpeedCheckpoint({ partition: 2, nextOffset: 6, maxEventTime: T0, version: 4, pending: [] });
-      expect((await store.speedCheckpoints()).get(2)?.pending).toEqual([]);
+    it("a partition's late lane is read like any partition: its views add, its visitors unite; the partition's own reads leave it out", async () => {
+      const base = { site: 'default', bucket: T0 };
+      await store.writeSpeedRows({
+        pageMinutes: [{ ...base, partition: 0, pageId: '/a', views: 3, version: 1 }, { ...base, partition: speedLateLane(0), pageId: '/a', views: 2, version: 1 }],
+        overflow: [],
+        visitors: [{ ...base, partition: 0, pageId: '', grain: 'minute', hll: 'own', version: 1 }, { ...base, partition: speedLateLane(0), pageId: '', grain: 'minute', hll: 'lane', version: 1 }],
+      });
+      expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 5, overcountBound: 0 }]);
+      expect(await store.speedViews({ site: 'default', pageId: '/a', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 5, overcountBound: 0 }]);
+      expect((await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0, to: T0 + MIN })).sort()).toEqual(['lane', 'own']);
+      expect((await store.speedPartitionState(0, 1, T0)).pageMinutes.map((r) => r.views)).toEqual([3]);
+      expect((await store.speedPartitionState(speedLateLane(0), 1, 0)).pageMinutes.map((r) => [r.partition, r.views])).toEqual([[speedLateLane(0), 2]]);
+      const keys = { pageMinutes: [{ site: 'default', pageId: '/a', bucket: T0 }], visitors: [] };
+      expect((await store.speedRowsFor(0, 1, keys)).pageMinutes.map((r) => r.views)).toEqual([3]);
     });
 
     it('speed rows for keys: the latest version at or below a checkpoint, of exactly the keys asked, whatever their text', async () => {
@@ -321,19 +325,19 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
         { ...row, bucket: T0 - HOUR, views: 9, version: 1 },
         { ...row, partition: 1, views: 4, version: 1 },
       ]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 10, maxEventTime: T0, version: 1, pending: [] });
-      await store.writeSpeedCheckpoint({ partition: 1, nextOffset: 3, maxEventTime: T0, version: 1, pending: [] });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 10, maxEventTime: T0, version: 1 });
+      await store.writeSpeedCheckpoint({ partition: 1, nextOffset: 3, maxEventTime: T0, version: 1 });
       // Version 2 rows are written, but the process dies before their checkpoint.
       await writeMinutes(store, [{ ...row, views: 5, version: 2 }]);
       expect(sort(await store.speedPartitionRows(0, 1, T0))).toEqual([
         { ...row, views: 2, version: 1 },
         { ...row, pageId: '/b', views: 1, version: 1 },
       ]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2, pending: [] });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2 });
       expect(await store.speedCheckpoints()).toEqual(
         new Map([
-          [0, { partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2, pending: [] }],
-          [1, { partition: 1, nextOffset: 3, maxEventTime: T0, version: 1, pending: [] }],
+          [0, { partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2 }],
+          [1, { partition: 1, nextOffset: 3, maxEventTime: T0, version: 1 }],
         ]),
       );
       expect(sort(await store.speedPartitionRows(0, 2, T0 - HOUR))).toEqual([

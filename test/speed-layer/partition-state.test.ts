@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PageView } from '../../shared/core/page-view.ts';
 import { HyperLogLog } from '../../shared/core/sketches/index.ts';
-import type { SpeedRowKeys, SpeedRows } from '../../shared/adapters/view-store/index.ts';
-import { ByteBudget, EVICTION_PASS_MS, PartitionState, type LateRead, type PartitionSnapshot, type SketchSettings } from '../../speed-layer/partition-state.ts';
+import { speedLateLane, type SpeedRowKeys, type SpeedRows } from '../../shared/adapters/view-store/index.ts';
+import { ByteBudget, EVICTION_PASS_MS, PartitionState, type LaneRead, type PartitionSnapshot, type SketchSettings } from '../../speed-layer/partition-state.ts';
 
 const T0 = Date.UTC(2026, 0, 10, 12);
 const MIN = 60_000;
@@ -26,8 +26,10 @@ const views = (s: PartitionState, version: number) =>
   s.snapshot(version).rows.pageMinutes.map((r) => [r.pageId, r.bucket, r.views]).sort();
 
 /**
- * The store as the speed layer sees it: every written row kept with its version; a read takes
- * the latest version at or below the one asked for (what both SQL engines do).
+ * The store as the speed layer and its readers see it: every written row kept with its version
+ * and partition (a partition's late lane is a partition of its own); a read takes the latest
+ * version per (partition, key) at or below the one asked for, and readers add (views) or unite
+ * (visitors) the partitions — what both SQL engines do.
  */
 class RowStore {
   readonly minutes: SpeedRows['pageMinutes'] = [];
@@ -38,69 +40,71 @@ class RowStore {
     this.visitors.push(...rows.visitors);
     this.overflow.push(...rows.overflow);
   }
-  /** Views per `site minute`: exact counters plus the overflow totals, latest version per key. */
+  /** The latest row per key (`key` includes the partition) at or below `maxVersion`, among those `keep` selects. */
+  private latest<R extends { version: number }>(rows: readonly R[], key: (r: R) => string, maxVersion = Infinity, keep: (r: R) => boolean = () => true): R[] {
+    const best = new Map<string, R>();
+    for (const r of rows) {
+      if (r.version > maxVersion || !keep(r)) continue;
+      const seen = best.get(key(r));
+      if (seen === undefined || r.version > seen.version) best.set(key(r), r);
+    }
+    return [...best.values()];
+  }
+  /** Views per `site page minute` as a reader sees them: every partition's latest row, added. */
+  views(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.latest(this.minutes, (r) => `${r.partition} ${r.site} ${r.pageId} ${r.bucket}`)) {
+      const key = `${r.site} ${r.pageId} ${r.bucket}`;
+      out.set(key, (out.get(key) ?? 0) + r.views);
+    }
+    for (const [key, views] of out) if (views === 0) out.delete(key);
+    return out;
+  }
+  /** Views per `site minute`: exact counters plus the overflow totals. */
   siteMinutes(): Map<string, number> {
     const out = new Map<string, number>();
     for (const [key, views] of this.views()) {
       const [site, , minute] = key.split(' ');
       out.set(`${site} ${minute}`, (out.get(`${site} ${minute}`) ?? 0) + views);
     }
-    const best = new Map<string, { version: number; total: number }>();
-    for (const r of this.overflow) {
-      const key = `${r.site} ${r.bucket}`;
-      const seen = best.get(key);
-      if (seen === undefined || r.version > seen.version) best.set(key, { version: r.version, total: r.total });
+    for (const r of this.latest(this.overflow, (r) => `${r.partition} ${r.site} ${r.bucket}`)) {
+      out.set(`${r.site} ${r.bucket}`, (out.get(`${r.site} ${r.bucket}`) ?? 0) + r.total);
     }
-    for (const [key, { total }] of best) out.set(key, (out.get(key) ?? 0) + total);
     return out;
   }
+  /** A visitors sketch as a reader sees it: every partition's latest, united. */
+  visitorsOf(site: string, pageId: string, grain: string, bucket: number): HyperLogLog {
+    const rows = this.latest(this.visitors, (r) => `${r.partition} ${r.site} ${r.pageId} ${r.grain} ${r.bucket}`, Infinity,
+      (r) => r.site === site && r.pageId === pageId && r.grain === grain && r.bucket === bucket);
+    return HyperLogLog.union(rows.map((r) => HyperLogLog.fromBase64(r.hll)));
+  }
+  /** `speedRowsFor`: partition 0's own rows of the keys. */
   rowsFor(maxVersion: number, keys: SpeedRowKeys): Pick<SpeedRows, 'pageMinutes' | 'visitors'> {
-    const latest = <R extends { version: number }>(rows: readonly R[], same: (r: R) => boolean): R[] => {
-      const found = rows.filter((r) => r.version <= maxVersion && same(r)).sort((a, b) => b.version - a.version)[0];
-      return found === undefined ? [] : [found];
-    };
+    const minutes = new Set(keys.pageMinutes.map((k) => `${k.site} ${k.pageId} ${k.bucket}`));
+    const visitors = new Set(keys.visitors.map((k) => `${k.site} ${k.pageId} ${k.grain} ${k.bucket}`));
     return {
-      pageMinutes: keys.pageMinutes.flatMap((k) => latest(this.minutes, (r) => r.site === k.site && r.pageId === k.pageId && r.bucket === k.bucket)),
-      visitors: keys.visitors.flatMap((k) => latest(this.visitors, (r) => r.site === k.site && r.pageId === k.pageId && r.grain === k.grain && r.bucket === k.bucket)),
+      pageMinutes: this.latest(this.minutes, (r) => `${r.site} ${r.pageId} ${r.bucket}`, maxVersion, (r) => r.partition === 0 && minutes.has(`${r.site} ${r.pageId} ${r.bucket}`)),
+      visitors: this.latest(this.visitors, (r) => `${r.site} ${r.pageId} ${r.grain} ${r.bucket}`, maxVersion, (r) => r.partition === 0 && visitors.has(`${r.site} ${r.pageId} ${r.grain} ${r.bucket}`)),
     };
   }
-  /** What a restore reads: the latest rows at or below `maxVersion` of buckets from `from` on (visitors: from its hour). */
-  stateAt(maxVersion: number, from: number): SpeedRows {
-    const latest = <R extends { version: number }>(rows: readonly R[], key: (r: R) => string, keep: (r: R) => boolean): R[] => {
-      const best = new Map<string, R>();
-      for (const r of rows) {
-        if (r.version > maxVersion || !keep(r)) continue;
-        const seen = best.get(key(r));
-        if (seen === undefined || r.version > seen.version) best.set(key(r), r);
-      }
-      return [...best.values()];
-    };
+  /** `speedPartitionState`: a partition's latest rows at or below `maxVersion` of buckets from `from` on (visitors: from its hour). */
+  stateAt(partition: number, maxVersion: number, from: number): SpeedRows {
     const fromHour = Math.floor(from / (60 * MIN)) * 60 * MIN;
     return {
-      pageMinutes: latest(this.minutes, (r) => `${r.site} ${r.pageId} ${r.bucket}`, (r) => r.bucket >= from),
-      overflow: latest(this.overflow, (r) => `${r.site} ${r.bucket}`, (r) => r.bucket >= from),
-      visitors: latest(this.visitors, (r) => `${r.site} ${r.pageId} ${r.grain} ${r.bucket}`, (r) => r.bucket >= fromHour),
+      pageMinutes: this.latest(this.minutes, (r) => `${r.site} ${r.pageId} ${r.bucket}`, maxVersion, (r) => r.partition === partition && r.bucket >= from),
+      overflow: this.latest(this.overflow, (r) => `${r.site} ${r.bucket}`, maxVersion, (r) => r.partition === partition && r.bucket >= from),
+      visitors: this.latest(this.visitors, (r) => `${r.site} ${r.pageId} ${r.grain} ${r.bucket}`, maxVersion, (r) => r.partition === partition && r.bucket >= fromHour),
     };
   }
-  /** Views per `site page minute` as a reader sees them: the latest version per key. */
-  views(): Map<string, number> {
-    const best = new Map<string, { version: number; views: number }>();
-    for (const r of this.minutes) {
-      const key = `${r.site} ${r.pageId} ${r.bucket}`;
-      const seen = best.get(key);
-      if (seen === undefined || r.version > seen.version) best.set(key, { version: r.version, views: r.views });
-    }
-    return new Map([...best].map(([k, v]) => [k, v.views]));
-  }
 }
 
-/** A read for deferred events and its merge, back to back (no event applied in between). */
+/** A lane merge with its read back to back (no event applied in between). */
 function merge(state: PartitionState, store: RowStore): number {
-  const read = state.lateKeys();
-  return state.mergeLate(read === null ? null : store.rowsFor(state.checkpointVersion, read.keys), read);
+  const read = state.laneKeys();
+  return read === null ? 0 : state.mergeLane(store.rowsFor(state.checkpointVersion, read.keys), read);
 }
 
-/** One flush: snapshot (deferred events go as pending), write, checkpoint. Returns the checkpoint. */
+/** One flush: snapshot (the late lane included), write, checkpoint. */
 function flush(state: PartitionState, store: RowStore, version: number): PartitionSnapshot {
   const snapshot = state.snapshot(version);
   store.write(snapshot.rows);
@@ -141,7 +145,7 @@ describe('PartitionState', () => {
     expect(views(state, 6)).toEqual([['/a', T0, 8]]);
   });
 
-  it('defers an event for a minute no longer in memory, and counts it on top of the stored row at the next flush', () => {
+  it('counts an event for a minute no longer in memory in the late lane at once, and merges the lane into the stored rows later', () => {
     clock = T0;
     const store = new RowStore();
     const state = new PartitionState(0, SETTINGS);
@@ -155,51 +159,38 @@ describe('PartitionState', () => {
     flush(state, store, 3);
     expect(state.size).toBe(1); // only /b's minute is resident
 
-    expect(state.apply(2, pv(T0 + 30_000, '/a', 'v2'))).toBe('deferred'); // 90 minutes late
-    const read = state.lateKeys();
+    expect(state.apply(2, pv(T0 + 30_000, '/a', 'v2'))).toBe('counted'); // 90 minutes late
+    const lane = flush(state, store, 4).rows;
+    expect(lane.pageMinutes.map((r) => [r.partition, r.pageId, r.views])).toEqual([[speedLateLane(0), '/a', 1]]);
+    expect(lane.visitors.map((r) => [r.partition, r.pageId, r.grain, r.bucket])).toEqual([
+      [speedLateLane(0), '', 'minute', T0], [speedLateLane(0), '', 'hour', T0], [speedLateLane(0), '/a', 'hour', T0],
+    ]);
+    expect(store.views().get(`default /a ${T0}`)).toBe(2); // readers add the lane: fresh after one flush
+    expect(Math.round(store.visitorsOf('default', '', 'minute', T0).estimate())).toBe(2);
+
+    // The merge's read is in flight; events keep coming: one for a key being read, one for another.
+    const read = state.laneKeys();
     expect(read?.keys.pageMinutes).toEqual([{ site: 'default', pageId: '/a', bucket: T0 }]);
-    expect(read?.keys.visitors.map((k) => [k.pageId, k.grain, k.bucket])).toEqual([['', 'minute', T0], ['', 'hour', T0], ['/a', 'hour', T0]]);
-    // A flush while the rows are read: the event goes with the checkpoint as pending.
-    expect(flush(state, store, 4).pending).toEqual([{ site: 'default', pageId: '/a', bucket: T0, hi: expect.any(Number), lo: expect.any(Number) }]);
-    // More events arrive during the read: one for a key being read, one for a key that is not.
-    expect(state.apply(3, pv(T0 + 45_000, '/a', 'v4'))).toBe('deferred');
-    expect(state.apply(4, pv(T0 + 5 * MIN, '/c', 'v5'))).toBe('deferred');
-    expect(state.mergeLate(store.rowsFor(3, read!.keys), read)).toBe(2);
-    expect(state.deferredEvents).toBe(1); // /c's minute waits for the next read
-    expect(flush(state, store, 5).pending.map((e) => e.pageId)).toEqual(['/c']);
-    expect(merge(state, store)).toBe(1);
-    flush(state, store, 6);
+    expect(state.apply(3, pv(T0 + 45_000, '/a', 'v4'))).toBe('counted');
+    expect(state.apply(4, pv(T0 + 5 * MIN, '/c', 'v5'))).toBe('counted');
+    flush(state, store, 5); // a flush during the read writes the lane as it is
+    expect(store.views().get(`default /a ${T0}`)).toBe(3);
+    expect(state.mergeLane(store.rowsFor(4, read!.keys), read!)).toBe(4);
+    expect(state.laneEntries).toBe(3); // /c's views, its page-hour and its minute's visitors wait for the next merge (the site-hour was read)
+    const merged = flush(state, store, 6).rows;
+    expect(merged.pageMinutes.filter((r) => r.pageId === '/a').map((r) => [r.partition, r.views]).sort()).toEqual([[speedLateLane(0), 0], [0, 3]]);
+    expect(merge(state, store)).toBe(3);
+    flush(state, store, 7);
+    expect(state.laneEntries).toBe(0);
     expect(store.views().get(`default /a ${T0}`)).toBe(3);
     expect(store.views().get(`default /c ${T0 + 5 * MIN}`)).toBe(1);
-    const hll = store.rowsFor(6, { pageMinutes: [], visitors: [{ site: 'default', pageId: '', grain: 'minute', bucket: T0 }] }).visitors[0]!.hll;
-    expect(Math.round(HyperLogLog.fromBase64(hll).estimate())).toBe(3); // v1 from the store ∪ v2, v4
+    expect(Math.round(store.visitorsOf('default', '', 'minute', T0).estimate())).toBe(3); // v1 from the store ∪ v2, v4
+    expect(store.rowsFor(7, { pageMinutes: [{ site: 'default', pageId: '/a', bucket: T0 }], visitors: [] }).pageMinutes[0]?.views).toBe(3);
 
-    // Loaded again and busy: the next late event for the same minute is counted at once.
-    expect(state.apply(5, pv(T0 + 40_000, '/a', 'v3'))).toBe('counted');
-    flush(state, store, 7);
+    // Merged and busy: the next late event for the same minute is counted in memory.
+    state.apply(5, pv(T0 + 40_000, '/a', 'v3'));
+    expect(flush(state, store, 8).rows.pageMinutes.map((r) => [r.partition, r.views])).toEqual([[0, 4]]);
     expect(store.views().get(`default /a ${T0}`)).toBe(4);
-  });
-
-  it('an event deferred during a read, for a stored key the read did not ask for, waits for its own read (never counted from zero)', () => {
-    clock = T0;
-    const store = new RowStore();
-    const state = new PartitionState(0, SETTINGS);
-    state.apply(0, pv(T0, '/a', 'v1'));
-    state.apply(1, pv(T0, '/b', 'v1'));
-    flush(state, store, 1);
-    clock = T0 + 90 * MIN;
-    flush(state, store, 2);
-    clock += EVICTION_PASS_MS;
-    flush(state, store, 3);
-    expect(state.size).toBe(0); // both minutes stored, neither in memory
-    state.apply(2, pv(T0 + 1000, '/a', 'v2'));
-    const read = state.lateKeys(); // asks for /a only
-    state.apply(3, pv(T0 + 2000, '/b', 'v3')); // arrives while /a is read
-    expect(state.mergeLate(store.rowsFor(state.checkpointVersion, read!.keys), read)).toBe(1);
-    flush(state, store, 4);
-    expect(merge(state, store)).toBe(1);
-    flush(state, store, 5);
-    expect([store.views().get(`default /a ${T0}`), store.views().get(`default /b ${T0}`)]).toEqual([2, 2]);
   });
 
   it('leaves events before the published boundary to the batch layer', () => {
@@ -325,7 +316,7 @@ describe('PartitionState', () => {
             second: fc.integer({ min: 0, max: 59 }),
             /** Minutes the clock moves before this event. */
             tick: fc.constantFrom(0, 0, 0, 1, 7),
-            /** After the event: start a read for the deferred events, finish the one in flight, flush, or crash (restore the last checkpoint and replay the log from it). */
+            /** After the event: start a lane merge's read, finish the one in flight, flush, or crash (restore the last checkpoint and replay the log from it). */
             then: fc.constantFrom('none', 'none', 'read', 'merge', 'flush', 'flush', 'crash'),
           }),
           { minLength: 1, maxLength: 120 },
@@ -342,13 +333,13 @@ describe('PartitionState', () => {
           const siteTruth = new Map<string, number>();
           let version = 0;
           let checkpoint: PartitionSnapshot | null = null;
-          /** A read in flight: its keys and the checkpoint version it reads at. */
-          let inFlight: { read: LateRead | null; atVersion: number } | null = null;
+          /** A lane merge's read in flight: its keys and the checkpoint version it reads at (answered when it finishes). */
+          let inFlight: { read: LaneRead; atVersion: number } | null = null;
           const finishRead = (): void => {
             if (inFlight === null) return;
             const { read, atVersion } = inFlight;
             inFlight = null;
-            state.mergeLate(read === null ? null : store.rowsFor(atVersion, read.keys), read);
+            state.mergeLane(store.rowsFor(atVersion, read.keys), read);
           };
           const doFlush = (): void => {
             checkpoint = flush(state, store, ++version);
@@ -362,8 +353,10 @@ describe('PartitionState', () => {
             siteTruth.set(`${e.site} ${minute}`, (siteTruth.get(`${e.site} ${minute}`) ?? 0) + 1);
             log.push(pv(time, `/p${e.page}`, `v${log.length % 3}`, e.site));
             state.apply(log.length - 1, log[log.length - 1]!);
-            if (e.then === 'read' && inFlight === null) inFlight = { read: state.lateKeys(), atVersion: state.checkpointVersion };
-            else if (e.then === 'merge') finishRead();
+            if (e.then === 'read' && inFlight === null) {
+              const read = state.laneKeys();
+              if (read !== null) inFlight = { read, atVersion: state.checkpointVersion };
+            } else if (e.then === 'merge') finishRead();
             else if (e.then === 'flush') doFlush();
             else if (e.then === 'crash') {
               // Unwritten changes and the read in flight are lost; the log is replayed from the checkpoint.
@@ -377,16 +370,23 @@ describe('PartitionState', () => {
                 maxEventTime: cp.maxEventTime,
                 version: cp.version,
                 residentFrom,
-                rows: store.stateAt(cp.version, residentFrom),
-                pending: cp.pending,
+                rows: store.stateAt(0, cp.version, residentFrom),
+                lane: store.stateAt(speedLateLane(0), cp.version, 0),
               });
               log.forEach((event, offset) => state.apply(offset, event));
             }
             expect(budget.used).toBe(state.memoryBytes);
           });
-          finishRead();
-          while (state.deferredEvents > 0) merge(state, store);
           doFlush();
+          // Fresh before any merge: readers add the late lane.
+          expect(store.siteMinutes()).toEqual(siteTruth);
+          if (budgetBytes === Number.POSITIVE_INFINITY) expect(store.views()).toEqual(truth);
+          finishRead();
+          while (merge(state, store) > 0);
+          doFlush();
+          doFlush();
+          // And after every merge: the lane is empty, the partition's own rows hold it all.
+          expect(state.laneEntries).toBe(0);
           expect(store.siteMinutes()).toEqual(siteTruth);
           if (budgetBytes === Number.POSITIVE_INFINITY) expect(store.views()).toEqual(truth);
           expect(budget.used).toBe(state.memoryBytes);

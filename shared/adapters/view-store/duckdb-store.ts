@@ -11,7 +11,7 @@ import { raw, type DialectFunctions, type Row, type TableRows } from './sql-cont
 import { BATCH_VIEW_TABLES } from './sql-run-ledger.ts';
 import { SPEED_TABLES, SPEED_TABLE_KEYS } from './sql-speed-views.ts';
 import { SqlViewStore } from './sql-view-store.ts';
-import type { SpeedCheckpoint, SpeedRows } from './view-store.ts';
+import { speedLateLane, type SpeedCheckpoint, type SpeedRows } from './view-store.ts';
 
 /** How often superseded speed rows are deleted (ms): a scan of the speed tables. */
 const SPEED_COMPACTION_INTERVAL_MS = 60_000;
@@ -190,11 +190,12 @@ export class DuckDbViewStore extends SqlViewStore {
     this.lastCompaction = now;
     const { sql } = this.dialect;
     for (const [partition, version] of this.compactable) {
+      // The partition's rows and its late lane's (written under the same checkpoints).
       for (const [table, keys] of Object.entries(SPEED_TABLE_KEYS)) {
         const sameKey = keys.map((k) => `t.${k} = s.${k}`).join(' AND ');
         await this.exec(sql`
           DELETE FROM ${ident(table)} AS s
-          WHERE s.log_partition = ${partition} AND s.version < ${version}
+          WHERE s.log_partition IN (${[partition, speedLateLane(partition)]}) AND s.version < ${version}
             AND EXISTS (
               SELECT 1 FROM ${ident(table)} AS t
               WHERE t.log_partition = s.log_partition AND ${raw(sameKey)}

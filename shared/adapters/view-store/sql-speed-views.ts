@@ -14,7 +14,6 @@ import type {
   PageTotal,
   SpeedBucketViews,
   SpeedCheckpoint,
-  SpeedPendingEvent,
   SpeedMinuteRow,
   SpeedRowKeys,
   SpeedRows,
@@ -249,8 +248,7 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
   async speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>> {
     const rows = await this.ctx.rows(this.ctx.dialect.sql`
       SELECT log_partition, ${this.argMax}(next_offset, version) AS latest_offset,
-        ${this.argMax}(max_event_time, version) AS latest_event_time, ${this.argMax}(pending, version) AS latest_pending,
-        max(version) AS latest_version
+        ${this.argMax}(max_event_time, version) AS latest_event_time, max(version) AS latest_version
       FROM speed_checkpoints GROUP BY log_partition`);
     return new Map(
       rows.map((r) => {
@@ -260,7 +258,6 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
             nextOffset: Number(r['latest_offset']),
             maxEventTime: Number(r['latest_event_time']),
             version: Number(r['latest_version']),
-            pending: decodePending(String(r['latest_pending'])),
           }];
       }),
     );
@@ -311,14 +308,7 @@ function checkpointRow(checkpoint: SpeedCheckpoint): Row {
     max_event_time: checkpoint.maxEventTime,
     version: checkpoint.version,
     written_at: Date.now(),
-    pending: checkpoint.pending.length === 0 ? '' : JSON.stringify(checkpoint.pending.map((e) => [e.site, e.pageId, e.bucket, e.hi, e.lo])),
   };
-}
-
-/** The `pending` column: '' or a JSON array of [site, page_id, bucket, hi, lo]. */
-function decodePending(text: string): SpeedPendingEvent[] {
-  if (text === '') return [];
-  return (JSON.parse(text) as [string, string, number, number, number][]).map(([site, pageId, bucket, hi, lo]) => ({ site, pageId, bucket, hi, lo }));
 }
 
 function toMinuteRow(partition: number, r: Row): SpeedMinuteRow {

@@ -134,9 +134,8 @@ export interface InvalidRecordRow {
 }
 
 /**
- * The speed layer's checkpoint of one partition: every record below `nextOffset` is reflected in
- * its rows at `version`, or is one of the `pending` late events (consumed, not yet merged into
- * their stored rows).
+ * The speed layer's checkpoint of one partition: its rows at `version` (its own and its late
+ * lane's, see `speedLateLane`) reflect offsets below `nextOffset`.
  */
 export interface SpeedCheckpoint {
   partition: number;
@@ -144,18 +143,6 @@ export interface SpeedCheckpoint {
   /** Highest event time the partition's state has seen (informational). */
   maxEventTime: number;
   version: number;
-  pending: readonly SpeedPendingEvent[];
-}
-
-/** A late event waiting for its stored rows: what it adds to them. */
-export interface SpeedPendingEvent {
-  site: string;
-  pageId: string;
-  /** Start of its minute, epoch ms. */
-  bucket: number;
-  /** The visitor's 64-bit hash, as two 32-bit halves. */
-  hi: number;
-  lo: number;
 }
 
 /** What a batch run covers: events before `cutoffTime` among offsets below `endOffsets`. */
@@ -332,4 +319,14 @@ export interface ViewStore extends SpeedViewStore, BatchViewStore {
   /** Creates the database (if needed) and applies pending migrations from sql/<kind>/. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The late lane of a partition: the `log_partition` under which the speed layer writes what late
+ * events added to keys whose stored rows it has not read yet (views to add, visitors to unite),
+ * until it merges them into the partition's own rows. Readers add it like any other partition;
+ * the partition's restore and row reads leave it out.
+ */
+export function speedLateLane(partition: number): number {
+  return -1 - partition;
 }
