@@ -169,6 +169,17 @@ export async function benchFreshness(env: BenchEnv, res: Resources, sizes: Sizes
   const achieved = Math.min(...reps.map((r) => r.rate));
   await speed.stop(30_000);
   const speedResult = await speed.next('result', 5000).catch(() => null);
+  const timeline = (speedResult?.['timeline'] ?? []) as { at: number; flushes: number; meanFlushMs: number; rows: number; sketchBytes: number }[];
+  for (let i = 0; i < timeline.length; i += 6) {
+    const window = timeline.slice(i, i + 6);
+    const flushes = window.reduce((s, w) => s + w.flushes, 0);
+    const meanMs = flushes === 0 ? 0 : window.reduce((s, w) => s + w.meanFlushMs * w.flushes, 0) / flushes;
+    const seconds = window.length * 5;
+    env.say(
+      `  speed ${new Date(window[0]!.at).toISOString().slice(11, 19)}+${seconds}s: ${flushes} flushes, mean ${meanMs.toFixed(0)} ms, ` +
+        `${Math.round(window.reduce((s, w) => s + w.rows, 0) / seconds)} rows/s, ${(window.reduce((s, w) => s + w.sketchBytes, 0) / seconds / 1e6).toFixed(1)} MB of sketches/s`,
+    );
+  }
 
   const rateText = sizes.freshRate.toLocaleString('en');
   const ref = { name: `flush interval (${FLUSH_MS} ms)`, values: reps.map(() => FLUSH_MS), meaning: 'freshness / flush interval' };
@@ -207,6 +218,7 @@ export async function benchFreshness(env: BenchEnv, res: Resources, sizes: Sizes
       veryLateP99,
     ],
     details: {
+      speedTimeline: timeline,
       targetRate: sizes.freshRate,
       achievedRate: achieved,
       probesPerRep: sizes.freshProbes,

@@ -476,10 +476,35 @@ async function roleSpeedLive(): Promise<void> {
   });
   await speed.start();
   send({ type: 'ready' });
+  // Every 5 s: flushes, their mean time and what they wrote (to tell a slow store from a slow layer).
+  const timeline: Record<string, number>[] = [];
+  let last = await flushTotals(metrics);
+  const sampler = setInterval(() => {
+    void flushTotals(metrics).then((now) => {
+      const flushes = now.flushes - last.flushes;
+      timeline.push({
+        at: Date.now(),
+        flushes,
+        meanFlushMs: flushes === 0 ? 0 : Math.round(((now.seconds - last.seconds) / flushes) * 1000),
+        rows: now.rows - last.rows,
+        sketchBytes: now.sketchBytes - last.sketchBytes,
+      });
+      last = now;
+    });
+  }, 5000);
   await untilStopped();
+  clearInterval(sampler);
   await speed.stop();
-  send({ type: 'result', outcomes: await outcomes(metrics), maxRss: maxRssBytes() });
+  send({ type: 'result', outcomes: await outcomes(metrics), maxRss: maxRssBytes(), timeline });
   await Promise.all([log.close(), store.close()]);
+}
+
+async function flushTotals(metrics: PlatformMetrics): Promise<{ flushes: number; seconds: number; rows: number; sketchBytes: number }> {
+  const histogram = (await metrics.speedFlushDuration.get()).values;
+  const value = (name: string): number => histogram.find((v) => v.metricName === name)?.value ?? 0;
+  const rows = (await metrics.speedRowsWritten.get()).values.reduce((sum, v) => sum + v.value, 0);
+  const sketchBytes = (await metrics.speedSketchBytesWritten.get()).values[0]?.value ?? 0;
+  return { flushes: value('pv_speed_flush_duration_seconds_count'), seconds: value('pv_speed_flush_duration_seconds_sum'), rows, sketchBytes };
 }
 
 async function rolePump(): Promise<void> {

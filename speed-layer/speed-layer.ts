@@ -303,6 +303,15 @@ export class SpeedLayer {
   }
 
   private async flushOnce(final: boolean): Promise<void> {
+    const timer = this.metrics.speedFlushDuration.startTimer();
+    try {
+      await this.flushStates(final);
+    } finally {
+      timer();
+    }
+  }
+
+  private async flushStates(final: boolean): Promise<void> {
     const states: PartitionState[] = [];
     for (const statePromise of this.states.values()) {
       const state = await statePromise.catch(() => null);
@@ -326,6 +335,7 @@ export class SpeedLayer {
       }
       isolate = true;
     }
+    if (!isolate) this.countWritten(pending.map((p) => p.snapshot.rows));
     const committed = new Map<number, number>();
     for (const [i, { state, snapshot }] of pending.entries()) {
       try {
@@ -357,6 +367,23 @@ export class SpeedLayer {
   private snapshots(states: readonly PartitionState[]): { state: PartitionState; snapshot: PartitionSnapshot }[] {
     // Newer than anything written before, including rows of a checkpoint that never completed.
     return states.map((state) => ({ state, snapshot: state.snapshot(Math.max(state.checkpointVersion + 1, Date.now())) }));
+  }
+
+  private countWritten(written: readonly SpeedRows[]): void {
+    let minutes = 0;
+    let overflow = 0;
+    let visitors = 0;
+    let sketchBytes = 0;
+    for (const rows of written) {
+      minutes += rows.pageMinutes.length;
+      overflow += rows.overflow.length;
+      visitors += rows.visitors.length;
+      for (const v of rows.visitors) sketchBytes += v.hll.length;
+    }
+    this.metrics.speedRowsWritten.inc({ kind: 'page_minute' }, minutes);
+    this.metrics.speedRowsWritten.inc({ kind: 'overflow' }, overflow);
+    this.metrics.speedRowsWritten.inc({ kind: 'visitors' }, visitors);
+    this.metrics.speedSketchBytesWritten.inc(sketchBytes);
   }
 
   /**

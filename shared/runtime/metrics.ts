@@ -45,6 +45,23 @@ export class PlatformMetrics {
     help: 'Speed buckets before this time (unix seconds) have been dropped after a batch run covered them.',
     registers: [this.registry],
   });
+  readonly speedFlushDuration = new Histogram({
+    name: 'pv_speed_flush_duration_seconds',
+    help: 'Time a speed flush takes (snapshot, write, checkpoint, commit). Longer than the flush interval delays freshness.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly speedRowsWritten = new Counter({
+    name: 'pv_speed_rows_written_total',
+    help: 'Speed rows written by flushes, by kind (page_minute, overflow, visitors).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly speedSketchBytesWritten = new Counter({
+    name: 'pv_speed_sketch_bytes_written_total',
+    help: 'Bytes of visitor sketches (base64) written by speed flushes: the bulk of a flush once sketches are dense.',
+    registers: [this.registry],
+  });
   readonly speedCheckpointAge = new Gauge({
     name: 'pv_speed_checkpoint_timestamp_seconds',
     help: 'Unix time of the last durable speed-layer checkpoint.',
