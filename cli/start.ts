@@ -46,6 +46,7 @@ if (config.roles.includes('speed')) {
     flushIntervalMs: config.speedFlushIntervalMs,
     flushIdleIntervalMs: config.speedFlushIdleIntervalMs,
     hotWindowMs: config.speedHotWindowMs,
+    sketchIntervalMs: config.speedSketchIntervalMs,
     memoryBudgetBytes: config.speedMemoryBudgetMb * 1024 * 1024,
     maxFutureSkewMs: config.speedMaxFutureSkewMs,
     maxExactKeys: config.speedMaxExactKeys,

@@ -20,8 +20,15 @@ export interface SpeedLayerOptions {
    */
   flushIdleIntervalMs?: number;
   /**
+   * How often the visitor sketches of pages (per page and hour) are written (ms); everything
+   * else is written every flush. After a restart the log is replayed from the last time they
+   * were written, for their visitors only. 0: every flush.
+   * @default SPEED_SKETCH_INTERVAL_MS's default
+   */
+  sketchIntervalMs?: number;
+  /**
    * Minute buckets younger than this (by the wall clock) stay in memory. Events for older
-   * minutes (after the batch boundary) are counted too: merged into the stored rows at the next flush.
+   * minutes (after the batch boundary) are counted too: in the late lane at the next flush.
    * @default SPEED_HOT_WINDOW_MS's default
    */
   hotWindowMs?: number;
@@ -88,6 +95,7 @@ export const SPEED_LAYER_DEFAULTS = {
   flushIntervalMs: ENV.SPEED_FLUSH_INTERVAL_MS.default,
   flushIdleIntervalMs: ENV.SPEED_FLUSH_IDLE_INTERVAL_MS.default,
   hotWindowMs: ENV.SPEED_HOT_WINDOW_MS.default,
+  sketchIntervalMs: ENV.SPEED_SKETCH_INTERVAL_MS.default,
   memoryBudgetBytes: ENV.SPEED_MEMORY_BUDGET_MB.default * 1024 * 1024,
   maxFutureSkewMs: ENV.SPEED_MAX_FUTURE_SKEW_MS.default,
   maxExactKeys: ENV.SPEED_MAX_EXACT_KEYS.default,
@@ -108,6 +116,7 @@ export const SPEED_LAYER_LIMITS = {
   flushIntervalMs: ENV.SPEED_FLUSH_INTERVAL_MS.kind,
   flushIdleIntervalMs: ENV.SPEED_FLUSH_IDLE_INTERVAL_MS.kind,
   hotWindowMs: ENV.SPEED_HOT_WINDOW_MS.kind,
+  sketchIntervalMs: ENV.SPEED_SKETCH_INTERVAL_MS.kind,
   memoryBudgetBytes: wholeNumber(1024 * 1024),
   maxFutureSkewMs: ENV.SPEED_MAX_FUTURE_SKEW_MS.kind,
   maxExactKeys: ENV.SPEED_MAX_EXACT_KEYS.kind,
@@ -127,6 +136,7 @@ export function resolveSpeedLayerOptions(options: SpeedLayerOptions): ResolvedSp
     flushIntervalMs: options.flushIntervalMs ?? d.flushIntervalMs,
     flushIdleIntervalMs: Math.max(options.flushIdleIntervalMs ?? d.flushIdleIntervalMs, options.flushIntervalMs ?? d.flushIntervalMs),
     hotWindowMs: options.hotWindowMs ?? d.hotWindowMs,
+    sketchIntervalMs: options.sketchIntervalMs ?? d.sketchIntervalMs,
     memoryBudgetBytes: options.memoryBudgetBytes ?? d.memoryBudgetBytes,
     maxFutureSkewMs: options.maxFutureSkewMs ?? d.maxFutureSkewMs,
     deadLetterTopic: options.deadLetterTopic ?? null,

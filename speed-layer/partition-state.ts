@@ -22,6 +22,13 @@
  * stays bounded however late events are, and no event time — no client's clock — decides what
  * another event counts: residency follows the wall clock.
  *
+ * Page sketches. The visitor sketches of pages (per page and hour) are most of what a flush
+ * would write once they are dense (about 22 KB each in base64), so they are written only by
+ * snapshots `withSketches` (every `sketchIntervalMs`; everything else at every flush). A
+ * snapshot's `replayFrom` is the offset their written state reflects: a restart consumes from
+ * there, and records below `nextOffset` add only their visitors to the pages' sketches —
+ * idempotent, so nothing is counted twice.
+ *
  * Layout. State is nested by site, then page, then bucket (maps keyed by the event's own
  * strings and by numbers), so applying an event builds no strings; changed entries carry a
  * dirty flag and sit in a dirty list, so a snapshot visits only what changed.
@@ -200,6 +207,8 @@ function removeWhere<T>(list: T[], drop: (entry: T) => boolean): T[] {
 export interface PartitionSnapshot {
   rows: SpeedRows;
   nextOffset: number;
+  /** ≤ nextOffset: the pages' visitor sketches written so far reflect every record below it. */
+  replayFrom: number;
   maxEventTime: number;
   version: number;
   /** The entries the rows were taken from, to mark dirty again after a failed write. */
@@ -208,6 +217,8 @@ export interface PartitionSnapshot {
 
 export interface RestoredPartition {
   nextOffset: number;
+  /** Records from here to `nextOffset` are replayed for the pages' visitor sketches. @default nextOffset */
+  replayFrom?: number;
   maxEventTime: number;
   version: number;
   /** Every stored row of a bucket at or after `residentFrom` (hour sketches: of the hour holding it on). */
@@ -249,6 +260,8 @@ export class PartitionState {
   private readonly sites = new Map<string, SiteEntry>();
   private dirtyCounters: MinuteCounter[] = [];
   private dirtyVisitors: VisitorsSketch[] = [];
+  /** Changed visitor sketches of pages, written by snapshots `withSketches` (entries may repeat or be clean: skipped). */
+  private pageSketches: VisitorsSketch[] = [];
   private dirtyOverflows: Overflow[] = [];
   /** The late lane, by `laneId`. */
   private readonly lane = new Map<string, LaneCounter | LaneSketch>();
@@ -258,6 +271,8 @@ export class PartitionState {
   private exactKeys = 0;
   /** Offset of the next record to apply; records below it are already reflected. */
   nextOffset: number;
+  /** Records below it are reflected in the pages' written sketches too (see `PartitionSnapshot.replayFrom`). */
+  replayFrom: number;
   /** Highest event time applied (informational: it decides nothing). */
   maxEventTime: number;
   /** Version of the last durable checkpoint. */
@@ -275,6 +290,7 @@ export class PartitionState {
     restored?: RestoredPartition,
   ) {
     this.nextOffset = restored?.nextOffset ?? 0;
+    this.replayFrom = Math.min(restored?.replayFrom ?? this.nextOffset, this.nextOffset);
     this.checkpointedOffset = this.nextOffset;
     this.maxEventTime = restored?.maxEventTime ?? Number.NEGATIVE_INFINITY;
     this.checkpointVersion = restored?.version ?? 0;
@@ -357,7 +373,10 @@ export class PartitionState {
   }
 
   apply(offset: number, event: PageView): ApplyOutcome {
-    if (offset < this.nextOffset) return 'replayed';
+    if (offset < this.nextOffset) {
+      if (offset >= this.replayFrom) this.replayPageVisitors(event);
+      return 'replayed';
+    }
     this.nextOffset = offset + 1;
     const minute = Math.floor(event.timestamp / MINUTE_MS);
     if (minute * MINUTE_MS < this.boundary) return 'before_boundary';
@@ -365,6 +384,20 @@ export class PartitionState {
     hash64(event.visitorId, this.visitorHash);
     this.count(event.site, event.pageId, minute, this.visitorHash.hi, this.visitorHash.lo);
     return 'counted';
+  }
+
+  /**
+   * Adds a replayed event's visitor to its page's sketch of the hour (the only state a checkpoint
+   * may not have written yet). Idempotent; the page gets the sketch even if its views overflowed.
+   */
+  private replayPageVisitors(event: PageView): void {
+    const minute = Math.floor(event.timestamp / MINUTE_MS);
+    if (minute * MINUTE_MS < this.boundary) return;
+    hash64(event.visitorId, this.visitorHash);
+    const hour = minute - (minute % MINUTES_PER_HOUR);
+    const site = this.site(event.site);
+    const page = site.pages.get(event.pageId);
+    this.addPageVisitor(site, page, event.site, event.pageId, hour, this.visitorHash.hi, this.visitorHash.lo);
   }
 
   /**
@@ -405,18 +438,22 @@ export class PartitionState {
       hi,
       lo,
     );
-    if (counter === undefined) return;
-    let sketch: VisitorsSketch | undefined = page === undefined ? undefined : find(page.hours, hour);
-    if (sketch === undefined) {
-      if (hourClosed) {
-        sketch = this.laneSketch(siteId, pageId, 'hour', hour);
-      } else {
-        page ??= this.page(site, pageId);
-        sketch = this.newSketch(null, siteId, pageId, 'hour', hour);
-        page.hours = append(page.hours, sketch);
-      }
+    if (counter !== undefined) this.addPageVisitor(site, page, siteId, pageId, hour, hi, lo);
+  }
+
+  /** A visitor of a page in an hour: to its sketch in memory (written with the page sketches), else the late lane's. */
+  private addPageVisitor(site: SiteEntry, page: PageEntry | undefined, siteId: string, pageId: string, hour: number, hi: number, lo: number): void {
+    const sketch = page === undefined ? undefined : find(page.hours, hour);
+    if (sketch !== undefined) {
+      this.addVisitor(sketch, hi, lo, true);
+    } else if (hour + MINUTES_PER_HOUR <= this.residentFrom / MINUTE_MS) {
+      this.addVisitor(this.laneSketch(siteId, pageId, 'hour', hour), hi, lo);
+    } else {
+      const entry = page ?? this.page(site, pageId);
+      const created = this.newSketch(null, siteId, pageId, 'hour', hour);
+      entry.hours = append(entry.hours, created);
+      this.addVisitor(created, hi, lo, true);
     }
-    this.addVisitor(sketch, hi, lo);
   }
 
   private bump(counter: MinuteCounter, views: number): void {
@@ -493,18 +530,21 @@ export class PartitionState {
     }
   }
 
-  private addVisitor(sketch: VisitorsSketch, hi: number, lo: number): void {
+  /** `pageSketch`: a page's sketch in memory, written with the page sketches (see `snapshot`). */
+  private addVisitor(sketch: VisitorsSketch, hi: number, lo: number, pageSketch = false): void {
     sketch.touched = true;
     if (!sketch.hll.add(hi, lo)) return;
     this.resize(sketch);
-    this.markDirty(sketch);
+    if (sketch.dirty) return;
+    sketch.dirty = true;
+    (pageSketch ? this.pageSketches : this.dirtyVisitors).push(sketch);
   }
 
+  /** Marks a sketch to be written by the next snapshot, whatever its kind. */
   private markDirty(sketch: VisitorsSketch): void {
-    if (!sketch.dirty) {
-      sketch.dirty = true;
-      this.dirtyVisitors.push(sketch);
-    }
+    // A page sketch already dirty sits in `pageSketches`: listed here too, it is written once, by the first.
+    sketch.dirty = true;
+    this.dirtyVisitors.push(sketch);
   }
 
   /** Brings the budget in step with a sketch whose registers changed. */
@@ -589,12 +629,13 @@ export class PartitionState {
     return merged;
   }
 
-  /** True when there is something a checkpoint would record. */
-  get hasChanges(): boolean {
+  /** True when there is something a checkpoint would record (`withSketches`: the pages' sketches included). */
+  hasChanges(withSketches = true): boolean {
     return (
       this.dirtyCounters.length > 0 ||
       this.dirtyOverflows.length > 0 ||
       this.dirtyVisitors.length > 0 ||
+      (withSketches && this.pageSketches.some((v) => v.dirty)) ||
       this.nextOffset !== this.checkpointedOffset
     );
   }
@@ -603,7 +644,7 @@ export class PartitionState {
    * Takes the rows to write (what changed) under a new version and clears the dirty marks. Late
    * lane entries are written under the partition's late lane.
    */
-  snapshot(version: number): PartitionSnapshot {
+  snapshot(version: number, withSketches = true): PartitionSnapshot {
     const own = this.partition;
     const lane = speedLateLane(own);
     const entries: (MinuteCounter | VisitorsSketch | Overflow)[] = [];
@@ -630,7 +671,8 @@ export class PartitionState {
       });
     }
     const visitors: SpeedVisitorsRow[] = [];
-    for (const v of this.dirtyVisitors) {
+    for (const v of withSketches ? [...this.dirtyVisitors, ...this.pageSketches] : this.dirtyVisitors) {
+      if (!v.dirty) continue;
       v.dirty = false;
       entries.push(v);
       visitors.push({ partition: v instanceof LaneSketch ? lane : own, site: v.site, pageId: v.pageId, grain: v.grain, bucket: v.minute * MINUTE_MS, hll: v.hll.toBase64(), version });
@@ -638,7 +680,11 @@ export class PartitionState {
     this.dirtyCounters = [];
     this.dirtyOverflows = [];
     this.dirtyVisitors = [];
-    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, maxEventTime: this.maxEventTime, version, entries };
+    if (withSketches) this.pageSketches = [];
+    else this.pageSketches = this.pageSketches.filter((v) => v.dirty);
+    // Every page sketch change below nextOffset is written once none is left dirty.
+    const replayFrom = this.pageSketches.length === 0 ? this.nextOffset : this.replayFrom;
+    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, replayFrom, maxEventTime: this.maxEventTime, version, entries };
   }
 
   /** After a failed write: the snapshot's rows must be written again. */
@@ -658,6 +704,7 @@ export class PartitionState {
    */
   checkpointed(snapshot: PartitionSnapshot): void {
     this.checkpointVersion = snapshot.version;
+    this.replayFrom = Math.max(this.replayFrom, snapshot.replayFrom);
     this.checkpointedOffset = snapshot.nextOffset;
     const now = this.settings.now();
     this.residentFrom = Math.max(this.residentFrom, residentFromAt(now, this.settings.hotWindowMs));

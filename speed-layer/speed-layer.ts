@@ -83,6 +83,8 @@ export class SpeedLayer {
   /** Start of the minute of the latest published boundary: earlier events are the batch layer's. */
   private boundaryMinute = Number.NEGATIVE_INFINITY;
   private flushing: Promise<void> | null = null;
+  /** When the pages' visitor sketches were last written (see `sketchIntervalMs`). */
+  private lastSketchWrite = 0;
   private lastRetentionCheck = 0;
   private stopping = false;
   private started = false;
@@ -221,7 +223,10 @@ export class SpeedLayer {
     let replayed = 0;
     for (const record of batch.records) {
       if (record.offset < state.nextOffset) {
-        decided.push(null);
+        // Replayed: from replayFrom on, a valid event's visitor goes to its page's sketch again
+        // (the one thing a checkpoint may not have written). Bad records were dead-lettered already.
+        const replay = record.offset >= state.replayFrom ? decodePageView(record.value) : null;
+        decided.push(replay !== null && replay.ok && replay.event.timestamp <= now + this.options.maxFutureSkewMs ? replay.event : null);
         replayed += 1;
         continue;
       }
@@ -264,12 +269,9 @@ export class SpeedLayer {
     let beforeBoundary = 0;
     batch.records.forEach((record, i) => {
       const event = decided[i];
-      if (event === null || event === undefined) {
-        state.skip(record.offset);
-        return;
-      }
-      if (state.apply(record.offset, event) === 'before_boundary') beforeBoundary += 1;
-      else counted += 1;
+      const outcome = event === null || event === undefined ? state.skip(record.offset) : state.apply(record.offset, event);
+      if (outcome === 'before_boundary') beforeBoundary += 1;
+      else if (outcome === 'counted' && event !== null && event !== undefined) counted += 1;
     });
     this.metrics.speedEvents.inc({ outcome: 'counted' }, counted);
     this.metrics.speedEvents.inc({ outcome: 'before_boundary' }, beforeBoundary);
@@ -312,13 +314,17 @@ export class SpeedLayer {
   }
 
   private async flushStates(final: boolean): Promise<void> {
+    // The pages' visitor sketches: every sketchIntervalMs, and at a clean stop.
+    const now = Date.now();
+    const withSketches = final || now - this.lastSketchWrite >= this.options.sketchIntervalMs;
+    if (withSketches) this.lastSketchWrite = now;
     const states: PartitionState[] = [];
     for (const statePromise of this.states.values()) {
       const state = await statePromise.catch(() => null);
-      if (state === null || !state.hasChanges || (!final && !this.owns(state.partition))) continue;
+      if (state === null || !state.hasChanges(withSketches) || (!final && !this.owns(state.partition))) continue;
       states.push(state);
     }
-    const pending = this.snapshots(states);
+    const pending = this.snapshots(states, withSketches);
     this.metrics.speedStateBytes.set(this.budget.used);
     if (pending.length === 0) return;
     const checkpoints = pending.map(({ snapshot, state }) => checkpointOf(state.partition, snapshot));
@@ -346,7 +352,8 @@ export class SpeedLayer {
           await this.store.writeSpeedCheckpoint(checkpoints[i]!);
         }
         state.checkpointed(snapshot);
-        committed.set(state.partition, snapshot.nextOffset);
+        // A restart consumes from replayFrom: records up to nextOffset are replayed for the pages' sketches.
+        committed.set(state.partition, snapshot.replayFrom);
       } catch (err) {
         if (state.checkpointVersion !== snapshot.version) state.restoreDirty(snapshot);
         this.logger.error({ err, partition: state.partition }, 'speed layer checkpoint of a partition failed; will retry');
@@ -364,9 +371,9 @@ export class SpeedLayer {
   }
 
   /** Snapshots of the partitions' changes (late lanes included), under new versions. */
-  private snapshots(states: readonly PartitionState[]): { state: PartitionState; snapshot: PartitionSnapshot }[] {
+  private snapshots(states: readonly PartitionState[], withSketches: boolean): { state: PartitionState; snapshot: PartitionSnapshot }[] {
     // Newer than anything written before, including rows of a checkpoint that never completed.
-    return states.map((state) => ({ state, snapshot: state.snapshot(Math.max(state.checkpointVersion + 1, Date.now())) }));
+    return states.map((state) => ({ state, snapshot: state.snapshot(Math.max(state.checkpointVersion + 1, Date.now()), withSketches) }));
   }
 
   private countWritten(written: readonly SpeedRows[]): void {
@@ -522,6 +529,7 @@ function checkpointOf(partition: number, snapshot: PartitionSnapshot): SpeedChec
   return {
     partition,
     nextOffset: snapshot.nextOffset,
+    replayFrom: snapshot.replayFrom,
     maxEventTime: Number.isFinite(snapshot.maxEventTime) ? snapshot.maxEventTime : 0,
     version: snapshot.version,
   };

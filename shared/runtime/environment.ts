@@ -345,6 +345,13 @@ export const ENVIRONMENT_VARIABLES = {
       'Longest flush interval (ms): with little traffic the interval doubles after each flush up to this; ' +
       'it drops back to SPEED_FLUSH_INTERVAL_MS as soon as traffic picks up.',
   }),
+  SPEED_SKETCH_INTERVAL_MS: variable('speedSketchIntervalMs', milliseconds(0, 60_000), {
+    default: 5000,
+    description:
+      'How often the speed layer writes the visitor sketches of pages (ms); page views, site visitors and checkpoints ' +
+      'are written every flush. Dense sketches are about 22 KB each: this bounds their write volume. After a restart ' +
+      'the log is replayed from the last write of them (visitors only, which is idempotent). 0 writes them every flush.',
+  }),
   SPEED_HOT_WINDOW_MS: variable('speedHotWindowMs', milliseconds(0, 7 * DAY), {
     default: 10 * 60_000,
     description:

@@ -197,7 +197,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
         overflow: [{ ...base, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 1 }],
         visitors: [{ ...base, pageId: '', grain: 'minute', hll: 'v1', version: 1 }],
       });
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 3, maxEventTime: T0, version: 1 });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 3, replayFrom: 3, maxEventTime: T0, version: 1 });
       await store.writeSpeedRows({
         pageMinutes: [{ ...base, pageId: '/a', views: 2, version: 2 }],
         overflow: [{ ...base, total: 3, cmsWidth: 2, cmsDepth: 1, cms: [3, 0], topPages: '[]', version: 2 }],
@@ -207,7 +207,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(state.pageMinutes).toEqual([{ ...base, pageId: '/a', views: 1, version: 1 }]);
       expect(state.overflow).toEqual([{ ...base, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 1 }]);
       expect(state.visitors).toEqual([{ ...base, pageId: '', grain: 'minute', hll: 'v1', version: 1 }]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 5, maxEventTime: T0, version: 2 });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 5, replayFrom: 5, maxEventTime: T0, version: 2 });
       expect((await store.speedPartitionState(0, 2, T0)).overflow[0]?.total).toBe(3);
     });
 
@@ -219,16 +219,21 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
           overflow: [],
           visitors: [{ ...base, partition: 1, pageId: '', grain: 'minute', hll: 'h', version: 8 }],
         },
-        [{ partition: 0, nextOffset: 4, maxEventTime: T0, version: 7 }, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8 }],
+        [{ partition: 0, nextOffset: 4, replayFrom: 4, maxEventTime: T0, version: 7 }, { partition: 1, nextOffset: 9, replayFrom: 9, maxEventTime: T0, version: 8 }],
       );
       expect(await store.speedCheckpoints()).toEqual(
         new Map([
-          [0, { partition: 0, nextOffset: 4, maxEventTime: T0, version: 7 }],
-          [1, { partition: 1, nextOffset: 9, maxEventTime: T0, version: 8 }],
+          [0, { partition: 0, nextOffset: 4, replayFrom: 4, maxEventTime: T0, version: 7 }],
+          [1, { partition: 1, nextOffset: 9, replayFrom: 9, maxEventTime: T0, version: 8 }],
         ]),
       );
       expect(await store.speedViews({ site: 'default', from: T0, to: T0 + MIN })).toEqual([{ bucket: T0, views: 5, overcountBound: 0 }]);
       expect(await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0, to: T0 + MIN })).toEqual(['h']);
+    });
+
+    it('a speed checkpoint keeps where a restart replays from', async () => {
+      await store.writeSpeedCheckpoint({ partition: 3, nextOffset: 90, replayFrom: 40, maxEventTime: T0, version: 5 });
+      expect((await store.speedCheckpoints()).get(3)).toEqual({ partition: 3, nextOffset: 90, replayFrom: 40, maxEventTime: T0, version: 5 });
     });
 
     it("a partition's late lane is read like any partition: its views add, its visitors unite; the partition's own reads leave it out", async () => {
@@ -325,19 +330,19 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
         { ...row, bucket: T0 - HOUR, views: 9, version: 1 },
         { ...row, partition: 1, views: 4, version: 1 },
       ]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 10, maxEventTime: T0, version: 1 });
-      await store.writeSpeedCheckpoint({ partition: 1, nextOffset: 3, maxEventTime: T0, version: 1 });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 10, replayFrom: 10, maxEventTime: T0, version: 1 });
+      await store.writeSpeedCheckpoint({ partition: 1, nextOffset: 3, replayFrom: 3, maxEventTime: T0, version: 1 });
       // Version 2 rows are written, but the process dies before their checkpoint.
       await writeMinutes(store, [{ ...row, views: 5, version: 2 }]);
       expect(sort(await store.speedPartitionRows(0, 1, T0))).toEqual([
         { ...row, views: 2, version: 1 },
         { ...row, pageId: '/b', views: 1, version: 1 },
       ]);
-      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2 });
+      await store.writeSpeedCheckpoint({ partition: 0, nextOffset: 20, replayFrom: 20, maxEventTime: T0 + MIN, version: 2 });
       expect(await store.speedCheckpoints()).toEqual(
         new Map([
-          [0, { partition: 0, nextOffset: 20, maxEventTime: T0 + MIN, version: 2 }],
-          [1, { partition: 1, nextOffset: 3, maxEventTime: T0, version: 1 }],
+          [0, { partition: 0, nextOffset: 20, replayFrom: 20, maxEventTime: T0 + MIN, version: 2 }],
+          [1, { partition: 1, nextOffset: 3, replayFrom: 3, maxEventTime: T0, version: 1 }],
         ]),
       );
       expect(sort(await store.speedPartitionRows(0, 2, T0 - HOUR))).toEqual([

@@ -104,9 +104,9 @@ function merge(state: PartitionState, store: RowStore): number {
   return read === null ? 0 : state.mergeLane(store.rowsFor(state.checkpointVersion, read.keys), read);
 }
 
-/** One flush: snapshot (the late lane included), write, checkpoint. */
-function flush(state: PartitionState, store: RowStore, version: number): PartitionSnapshot {
-  const snapshot = state.snapshot(version);
+/** One flush: snapshot (the late lane included; the pages' sketches unless `withSketches` is false), write, checkpoint. */
+function flush(state: PartitionState, store: RowStore, version: number, withSketches = true): PartitionSnapshot {
+  const snapshot = state.snapshot(version, withSketches);
   store.write(snapshot.rows);
   state.checkpointed(snapshot);
   return snapshot;
@@ -126,7 +126,7 @@ describe('PartitionState', () => {
       ['/b', T0 + MIN, 1],
     ]);
     state.checkpointed(first);
-    expect(state.hasChanges).toBe(false);
+    expect(state.hasChanges()).toBe(false);
     state.apply(3, pv(T0 + MIN, '/b'));
     expect(views(state, 2)).toEqual([['/b', T0 + MIN, 2]]);
   });
@@ -316,8 +316,8 @@ describe('PartitionState', () => {
             second: fc.integer({ min: 0, max: 59 }),
             /** Minutes the clock moves before this event. */
             tick: fc.constantFrom(0, 0, 0, 1, 7),
-            /** After the event: start a lane merge's read, finish the one in flight, flush, or crash (restore the last checkpoint and replay the log from it). */
-            then: fc.constantFrom('none', 'none', 'read', 'merge', 'flush', 'flush', 'crash'),
+            /** After the event: start a lane merge's read, finish the one in flight, flush (with the pages' sketches or without), or crash (restore the last checkpoint and replay the log from it). */
+            then: fc.constantFrom('none', 'none', 'read', 'merge', 'flush', 'flush-without-sketches', 'flush-without-sketches', 'crash'),
           }),
           { minLength: 1, maxLength: 120 },
         ),
@@ -331,6 +331,7 @@ describe('PartitionState', () => {
           const log: PageView[] = [];
           const truth = new Map<string, number>();
           const siteTruth = new Map<string, number>();
+          const pageHourVisitors = new Map<string, HyperLogLog>();
           let version = 0;
           let checkpoint: PartitionSnapshot | null = null;
           /** A lane merge's read in flight: its keys and the checkpoint version it reads at (answered when it finishes). */
@@ -341,8 +342,8 @@ describe('PartitionState', () => {
             inFlight = null;
             state.mergeLane(store.rowsFor(atVersion, read.keys), read);
           };
-          const doFlush = (): void => {
-            checkpoint = flush(state, store, ++version);
+          const doFlush = (withSketches = true): void => {
+            checkpoint = flush(state, store, ++version, withSketches);
           };
           steps.forEach((e) => {
             clock += e.tick * MIN;
@@ -351,13 +352,17 @@ describe('PartitionState', () => {
             const key = `${e.site} /p${e.page} ${minute}`;
             truth.set(key, (truth.get(key) ?? 0) + 1);
             siteTruth.set(`${e.site} ${minute}`, (siteTruth.get(`${e.site} ${minute}`) ?? 0) + 1);
-            log.push(pv(time, `/p${e.page}`, `v${log.length % 3}`, e.site));
+            log.push(pv(time, `/p${e.page}`, `v${log.length % 5}`, e.site));
+            const pageHour = `${e.site} /p${e.page} ${Math.floor(time / (60 * MIN)) * 60 * MIN}`;
+            if (!pageHourVisitors.has(pageHour)) pageHourVisitors.set(pageHour, new HyperLogLog(SETTINGS.hllPrecision));
+            pageHourVisitors.get(pageHour)!.addString(`v${(log.length - 1) % 5}`);
             state.apply(log.length - 1, log[log.length - 1]!);
             if (e.then === 'read' && inFlight === null) {
               const read = state.laneKeys();
               if (read !== null) inFlight = { read, atVersion: state.checkpointVersion };
             } else if (e.then === 'merge') finishRead();
             else if (e.then === 'flush') doFlush();
+            else if (e.then === 'flush-without-sketches') doFlush(false);
             else if (e.then === 'crash') {
               // Unwritten changes and the read in flight are lost; the log is replayed from the checkpoint.
               inFlight = null;
@@ -367,6 +372,7 @@ describe('PartitionState', () => {
               const residentFrom = Math.floor((clock - SETTINGS.hotWindowMs) / MIN) * MIN;
               state = new PartitionState(0, SETTINGS, budget, cp === null ? undefined : {
                 nextOffset: cp.nextOffset,
+                replayFrom: cp.replayFrom,
                 maxEventTime: cp.maxEventTime,
                 version: cp.version,
                 residentFrom,
@@ -388,7 +394,14 @@ describe('PartitionState', () => {
           // And after every merge: the lane is empty, the partition's own rows hold it all.
           expect(state.laneEntries).toBe(0);
           expect(store.siteMinutes()).toEqual(siteTruth);
-          if (budgetBytes === Number.POSITIVE_INFINITY) expect(store.views()).toEqual(truth);
+          if (budgetBytes === Number.POSITIVE_INFINITY) {
+            expect(store.views()).toEqual(truth);
+            // Each page's visitors per hour: exactly the registers of its visitors, crashes and replays included.
+            for (const [key, expected] of pageHourVisitors) {
+              const [site, page, hour] = key.split(' ');
+              expect(store.visitorsOf(site!, page!, 'hour', Number(hour)).equals(expected), key).toBe(true);
+            }
+          }
           expect(budget.used).toBe(state.memoryBytes);
         },
       ),

@@ -248,7 +248,8 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
   async speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>> {
     const rows = await this.ctx.rows(this.ctx.dialect.sql`
       SELECT log_partition, ${this.argMax}(next_offset, version) AS latest_offset,
-        ${this.argMax}(max_event_time, version) AS latest_event_time, max(version) AS latest_version
+        ${this.argMax}(max_event_time, version) AS latest_event_time, ${this.argMax}(replay_from, version) AS latest_replay_from,
+        max(version) AS latest_version
       FROM speed_checkpoints GROUP BY log_partition`);
     return new Map(
       rows.map((r) => {
@@ -256,6 +257,8 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
         return [partition, {
             partition,
             nextOffset: Number(r['latest_offset']),
+            // -1: written before replay_from existed, when every row was written at each checkpoint.
+            replayFrom: Number(r['latest_replay_from']) < 0 ? Number(r['latest_offset']) : Number(r['latest_replay_from']),
             maxEventTime: Number(r['latest_event_time']),
             version: Number(r['latest_version']),
           }];
@@ -305,6 +308,7 @@ function checkpointRow(checkpoint: SpeedCheckpoint): Row {
   return {
     log_partition: checkpoint.partition,
     next_offset: checkpoint.nextOffset,
+    replay_from: checkpoint.replayFrom,
     max_event_time: checkpoint.maxEventTime,
     version: checkpoint.version,
     written_at: Date.now(),

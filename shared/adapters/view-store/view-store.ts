@@ -135,11 +135,14 @@ export interface InvalidRecordRow {
 
 /**
  * The speed layer's checkpoint of one partition: its rows at `version` (its own and its late
- * lane's, see `speedLateLane`) reflect offsets below `nextOffset`.
+ * lane's, see `speedLateLane`) reflect offsets below `nextOffset`, except the visitor sketches of
+ * pages, which reflect offsets below `replayFrom` at least (they are written less often).
  */
 export interface SpeedCheckpoint {
   partition: number;
   nextOffset: number;
+  /** ≤ nextOffset: a restart consumes from here, records below `nextOffset` for the visitors of pages only. */
+  replayFrom: number;
   /** Highest event time the partition's state has seen (informational). */
   maxEventTime: number;
   version: number;

@@ -108,7 +108,7 @@ describe('the environment declaration', () => {
       const variable = variables.find(([, v]) => v.kind === kind)?.[1];
       return variable === undefined ? [] : [[option, variable] as const];
     });
-    expect(shared.map(([option]) => option)).toHaveLength(9);
+    expect(shared.map(([option]) => option)).toHaveLength(10);
     for (const [option, variable] of shared) {
       expect(SPEED_LAYER_DEFAULTS[option as keyof typeof SPEED_LAYER_DEFAULTS], option).toBe(config[variable.field as keyof typeof config]);
     }
