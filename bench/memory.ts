@@ -56,6 +56,9 @@ export async function benchMemory(env: BenchEnv, res: Resources, sizes: Sizes): 
           `gauge ${(run.stateBytes / MiB).toFixed(1)} MiB; the state alone ${(stateLive / MiB).toFixed(1)} MiB live vs gauge ${(Number(run['stateGauge']) / MiB).toFixed(1)} MiB ` +
           `(${(Number(run['stateGauge']) / stateLive).toFixed(2)}×), peak RSS ${(run.maxRss / MiB).toFixed(0)} MiB, ${Math.round(run.eventsPerSec)} events/s`,
       );
+      const heapLine = (h: Record<string, number> | undefined): string =>
+        h === undefined ? 'n/a' : `RSS ${(h['rss']! / MiB).toFixed(0)}, V8 heap ${(h['heapTotal']! / MiB).toFixed(0)} committed / ${(h['heapUsed']! / MiB).toFixed(0)} used, malloc ${(h['malloced']! / MiB).toFixed(0)}, external ${(h['external']! / MiB).toFixed(0)} MiB`;
+      env.say(`    after the GC: ${heapLine(run['heapNow'] as Record<string, number> | undefined)}; 10 s later: ${heapLine(run['heapSettled'] as Record<string, number> | undefined)}`);
     }
     const label = pages >= 1_000_000 ? `${pages / 1_000_000}M` : `${pages / 1000}k`;
     const budget = { name: `${BUDGET_MIB} MiB budget`, values: runs.map(() => BUDGET_MIB) };

@@ -14,6 +14,7 @@ import type { Server } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import express from 'express';
 import kafkajs from 'kafkajs';
@@ -229,6 +230,15 @@ async function roleSpeed(): Promise<void> {
     await speed.flush();
     gc();
     const memory = process.memoryUsage();
+    // Where the RSS is (V8's committed heap, malloc, buffers), now and after 10 s without traffic.
+    const heap = (): Record<string, number> => {
+      const h = v8.getHeapStatistics();
+      return { rss: process.memoryUsage().rss, heapTotal: h.total_heap_size, heapUsed: h.used_heap_size, malloced: h.malloced_memory, external: h.external_memory };
+    };
+    const heapNow = heap();
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    gc();
+    const heapSettled = heap();
     const gauge = (await metrics.speedStateBytes.get()).values[0]?.value ?? Number.NaN;
     send({
       type: 'result',
@@ -244,6 +254,8 @@ async function roleSpeed(): Promise<void> {
       heapUsed: memory.heapUsed,
       external: memory.external + memory.arrayBuffers,
       stateBytes: gauge,
+      heapNow,
+      heapSettled,
       maxRss: maxRssBytes(),
       ...(profiling.profiler === null ? {} : { profile: profileOut }),
     });
