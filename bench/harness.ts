@@ -23,6 +23,21 @@ const execFileAsync = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 
+/**
+ * The environment `npm start` gives the platform's process (the `VAR=value` words that lead its
+ * script in package.json): workers get it too, so they measure what a user runs.
+ */
+export async function startScriptEnv(): Promise<Record<string, string>> {
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const vars: Record<string, string> = {};
+  for (const word of pkg.scripts['start']?.split(/\s+/) ?? []) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(\S*)$/.exec(word);
+    if (match === null) break;
+    vars[match[1]!] = match[2]!;
+  }
+  return vars;
+}
+
 export interface BenchEnv {
   brokers: string[];
   clickhouseUrl: string;
@@ -223,7 +238,7 @@ export class Resources {
 
   /** Starts bench/worker.ts with `role`; configuration goes in BENCH_* environment variables. */
   async worker(role: string, env: Record<string, string | number>, nodeArgs: string[] = []): Promise<Worker> {
-    const vars: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' };
+    const vars: NodeJS.ProcessEnv = { ...(await startScriptEnv()), ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' };
     for (const [k, v] of Object.entries(env)) vars[k] = String(v);
     // With --profile: one folder per worker, named after its role.
     const profile = this.env.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(this.env.profileDir, `${role}-${++workerCount}`)}`];
