@@ -22,6 +22,6 @@ COPY --chown=node:node cli ./cli
 
 ENV PORT=3000
 # What `npm start` sets: glibc keeps freed buffers otherwise (docs/speed-layer.md, Memory).
-ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
+ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=1048576
 EXPOSE 3000
 CMD ["npx", "tsx", "cli/start.ts"]
