@@ -154,6 +154,42 @@ describe('SpeedLayer (embedded log + DuckDB)', () => {
     expect(views.reduce((a, b) => a + b.views, 0)).toBe(60);
   });
 
+  it("a restart replays from the pages' last sketch write: their visitors come back whole, views and dead letters once", async () => {
+    const t = bucketStart(Date.now(), 'minute') - 2 * MIN;
+    const hour = bucketStart(t, 'hour');
+    const visitors = (from: number) => Array.from({ length: 100 }, (_, i) => event(t + (from + i) * 100, '/a', `v${from + i}`));
+    // The first flush writes the pages' sketches (perhaps before any event); for the next minute none does.
+    await append(visitors(0));
+    await log.append([{ key: 'bad-1', value: '{"pageId":"/x"}' }]);
+    const first = await speed({ sketchIntervalMs: 60_000 });
+    await caughtUp();
+    await append(visitors(100));
+    await log.append([{ key: 'bad-2', value: '{"pageId":"/y"}' }]);
+    await caughtUp();
+    const checkpoints = [...(await store.speedCheckpoints()).values()];
+    expect(checkpoints.every((c) => c.replayFrom < c.nextOffset)).toBe(true);
+    // The process dies after its last checkpoint: its consumer goes, its state is dropped unwritten.
+    await (first as unknown as { consumer: { stop(): Promise<void> } }).consumer.stop();
+    await first.stop();
+    layers.splice(0);
+
+    // The next process writes the pages' sketches at every flush.
+    await speed({ sketchIntervalMs: 0 });
+    // Consumption resumes at the committed offset, replayFrom: the records from there are replayed.
+    const toReplay = checkpoints.reduce((sum, c) => sum + c.nextOffset - c.replayFrom, 0);
+    await until('the restarted layer to replay and write the pages\' sketches', async () =>
+      (await metric('pv_speed_events_total', 'outcome="replayed"')) >= toReplay &&
+      [...(await store.speedCheckpoints()).values()].every((c) => c.replayFrom === c.nextOffset));
+    expect(await store.speedViews({ site: 'default', pageId: '/a', from: t, to: t + MIN })).toEqual([{ bucket: t, views: 200, overcountBound: 0 }]);
+    const expected = new HyperLogLog(14);
+    for (let i = 0; i < 200; i++) expected.addString(`v${i}`);
+    const stored = HyperLogLog.union(
+      (await store.speedVisitorSketches({ site: 'default', grain: 'hour', pageId: '/a', from: hour, to: hour + HOUR })).map((h) => HyperLogLog.fromBase64(h)),
+    );
+    expect(stored.equals(expected)).toBe(true);
+    expect((await deadLetters()).map((r) => r.key?.toString()).sort()).toEqual(['bad-1', 'bad-2']);
+  });
+
   it('keeps views bounded beyond the key budget: site totals stay exact, a page estimate carries its bound', async () => {
     const t = bucketStart(Date.now(), 'minute') - 10 * MIN;
     const events: PageView[] = [];
