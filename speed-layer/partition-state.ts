@@ -475,28 +475,21 @@ export class PartitionState {
 
   /** The late lane's counter of a key (created at 0, or taken up again after a merge). */
   private laneCounter(site: string, pageId: string, minute: number): LaneCounter {
-    const id = laneId('views', site, pageId, minute);
-    let entry = this.lane.get(id) as LaneCounter | undefined;
-    if (entry === undefined) {
-      entry = new LaneCounter(site, pageId, minute, 0);
-      this.lane.set(id, entry);
-      this.budget.used += MEMORY_BYTES.counter + MEMORY_BYTES.string(id) + MEMORY_BYTES.laneSlot;
-      this.laneUnmerged += 1;
-    } else if (entry.merged) {
-      entry.merged = false;
-      this.laneUnmerged += 1;
-    }
-    return entry;
+    return this.laneEntry(laneId('views', site, pageId, minute), () => new LaneCounter(site, pageId, minute, 0));
   }
 
   /** The late lane's visitors sketch of a key (created empty, or taken up again after a merge). */
   private laneSketch(site: string, pageId: string, grain: VisitorsGrain, minute: number): LaneSketch {
-    const id = laneId(grain, site, pageId, minute);
-    let entry = this.lane.get(id) as LaneSketch | undefined;
+    return this.laneEntry(laneId(grain, site, pageId, minute), () => new LaneSketch(site, pageId, grain, minute, new HyperLogLog(this.settings.hllPrecision)));
+  }
+
+  /** The lane entry `id`, created by `create` if missing; either way it counts as unmerged. */
+  private laneEntry<T extends LaneCounter | LaneSketch>(id: string, create: () => T): T {
+    let entry = this.lane.get(id) as T | undefined;
     if (entry === undefined) {
-      entry = new LaneSketch(site, pageId, grain, minute, new HyperLogLog(this.settings.hllPrecision));
+      entry = create();
       this.lane.set(id, entry);
-      this.budget.used += MEMORY_BYTES.visitorsEntry + entry.bytes + MEMORY_BYTES.string(id) + MEMORY_BYTES.laneSlot;
+      this.budget.used += laneEntryBytes(id, entry);
       this.laneUnmerged += 1;
     } else if (entry.merged) {
       entry.merged = false;
