@@ -252,6 +252,37 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect((await store.speedRowsFor(0, 1, keys)).pageMinutes.map((r) => r.views)).toEqual([3]);
     });
 
+    it('speed rows since a version: the latest per key in each partition\'s range, its late lane included, every kind of row', async () => {
+      const base = { site: 'default', bucket: T0 };
+      const lane = speedLateLane(0);
+      await store.writeSpeedRows({
+        pageMinutes: [
+          { ...base, partition: 0, pageId: '/a', views: 1, version: 1 },
+          { ...base, partition: 0, pageId: '/a', views: 2, version: 2 },
+          { ...base, partition: 0, pageId: '/a', views: 9, version: 4 }, // beyond the range
+          { ...base, partition: 0, pageId: '/b', views: 5, version: 1 }, // not after the range's start
+          { ...base, partition: lane, pageId: '/a', views: 3, version: 3 },
+          { ...base, partition: 1, pageId: '/a', views: 7, version: 2 }, // a partition not asked
+        ],
+        overflow: [{ ...base, partition: 0, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 3 }],
+        visitors: [
+          { ...base, partition: lane, pageId: '', grain: 'hour', hll: 'lane', version: 2 },
+          { ...base, partition: 0, pageId: '/a', grain: 'minute', hll: 'old', version: 1 },
+        ],
+      });
+      const rows = await store.speedRowsSince([{ partition: 0, after: 1, through: 3 }]);
+      const sorted = <T extends { partition: number; version: number }>(r: T[]): T[] => [...r].sort((a, b) => a.partition - b.partition || a.version - b.version);
+      expect(sorted(rows.pageMinutes)).toEqual([
+        { ...base, partition: lane, pageId: '/a', views: 3, version: 3 },
+        { ...base, partition: 0, pageId: '/a', views: 2, version: 2 },
+      ]);
+      expect(rows.overflow).toEqual([{ ...base, partition: 0, total: 2, cmsWidth: 2, cmsDepth: 1, cms: [2, 0], topPages: '[]', version: 3 }]);
+      expect(rows.visitors).toEqual([{ ...base, partition: lane, pageId: '', grain: 'hour', hll: 'lane', version: 2 }]);
+      const both = await store.speedRowsSince([{ partition: 0, after: 0, through: 1 }, { partition: 1, after: 0, through: 2 }]);
+      expect(both.pageMinutes.map((r) => [r.partition, r.pageId, r.views]).sort()).toEqual([[0, '/a', 1], [0, '/b', 5], [1, '/a', 7]]);
+      expect(await store.speedRowsSince([])).toEqual({ pageMinutes: [], overflow: [], visitors: [] });
+    });
+
     it('speed rows for keys: the latest version at or below a checkpoint, of exactly the keys asked, whatever their text', async () => {
       const hostile = "/it's \\ a 'page'\n";
       const pages = ['/a', '/b', hostile, ...Array.from({ length: 3000 }, (_, i) => `/many/${i}/${'x'.repeat(20)}`)];

@@ -9,6 +9,7 @@ import { CountMinSketch, countMinOvercountBound, hash64 } from '../../core/sketc
 import { bucketStart, isBucketEdge } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
 import { pageFilter, raw, toPageTotal, type Row, type SqlContext, type TableRows } from './sql-context.ts';
+import { speedLateLane } from './view-store.ts';
 import type {
   BucketVisitorSketches,
   PageTotal,
@@ -16,7 +17,9 @@ import type {
   SpeedCheckpoint,
   SpeedMinuteRow,
   SpeedRowKeys,
+  SpeedOverflowRow,
   SpeedRows,
+  SpeedVersionRange,
   SpeedVisitorsRow,
   SpeedViewReader,
   SpeedViewWriter,
@@ -203,18 +206,40 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
     ]);
     return {
       pageMinutes,
-      overflow: overflow.map((r) => ({
-        partition,
-        site: String(r['site']),
-        bucket: Number(r['bucket']),
-        total: Number(r['latest_total']),
-        cmsWidth: Number(r['latest_width']),
-        cmsDepth: Number(r['latest_depth']),
-        cms: (r['latest_cms'] as unknown[]).map(Number),
-        topPages: String(r['latest_top']),
-        version: Number(r['latest_version']),
-      })),
+      overflow: overflow.map((r) => toOverflowRow(partition, r)),
       visitors: visitors.map((r) => toVisitorsRow(partition, r)),
+    };
+  }
+
+  async speedRowsSince(ranges: readonly SpeedVersionRange[]): Promise<SpeedRows> {
+    if (ranges.length === 0) return { pageMinutes: [], overflow: [], visitors: [] };
+    const { sql } = this.ctx.dialect;
+    const argMax = this.argMax;
+    const inRanges = joinSql(
+      ranges.map((r) => sql`(log_partition IN (${[r.partition, speedLateLane(r.partition)]}) AND version > ${r.after} AND version <= ${r.through})`),
+      ' OR ',
+    );
+    const [pageMinutes, overflow, visitors] = await Promise.all([
+      this.ctx.rows(sql`
+        SELECT log_partition, site, page_id, bucket, ${argMax}(views, version) AS latest_views, max(version) AS latest_version
+        FROM speed_page_minute WHERE ${inRanges}
+        GROUP BY log_partition, site, page_id, bucket`),
+      this.ctx.rows(sql`
+        SELECT log_partition, site, bucket, ${argMax}(total, version) AS latest_total, ${argMax}(cms_width, version) AS latest_width,
+          ${argMax}(cms_depth, version) AS latest_depth, ${argMax}(cms, version) AS latest_cms,
+          ${argMax}(top_pages, version) AS latest_top, max(version) AS latest_version
+        FROM speed_overflow_minute WHERE ${inRanges}
+        GROUP BY log_partition, site, bucket`),
+      this.ctx.rows(sql`
+        SELECT log_partition, site, page_id, grain, bucket, ${argMax}(hll, version) AS latest_hll, max(version) AS latest_version
+        FROM speed_visitors WHERE ${inRanges}
+        GROUP BY log_partition, site, page_id, grain, bucket`),
+    ]);
+    const partitionOf = (r: Row): number => Number(r['log_partition']);
+    return {
+      pageMinutes: pageMinutes.map((r) => toMinuteRow(partitionOf(r), r)),
+      overflow: overflow.map((r) => toOverflowRow(partitionOf(r), r)),
+      visitors: visitors.map((r) => toVisitorsRow(partitionOf(r), r)),
     };
   }
 
@@ -322,6 +347,20 @@ function toMinuteRow(partition: number, r: Row): SpeedMinuteRow {
     pageId: String(r['page_id']),
     bucket: Number(r['bucket']),
     views: Number(r['latest_views']),
+    version: Number(r['latest_version']),
+  };
+}
+
+function toOverflowRow(partition: number, r: Row): SpeedOverflowRow {
+  return {
+    partition,
+    site: String(r['site']),
+    bucket: Number(r['bucket']),
+    total: Number(r['latest_total']),
+    cmsWidth: Number(r['latest_width']),
+    cmsDepth: Number(r['latest_depth']),
+    cms: (r['latest_cms'] as unknown[]).map(Number),
+    topPages: String(r['latest_top']),
     version: Number(r['latest_version']),
   };
 }

@@ -29,6 +29,7 @@ import type {
   SpeedMinuteRow,
   SpeedRowKeys,
   SpeedRows,
+  SpeedVersionRange,
   ViewQuery,
   ViewStore,
   VisitorsQuery,
@@ -102,6 +103,9 @@ export abstract class SqlViewStore implements ViewStore {
   // Speed views (sql-speed-views.ts).
   speedViews(query: ViewQuery): Promise<SpeedBucketViews[]> {
     return this.speed.speedViews(query);
+  }
+  speedRowsSince(ranges: readonly SpeedVersionRange[]): Promise<SpeedRows> {
+    return this.speed.speedRowsSince(ranges);
   }
   speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
     return this.speed.speedPageTotals(query);

@@ -79,6 +79,19 @@ export interface SpeedRowKeys {
   visitors: { site: string; pageId: string; grain: VisitorsGrain; bucket: number }[];
 }
 
+/**
+ * The rows a partition wrote in a version range: its own and its late lane's (`speedLateLane`),
+ * with versions in (after, through]. A reader that holds the latest rows of every version up to
+ * `after` and applies these (latest per key) holds the latest rows up to `through`.
+ */
+export interface SpeedVersionRange {
+  partition: number;
+  /** Exclusive; 0 reads from the first version. */
+  after: number;
+  /** Inclusive: a checkpoint version, so every row of it is written. */
+  through: number;
+}
+
 /** Speed-layer page views of a bucket; `overcountBound` > 0 when part of it is a Count-Min estimate. */
 export interface SpeedBucketViews extends BucketViews {
   /** The estimate exceeds the true count by at most this (with the sketch's confidence 1 − δ). */
@@ -231,6 +244,12 @@ export interface SpeedViewReader extends StoreReadiness {
    * bucket's sketches without a query per bucket. Buckets without sketches are absent.
    */
   speedVisitorSketchesByBucket(query: VisitorsQuery): Promise<BucketVisitorSketches[]>;
+  /**
+   * The latest row per key among the rows of each range (a partition's own rows and its late
+   * lane's, under their own `partition`), for a reader that keeps the speed views in memory
+   * (the serving layer) and follows them from checkpoint to checkpoint.
+   */
+  speedRowsSince(ranges: readonly SpeedVersionRange[]): Promise<SpeedRows>;
   /** Exact page-view counts per page over [from, to) (minute buckets; pages beyond the key budget are in the overflow). */
   speedPageTotals(query: ViewQuery): Promise<PageTotal[]>;
   /** The latest top-pages summaries (SpaceSaving JSON) of the overflow minutes in [from, to). */
