@@ -27,6 +27,7 @@ import { ByteBudget, PartitionState } from '../speed-layer/partition-state.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
 import { createPlatformApp } from '../cli/platform-app.ts';
+import { ServingViews } from '../serving-layer/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
 import { collectorBatches, distinctPageEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
 
@@ -454,7 +455,10 @@ async function roleServing(): Promise<void> {
   const store = traced(clickhouseStore(env('BENCH_DATABASE')), trace);
   // The batch control topic is only written by admin routes, which stay disabled here.
   const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
-  const app = createPlatformApp({ log, controlLog, adminApiKey: null, store, metrics: new PlatformMetrics(), logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
+  const metrics = new PlatformMetrics();
+  const views = ServingViews.fromConfig(store, loadConfig({}), logger, metrics);
+  await views.start();
+  const app = createPlatformApp({ log, controlLog, adminApiKey: null, store, views, metrics, logger });
   const server = await listen(app);
   send({ type: 'ready', port: portOf(server) });
   // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
@@ -668,11 +672,16 @@ async function roleEmbedded(): Promise<void> {
   const pump = new TrafficPump(servingLog, logger, { rate: envNumber('BENCH_LIVE_RATE'), pages, durationMs: envNumber('BENCH_MAX_MS', 600_000) });
   void pump.start();
   const controlLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving.batch-control', partitions: 1, logger });
-  const app = createPlatformApp({ log: servingLog, controlLog, adminApiKey: null, store, metrics, logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
+  const views = ServingViews.fromConfig(store, loadConfig({}), logger, metrics);
+  // As `npm start` does in one process: the views refresh after every speed flush.
+  speed.onCheckpointed(() => void views.refresh().catch(() => undefined));
+  await views.start();
+  const app = createPlatformApp({ log: servingLog, controlLog, adminApiKey: null, store, views, metrics, logger });
   const server = await listen(app);
   send({ type: 'ready', port: portOf(server), cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
   await untilStopped();
   await closeServer(server);
+  views.stop();
   await pump.stop();
   await speed.stop();
   await store.close();

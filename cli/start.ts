@@ -14,6 +14,7 @@ import { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { createPlatformApp } from './platform-app.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
+import { ServingViews } from '../serving-layer/index.ts';
 
 function readConfig(): PlatformConfig {
   try {
@@ -41,6 +42,10 @@ const { log, controlLog, store } = backends;
 
 const stops: (() => Promise<unknown>)[] = [];
 
+// The serving layer's views: caught up from the store before the server listens, then refreshed
+// every SERVING_REFRESH_INTERVAL_MS, and after every speed flush when the speed layer runs here.
+const views = config.roles.includes('serving') ? ServingViews.fromConfig(store, config, logger.child({ module: 'serving-views' }), metrics) : null;
+
 if (config.roles.includes('speed')) {
   const speed = new SpeedLayer(log, store, logger.child({ module: 'speed-layer' }), metrics, {
     flushIntervalMs: config.speedFlushIntervalMs,
@@ -55,6 +60,7 @@ if (config.roles.includes('speed')) {
     hllPrecision: config.speedHllPrecision,
     retentionMarginMs: config.speedRetentionMarginMs,
   });
+  if (views !== null) speed.onCheckpointed(() => void views.refresh().catch(() => undefined));
   await speed.start();
   stops.push(() => speed.stop());
 }
@@ -93,14 +99,15 @@ if (config.generator) {
 }
 
 let server: Server | null = null;
-if (config.roles.includes('serving')) {
+if (views !== null) {
+  await views.start();
+  stops.push(async () => views.stop());
   const app = createPlatformApp({
     log,
     controlLog,
     adminApiKey: config.adminApiKey,
     readApiKeys: config.readApiKeys,
-    boundaryCacheMs: config.servingBoundaryCacheMs,
-    cacheBudgetBytes: config.servingCacheBudgetMb * 1024 * 1024,
+    views,
     requestTimeoutMs: config.servingRequestTimeoutMs,
     store,
     metrics,

@@ -13,7 +13,8 @@ import { ENVIRONMENT_VARIABLES as ENV } from '../shared/runtime/environment.ts';
 import { createHttpApp } from '../shared/runtime/http/http-app.ts';
 import { openApiDocument } from '../shared/runtime/http/openapi.ts';
 import { requireReadKey } from '../shared/runtime/http/auth.ts';
-import { withBatchReadCache } from './batch-read-cache.ts';
+import { ServingViews } from './serving-views.ts';
+import { VersionedAnswers } from './versioned-answers.ts';
 import { dropErrorsAfterDeadline, requestDeadline } from './request-deadline.ts';
 import { batchRouter } from './batch-routes.ts';
 import { SERVING_OPENAPI } from './openapi.ts';
@@ -31,21 +32,20 @@ export interface ServingAppDeps {
   adminApiKey: string | null;
   /** Bearer tokens of the read API; empty or absent: open. */
   readApiKeys?: readonly string[];
-  /** The serving layer only reads the views. */
+  /** The view store; the serving layer only reads it. */
   store: ViewReader;
+  /**
+   * The views answers come from, held in memory and refreshed on their own timer
+   * (serving-views.ts); `npm start` starts them before it listens. Absent: the router makes
+   * its own over `store` and refreshes them before every read (tests and tools that write,
+   * then read, and want to see their write).
+   */
+  views?: ServingViews;
   metrics: PlatformMetrics;
   logger: Logger;
   /**
-   * How long the boundary and the speed retention point may be reused between requests (ms).
-   * Saves two store round trips per request; an answer may then use a boundary up to this old.
-   * `npm start` sets it from SERVING_BOUNDARY_CACHE_MS (shared/runtime/environment.ts).
-   * @default 0 (no reuse)
-   */
-  boundaryCacheMs?: number;
-  /**
-   * Memory budget of the cache of batch reads (bytes, estimated per read when it resolves:
-   * batch-read-cache.ts); least recently used reads are dropped beyond it.
-   * `npm start` sets it from SERVING_CACHE_BUDGET_MB.
+   * Memory budget of the cache of batch reads the views do not hold (bytes), when the router
+   * makes its own views. `npm start` sets it from SERVING_CACHE_BUDGET_MB.
    * @default SERVING_CACHE_BUDGET_MB's default (64 MiB)
    */
   cacheBudgetBytes?: number;
@@ -55,12 +55,32 @@ export interface ServingAppDeps {
    * @default SERVING_REQUEST_TIMEOUT_MS's default (10 s)
    */
   requestTimeoutMs?: number;
+  /**
+   * Serves GET /api/v1/stats/constant-probe: a constant answer through the read routes' whole
+   * stack (auth, deadline, versioned ETag), to measure the stack's own cost (`npm run bench`).
+   * @default false
+   */
+  constantProbe?: boolean;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 const MIB = 1024 * 1024;
+
+/** Views over `store` for a router given none: refreshed before every read, never behind. */
+function viewsRefreshedPerRead(deps: ServingAppDeps, now: () => number): ServingViews {
+  return new ServingViews(deps.store, {
+    refreshIntervalMs: ENV.SERVING_REFRESH_INTERVAL_MS.default,
+    maxStalenessMs: Number.POSITIVE_INFINITY,
+    memoryBudgetBytes: ENV.SERVING_MEMORY_BUDGET_MB.default * MIB,
+    cacheBudgetBytes: deps.cacheBudgetBytes ?? ENV.SERVING_CACHE_BUDGET_MB.default * MIB,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    now,
+  });
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
 
 export function pageViewsBody(site: string, pageId: string | null, answer: PageViewsAnswer): unknown {
   return {
@@ -87,18 +107,10 @@ export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/r
 /** The serving layer's routes, to be mounted in an HTTP app (shared/runtime/http/http-app.ts). */
 export function servingRouter(deps: ServingAppDeps): Router {
   const { log, metrics } = deps;
-  // Published batch versions never change: their reads are cached, keyed by batch id.
   const now = deps.now ?? Date.now;
-  const store = withBatchReadCache(deps.store, {
-    ttlMs: deps.boundaryCacheMs ?? 0,
-    budgetBytes: deps.cacheBudgetBytes ?? ENV.SERVING_CACHE_BUDGET_MB.default * MIB,
-    now,
-    onUsage: ({ bytes, entries }) => {
-      metrics.servingCacheBytes.set(bytes);
-      metrics.servingCacheEntries.set(entries);
-    },
-    onEvict: (reason) => metrics.servingCacheEvictions.inc({ reason }),
-  });
+  const refreshPerRead = deps.views === undefined;
+  const store = deps.views ?? viewsRefreshedPerRead(deps, now);
+  const answers = new VersionedAnswers(store);
   const deadline = requestDeadline(deps.requestTimeoutMs ?? ENV.SERVING_REQUEST_TIMEOUT_MS.default, {
     logger: deps.logger,
     onTimeout: () => metrics.servingRequestTimeouts.inc(),
@@ -107,14 +119,22 @@ export function servingRouter(deps: ServingAppDeps): Router {
   const app = Router();
 
   for (const prefix of READ_ROUTE_PREFIXES) {
-    app.get(`${prefix}{/*rest}`, readAuth, deadline, (_req, res, next) => {
+    app.get(`${prefix}{/*rest}`, readAuth, deadline, async (_req, res, next) => {
       // Answers change as the speed layer moves: clients revalidate with the ETag.
       res.setHeader('Cache-Control', 'no-cache');
+      if (refreshPerRead) await store.refresh();
       next();
     });
   }
+  if (deps.constantProbe === true) {
+    const constant = { probe: 'constant', note: 'the read stack alone: auth, deadline, versioned ETag; no views read' };
+    app.get('/api/v1/stats/constant-probe', async (req, res) => {
+      parseInput(asQuery(NO_QUERY), req.query);
+      await answers.send(req, res, 'constant-probe', () => Promise.resolve(constant));
+    });
+  }
   app.use(batchRouter(store, deps.controlLog, deps.adminApiKey, now));
-  app.use(statsRouter(store, now));
+  app.use(statsRouter(store, answers, now));
 
   app.get('/api/v1/health', (req, res) => {
     parseInput(asQuery(NO_QUERY), req.query);
@@ -123,20 +143,24 @@ export function servingRouter(deps: ServingAppDeps): Router {
 
   // Ready = can answer reads, which need the view store. With the log down, reads still work
   // (the collector answers 503): ready, but degraded.
+  // Ready also needs the views caught up: a process that starts or falls behind says 503 until then.
   app.get('/api/v1/ready', async (req, res) => {
     parseInput(asQuery(NO_QUERY), req.query);
-    const [logOk, storeOk] = await Promise.all([log.ping(), store.ping()]);
-    const body = { ready: storeOk, degraded: !logOk || !storeOk, log: logOk ? 'up' : 'down', store: storeOk ? 'up' : 'down' };
-    if (!body.ready) res.setHeader('Retry-After', '5');
-    res.status(body.ready ? 200 : 503).json(body);
+    const [logOk, storeOk] = await Promise.all([log.ping(), deps.store.ping()]);
+    const viewsOk = !store.behind;
+    const ready = storeOk && viewsOk;
+    const body = { ready, degraded: !logOk || !storeOk, log: logOk ? 'up' : 'down', store: storeOk ? 'up' : 'down', views: viewsOk ? 'current' : 'behind' };
+    if (!ready) res.setHeader('Retry-After', '5');
+    res.status(ready ? 200 : 503).json(body);
   });
 
   app.get('/api/v1/pages/:pageId/views', async (req, res) => {
     const { site, interval, ...query } = parseInput(asQuery(pageViewsQuery), req.query);
     const { pageId } = parseInput(pageViewsPath, req.params);
     const range = spanOf(query, now(), interval);
-    const answer = await queryPageViews(store, { site, pageId, ...range, interval });
-    res.json(pageViewsBody(site, pageId, answer));
+    await answers.send(req, res, `pages|${site}|${pageId}|${interval}|${range.from}|${range.to}`, async () =>
+      pageViewsBody(site, pageId, await queryPageViews(store, { site, pageId, ...range, interval })),
+    );
   });
 
   app.get('/api/v1/boundary', async (req, res) => {

@@ -4,7 +4,7 @@
  * exact and its bound when it is not.
  */
 import { Router } from 'express';
-import { INTERVAL_MS, type Interval } from '../shared/core/time-buckets.ts';
+import { INTERVAL_MS, isBucketEdge, type Interval } from '../shared/core/time-buckets.ts';
 import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
 import {
   bucketRange,
@@ -19,6 +19,7 @@ import {
 import { asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { METRIC_NAMES } from '../shared/core/query/index.ts';
 import { rangeOf, type Period } from './query-params.ts';
+import type { VersionedAnswers } from './versioned-answers.ts';
 import { aggregateQuery, breakdownQuery, compareQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -26,17 +27,20 @@ const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? n
 
 const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '12mo': 'day' };
 
-export function statsRouter(store: QueryStore, now: () => number): Router {
+export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: () => number): Router {
   const router = Router();
 
   router.get('/api/v1/stats/aggregate', async (req, res) => {
     const { site, page: pageId, metrics = METRIC_NAMES, ...query } = parseInput(asQuery(aggregateQuery), req.query);
     const range = rangeOf(query, now(), '30d');
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
+    await answers.send(req, res, `aggregate|${site}|${pageId ?? ''}|${metrics.join(',')}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
     const boundary = await store.latestBoundary();
     const results: Record<string, unknown> = {};
     if (metrics.includes('pageviews')) {
-      const answer = await queryPageViews(store, { ...filter, ...range, interval: 'hour' });
+      // The total is the same at any interval whose buckets the range is made of: days read fewer rows.
+      const interval = isBucketEdge(range.from, 'day') && isBucketEdge(range.to, 'day') ? 'day' : 'hour';
+      const answer = await queryPageViews(store, { ...filter, ...range, interval });
       results['pageviews'] = { value: answer.total.views, exact: answer.total.exact, overcountBound: answer.total.overcountBound, partial: answer.partial };
     }
     if (metrics.includes('visitors')) {
@@ -49,7 +53,8 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
         countedTo: iso(v.countedTo),
       };
     }
-    res.json({ site, page: pageId ?? null, from: iso(range.from), to: iso(range.to), period: range.period, exactThrough: exactThrough(boundary), results });
+    return { site, page: pageId ?? null, from: iso(range.from), to: iso(range.to), period: range.period, exactThrough: exactThrough(boundary), results };
+    });
   });
 
   router.get('/api/v1/stats/timeseries', async (req, res) => {
@@ -57,8 +62,9 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
     const range = rangeOf(query, now(), '30d');
     const interval: Interval = asked ?? DEFAULT_INTERVAL[range.period ?? '30d'];
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
-    const boundary = await store.latestBoundary();
     const { from, to } = bucketRange(range.from, range.to, interval);
+    await answers.send(req, res, `timeseries|${site}|${pageId ?? ''}|${metrics.join(',')}|${interval}|${from}|${to}|${range.period ?? ''}`, async () => {
+    const boundary = await store.latestBoundary();
     const views = metrics.includes('pageviews') ? await queryPageViews(store, { ...filter, from, to, interval }) : null;
     const visitors = metrics.includes('visitors') ? await queryVisitorsSeries(store, { ...filter, from, to }, interval, boundary) : null;
     const series = [];
@@ -70,7 +76,7 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
       if (u !== undefined) point['visitors'] = { value: u.visitors, exact: u.exact, ...(u.exact ? {} : { relativeStandardError: u.relativeStandardError }) };
       series.push(point);
     }
-    res.json({
+    return {
       site,
       page: pageId ?? null,
       interval,
@@ -81,15 +87,17 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
       ...(visitors?.note ? { note: visitors.note } : {}),
       partial: views?.partial ?? null,
       series,
+    };
     });
   });
 
   router.get('/api/v1/stats/breakdown', async (req, res) => {
     const { site, limit, offset, ...query } = parseInput(asQuery(breakdownQuery), req.query);
     const range = rangeOf(query, now(), '30d');
+    await answers.send(req, res, `breakdown|${site}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
     const boundary = await store.latestBoundary();
     const { pages, totalPages } = await queryBreakdown(store, { site, ...range, limit, offset }, boundary);
-    res.json({
+    return {
       site,
       property: 'page',
       from: iso(range.from),
@@ -100,15 +108,17 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
       offset,
       totalPages,
       results: pages.map((p) => ({ page: p.pageId, pageviews: { value: p.pageviews, exact: p.exact, ...(p.exact ? {} : { overcountBound: p.overcountBound }) } })),
+    };
     });
   });
 
   router.get('/api/v1/compare', async (req, res) => {
     const { site, page: pageId, interval, ...query } = parseInput(asQuery(compareQuery), req.query);
     const range = rangeOf(query, now(), '7d');
+    await answers.send(req, res, `compare|${site}|${pageId ?? ''}|${interval}|${range.from}|${range.to}`, async () => {
     const boundary = await store.latestBoundary();
     const c = await compareSpeedBatch(store, { site, ...(pageId === undefined ? {} : { pageId }), from: range.from, to: range.to, interval }, boundary);
-    res.json({
+    return {
       site,
       page: pageId ?? null,
       interval,
@@ -118,6 +128,7 @@ export function statsRouter(store: QueryStore, now: () => number): Router {
       rows: c.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })),
       totals: c.totals,
       visitors: c.visitors,
+    };
     });
   });
 

@@ -89,6 +89,7 @@ export class SpeedLayer {
   private stopping = false;
   private started = false;
   private retainedFrom: number | null = null;
+  private readonly checkpointListeners: (() => void)[] = [];
 
   constructor(
     private readonly log: EventLog,
@@ -102,6 +103,14 @@ export class SpeedLayer {
     this.budget = new ByteBudget(this.options.memoryBudgetBytes);
     this.interval = this.options.flushIntervalMs;
     this.deadLetterTopic = this.options.deadLetterTopic ?? `${log.topic}.dead-letter`;
+  }
+
+  /**
+   * Calls `listener` after every flush that made checkpoints durable: a serving layer in the
+   * same process refreshes its views then, instead of waiting for its next interval.
+   */
+  onCheckpointed(listener: () => void): void {
+    this.checkpointListeners.push(listener);
   }
 
   async start(): Promise<void> {
@@ -362,6 +371,7 @@ export class SpeedLayer {
     this.metrics.speedStateBytes.set(this.budget.used);
     if (committed.size === 0) return;
     this.metrics.speedCheckpointAge.set(Date.now() / 1000);
+    for (const listener of this.checkpointListeners) listener();
     try {
       await this.consumer?.commit(committed);
     } catch (err) {

@@ -300,14 +300,30 @@ export const ENVIRONMENT_VARIABLES = {
     description: 'Bearer token required by admin routes (e.g. triggering a batch run).',
     secret: true,
   }),
-  SERVING_BOUNDARY_CACHE_MS: variable('servingBoundaryCacheMs', milliseconds(0, 60_000), {
-    default: 1000,
-    description: 'How long the serving layer reuses the batch boundary between requests (ms); 0 reads it for every request.',
+  SERVING_REFRESH_INTERVAL_MS: variable('servingRefreshIntervalMs', milliseconds(10, 60_000), {
+    default: 250,
+    description:
+      'How often the serving layer reads what changed in the view store (the boundary, speed checkpoints and their new rows) into the views it holds in memory (ms).',
+  }),
+  SERVING_MAX_STALENESS_MS: variable('servingMaxStalenessMs', milliseconds(100, 3_600_000), {
+    default: 10_000,
+    description:
+      'When the serving layer\'s last successful refresh is older than this (ms), it is behind: reads go to the view store and /api/v1/ready answers 503 until it catches up.',
+  }),
+  SERVING_MEMORY_BUDGET_MB: variable('servingMemoryBudgetMb', wholeNumber(0, 1_048_576), {
+    default: 256,
+    description:
+      'Memory budget (MiB, estimated) of the views the serving layer holds: the speed views and the published batch views of the pages queried (least recently used pages leave first; reads beyond it go to the store).',
+  }),
+  SERVING_BATCH_HOURS_DAYS: variable('servingBatchHoursDays', wholeNumber(0, 400), {
+    default: 7,
+    description:
+      'Days before the batch boundary whose hourly batch views the serving layer holds per page (days are held for the whole history); hourly reads further back go to the store.',
   }),
   SERVING_CACHE_BUDGET_MB: variable('servingCacheBudgetMb', wholeNumber(0, 65_536), {
     default: 64,
     description:
-      'Memory budget (MiB, estimated) of the serving layer\'s cache of batch reads; least recently used reads are dropped beyond it. 0 keeps none.',
+      'Memory budget (MiB, estimated) of the serving layer\'s cache of the batch reads its views do not hold (visitor unions, page totals of a range); least recently used reads are dropped beyond it. 0 keeps none.',
   }),
   SERVING_REQUEST_TIMEOUT_MS: variable('servingRequestTimeoutMs', milliseconds(100, 600_000), {
     default: 10_000,
@@ -408,6 +424,8 @@ export type EnvironmentVariableName = keyof typeof ENVIRONMENT_VARIABLES;
 
 /** Variables that no longer exist, with what replaced them: setting one is a start-up error, never silently ignored. */
 export const REMOVED_VARIABLES: Readonly<Record<string, string>> = {
+  SERVING_BOUNDARY_CACHE_MS:
+    'was removed: the serving layer holds the boundary with its views and refreshes both every SERVING_REFRESH_INTERVAL_MS',
   SPEED_ALLOWED_LATENESS_MS:
     'was removed: the speed layer now counts late events whatever their lateness (after the batch boundary); ' +
     'SPEED_HOT_WINDOW_MS sets how long minutes stay in memory. Unset it',

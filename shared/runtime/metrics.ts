@@ -117,6 +117,28 @@ export class PlatformMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly servingMemoryBytes = new Gauge({
+    name: 'pv_serving_memory_bytes',
+    help: 'Estimated bytes of the views the serving process holds, by part (speed: the speed views; batch: the resident batch blocks). Their sum stays within SERVING_MEMORY_BUDGET_MB unless the speed views alone exceed it.',
+    labelNames: ['part'] as const,
+    registers: [this.registry],
+  });
+  readonly servingViewsAge = new Gauge({
+    name: 'pv_serving_views_refreshed_timestamp_seconds',
+    help: 'Unix time of the serving process\'s last successful refresh of its views (boundary, speed checkpoints, retention).',
+    registers: [this.registry],
+  });
+  readonly servingRefreshFailures = new Counter({
+    name: 'pv_serving_refresh_failures_total',
+    help: 'Refreshes of the serving process\'s views that failed (the view store did not answer); reads go to the store once the views are older than SERVING_MAX_STALENESS_MS.',
+    registers: [this.registry],
+  });
+  readonly servingFallbackReads = new Counter({
+    name: 'pv_serving_fallback_reads_total',
+    help: 'Reads the serving process answered from the view store instead of memory, by reason (behind: its views are stale or not caught up; outside: outside what it holds, e.g. hours before the hour window or over the budget).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly servingRequestTimeouts = new Counter({
     name: 'pv_serving_request_timeouts_total',
     help: 'Read requests answered 503 because they ran longer than SERVING_REQUEST_TIMEOUT_MS.',

@@ -143,9 +143,10 @@ describe('a flood of distinct breakdown ranges (issue #12)', () => {
       return original(...args);
     };
     try {
-      expect((await fetch(breakdown(REQUESTS))).status).toBe(200);
+      // Another page size: not an answer the app has sent at this version, so it reaches the cache of batch reads.
+      expect((await fetch(`${breakdown(REQUESTS)}&limit=7`)).status).toBe(200);
       expect(calls).toBe(0);
-      expect((await fetch(breakdown(1))).status).toBe(200); // evicted long ago
+      expect((await fetch(`${breakdown(1)}&limit=7`)).status).toBe(200); // evicted long ago
       expect(calls).toBe(1);
     } finally {
       store.batchPageTotals = original;

@@ -16,6 +16,7 @@ import { hllRegister } from '../../shared/core/sketches/index.ts';
 import type { RawEventRow, ViewStore } from '../../shared/adapters/view-store/index.ts';
 import { createServingApp } from '../../serving-layer/index.ts';
 import { suiteName } from '../support/infra.ts';
+import { writeCheckpointedSpeedRows } from '../support/speed-rows.ts';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -138,7 +139,7 @@ async function setUp(store: ViewStore, setup: Setup): Promise<void> {
       for (let v = 0; v < 4; v++) sketch.addString(`s${v}`);
       visitors.push({ partition: 0, site: 'default', pageId: '/a', grain: 'hour' as const, bucket: t, hll: sketch.toBase64(), version: 1 });
     }
-    await store.writeSpeedRows({ pageMinutes, overflow: [], visitors });
+    await writeCheckpointedSpeedRows(store, { pageMinutes, overflow: [], visitors });
   }
 }
 

@@ -234,9 +234,11 @@ export interface SpeedViewReader extends StoreReadiness {
   /**
    * Minute buckets in [from, to), summed over partitions. Buckets with no views are absent.
    * For one page, the Count-Min estimate of its overflow events is added, with its bound;
-   * for a whole site, overflow totals are exact.
+   * for a whole site, overflow totals are exact. `grain` 'hour' lets a reader answer hour
+   * buckets instead when the range is whole hours (the same totals, rolled up; the Count-Min
+   * estimates are taken per minute first); the SQL stores answer minutes either way.
    */
-  speedViews(query: ViewQuery): Promise<SpeedBucketViews[]>;
+  speedViews(query: ViewQuery, grain?: 'minute' | 'hour'): Promise<SpeedBucketViews[]>;
   /** The latest visitor sketch of every (partition, bucket) in [from, to), base64; merge them for the union. */
   speedVisitorSketches(query: VisitorsQuery): Promise<string[]>;
   /**

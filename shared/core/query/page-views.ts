@@ -7,7 +7,7 @@
  */
 import { PlatformError } from '../errors.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
-import type { BatchBoundary, BucketViews, SpeedBucketViews, ViewReader } from '../../adapters/view-store/index.ts';
+import type { BatchBoundary, BucketViews, SpeedBucketViews, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
 import { isExact, splitAtBoundary } from './boundary-split.ts';
 import { BucketRollup } from './rollup.ts';
 
@@ -62,6 +62,20 @@ export function bucketRange(from: number, to: number, interval: Interval): { fro
   return range;
 }
 
+/**
+ * The batch side [from, cut) at the coarsest grain that rolls up to the interval: for day
+ * buckets, whole days from the day views and the hours of a day cut by the boundary.
+ */
+async function batchSide(store: ViewReader, batchId: string, query: ViewQuery, interval: Interval): Promise<BucketViews[]> {
+  if (interval !== 'day') return store.batchViews(batchId, query, 'hour');
+  const lastDay = bucketStart(query.to, 'day');
+  const [days, hours] = await Promise.all([
+    lastDay > query.from ? store.batchViews(batchId, { ...query, to: lastDay }, 'day') : Promise.resolve<BucketViews[]>([]),
+    lastDay < query.to ? store.batchViews(batchId, { ...query, from: Math.max(query.from, lastDay) }, 'hour') : Promise.resolve<BucketViews[]>([]),
+  ]);
+  return [...days, ...hours];
+}
+
 export async function queryPageViews(store: ViewReader, request: PageViewsRequest): Promise<PageViewsAnswer> {
   const { interval } = request;
   const { from, to } = bucketRange(request.from, request.to, interval);
@@ -76,8 +90,9 @@ export async function queryPageViews(store: ViewReader, request: PageViewsReques
   }
   const filter = { site: request.site, ...(request.pageId === undefined ? {} : { pageId: request.pageId }) };
   const [batchRows, speedRows, retainedFrom] = await Promise.all([
-    batch !== null && boundary !== null ? store.batchViews(boundary.batchId, { ...filter, ...batch }) : Promise.resolve<BucketViews[]>([]),
-    speed !== null ? store.speedViews({ ...filter, ...speed }) : Promise.resolve<SpeedBucketViews[]>([]),
+    batch !== null && boundary !== null ? batchSide(store, boundary.batchId, { ...filter, ...batch }, interval) : Promise.resolve<BucketViews[]>([]),
+    // The speed side starts at the boundary or at `from`, both hour edges unless minutes are asked.
+    speed !== null ? store.speedViews({ ...filter, ...speed }, interval === 'minute' ? 'minute' : 'hour') : Promise.resolve<SpeedBucketViews[]>([]),
     speed !== null ? store.speedRetainedFrom() : Promise.resolve(null),
   ]);
 

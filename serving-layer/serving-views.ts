@@ -1,0 +1,297 @@
+/**
+ * The views the serving process answers from: a ViewReader held in memory, fed from the view
+ * store incrementally.
+ *
+ * - Every `refreshIntervalMs` (and whenever `refresh()` is called: the single-process mode
+ *   calls it after each speed flush), one refresh reads the latest boundary, the speed
+ *   checkpoints and the retention point, then the rows each partition wrote since the version
+ *   it has applied, up to its checkpoint (`speedRowsSince`; a checkpoint is written after its
+ *   rows, so they are all there), and applies them to the speed views (SpeedViewMirror).
+ * - Batch views of the boundary's batch id are held per page (ResidentBatchViews), loaded on
+ *   first use, within the memory budget together with the speed views.
+ * - Until the first refresh has succeeded, or when the last one is older than
+ *   `maxStalenessMs` (the store is down or slow), the views are `behind`: reads go to the store
+ *   directly, and /api/v1/ready answers 503.
+ *
+ * The state after a refresh is a function of what the store held at the versions applied, so
+ * two processes at the same `version` (batch id, retention point, checkpoint of every
+ * partition) give the same answers. Each answer is computed from one state: a refresh swaps
+ * it between two turns of the event loop, never in the middle of a synchronous read.
+ */
+import { createHash } from 'node:crypto';
+import type { PlatformConfig } from '../shared/runtime/config.ts';
+import type { Logger } from '../shared/runtime/logger.ts';
+import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
+import type {
+  BatchBoundary,
+  BatchGrain,
+  BatchRunRecord,
+  BucketViews,
+  BucketVisitorSketches,
+  DayVisitors,
+  PageTotal,
+  SpeedBucketViews,
+  SpeedCheckpoint,
+  SpeedRows,
+  SpeedVersionRange,
+  ViewQuery,
+  ViewReader,
+  VisitorsQuery,
+} from '../shared/adapters/view-store/index.ts';
+import { withBatchReadCache } from './batch-read-cache.ts';
+import { ResidentBatchViews } from './resident-batch-views.ts';
+import { SpeedViewMirror } from './speed-view-mirror.ts';
+
+export interface ServingViewsOptions {
+  /** How often the views are refreshed from the store (ms). */
+  refreshIntervalMs: number;
+  /** Older views than this (ms since the last successful refresh) are `behind`: reads go to the store. */
+  maxStalenessMs: number;
+  /** Estimated bytes of speed views and resident batch blocks together. */
+  memoryBudgetBytes: number;
+  /** Estimated bytes of the cache of batch reads the blocks do not answer (visitor unions, page totals). */
+  cacheBudgetBytes: number;
+  /** Days before the boundary whose hours are held per page. @default 7 */
+  hourWindowDays?: number;
+  logger: Logger;
+  metrics?: PlatformMetrics;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+const MIB = 1024 * 1024;
+const EMPTY_ROWS: SpeedRows = { pageMinutes: [], overflow: [], visitors: [] };
+
+export class ServingViews implements ViewReader {
+  private readonly store: ViewReader;
+  private readonly mirror = new SpeedViewMirror();
+  private readonly batch: ResidentBatchViews;
+  private readonly clock: () => number;
+  /** Per partition: the checkpoint version whose rows are applied. */
+  private readonly applied = new Map<number, number>();
+  private checkpoints = new Map<number, SpeedCheckpoint>();
+  private boundary: BatchBoundary | null = null;
+  private retainedFrom: number | null = null;
+  private refreshedAt = Number.NEGATIVE_INFINITY;
+  private currentVersion = '';
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  /** @param store the view store (the serving layer only reads it) */
+  constructor(
+    store: ViewReader,
+    private readonly options: ServingViewsOptions,
+  ) {
+    const { metrics } = options;
+    this.clock = options.now ?? Date.now;
+    this.store = withBatchReadCache(store, {
+      ttlMs: 0,
+      budgetBytes: options.cacheBudgetBytes,
+      onUsage: ({ bytes, entries }) => {
+        metrics?.servingCacheBytes.set(bytes);
+        metrics?.servingCacheEntries.set(entries);
+      },
+      onEvict: (reason) => metrics?.servingCacheEvictions.inc({ reason }),
+    });
+    this.batch = new ResidentBatchViews(this.store, {
+      budgetBytes: () => options.memoryBudgetBytes - this.mirror.bytes,
+      ...(options.hourWindowDays === undefined ? {} : { hourWindowDays: options.hourWindowDays }),
+      onUsage: ({ bytes }) => metrics?.servingMemoryBytes.set({ part: 'batch' }, bytes),
+      onFallback: () => metrics?.servingFallbackReads.inc({ reason: 'outside' }),
+    });
+  }
+
+  /** Views with the settings of `npm start` (SERVING_* variables, shared/runtime/environment.ts). */
+  static fromConfig(store: ViewReader, config: PlatformConfig, logger: Logger, metrics: PlatformMetrics): ServingViews {
+    return new ServingViews(store, {
+      refreshIntervalMs: config.servingRefreshIntervalMs,
+      maxStalenessMs: config.servingMaxStalenessMs,
+      memoryBudgetBytes: config.servingMemoryBudgetMb * MIB,
+      cacheBudgetBytes: config.servingCacheBudgetMb * MIB,
+      hourWindowDays: config.servingBatchHoursDays,
+      logger,
+      metrics,
+    });
+  }
+
+  /** Catches up from the store (waits for the first refresh; a failure is logged and retried), then refreshes every interval. */
+  async start(): Promise<void> {
+    await this.refresh().catch(() => undefined);
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.refresh()
+        .catch(() => undefined)
+        .finally(() => this.schedule());
+    }, this.options.refreshIntervalMs);
+    this.timer.unref();
+  }
+
+  /** True until the first refresh succeeds, and whenever the last success is older than maxStalenessMs. */
+  get behind(): boolean {
+    return this.clock() - this.refreshedAt > this.options.maxStalenessMs;
+  }
+
+  /** What the answers depend on: the batch id, the retention point and every partition's applied checkpoint (a short hash). */
+  get version(): string {
+    return this.currentVersion;
+  }
+
+  /** Estimated bytes held: the speed views and the resident batch blocks. */
+  get memory(): { speed: number; batch: number } {
+    return { speed: this.mirror.bytes, batch: this.batch.usage.bytes };
+  }
+
+  /**
+   * Reads what changed in the store and applies it. Calls while one runs are folded into one
+   * more run after it, so a caller always waits for a refresh that started after its call.
+   */
+  refresh(): Promise<void> {
+    if (this.running !== null) {
+      this.again = true;
+      return this.running;
+    }
+    const run = (async (): Promise<void> => {
+      try {
+        do {
+          this.again = false;
+          await this.refreshOnce();
+        } while (this.again && !this.stopped);
+      } finally {
+        this.running = null;
+      }
+    })();
+    this.running = run;
+    return run;
+  }
+
+  private async refreshOnce(): Promise<void> {
+    const { logger, metrics } = this.options;
+    try {
+      const [checkpoints, boundary, retainedFrom] = await Promise.all([
+        this.store.speedCheckpoints(),
+        this.store.latestBoundary(),
+        this.store.speedRetainedFrom(),
+      ]);
+      const ranges: SpeedVersionRange[] = [];
+      for (const [partition, cp] of checkpoints) {
+        const after = this.applied.get(partition) ?? 0;
+        if (cp.version > after) ranges.push({ partition, after, through: cp.version });
+      }
+      const rows = ranges.length === 0 ? EMPTY_ROWS : await this.store.speedRowsSince(ranges);
+      // From here on, synchronous: no read sees half of it.
+      this.mirror.apply(rows);
+      for (const r of ranges) this.applied.set(r.partition, r.through);
+      if (retainedFrom !== null && retainedFrom !== this.retainedFrom) this.mirror.dropBefore(retainedFrom);
+      this.retainedFrom = retainedFrom;
+      this.checkpoints = checkpoints;
+      if (boundary?.batchId !== this.boundary?.batchId) {
+        const hot = this.batch.hotKeys();
+        this.batch.use(boundary);
+        if (boundary !== null) void this.batch.warm(hot);
+        logger.info({ batchId: boundary?.batchId ?? null }, 'serving views: new batch boundary');
+      }
+      this.boundary = boundary;
+      this.currentVersion = versionOf(boundary, retainedFrom, this.applied);
+      this.refreshedAt = this.clock();
+      metrics?.servingViewsAge.set(this.refreshedAt / 1000);
+      metrics?.servingMemoryBytes.set({ part: 'speed' }, this.mirror.bytes);
+      if (this.mirror.bytes > this.options.memoryBudgetBytes) {
+        logger.warn({ speedBytes: this.mirror.bytes, budgetBytes: this.options.memoryBudgetBytes }, 'the speed views alone exceed SERVING_MEMORY_BUDGET_MB; batch views are read from the store');
+      }
+    } catch (err) {
+      metrics?.servingRefreshFailures.inc();
+      logger.warn({ err }, 'serving views: refresh failed; will retry');
+      throw err;
+    }
+  }
+
+  /** The store, for reads while behind. */
+  private fallback(): ViewReader {
+    this.options.metrics?.servingFallbackReads.inc({ reason: 'behind' });
+    return this.store;
+  }
+
+  // Readiness: the views have caught up and the store answers.
+  async ping(): Promise<boolean> {
+    return !this.behind && (await this.store.ping());
+  }
+
+  // Speed views.
+  speedViews(query: ViewQuery, grain?: 'minute' | 'hour'): Promise<SpeedBucketViews[]> {
+    if (this.behind) return this.fallback().speedViews(query);
+    return Promise.resolve(this.mirror.speedViews(query, grain));
+  }
+  speedVisitorSketches(query: VisitorsQuery): Promise<string[]> {
+    if (this.behind) return this.fallback().speedVisitorSketches(query);
+    return Promise.resolve(this.mirror.speedVisitorSketches(query));
+  }
+  speedVisitorSketchesByBucket(query: VisitorsQuery): Promise<BucketVisitorSketches[]> {
+    if (this.behind) return this.fallback().speedVisitorSketchesByBucket(query);
+    return Promise.resolve(this.mirror.speedVisitorSketchesByBucket(query));
+  }
+  speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
+    if (this.behind) return this.fallback().speedPageTotals(query);
+    return Promise.resolve(this.mirror.speedPageTotals(query));
+  }
+  speedTopPageSummaries(query: ViewQuery): Promise<string[]> {
+    if (this.behind) return this.fallback().speedTopPageSummaries(query);
+    return Promise.resolve(this.mirror.speedTopPageSummaries(query));
+  }
+  speedRowsSince(ranges: readonly SpeedVersionRange[]): Promise<SpeedRows> {
+    return this.store.speedRowsSince(ranges);
+  }
+  speedRetainedFrom(): Promise<number | null> {
+    if (this.behind) return this.fallback().speedRetainedFrom();
+    return Promise.resolve(this.retainedFrom);
+  }
+  speedCheckpoints(): Promise<Map<number, SpeedCheckpoint>> {
+    if (this.behind) return this.fallback().speedCheckpoints();
+    return Promise.resolve(new Map(this.checkpoints));
+  }
+
+  // Batch views.
+  latestBoundary(): Promise<BatchBoundary | null> {
+    if (this.behind) return this.fallback().latestBoundary();
+    return Promise.resolve(this.boundary);
+  }
+  batchRuns(limit: number): Promise<BatchRunRecord[]> {
+    return this.store.batchRuns(limit);
+  }
+  batchViews(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketViews[]> {
+    return this.batch.batchViews(batchId, query, grain);
+  }
+  batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]> {
+    return this.batch.batchVisitorsByDay(batchId, query);
+  }
+  batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]> {
+    return this.store.batchPageTotals(batchId, query);
+  }
+  batchSites(batchId: string, from: number, to: number): Promise<string[]> {
+    return this.store.batchSites(batchId, from, to);
+  }
+  batchVisitors(batchId: string, query: ViewQuery): Promise<number> {
+    return this.store.batchVisitors(batchId, query);
+  }
+  batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>> {
+    return this.store.batchVisitorRegisters(batchId, query);
+  }
+}
+
+/** A short hash of what the views hold: equal in two processes that applied the same versions. */
+function versionOf(boundary: BatchBoundary | null, retainedFrom: number | null, applied: ReadonlyMap<number, number>): string {
+  const partitions = [...applied].sort(([a], [b]) => a - b).map(([p, v]) => `${p}:${v}`).join(',');
+  return createHash('sha1').update(`${boundary?.batchId ?? ''}|${retainedFrom ?? ''}|${partitions}`).digest('base64url').slice(0, 16);
+}

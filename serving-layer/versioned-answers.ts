@@ -1,0 +1,90 @@
+/**
+ * Answers that depend only on the request and the version of the serving views: the ETag is
+ * computed from the version and the request's key (no hashing of the body), a matching
+ * If-None-Match gets 304 without computing anything, and an answer computed once is sent again
+ * from memory until the views move to another version (at most once per refresh).
+ *
+ * The key must hold everything the answer depends on besides the views: the route and its
+ * parsed parameters, with relative periods already resolved to times.
+ */
+import { createHash } from 'node:crypto';
+import type { Request, Response } from 'express';
+
+/** What the answers depend on: ServingViews. */
+export interface VersionedViews {
+  readonly version: string;
+  readonly behind: boolean;
+}
+
+export interface VersionedAnswersOptions {
+  /** Most answers kept. @default 2000 */
+  maxEntries?: number;
+  /** Most characters of answers kept. @default 8 Mi (about 16 MiB) */
+  maxChars?: number;
+}
+
+interface Kept {
+  version: string;
+  body: string;
+}
+
+export class VersionedAnswers {
+  /** In least-recently-used order. */
+  private readonly kept = new Map<string, Kept>();
+  private chars = 0;
+  private readonly maxEntries: number;
+  private readonly maxChars: number;
+
+  constructor(
+    private readonly views: VersionedViews,
+    options: VersionedAnswersOptions = {},
+  ) {
+    this.maxEntries = options.maxEntries ?? 2000;
+    this.maxChars = options.maxChars ?? 8 * 1024 * 1024;
+  }
+
+  /** Sends the answer of `key` at the views' current version (JSON). Behind, it computes every time and sends no version ETag. */
+  async send(req: Request, res: Response, key: string, compute: () => Promise<unknown>): Promise<void> {
+    const version = this.views.behind ? null : this.views.version;
+    if (version === null) {
+      res.json(await compute());
+      return;
+    }
+    res.setHeader('ETag', `W/"${version}.${createHash('sha1').update(key).digest('base64url').slice(0, 16)}"`);
+    if (req.fresh) {
+      res.status(304).end();
+      return;
+    }
+    const hit = this.kept.get(key);
+    if (hit !== undefined && hit.version === version) {
+      this.kept.delete(key);
+      this.kept.set(key, hit);
+      res.type('application/json').send(hit.body);
+      return;
+    }
+    const body = JSON.stringify(await compute());
+    if (this.views.version !== version) {
+      // A refresh landed while reads went to the store: the answer may mix two versions.
+      res.removeHeader('ETag');
+    } else {
+      this.keep(key, { version, body });
+    }
+    res.type('application/json').send(body);
+  }
+
+  private keep(key: string, kept: Kept): void {
+    const before = this.kept.get(key);
+    if (before !== undefined) {
+      this.kept.delete(key);
+      this.chars -= before.body.length;
+    }
+    if (kept.body.length > this.maxChars) return;
+    this.kept.set(key, kept);
+    this.chars += kept.body.length;
+    for (const [k, v] of this.kept) {
+      if (this.kept.size <= this.maxEntries && this.chars <= this.maxChars) break;
+      this.kept.delete(k);
+      this.chars -= v.body.length;
+    }
+  }
+}
