@@ -99,9 +99,10 @@ const METHOD: Record<string, string> = {
     '(the default warm-up, 400,000 events over 4 partitions, does; a run recorded with a smaller warm-up overstates the growth).',
   serving:
     'One event per (page, hour) over pages × days before the cutoff is recomputed by runBatch (published boundary); a speed-layer worker starting at the end of the topic ' +
-    'counts live traffic from a TrafficPump after the boundary. The real app of `npm start` (`createPlatformApp`) runs in a worker on 127.0.0.1; autocannon (as a library, in the harness) sends ' +
-    'merged queries (`interval=day` over the whole range, one page per request, pages in turn) at fixed concurrency, then at a fixed offered rate. Reference: an Express ' +
-    'hello-world (`res.send(\'Hello World!\')`) in a worker of its own, same autocannon settings, runs alternating with the API\'s.',
+    'counts live traffic from a TrafficPump after the boundary. The app of `npm start` (composed as `createPlatformApp` composes it, plus a constant route) runs in a worker on 127.0.0.1; ' +
+    'autocannon (as a library, in the harness) sends merged queries (`interval=day` over the whole range, one page per request, pages in turn) at fixed concurrency, then at a fixed offered rate. ' +
+    'Reference: an Express hello-world (`res.send(\'Hello World!\')`) in a worker of its own, same autocannon settings, runs alternating with the API\'s. ' +
+    'The middleware stack\'s own share: a route of the same app that answers a constant through the read API\'s middleware, loaded like the API (same query strings, same settings) in runs alternating with both.',
   collector:
     'The real serving app (collector included) runs in a worker; autocannon POSTs batches of 500 events (16 different bodies in turn) at fixed concurrency; every answer must ' +
     'be 202 and the topic must hold every accepted event. Reference: a bare kafkajs producer (defaults, acks=all) in a worker, sending the same batches with the same ' +
@@ -118,7 +119,7 @@ const METHOD: Record<string, string> = {
   embedded:
     'One worker holds the embedded log and DuckDB (they belong to one process): it fills a 4-partition embedded log, reads it back with `readRange` (reference), runs the ' +
     'speed layer over it into a fresh DuckDB file per repetition (after a warm-up repetition), then publishes batch views with runBatch, starts a live speed layer and the ' +
-    'built-in generator, and serves the API for the harness\'s autocannon, compared with an Express hello-world as in the serving benchmark.',
+    'built-in generator, and serves the API for the harness\'s autocannon, compared with an Express hello-world as in the serving benchmark (with the constant route: the middleware stack\'s own share).',
 };
 
 function machineLines(run: RunResults): string[] {

@@ -3,7 +3,7 @@
  * environment variables (bench/harness.ts starts it). It reports JSON lines prefixed with
  * `@@bench ` on stdout ({type: 'ready' | 'result' | 'error', ...}); SIGTERM stops it cleanly.
  *
- * Roles run the product's own code (SpeedLayer, runBatch, createPlatformApp, TrafficPump) in a
+ * Roles run the product's own code (SpeedLayer, runBatch, the app of `npm start`, TrafficPump) in a
  * process of their own, as a deployment would, so that its CPU and memory can be told apart from
  * the load generator's.
  */
@@ -16,9 +16,15 @@ import { findSourceMap } from 'node:module';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
-import express from 'express';
+import express, { type Express, type Router } from 'express';
 import kafkajs from 'kafkajs';
 import { runBatch } from '../batch-layer/index.ts';
+import { collectorRouter } from '../collector/index.ts';
+import { READ_ROUTE_PREFIXES, servingRouter, type ServingAppDeps } from '../serving-layer/index.ts';
+import { dropErrorsAfterDeadline, requestDeadline } from '../serving-layer/request-deadline.ts';
+import { ENVIRONMENT_VARIABLES } from '../shared/runtime/environment.ts';
+import { requireReadKey } from '../shared/runtime/http/auth.ts';
+import { createHttpApp } from '../shared/runtime/http/http-app.ts';
 import { EmbeddedEventLog, KafkaEventLog, partitionForKey, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
@@ -26,7 +32,7 @@ import { decodePageView, encodePageView, pageViewKey } from '../shared/core/page
 import { ByteBudget, PartitionState } from '../speed-layer/partition-state.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
-import { createPlatformApp } from '../cli/platform-app.ts';
+import { PLATFORM_OPENAPI } from '../cli/platform-app.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
 import { collectorBatches, distinctPageEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
 
@@ -448,15 +454,70 @@ function traceSummary(trace: StoreTrace): Record<string, { calls: number; avgMs:
   return Object.fromEntries(Object.entries(trace).map(([k, v]) => [k, { calls: v.calls, avgMs: Math.round((v.totalMs / Math.max(1, v.calls)) * 100) / 100 }]));
 }
 
+/**
+ * The route that answers a constant (issue #14: the middleware stack's own share). It sits under
+ * a read prefix, so it runs the read API's chain; the harness loads it like the API.
+ */
+const CONSTANT_PROBE_PATH = '/api/v1/stats/constant-probe';
+const CONSTANT_PROBE_BODY = { probe: 'constant', views: 0 };
+
+/**
+ * The constant route, through the serving layer's read middleware as servingRouter mounts it on
+ * READ_ROUTE_PREFIXES (serving-layer/app.ts): read-key auth, the request deadline, Cache-Control
+ * no-cache, and the late-error drop after the routes. Mounted before servingRouter. A stand-in
+ * until the serving layer exports its own helper (issue #14): swap it here.
+ */
+function constantProbeRouter(deps: ServingAppDeps): Router {
+  if (!READ_ROUTE_PREFIXES.some((prefix) => CONSTANT_PROBE_PATH.startsWith(`${prefix}/`))) {
+    throw new Error(`${CONSTANT_PROBE_PATH} is under none of the read prefixes (${READ_ROUTE_PREFIXES.join(', ')}): it would skip the read middleware`);
+  }
+  const deadline = requestDeadline(deps.requestTimeoutMs ?? ENVIRONMENT_VARIABLES.SERVING_REQUEST_TIMEOUT_MS.default, {
+    logger: deps.logger,
+    onTimeout: () => deps.metrics.servingRequestTimeouts.inc(),
+  });
+  const router = express.Router();
+  router.get(CONSTANT_PROBE_PATH, requireReadKey(deps.readApiKeys ?? []), deadline, (_req, res) => {
+    // servingRouter sets this inline for every read route.
+    res.setHeader('Cache-Control', 'no-cache');
+    res.json(CONSTANT_PROBE_BODY);
+  });
+  router.use(dropErrorsAfterDeadline(deps.logger));
+  return router;
+}
+
+/**
+ * The app of `npm start`, composed as cli/platform-app.ts composes it (createHttpApp with the
+ * collector and serving routers, the platform's OpenAPI document), plus the constant route
+ * before the serving routes.
+ */
+function benchPlatformApp(deps: ServingAppDeps): Express {
+  return createHttpApp({
+    metrics: deps.metrics,
+    logger: deps.logger,
+    routers: [collectorRouter(deps.log, deps.metrics), constantProbeRouter(deps), servingRouter(deps)],
+    openApiDocument: PLATFORM_OPENAPI,
+  });
+}
+
+/** The serving dependencies of a bench worker: production defaults, admin routes disabled. */
+function servingDeps(parts: Pick<ServingAppDeps, 'log' | 'controlLog' | 'store' | 'metrics'>): ServingAppDeps {
+  return {
+    ...parts,
+    adminApiKey: null,
+    logger,
+    boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs,
+  };
+}
+
 async function roleServing(): Promise<void> {
   const log = kafkaLog(env('BENCH_TOPIC'));
   const trace: StoreTrace = {};
   const store = traced(clickhouseStore(env('BENCH_DATABASE')), trace);
   // The batch control topic is only written by admin routes, which stay disabled here.
   const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
-  const app = createPlatformApp({ log, controlLog, adminApiKey: null, store, metrics: new PlatformMetrics(), logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
+  const app = benchPlatformApp(servingDeps({ log, controlLog, store, metrics: new PlatformMetrics() }));
   const server = await listen(app);
-  send({ type: 'ready', port: portOf(server) });
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH });
   // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
   process.on('SIGUSR2', () => {
     send({ type: 'trace', store: traceSummary(trace) });
@@ -668,9 +729,9 @@ async function roleEmbedded(): Promise<void> {
   const pump = new TrafficPump(servingLog, logger, { rate: envNumber('BENCH_LIVE_RATE'), pages, durationMs: envNumber('BENCH_MAX_MS', 600_000) });
   void pump.start();
   const controlLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving.batch-control', partitions: 1, logger });
-  const app = createPlatformApp({ log: servingLog, controlLog, adminApiKey: null, store, metrics, logger, boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs });
+  const app = benchPlatformApp(servingDeps({ log: servingLog, controlLog, store, metrics }));
   const server = await listen(app);
-  send({ type: 'ready', port: portOf(server), cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
   await untilStopped();
   await closeServer(server);
   await pump.stop();
