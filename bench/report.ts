@@ -103,6 +103,11 @@ const METHOD: Record<string, string> = {
     'autocannon (as a library, in the harness) sends merged queries (`interval=day` over the whole range, one page per request, pages in turn) at fixed concurrency, then at a fixed offered rate. ' +
     'Reference: an Express hello-world (`res.send(\'Hello World!\')`) in a worker of its own, same autocannon settings, runs alternating with the API\'s. ' +
     'The middleware stack\'s own share: a route of the same app that answers a constant through the read API\'s middleware, loaded like the API (same query strings, same settings) in runs alternating with both.',
+  'serving-stats':
+    'The second serving workload of issue #14: one event per (page, day) for pages × days of one site before the cutoff (start of the current UTC hour), published by runBatch; ' +
+    'a speed-layer worker starting at the end of the topic counts live traffic from a TrafficPump over the same pages after the boundary. The app runs in a worker as in the ' +
+    'serving benchmark; autocannon sends `GET /api/v1/stats/aggregate?site=…&period=30d` and `GET /api/v1/stats/breakdown?site=…&period=30d`, alternating on every connection, ' +
+    'at fixed concurrency, then at a fixed offered rate. Reference: the Express hello-world, runs alternating with the API\'s.',
   collector:
     'The real serving app (collector included) runs in a worker; autocannon POSTs batches of 500 events (16 different bodies in turn) at fixed concurrency; every answer must ' +
     'be 202 and the topic must hold every accepted event. Reference: a bare kafkajs producer (defaults, acks=all) in a worker, sending the same batches with the same ' +

@@ -22,6 +22,9 @@ export interface Sizes {
   loadWarmupS: number;
   connections: number;
   fixedRate: number;
+  /** Serving stats (aggregate + breakdown, period=30d): batch data of pages × days on one site. */
+  statsPages: number;
+  statsDays: number;
   /** Collector: events per POST, connections. */
   collectorBatch: number;
   collectorConnections: number;
@@ -55,6 +58,8 @@ export const FULL: Sizes = {
   loadWarmupS: 3,
   connections: 10,
   fixedRate: 500,
+  statsPages: 100_000,
+  statsDays: 30,
   collectorBatch: 500,
   collectorConnections: 4,
   memoryPages: [1000, 100_000, 1_000_000],
@@ -83,6 +88,8 @@ export const QUICK: Sizes = {
   loadWarmupS: 1,
   connections: 10,
   fixedRate: 500,
+  statsPages: 1000,
+  statsDays: 30,
   collectorBatch: 500,
   collectorConnections: 4,
   memoryPages: [1000, 100_000],
