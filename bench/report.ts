@@ -108,6 +108,12 @@ const METHOD: Record<string, string> = {
     'a speed-layer worker starting at the end of the topic counts live traffic from a TrafficPump over the same pages after the boundary. The app runs in a worker as in the ' +
     'serving benchmark; autocannon sends `GET /api/v1/stats/aggregate?site=…&period=30d` and `GET /api/v1/stats/breakdown?site=…&period=30d`, alternating on every connection, ' +
     'at fixed concurrency, then at a fixed offered rate. Reference: the Express hello-world, runs alternating with the API\'s.',
+  'serving-memory':
+    'One event per (page, day) for pages × days before the cutoff (start of the current UTC hour), published by runBatch (no speed layer). Each repetition starts a serving ' +
+    'worker (the app of `npm start`, with --expose-gc) and takes `process.memoryUsage()` after a full GC (the baseline), then requests every page\'s ' +
+    '`GET /api/v1/pages/<page>/views?interval=day&from=<cutoff − days>` once (10 at a time from the harness, 127.0.0.1 only, bounded in count and time; every answer checked) ' +
+    'and takes the memory after a full GC again. Reference: the configured serving memory budget (BENCH_SERVING_BUDGET_MB, default 256 MiB); ' +
+    'the target is met when RSS over the baseline is within the budget on every repetition.',
   collector:
     'The real serving app (collector included) runs in a worker; autocannon POSTs batches of 500 events (16 different bodies in turn) at fixed concurrency; every answer must ' +
     'be 202 and the topic must hold every accepted event. Reference: a bare kafkajs producer (defaults, acks=all) in a worker, sending the same batches with the same ' +

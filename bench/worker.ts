@@ -499,6 +499,9 @@ function benchPlatformApp(deps: ServingAppDeps): Express {
   });
 }
 
+/** SERVING_MEMORY_BUDGET_MB's default (issue #14); BENCH_SERVING_BUDGET_MB overrides it. */
+const SERVING_MEMORY_BUDGET_MB_DEFAULT = 256;
+
 /** The serving dependencies of a bench worker: production defaults, admin routes disabled. */
 function servingDeps(parts: Pick<ServingAppDeps, 'log' | 'controlLog' | 'store' | 'metrics'>): ServingAppDeps {
   return {
@@ -506,7 +509,21 @@ function servingDeps(parts: Pick<ServingAppDeps, 'log' | 'controlLog' | 'store' 
     adminApiKey: null,
     logger,
     boundaryCacheMs: loadConfig({}).servingBoundaryCacheMs,
+    // TODO(#14 merge): pass memoryBudgetBytes: servingMemoryBudgetBytes()
   };
+}
+
+/** The serving memory budget this worker configures (bytes), reported with its memory. */
+function servingMemoryBudgetBytes(): number {
+  return envNumber('BENCH_SERVING_BUDGET_MB', SERVING_MEMORY_BUDGET_MB_DEFAULT) * 1024 * 1024;
+}
+
+/** process.memoryUsage() after a full GC (when the worker runs with --expose-gc). */
+function memoryAfterGc(): Record<string, unknown> {
+  const collected = typeof (globalThis as { gc?: unknown }).gc === 'function';
+  gc();
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapTotal, heapUsed, external, arrayBuffers, maxRss: maxRssBytes(), gc: collected };
 }
 
 async function roleServing(): Promise<void> {
@@ -517,11 +534,15 @@ async function roleServing(): Promise<void> {
   const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
   const app = benchPlatformApp(servingDeps({ log, controlLog, store, metrics: new PlatformMetrics() }));
   const server = await listen(app);
-  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH });
+  // BENCH_MEMORY_REPORT=1: each SIGUSR2 also sends a 'memory' message (after a full GC).
+  const reportMemory = process.env['BENCH_MEMORY_REPORT'] === '1';
+  const budgetBytes = servingMemoryBudgetBytes();
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, budgetBytes });
   // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
   process.on('SIGUSR2', () => {
     send({ type: 'trace', store: traceSummary(trace) });
     for (const k of Object.keys(trace)) delete trace[k];
+    if (reportMemory) send({ type: 'memory', ...memoryAfterGc(), budgetBytes });
   });
   await untilStopped();
   await closeServer(server);
