@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { figure, type BenchResult } from './figures.ts';
 import type { BenchEnv, Resources } from './harness.ts';
-import { apiVersusHello, checkMergedAnswer, servingPaths } from './serving.ts';
+import { apiVersusHello, checkMergedAnswer, constantPathsLike, servingPaths } from './serving.ts';
 import type { Sizes } from './sizes.ts';
 
 export async function benchEmbedded(env: BenchEnv, res: Resources, sizes: Sizes): Promise<Omit<BenchResult, 'durationS'>> {
@@ -47,8 +47,9 @@ export async function benchEmbedded(env: BenchEnv, res: Resources, sizes: Sizes)
   await new Promise((resolve) => setTimeout(resolve, 2500));
   const paths = servingPaths(sizes.embeddedPages, sizes.embeddedDays, cutoff);
   const sample = await checkMergedAnswer(port, paths[1 % paths.length]!, cutoff);
+  const constantPath = String(ready['constantPath']);
   // The layer issues' targets are stated for Kafka + ClickHouse: none is judged here.
-  const serving = await apiVersusHello(env, sizes, port, helloPort, paths, 'Embedded API', false);
+  const serving = await apiVersusHello(env, sizes, port, helloPort, paths, 'Embedded API', { targets: 'none', constantPaths: constantPathsLike(paths, constantPath) });
   await worker.stop(60_000);
   const final = await worker.next('result', 5000).catch(() => null);
 
@@ -61,10 +62,11 @@ export async function benchEmbedded(env: BenchEnv, res: Resources, sizes: Sizes)
     id: 'embedded',
     title: 'Embedded mode (EmbeddedEventLog + DuckDB)',
     figures: [ingestFigure, ...serving.figures],
-    details: { events, readMs, runs, batchMs: ready['batchMs'], batchRows: ready['batchRows'], sample, worker: final, ...serving.details },
+    details: { events, readMs, runs, batchMs: ready['batchMs'], batchRows: ready['batchRows'], sample, constantPath, worker: final, ...serving.details },
     notes: [
       `${events.toLocaleString('en')} events (1,000 Zipf pages) appended in batches of 5,000 to a 4-partition embedded log; one speed layer per repetition into a fresh DuckDB file, after a warm-up repetition.`,
       `Serving: ${sizes.embeddedPages} pages × ${sizes.embeddedDays} days of batch views in DuckDB, a live speed layer with ${sizes.liveRate} events/s from the built-in generator, all in the worker process with the API.`,
+      `Middleware share: \`${constantPath}\` answers a constant through the same app and the read API's middleware, with the API's query strings, loaded like the API in runs alternating with it and the hello-world.`,
     ],
   };
 }

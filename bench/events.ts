@@ -28,12 +28,25 @@ export function distinctPageEvents(count: number, distinct: number, from: number
  * edge): the batch views then hold pages × hours rows. Pages are `/page/<n>` and `/`.
  */
 export function gridEvents(pages: number, hours: number, end: number, seed = 11): (i: number) => PageView {
+  return slotGrid(pages, hours, HOUR_MS, end, seed);
+}
+
+/**
+ * One event per (page, day) for `pages` pages over the `days` days (of 24 h, counted back from
+ * `end`) before `end`: pages × days events. Pages as in {@link gridEvents}.
+ */
+export function dailyGridEvents(pages: number, days: number, end: number, seed = 13): (i: number) => PageView {
+  return slotGrid(pages, days, DAY_MS, end, seed);
+}
+
+/** Every page in turn, once per slot of `slotMs` over the `slots` slots before `end`, at a spread-out time in its slot. */
+function slotGrid(pages: number, slots: number, slotMs: number, end: number, seed: number): (i: number) => PageView {
   const generator = new TrafficGenerator({ seed, pages });
-  const first = end - hours * HOUR_MS;
+  const first = end - slots * slotMs;
   return (i) => {
     const page = i % pages;
-    const hour = Math.floor(i / pages);
-    const event = generator.next(first + hour * HOUR_MS + ((i * 7919) % HOUR_MS));
+    const slot = Math.floor(i / pages);
+    const event = generator.next(first + slot * slotMs + ((i * 7919) % slotMs));
     return { ...event, pageId: gridPage(page) };
   };
 }

@@ -99,9 +99,21 @@ const METHOD: Record<string, string> = {
     '(the default warm-up, 400,000 events over 4 partitions, does; a run recorded with a smaller warm-up overstates the growth).',
   serving:
     'One event per (page, hour) over pages × days before the cutoff is recomputed by runBatch (published boundary); a speed-layer worker starting at the end of the topic ' +
-    'counts live traffic from a TrafficPump after the boundary. The real app of `npm start` (`createPlatformApp`) runs in a worker on 127.0.0.1; autocannon (as a library, in the harness) sends ' +
-    'merged queries (`interval=day` over the whole range, one page per request, pages in turn) at fixed concurrency, then at a fixed offered rate. Reference: an Express ' +
-    'hello-world (`res.send(\'Hello World!\')`) in a worker of its own, same autocannon settings, runs alternating with the API\'s.',
+    'counts live traffic from a TrafficPump after the boundary. The app of `npm start` (composed as `createPlatformApp` composes it, plus a constant route) runs in a worker on 127.0.0.1; ' +
+    'autocannon (as a library, in the harness) sends merged queries (`interval=day` over the whole range, one page per request, pages in turn) at fixed concurrency, then at a fixed offered rate. ' +
+    'Reference: an Express hello-world (`res.send(\'Hello World!\')`) in a worker of its own, same autocannon settings, runs alternating with the API\'s. ' +
+    'The middleware stack\'s own share: a route of the same app that answers a constant through the read API\'s middleware, loaded like the API (same query strings, same settings) in runs alternating with both.',
+  'serving-stats':
+    'The second serving workload of issue #14: one event per (page, day) for pages × days of one site before the cutoff (start of the current UTC hour), published by runBatch; ' +
+    'a speed-layer worker starting at the end of the topic counts live traffic from a TrafficPump over the same pages after the boundary. The app runs in a worker as in the ' +
+    'serving benchmark; autocannon sends `GET /api/v1/stats/aggregate?site=…&period=30d` and `GET /api/v1/stats/breakdown?site=…&period=30d`, alternating on every connection, ' +
+    'at fixed concurrency, then at a fixed offered rate. Reference: the Express hello-world, runs alternating with the API\'s.',
+  'serving-memory':
+    'One event per (page, day) for pages × days before the cutoff (start of the current UTC hour), published by runBatch (no speed layer). Each repetition starts a serving ' +
+    'worker (the app of `npm start`, with --expose-gc) and takes `process.memoryUsage()` after a full GC (the baseline), then requests every page\'s ' +
+    '`GET /api/v1/pages/<page>/views?interval=day&from=<cutoff − days>` once (10 at a time from the harness, 127.0.0.1 only, bounded in count and time; every answer checked) ' +
+    'and takes the memory after a full GC again. Reference: the configured serving memory budget (BENCH_SERVING_BUDGET_MB, default 256 MiB); ' +
+    'the target is met when RSS over the baseline is within the budget on every repetition.',
   collector:
     'The real serving app (collector included) runs in a worker; autocannon POSTs batches of 500 events (16 different bodies in turn) at fixed concurrency; every answer must ' +
     'be 202 and the topic must hold every accepted event. Reference: a bare kafkajs producer (defaults, acks=all) in a worker, sending the same batches with the same ' +
@@ -118,7 +130,7 @@ const METHOD: Record<string, string> = {
   embedded:
     'One worker holds the embedded log and DuckDB (they belong to one process): it fills a 4-partition embedded log, reads it back with `readRange` (reference), runs the ' +
     'speed layer over it into a fresh DuckDB file per repetition (after a warm-up repetition), then publishes batch views with runBatch, starts a live speed layer and the ' +
-    'built-in generator, and serves the API for the harness\'s autocannon, compared with an Express hello-world as in the serving benchmark.',
+    'built-in generator, and serves the API for the harness\'s autocannon, compared with an Express hello-world as in the serving benchmark (with the constant route: the middleware stack\'s own share).',
 };
 
 function machineLines(run: RunResults): string[] {

@@ -19,6 +19,8 @@ import { ROOT, Resources, machineFacts, type BenchEnv, type MachineFacts } from 
 import { benchMemory } from './memory.ts';
 import { renderBenchmarksMd, renderTable } from './report.ts';
 import { benchServing } from './serving.ts';
+import { benchServingMemory } from './serving-memory.ts';
+import { benchServingStats } from './serving-stats.ts';
 import { FULL, QUICK, type Sizes } from './sizes.ts';
 import { benchSpeedIngest } from './speed-ingest.ts';
 
@@ -26,7 +28,7 @@ const USAGE = `usage: npm run bench [-- options]
   --quick             smoke run: small sizes, 1 repetition (under 3 minutes)
   --embedded          the embedded backends (EmbeddedEventLog + DuckDB) instead of Kafka + ClickHouse
   --reps N            repetitions of each figure after its warm-up (default 3; --quick: 1)
-  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, collector, memory, idle'}
+  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, memory, idle'}
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
   --rate N            production rate of the freshness benchmark (events/s; default 20,000)
@@ -56,6 +58,8 @@ const BENCHES = {
   freshness: benchFreshness,
   batch: benchBatch,
   serving: benchServing,
+  'serving-stats': benchServingStats,
+  'serving-memory': benchServingMemory,
   collector: benchCollector,
   memory: benchMemory,
   idle: benchIdle,

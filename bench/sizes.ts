@@ -22,6 +22,12 @@ export interface Sizes {
   loadWarmupS: number;
   connections: number;
   fixedRate: number;
+  /** Serving stats (aggregate + breakdown, period=30d): batch data of pages × days on one site. */
+  statsPages: number;
+  statsDays: number;
+  /** Serving memory: batch data of pages × days, every page's day series read once. */
+  servingMemoryPages: number;
+  servingMemoryDays: number;
   /** Collector: events per POST, connections. */
   collectorBatch: number;
   collectorConnections: number;
@@ -55,6 +61,10 @@ export const FULL: Sizes = {
   loadWarmupS: 3,
   connections: 10,
   fixedRate: 500,
+  statsPages: 100_000,
+  statsDays: 30,
+  servingMemoryPages: 10_000,
+  servingMemoryDays: 400,
   collectorBatch: 500,
   collectorConnections: 4,
   memoryPages: [1000, 100_000, 1_000_000],
@@ -83,6 +93,10 @@ export const QUICK: Sizes = {
   loadWarmupS: 1,
   connections: 10,
   fixedRate: 500,
+  statsPages: 1000,
+  statsDays: 30,
+  servingMemoryPages: 500,
+  servingMemoryDays: 60,
   collectorBatch: 500,
   collectorConnections: 4,
   memoryPages: [1000, 100_000],

@@ -3,7 +3,7 @@
  * environment variables (bench/harness.ts starts it). It reports JSON lines prefixed with
  * `@@bench ` on stdout ({type: 'ready' | 'result' | 'error', ...}); SIGTERM stops it cleanly.
  *
- * Roles run the product's own code (SpeedLayer, runBatch, createPlatformApp, TrafficPump) in a
+ * Roles run the product's own code (SpeedLayer, runBatch, the app of `npm start`, TrafficPump) in a
  * process of their own, as a deployment would, so that its CPU and memory can be told apart from
  * the load generator's.
  */
@@ -19,6 +19,8 @@ import { performance } from 'node:perf_hooks';
 import express from 'express';
 import kafkajs from 'kafkajs';
 import { runBatch } from '../batch-layer/index.ts';
+import type { ServingAppDeps } from '../serving-layer/index.ts';
+import { ENVIRONMENT_VARIABLES } from '../shared/runtime/environment.ts';
 import { EmbeddedEventLog, KafkaEventLog, partitionForKey, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
@@ -449,22 +451,58 @@ function traceSummary(trace: StoreTrace): Record<string, { calls: number; avgMs:
   return Object.fromEntries(Object.entries(trace).map(([k, v]) => [k, { calls: v.calls, avgMs: Math.round((v.totalMs / Math.max(1, v.calls)) * 100) / 100 }]));
 }
 
+/**
+ * The route that answers a constant through the read routes' whole stack (ServingAppDeps's
+ * `constantProbe`: issue #14's middleware share); the harness loads it like the API.
+ */
+const CONSTANT_PROBE_PATH = '/api/v1/stats/constant-probe';
+
+/**
+ * The serving deps of `npm start`: its configuration's views (the budget from
+ * BENCH_SERVING_BUDGET_MB), caught up before the app listens, refreshed after every flush of a
+ * speed layer in the same process; and the constant probe (the read stack's own cost).
+ */
+async function servingDeps(
+  parts: Pick<ServingAppDeps, 'log' | 'controlLog' | 'store' | 'metrics'>,
+  speed: SpeedLayer | null = null,
+): Promise<ServingAppDeps & { views: ServingViews }> {
+  const config = loadConfig({ SERVING_MEMORY_BUDGET_MB: String(servingMemoryBudgetBytes() / (1024 * 1024)) });
+  const views = ServingViews.fromConfig(parts.store, config, logger, parts.metrics);
+  speed?.onCheckpointed(() => void views.refresh().catch(() => undefined));
+  await views.start();
+  return { ...parts, adminApiKey: null, logger, views, constantProbe: true };
+}
+
+function servingMemoryBudgetBytes(): number {
+  return envNumber('BENCH_SERVING_BUDGET_MB', ENVIRONMENT_VARIABLES.SERVING_MEMORY_BUDGET_MB.default) * 1024 * 1024;
+}
+
+/** process.memoryUsage() after a full GC (when the worker runs with --expose-gc). */
+function memoryAfterGc(): Record<string, unknown> {
+  const collected = typeof (globalThis as { gc?: unknown }).gc === 'function';
+  gc();
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapTotal, heapUsed, external, arrayBuffers, maxRss: maxRssBytes(), gc: collected };
+}
+
 async function roleServing(): Promise<void> {
   const log = kafkaLog(env('BENCH_TOPIC'));
   const trace: StoreTrace = {};
   const store = traced(clickhouseStore(env('BENCH_DATABASE')), trace);
   // The batch control topic is only written by admin routes, which stay disabled here.
   const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
-  const metrics = new PlatformMetrics();
-  const views = ServingViews.fromConfig(store, loadConfig({}), logger, metrics);
-  await views.start();
-  const app = createPlatformApp({ log, controlLog, adminApiKey: null, store, views, metrics, logger });
+  const deps = await servingDeps({ log, controlLog, store, metrics: new PlatformMetrics() });
+  const app = createPlatformApp(deps);
   const server = await listen(app);
-  send({ type: 'ready', port: portOf(server) });
+  // BENCH_MEMORY_REPORT=1: each SIGUSR2 also sends a 'memory' message (after a full GC).
+  const reportMemory = process.env['BENCH_MEMORY_REPORT'] === '1';
+  const budgetBytes = servingMemoryBudgetBytes();
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, budgetBytes });
   // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
   process.on('SIGUSR2', () => {
     send({ type: 'trace', store: traceSummary(trace) });
     for (const k of Object.keys(trace)) delete trace[k];
+    if (reportMemory) send({ type: 'memory', ...memoryAfterGc(), budgetBytes });
   });
   await untilStopped();
   await closeServer(server);
@@ -672,16 +710,13 @@ async function roleEmbedded(): Promise<void> {
   const pump = new TrafficPump(servingLog, logger, { rate: envNumber('BENCH_LIVE_RATE'), pages, durationMs: envNumber('BENCH_MAX_MS', 600_000) });
   void pump.start();
   const controlLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving.batch-control', partitions: 1, logger });
-  const views = ServingViews.fromConfig(store, loadConfig({}), logger, metrics);
-  // As `npm start` does in one process: the views refresh after every speed flush.
-  speed.onCheckpointed(() => void views.refresh().catch(() => undefined));
-  await views.start();
-  const app = createPlatformApp({ log: servingLog, controlLog, adminApiKey: null, store, views, metrics, logger });
+  const deps = await servingDeps({ log: servingLog, controlLog, store, metrics }, speed);
+  const app = createPlatformApp(deps);
   const server = await listen(app);
-  send({ type: 'ready', port: portOf(server), cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
   await untilStopped();
   await closeServer(server);
-  views.stop();
+  deps.views.stop();
   await pump.stop();
   await speed.stop();
   await store.close();
