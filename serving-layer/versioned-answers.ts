@@ -28,9 +28,16 @@ interface Kept {
   body: string;
 }
 
+/** An answer being computed: requests for the same key and version wait for it instead of computing it again. */
+interface Pending {
+  version: string;
+  body: Promise<string>;
+}
+
 export class VersionedAnswers {
   /** In least-recently-used order. */
   private readonly kept = new Map<string, Kept>();
+  private readonly pending = new Map<string, Pending>();
   private chars = 0;
   private readonly maxEntries: number;
   private readonly maxChars: number;
@@ -62,14 +69,28 @@ export class VersionedAnswers {
       res.type('application/json').send(hit.body);
       return;
     }
-    const body = JSON.stringify(await compute());
+    const running = this.pending.get(key);
+    if (running !== undefined && running.version === version) {
+      const text = await running.body;
+      if (this.views.version !== version) res.removeHeader('ETag');
+      res.type('application/json').send(text);
+      return;
+    }
+    const body = (async () => JSON.stringify(await compute()))();
+    this.pending.set(key, { version, body });
+    let text: string;
+    try {
+      text = await body;
+    } finally {
+      if (this.pending.get(key)?.body === body) this.pending.delete(key);
+    }
     if (this.views.version !== version) {
       // A refresh landed while reads went to the store: the answer may mix two versions.
       res.removeHeader('ETag');
     } else {
-      this.keep(key, { version, body });
+      this.keep(key, { version, body: text });
     }
-    res.type('application/json').send(body);
+    res.type('application/json').send(text);
   }
 
   private keep(key: string, kept: Kept): void {

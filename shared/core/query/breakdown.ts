@@ -6,7 +6,7 @@
 import { PlatformError, isPlatformError } from '../errors.ts';
 import { SpaceSaving } from '../sketches/index.ts';
 import { bucketCeil, bucketStart } from '../time-buckets.ts';
-import type { BatchBoundary } from '../../adapters/view-store/index.ts';
+import type { BatchBoundary, PageTotal } from '../../adapters/view-store/index.ts';
 import { splitAtBoundary } from './boundary-split.ts';
 import type { QueryStore } from './visitors.ts';
 
@@ -48,22 +48,74 @@ export async function queryBreakdown(
     speed !== null ? store.speedPageTotals({ site: query.site, ...speed }) : Promise.resolve([]),
     speed !== null ? store.speedTopPageSummaries({ site: query.site, ...speed }) : Promise.resolve([]),
   ]);
-  const rows = new Map<string, PageRow>();
+  // Pages the speed side touches (few): their batch views plus what speed adds.
+  const ranks = rankedBatchTotals(batchTotals);
+  const touched = new Map<string, PageRow>();
   const row = (pageId: string): PageRow => {
-    let r = rows.get(pageId);
+    let r = touched.get(pageId);
     if (r === undefined) {
-      r = { pageId, pageviews: 0, exact: speed === null, overcountBound: 0 };
-      rows.set(pageId, r);
+      r = { pageId, pageviews: ranks.views.get(pageId) ?? 0, exact: speed === null, overcountBound: 0 };
+      touched.set(pageId, r);
     }
     return r;
   };
-  for (const t of batchTotals) row(t.pageId).pageviews += t.views;
   for (const t of speedTotals) row(t.pageId).pageviews += t.views;
   for (const item of mergeSummaries(summaries)?.top() ?? []) {
     const r = row(item.key);
     r.pageviews += item.count;
     r.overcountBound += item.error;
   }
-  const sorted = [...rows.values()].sort((a, b) => b.pageviews - a.pageviews || a.pageId.localeCompare(b.pageId));
-  return { pages: sorted.slice(query.offset, query.offset + query.limit), totalPages: sorted.length };
+  let totalPages = ranks.ranked.length;
+  for (const pageId of touched.keys()) if (!ranks.views.has(pageId)) totalPages++;
+  // The untouched batch pages are already in rank order: merge them with the touched ones.
+  const moved = [...touched.values()].sort(byRank);
+  const wanted = query.offset + query.limit;
+  const merged: PageRow[] = [];
+  let i = 0;
+  let j = 0;
+  while (merged.length < wanted) {
+    while (i < ranks.ranked.length && touched.has(ranks.ranked[i]!.pageId)) i++;
+    const fromBatch = ranks.ranked[i];
+    const fromSpeed = moved[j];
+    if (fromBatch === undefined && fromSpeed === undefined) break;
+    const batchRow = fromBatch === undefined ? undefined : { pageId: fromBatch.pageId, pageviews: fromBatch.views, exact: speed === null, overcountBound: 0 };
+    if (fromSpeed === undefined || (batchRow !== undefined && byRank(batchRow, fromSpeed) <= 0)) {
+      merged.push(batchRow!);
+      i++;
+    } else {
+      merged.push(fromSpeed);
+      j++;
+    }
+  }
+  return { pages: merged.slice(query.offset), totalPages };
+}
+
+/** Rank order: most page views first, then page id. */
+function byRank(a: { pageId: string; pageviews: number }, b: { pageId: string; pageviews: number }): number {
+  return b.pageviews - a.pageviews || a.pageId.localeCompare(b.pageId);
+}
+
+interface RankedTotals {
+  ranked: readonly PageTotal[];
+  views: ReadonlyMap<string, number>;
+}
+
+/**
+ * The batch page totals in rank order, with a lookup by page: computed once per result array. A
+ * published version never changes, so readers that keep their batch reads (the serving layer)
+ * hand the same array again and the ranking of a site's pages is not redone per query.
+ */
+const rankedByRead = new WeakMap<readonly PageTotal[], RankedTotals>();
+
+function rankedBatchTotals(totals: readonly PageTotal[]): RankedTotals {
+  let ranked = rankedByRead.get(totals);
+  if (ranked === undefined) {
+    const views = new Map<string, number>();
+    for (const t of totals) views.set(t.pageId, (views.get(t.pageId) ?? 0) + t.views);
+    const list = [...views].map(([pageId, v]) => ({ pageId, views: v }));
+    list.sort((a, b) => b.views - a.views || a.pageId.localeCompare(b.pageId));
+    ranked = { ranked: list, views };
+    rankedByRead.set(totals, ranked);
+  }
+  return ranked;
 }
