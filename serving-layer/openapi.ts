@@ -84,9 +84,12 @@ export const SERVING_OPENAPI: OpenApiPart = {
     },
     'get /api/v1/health': { summary: 'Liveness', query: NO_QUERY, responses: { 200: json('Alive.', { status: { type: 'string' } }) } },
     'get /api/v1/ready': {
-      summary: 'Readiness: the view store answers (the log being down only degrades)',
+      summary: 'Readiness: the view store answers and the serving views have caught up with it (the log being down only degrades)',
       query: NO_QUERY,
-      responses: { 200: json('Ready.', { ready: { type: 'boolean' }, degraded: { type: 'boolean' } }), 503: OPENAPI_UNAVAILABLE },
+      responses: {
+        200: json('Ready.', { ready: { type: 'boolean' }, degraded: { type: 'boolean' }, views: { type: 'string', enum: ['current', 'behind'] } }),
+        503: OPENAPI_UNAVAILABLE,
+      },
     },
     'get /api/v1/openapi.json': { summary: 'This document', query: NO_QUERY, responses: { 200: json('OpenAPI 3 document.') } },
     'get /metrics': { summary: 'Prometheus metrics', query: NO_QUERY, responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': {} } } } },
