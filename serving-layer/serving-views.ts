@@ -157,8 +157,10 @@ export class ServingViews implements ViewReader {
   /**
    * Reads what changed in the store and applies it. Calls while one runs are folded into one
    * more run after it, so a caller always waits for a refresh that started after its call.
+   * After stop(), nothing (a last speed flush at shutdown must not read a closed store).
    */
   refresh(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running !== null) {
       this.again = true;
       return this.running;

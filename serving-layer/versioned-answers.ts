@@ -7,7 +7,7 @@
  * The key must hold everything the answer depends on besides the views: the route and its
  * parsed parameters, with relative periods already resolved to times.
  */
-import { createHash } from 'node:crypto';
+import { hash64 } from '../shared/core/sketches/index.ts';
 import type { Request, Response } from 'express';
 
 /** What the answers depend on: ServingViews. */
@@ -57,7 +57,8 @@ export class VersionedAnswers {
       res.json(await compute());
       return;
     }
-    res.setHeader('ETag', `W/"${version}.${createHash('sha1').update(key).digest('base64url').slice(0, 16)}"`);
+    const { hi, lo } = hash64(key);
+    res.setHeader('ETag', `W/"${version}.${(hi >>> 0).toString(36)}${(lo >>> 0).toString(36)}"`);
     if (req.fresh) {
       res.status(304).end();
       return;

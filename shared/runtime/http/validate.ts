@@ -46,5 +46,17 @@ export const NO_QUERY = querySchema({});
 const withoutEmpty = (query: unknown): unknown =>
   typeof query === 'object' && query !== null ? Object.fromEntries(Object.entries(query).filter(([, v]) => v !== '')) : query;
 
-/** A route schema applied to a query string object: `?x=` counts as absent. */
-export const asQuery = <S extends z.ZodType>(schema: S) => z.preprocess(withoutEmpty, schema);
+const queries = new WeakMap<z.ZodType, z.ZodType>();
+
+/**
+ * A route schema applied to a query string object: `?x=` counts as absent. Made once per
+ * schema: routes call it per request, and a schema is compiled on its first parse.
+ */
+export function asQuery<S extends z.ZodType>(schema: S): z.ZodPipe<z.ZodTransform<unknown, unknown>, S> {
+  let query = queries.get(schema);
+  if (query === undefined) {
+    query = z.preprocess(withoutEmpty, schema);
+    queries.set(schema, query);
+  }
+  return query as z.ZodPipe<z.ZodTransform<unknown, unknown>, S>;
+}
