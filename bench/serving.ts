@@ -90,7 +90,12 @@ export async function apiVersusHello(
   const trace = async (): Promise<Record<string, { calls: number; avgMs: number }> | null> => {
     if (traced === null) return null;
     traced.signal('SIGUSR2');
-    return (await traced.next('trace', 10_000))['store'] as Record<string, { calls: number; avgMs: number }>;
+    const message = await traced.next('trace', 10_000);
+    const delay = message['loopDelay'] as { p50: number; p99: number; max: number } | undefined;
+    if (delay !== undefined) loopDelays.push(delay);
+    const fallbacks = message['fallbackReads'] as Record<string, number> | undefined;
+    if (fallbacks !== undefined && Object.keys(fallbacks).length > 0) env.say(`    serving reads that went to the store so far: ${JSON.stringify(fallbacks)}`);
+    return message['store'] as Record<string, { calls: number; avgMs: number }>;
   };
   const base = { connections: sizes.connections, durationS: sizes.loadS, maxRequests: 500_000 };
   const api = (durationS: number): Promise<LoadResult> => load({ ...base, durationS, port: apiPort, requests: paths.map((path) => ({ path })) });
@@ -104,6 +109,8 @@ export async function apiVersusHello(
   const apiRuns: LoadResult[] = [];
   const helloRuns: LoadResult[] = [];
   const rateRuns: LoadResult[] = [];
+  /** The serving worker's event-loop delay over each traced interval (the last of each repetition: its fixed-rate run). */
+  const loopDelays: { p50: number; p99: number; max: number }[] = [];
   const helloRateRuns: LoadResult[] = [];
   const constantRuns: LoadResult[] = [];
   for (let rep = 0; rep < env.reps; rep++) {
@@ -131,9 +138,13 @@ export async function apiVersusHello(
     const hr = await atFixedRate(helloPort, [{ path: '/' }]);
     checkClean(`hello at ${sizes.fixedRate} req/s`, hr);
     helloRateRuns.push(hr);
+    await trace();
     const r = await atFixedRate(apiPort, paths.map((path) => ({ path })));
     checkClean(`API at ${sizes.fixedRate} req/s`, r);
     rateRuns.push(r);
+    await trace();
+    const delay = loopDelays[loopDelays.length - 1];
+    if (delay !== undefined) env.say(`    serving event-loop delay during the fixed-rate run: p50 ${delay.p50} ms, p99 ${delay.p99} ms, max ${delay.max} ms`);
     const c = constantRuns[rep];
     env.say(
       `  rep ${rep + 1}: hello ${Math.round(h.requestsPerSec)} req/s (p99 ${h.p99} ms); API ${Math.round(a.requestsPerSec)} req/s ` +
@@ -188,7 +199,7 @@ export async function apiVersusHello(
       }),
     );
   }
-  return { figures, details: { apiRuns, helloRuns, rateRuns, helloRateRuns, constantRuns, storeTraces } };
+  return { figures, details: { apiRuns, helloRuns, rateRuns, helloRateRuns, constantRuns, storeTraces, loopDelays } };
 }
 
 /** A published batch over a fresh topic and database, and the worker variables that point at them. */

@@ -15,7 +15,7 @@ import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import express from 'express';
 import kafkajs from 'kafkajs';
 import { runBatch } from '../batch-layer/index.ts';
@@ -491,17 +491,25 @@ async function roleServing(): Promise<void> {
   const store = traced(clickhouseStore(env('BENCH_DATABASE')), trace);
   // The batch control topic is only written by admin routes, which stay disabled here.
   const controlLog = new KafkaEventLog({ brokers: env('BENCH_BROKERS').split(','), topic: `${log.topic}.batch-control`, partitions: 1, logger });
-  const deps = await servingDeps({ log, controlLog, store, metrics: new PlatformMetrics() });
+  const metrics = new PlatformMetrics();
+  const deps = await servingDeps({ log, controlLog, store, metrics });
   const app = createPlatformApp(deps);
   const server = await listen(app);
   // BENCH_MEMORY_REPORT=1: each SIGUSR2 also sends a 'memory' message (after a full GC).
   const reportMemory = process.env['BENCH_MEMORY_REPORT'] === '1';
   const budgetBytes = servingMemoryBudgetBytes();
   send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, budgetBytes });
-  // 'trace' messages: the store calls since the last one (the harness asks with SIGUSR2).
+  // 'trace' messages: the store calls and the event loop's delays since the last one (the harness asks with SIGUSR2).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   process.on('SIGUSR2', () => {
-    send({ type: 'trace', store: traceSummary(trace) });
-    for (const k of Object.keys(trace)) delete trace[k];
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+    void metrics.servingFallbackReads.get().then((fallbacks) => {
+      const fallbackReads = Object.fromEntries(fallbacks.values.map((v) => [String(v.labels['reason']), v.value]));
+      send({ type: 'trace', store: traceSummary(trace), fallbackReads, loopDelay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } });
+      loopDelay.reset();
+      for (const k of Object.keys(trace)) delete trace[k];
+    });
     if (reportMemory) send({ type: 'memory', ...memoryAfterGc(), budgetBytes });
   });
   await untilStopped();
