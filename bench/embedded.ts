@@ -49,7 +49,7 @@ export async function benchEmbedded(env: BenchEnv, res: Resources, sizes: Sizes)
   const sample = await checkMergedAnswer(port, paths[1 % paths.length]!, cutoff);
   const constantPath = String(ready['constantPath']);
   // The layer issues' targets are stated for Kafka + ClickHouse: none is judged here.
-  const serving = await apiVersusHello(env, sizes, port, helloPort, paths, 'Embedded API', { targets: 'none', constantPaths: constantPathsLike(paths, constantPath) });
+  const serving = await apiVersusHello(env, sizes, port, helloPort, paths, 'Embedded API', { targets: 'all', constantPaths: constantPathsLike(paths, constantPath) });
   await worker.stop(60_000);
   const final = await worker.next('result', 5000).catch(() => null);
 

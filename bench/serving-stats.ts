@@ -88,7 +88,7 @@ export async function benchServingStats(env: BenchEnv, res: Resources, sizes: Si
       `Batch data: ${pages.toLocaleString('en')} pages × ${days} days of site \`${DEFAULT_SITE}\`, one event per page-day (${batch.batchRows.toLocaleString('en')} page-hour rows) published by runBatch; ` +
         `a live speed layer with ${sizes.liveRate.toLocaleString('en')} events/s of traffic over the same pages after the boundary.`,
       `Queries: \`${paths.join('` and `')}\`, alternating on every connection. A sample answer: ${String(sample['pageviews'])} page views, ${String(sample['totalPages'])} pages in the breakdown.`,
-      `autocannon in the harness process, ${sizes.connections} connections for ${sizes.loadS} s per repetition; the fixed-rate runs offer ${sizes.fixedRate} req/s over ${Math.max(sizes.connections, 20)} connections, to the hello-world (the reference) and then to the API. The issue states a target for the throughput ratio only.`,
+      `autocannon in the harness process, ${sizes.connections} connections for ${sizes.loadS} s per repetition; the fixed-rate runs offer ${sizes.fixedRate} req/s over ${Math.max(sizes.connections, 20)} connections, open loop (loadAtRate), the same requests to the hello-world (the reference) and then to the API. The issue states a target for the throughput ratio only.`,
     ],
   };
 }

@@ -519,7 +519,8 @@ async function roleServing(): Promise<void> {
 
 async function roleHello(): Promise<void> {
   const app = express();
-  app.get('/', (_req, res) => {
+  // Any path: the fixed-rate reference is offered the API's own requests.
+  app.get('/{*rest}', (_req, res) => {
     res.send('Hello World!');
   });
   const server = await listen(app);
