@@ -105,6 +105,9 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
 /** Read routes: behind READ_API_KEYS when set, revalidated with ETags. */
 export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs', '/api/v1/compare'];
 
+/** A path under one of the read prefixes (the prefix itself or below it). */
+const READ_ROUTES = new RegExp(`^(?:${READ_ROUTE_PREFIXES.map((p) => p.replace(/[/]/g, '\\/')).join('|')})(?:\\/.*)?$`, 'i'); // case-insensitive, as Express matches routes
+
 /** The serving layer's routes, to be mounted in an HTTP app (shared/runtime/http/http-app.ts). */
 export function servingRouter(deps: ServingAppDeps): Router {
   const { log, metrics } = deps;
@@ -119,14 +122,13 @@ export function servingRouter(deps: ServingAppDeps): Router {
   const readAuth = requireReadKey(deps.readApiKeys ?? []);
   const app = Router();
 
-  for (const prefix of READ_ROUTE_PREFIXES) {
-    app.get(`${prefix}{/*rest}`, readAuth, deadline, async (_req, res, next) => {
-      // Answers change as the speed layer moves: clients revalidate with the ETag.
-      res.setHeader('Cache-Control', 'no-cache');
-      if (refreshPerRead) await store.refresh();
-      next();
-    });
-  }
+  // One route for every read prefix (one match per request, not one per prefix).
+  app.get(READ_ROUTES, readAuth, deadline, async (_req, res, next) => {
+    // Answers change as the speed layer moves: clients revalidate with the ETag.
+    res.setHeader('Cache-Control', 'no-cache');
+    if (refreshPerRead) await store.refresh();
+    next();
+  });
   if (deps.constantProbe === true) {
     const constant = { probe: 'constant', note: 'the read stack alone: auth, deadline, versioned ETag; no views read' };
     // Any query string is taken and ignored: the probe is loaded with the API's own requests.
