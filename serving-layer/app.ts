@@ -23,6 +23,7 @@ import { queryPageViews, type PageViewsAnswer } from '../shared/core/query/index
 import { NO_QUERY, asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { spanOf } from './query-params.ts';
 import { pageViewsPath, pageViewsQuery } from './query-schemas.ts';
+import { isoTime } from './iso-time.ts';
 
 export interface ServingAppDeps {
   log: EventLog;
@@ -81,7 +82,7 @@ function viewsRefreshedPerRead(deps: ServingAppDeps, now: () => number): Serving
   });
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = isoTime;
 
 export function pageViewsBody(site: string, pageId: string | null, answer: PageViewsAnswer): unknown {
   return {
@@ -91,12 +92,9 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
     from: iso(answer.from),
     to: iso(answer.to),
     exactThrough: answer.boundary === null ? null : iso(answer.boundary.cutoffTime),
-    series: answer.series.map((p) => ({
-      bucket: iso(p.bucket),
-      views: p.views,
-      exact: p.exact,
-      ...(p.exact ? {} : { overcountBound: p.overcountBound }),
-    })),
+    series: answer.series.map((p) =>
+      p.exact ? { bucket: iso(p.bucket), views: p.views, exact: true } : { bucket: iso(p.bucket), views: p.views, exact: false, overcountBound: p.overcountBound },
+    ),
     total: answer.total,
     partial: answer.partial === null ? null : { ...answer.partial, missingFrom: iso(answer.partial.missingFrom), missingTo: iso(answer.partial.missingTo) },
   };

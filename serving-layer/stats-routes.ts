@@ -21,8 +21,9 @@ import { METRIC_NAMES } from '../shared/core/query/index.ts';
 import { rangeOf, type Period } from './query-params.ts';
 import type { VersionedAnswers } from './versioned-answers.ts';
 import { aggregateQuery, breakdownQuery, compareQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
+import { isoTime } from './iso-time.ts';
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = isoTime;
 const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? null : iso(b.cutoffTime));
 
 const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '12mo': 'day' };
