@@ -466,7 +466,14 @@ async function servingDeps(
   parts: Pick<ServingAppDeps, 'log' | 'controlLog' | 'store' | 'metrics'>,
   speed: SpeedLayer | null = null,
 ): Promise<ServingAppDeps & { views: ServingViews }> {
-  const config = loadConfig({ SERVING_MEMORY_BUDGET_MB: String(servingMemoryBudgetBytes() / (1024 * 1024)) });
+  // npm start's configuration for the store's kind (a ClickHouse URL selects its defaults), with
+  // SERVING_* variables of this worker's environment applied (to run a bench with another setting).
+  const serving = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SERVING_')));
+  const config = loadConfig({
+    ...(parts.store instanceof ClickHouseViewStore ? { CLICKHOUSE_URL: env('BENCH_CLICKHOUSE_URL') } : {}),
+    SERVING_MEMORY_BUDGET_MB: String(servingMemoryBudgetBytes() / (1024 * 1024)),
+    ...serving,
+  });
   const views = ServingViews.fromConfig(parts.store, config, logger, parts.metrics);
   speed?.onCheckpointed(() => void views.refresh().catch(() => undefined));
   await views.start();
