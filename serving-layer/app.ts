@@ -72,7 +72,7 @@ const MIB = 1024 * 1024;
 /** Views over `store` for a router given none: refreshed before every read, never behind. */
 function viewsRefreshedPerRead(deps: ServingAppDeps, now: () => number): ServingViews {
   return new ServingViews(deps.store, {
-    refreshIntervalMs: ENV.SERVING_REFRESH_INTERVAL_MS.default,
+    refreshIntervalMs: 60_000, // unused: these views are never started, the router refreshes them per read
     maxStalenessMs: Number.POSITIVE_INFINITY,
     memoryBudgetBytes: ENV.SERVING_MEMORY_BUDGET_MB.default * MIB,
     cacheBudgetBytes: deps.cacheBudgetBytes ?? ENV.SERVING_CACHE_BUDGET_MB.default * MIB,

@@ -52,8 +52,8 @@ const PARTITIONS = 2;
 const FLUSH_MS = 250;
 /**
  * The serving processes' refresh interval (SERVING_REFRESH_INTERVAL_MS): half the flush
- * interval, as the defaults are (250 ms against 500 ms), so two processes that refresh out of
- * step are at most one refresh (and its read) apart.
+ * interval (the defaults are 100 ms against 500 ms), so two processes that refresh out of step
+ * are at most one refresh (and its read) apart.
  */
 const REFRESH_MS = FLUSH_MS / 2;
 /** How far apart the two processes may first show a step's data: one flush interval. */
