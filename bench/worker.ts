@@ -475,7 +475,7 @@ async function servingDeps(
     ...serving,
   });
   const views = ServingViews.fromConfig(parts.store, config, logger, parts.metrics);
-  speed?.onCheckpointed(() => void views.refresh().catch(() => undefined));
+  speed?.onCheckpointed((flush) => views.handOff(flush));
   await views.start();
   return { ...parts, adminApiKey: null, logger, views, constantProbe: true };
 }

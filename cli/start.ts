@@ -60,7 +60,7 @@ if (config.roles.includes('speed')) {
     hllPrecision: config.speedHllPrecision,
     retentionMarginMs: config.speedRetentionMarginMs,
   });
-  if (views !== null) speed.onCheckpointed(() => void views.refresh().catch(() => undefined));
+  if (views !== null) speed.onCheckpointed((flush) => views.handOff(flush));
   await speed.start();
   stops.push(() => speed.stop());
 }

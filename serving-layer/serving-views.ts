@@ -32,6 +32,7 @@ import type {
   PageTotal,
   SpeedBucketViews,
   SpeedCheckpoint,
+  SpeedFlush,
   SpeedRows,
   SpeedVersionRange,
   ViewQuery,
@@ -173,10 +174,37 @@ export class ServingViews implements ViewReader {
         } while (this.again && !this.stopped);
       } finally {
         this.running = null;
+        // The interval runs from the last refresh, whatever started it.
+        if (this.timer !== null) {
+          clearTimeout(this.timer);
+          this.schedule();
+        }
       }
     })();
     this.running = run;
     return run;
+  }
+
+  /**
+   * A speed flush of the same process, handed over when it is written (SpeedLayer's
+   * onCheckpointed): applied at once when it continues the versions held for every partition it
+   * covers, without reading the store; otherwise (or null: not written as one) a refresh.
+   */
+  handOff(flush: SpeedFlush | null): void {
+    if (this.stopped) return;
+    const continues =
+      flush !== null && !this.behind && flush.checkpoints.every((cp) => (this.applied.get(cp.partition) ?? 0) === (flush.previousVersions.get(cp.partition) ?? 0));
+    if (!continues) {
+      void this.refresh().catch(() => undefined);
+      return;
+    }
+    this.mirror.apply(flush.rows);
+    for (const cp of flush.checkpoints) {
+      this.applied.set(cp.partition, cp.version);
+      this.checkpoints.set(cp.partition, cp);
+    }
+    this.currentVersion = versionOf(this.boundary, this.retainedFrom, this.applied);
+    this.options.metrics?.servingMemoryBytes.set({ part: 'speed' }, this.mirror.bytes);
   }
 
   private async refreshOnce(): Promise<void> {
@@ -192,12 +220,17 @@ export class ServingViews implements ViewReader {
         const after = this.applied.get(partition) ?? 0;
         if (cp.version > after) ranges.push({ partition, after, through: cp.version });
       }
-      const rows = ranges.length === 0 ? EMPTY_ROWS : await this.store.speedRowsSince(ranges);
-      // From here on, synchronous: no read sees half of it.
+      const read = ranges.length === 0 ? EMPTY_ROWS : await this.store.speedRowsSince(ranges);
+      // From here on, synchronous: no read sees half of it. A partition a hand-off moved on
+      // while the rows were read keeps what it has (its rows here are older).
+      const moved = new Set(ranges.filter((r) => (this.applied.get(r.partition) ?? 0) !== r.after).map((r) => r.partition));
+      const rows = moved.size === 0 ? read : withoutPartitions(read, moved);
       this.mirror.apply(rows);
-      for (const r of ranges) this.applied.set(r.partition, r.through);
+      for (const r of ranges) if (!moved.has(r.partition)) this.applied.set(r.partition, r.through);
       if (retainedFrom !== null && retainedFrom !== this.retainedFrom) this.mirror.dropBefore(retainedFrom);
       this.retainedFrom = retainedFrom;
+      // A hand-off may have applied a checkpoint newer than the one read: the held one stays.
+      for (const [p, held] of this.checkpoints) if (held.version > (checkpoints.get(p)?.version ?? -1)) checkpoints.set(p, held);
       this.checkpoints = checkpoints;
       if (boundary?.batchId !== this.boundary?.batchId) {
         const hot = this.batch.hotKeys();
@@ -290,6 +323,12 @@ export class ServingViews implements ViewReader {
   batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>> {
     return this.store.batchVisitorRegisters(batchId, query);
   }
+}
+
+/** The rows of every partition but `partitions` (late lanes go with their partition). */
+function withoutPartitions(rows: SpeedRows, partitions: ReadonlySet<number>): SpeedRows {
+  const keep = (r: { partition: number }): boolean => !partitions.has(r.partition < 0 ? -1 - r.partition : r.partition);
+  return { pageMinutes: rows.pageMinutes.filter(keep), overflow: rows.overflow.filter(keep), visitors: rows.visitors.filter(keep) };
 }
 
 /** A short hash of what the views hold: equal in two processes that applied the same versions. */

@@ -43,6 +43,7 @@ import {
   writeIsolatingRefused,
   type BatchViewStore,
   type SpeedCheckpoint,
+  type SpeedFlush,
   type SpeedRows,
   type SpeedViewStore,
 } from '../shared/adapters/view-store/index.ts';
@@ -89,7 +90,7 @@ export class SpeedLayer {
   private stopping = false;
   private started = false;
   private retainedFrom: number | null = null;
-  private readonly checkpointListeners: (() => void)[] = [];
+  private readonly checkpointListeners: ((flush: SpeedFlush | null) => void)[] = [];
 
   constructor(
     private readonly log: EventLog,
@@ -106,10 +107,11 @@ export class SpeedLayer {
   }
 
   /**
-   * Calls `listener` after every flush that made checkpoints durable: a serving layer in the
-   * same process refreshes its views then, instead of waiting for its next interval.
+   * Calls `listener` after every flush that made checkpoints durable, with what it wrote (null
+   * when some rows were written one partition at a time, refused ones left out): a serving layer
+   * in the same process applies it at once (a direct hand-off), or refreshes from the store.
    */
-  onCheckpointed(listener: () => void): void {
+  onCheckpointed(listener: (flush: SpeedFlush | null) => void): void {
     this.checkpointListeners.push(listener);
   }
 
@@ -337,11 +339,13 @@ export class SpeedLayer {
     this.metrics.speedStateBytes.set(this.budget.used);
     if (pending.length === 0) return;
     const checkpoints = pending.map(({ snapshot, state }) => checkpointOf(state.partition, snapshot));
+    const previousVersions = new Map(pending.map(({ state }) => [state.partition, state.checkpointVersion]));
+    const rows = mergeRows(pending.map((p) => p.snapshot.rows));
     // Fast path: every partition's rows and checkpoints in one write. A refusal falls back to
     // writing each partition on its own, isolating the refused rows; a store that is down fails them all.
     let isolate = false;
     try {
-      await this.store.writeSpeedFlush(mergeRows(pending.map((p) => p.snapshot.rows)), checkpoints);
+      await this.store.writeSpeedFlush(rows, checkpoints);
     } catch (err) {
       if (!isRefusal(err)) {
         for (const { state, snapshot } of pending) state.restoreDirty(snapshot);
@@ -371,7 +375,9 @@ export class SpeedLayer {
     this.metrics.speedStateBytes.set(this.budget.used);
     if (committed.size === 0) return;
     this.metrics.speedCheckpointAge.set(Date.now() / 1000);
-    for (const listener of this.checkpointListeners) listener();
+    // Handed over whole only when every partition's rows and checkpoint were written as one.
+    const flush = !isolate && committed.size === pending.length ? { rows, checkpoints, previousVersions } : null;
+    for (const listener of this.checkpointListeners) listener(flush);
     try {
       await this.consumer?.commit(committed);
     } catch (err) {

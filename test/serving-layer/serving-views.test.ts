@@ -210,6 +210,58 @@ describe('ServingViews: the speed views in memory answer what the store answers'
     }
   });
 
+  it('a flush handed over in the same process is applied without reading the store when it continues the versions held; otherwise it refreshes', async () => {
+    const site = `s${++siteSeq}`;
+    const reads: string[] = [];
+    const counted = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          reads.push(String(property));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    }) as ViewStore;
+    const views = new ServingViews(counted, options());
+    await views.start();
+    try {
+      const held = (await counted.speedCheckpoints()).get(0)?.version ?? 0;
+      version += 1;
+      const rows = { pageMinutes: [{ partition: 0, site, pageId: '/a', bucket: T0, views: 4, version }], overflow: [], visitors: [] };
+      const checkpoint = { partition: 0, nextOffset: 0, replayFrom: 0, maxEventTime: 0, version };
+      await store.writeSpeedFlush(rows, [checkpoint]);
+      reads.length = 0;
+      views.handOff({ rows, checkpoints: [checkpoint], previousVersions: new Map([[0, held]]) });
+      expect(reads).toEqual([]);
+      const q = { site, pageId: '/a', from: T0, to: T0 + MIN };
+      expect(await views.speedViews(q)).toEqual(await store.speedViews(q));
+      const handedVersion = views.version;
+      await views.refresh();
+      expect(views.version).toBe(handedVersion); // the store holds what was handed over
+      // A flush that does not continue what is held (one was missed): the store is read instead.
+      version += 1;
+      const missed = { pageMinutes: [{ partition: 0, site, pageId: '/a', bucket: T0, views: 6, version }], overflow: [], visitors: [] };
+      await store.writeSpeedFlush(missed, [{ ...checkpoint, version }]);
+      version += 1;
+      const next = { pageMinutes: [{ partition: 0, site, pageId: '/b', bucket: T0, views: 1, version }], overflow: [], visitors: [] };
+      await store.writeSpeedFlush(next, [{ ...checkpoint, version }]);
+      reads.length = 0;
+      views.handOff({ rows: next, checkpoints: [{ ...checkpoint, version }], previousVersions: new Map([[0, version - 1]]) });
+      await views.refresh();
+      expect(reads).toContain('speedRowsSince');
+      expect(await views.speedViews(q)).toEqual([{ bucket: T0, views: 6, overcountBound: 0 }]);
+      expect(await views.speedViews({ ...q, pageId: '/b' })).toEqual([{ bucket: T0, views: 1, overcountBound: 0 }]);
+      // Not written as one (null): a refresh too.
+      reads.length = 0;
+      views.handOff(null);
+      await views.refresh();
+      expect(reads).toContain('speedCheckpoints');
+    } finally {
+      views.stop();
+    }
+  });
+
   it('behind until the first refresh succeeds and again once the last one is too old: reads then go to the store, ping says not ready', async () => {
     let clock = 1_000_000;
     let failing = true;

@@ -73,6 +73,18 @@ export interface SpeedRows {
   visitors: SpeedVisitorsRow[];
 }
 
+/**
+ * What one speed flush wrote: every partition's rows at its new version (its late lane's
+ * included), and the checkpoints written after them. Handed to a serving layer in the same
+ * process, which applies it when it continues the versions it holds.
+ */
+export interface SpeedFlush {
+  rows: SpeedRows;
+  checkpoints: readonly SpeedCheckpoint[];
+  /** Per partition, the checkpoint version before this flush (0: none). */
+  previousVersions: ReadonlyMap<number, number>;
+}
+
 /** Keys of speed rows to read back: the stored rows a late event merges into. */
 export interface SpeedRowKeys {
   pageMinutes: { site: string; pageId: string; bucket: number }[];
