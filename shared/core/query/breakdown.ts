@@ -101,11 +101,14 @@ interface RankedTotals {
 }
 
 /**
- * The batch page totals in rank order, with a lookup by page: computed once per result array. A
- * published version never changes, so readers that keep their batch reads (the serving layer)
- * hand the same array again and the ranking of a site's pages is not redone per query.
+ * The batch page totals in rank order, with a lookup by page: computed once per result array,
+ * for the last RANKED_KEPT arrays. A published version never changes, so readers that keep their
+ * batch reads (the serving layer) hand the same array again and the ranking of a site's pages is
+ * not redone per query. Only a few are kept: a ranking is as large as its read, and a flood of
+ * distinct ranges must not hold one per read beside the reads' own cache.
  */
-const rankedByRead = new WeakMap<readonly PageTotal[], RankedTotals>();
+const RANKED_KEPT = 4;
+const rankedByRead = new Map<readonly PageTotal[], RankedTotals>();
 
 function rankedBatchTotals(totals: readonly PageTotal[]): RankedTotals {
   let ranked = rankedByRead.get(totals);
@@ -115,7 +118,10 @@ function rankedBatchTotals(totals: readonly PageTotal[]): RankedTotals {
     const list = [...views].map(([pageId, v]) => ({ pageId, views: v }));
     list.sort((a, b) => b.views - a.views || a.pageId.localeCompare(b.pageId));
     ranked = { ranked: list, views };
-    rankedByRead.set(totals, ranked);
+    if (rankedByRead.size >= RANKED_KEPT) rankedByRead.delete(rankedByRead.keys().next().value!);
+  } else {
+    rankedByRead.delete(totals); // most recently used last
   }
+  rankedByRead.set(totals, ranked);
   return ranked;
 }
