@@ -105,9 +105,14 @@ export class ResidentBatchViews {
   private bytes = 0;
   private readonly hourWindowDays: number;
 
-  /** @param store where blocks are loaded from, and reads they cannot answer go */
+  /**
+   * @param store where reads the blocks cannot answer go (the serving layer's cache of batch reads)
+   * @param source where blocks are loaded from: the store itself, so that a block's rows are not
+   *   kept a second time, as rows, in that cache
+   */
   constructor(
     private readonly store: BatchViewReader,
+    private readonly source: BatchViewReader,
     private readonly options: ResidentBatchViewsOptions,
   ) {
     this.hourWindowDays = options.hourWindowDays ?? 7;
@@ -196,13 +201,13 @@ export class ResidentBatchViews {
     const scope = { site: query.site, ...(query.pageId === undefined ? {} : { pageId: query.pageId }) };
     const allDays = { ...scope, from: 0, to: bucketCeil(cutoffTime, 'day') };
     if (kind === 'visitorDays') {
-      const days = await this.store.batchVisitorsByDay(batchId, allDays);
+      const days = await this.source.batchVisitorsByDay(batchId, allDays);
       return { kind, days: toSeries(days.map((d) => ({ bucket: d.bucket, value: d.visitors })), DAY_MS) };
     }
     const hoursFrom = this.hoursFrom(cutoffTime);
     const [days, hours] = await Promise.all([
-      this.store.batchViews(batchId, allDays, 'day'),
-      this.store.batchViews(batchId, { ...scope, from: hoursFrom, to: cutoffTime }, 'hour'),
+      this.source.batchViews(batchId, allDays, 'day'),
+      this.source.batchViews(batchId, { ...scope, from: hoursFrom, to: cutoffTime }, 'hour'),
     ]);
     const rows = (r: readonly BucketViews[]): { bucket: number; value: number }[] => r.map((v) => ({ bucket: v.bucket, value: v.views }));
     return { kind, days: toSeries(rows(days), DAY_MS), hoursFrom, hours: toSeries(rows(hours), HOUR_MS) };

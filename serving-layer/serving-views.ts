@@ -96,7 +96,7 @@ export class ServingViews implements ViewReader {
       },
       onEvict: (reason) => metrics?.servingCacheEvictions.inc({ reason }),
     });
-    this.batch = new ResidentBatchViews(this.store, {
+    this.batch = new ResidentBatchViews(this.store, store, {
       budgetBytes: () => options.memoryBudgetBytes - this.mirror.bytes,
       ...(options.hourWindowDays === undefined ? {} : { hourWindowDays: options.hourWindowDays }),
       onUsage: ({ bytes }) => metrics?.servingMemoryBytes.set({ part: 'batch' }, bytes),
