@@ -1,8 +1,8 @@
 /**
  * Answers that depend only on the request and the version of the serving views: the ETag is
  * computed from the version and the request's key (no hashing of the body), a matching
- * If-None-Match gets 304 without computing anything, and an answer computed once is sent again
- * from memory until the views move to another version (at most once per refresh).
+ * If-None-Match gets 304 without computing anything, and an answer asked for again at the same
+ * version is kept and sent from memory until the views move to another version.
  *
  * The key must hold everything the answer depends on besides the views: the route and its
  * parsed parameters, with relative periods already resolved to times.
@@ -38,6 +38,12 @@ export class VersionedAnswers {
   /** In least-recently-used order. */
   private readonly kept = new Map<string, Kept>();
   private readonly pending = new Map<string, Pending>();
+  /**
+   * Keys computed once at a version (key → version), least recently used first: an answer is
+   * kept when it is asked again at the same version. One-off answers (a page read once) would
+   * only churn memory.
+   */
+  private readonly seen = new Map<string, string>();
   private chars = 0;
   private readonly maxEntries: number;
   private readonly maxChars: number;
@@ -88,8 +94,12 @@ export class VersionedAnswers {
     if (this.views.version !== version) {
       // A refresh landed while reads went to the store: the answer may mix two versions.
       res.removeHeader('ETag');
-    } else {
+    } else if (this.seen.get(key) === version) {
       this.keep(key, { version, body: text });
+    } else {
+      this.seen.delete(key);
+      this.seen.set(key, version);
+      if (this.seen.size > this.maxEntries * 4) this.seen.delete(this.seen.keys().next().value!);
     }
     res.type('application/json').send(text);
   }
