@@ -39,6 +39,7 @@ import type {
   ViewReader,
   VisitorsQuery,
 } from '../shared/adapters/view-store/index.ts';
+import { speedLaneOwner } from '../shared/adapters/view-store/index.ts';
 import { withBatchReadCache } from './batch-read-cache.ts';
 import { ResidentBatchViews } from './resident-batch-views.ts';
 import { SpeedViewMirror } from './speed-view-mirror.ts';
@@ -327,7 +328,7 @@ export class ServingViews implements ViewReader {
 
 /** The rows of every partition but `partitions` (late lanes go with their partition). */
 function withoutPartitions(rows: SpeedRows, partitions: ReadonlySet<number>): SpeedRows {
-  const keep = (r: { partition: number }): boolean => !partitions.has(r.partition < 0 ? -1 - r.partition : r.partition);
+  const keep = (r: { partition: number }): boolean => !partitions.has(speedLaneOwner(r.partition));
   return { pageMinutes: rows.pageMinutes.filter(keep), overflow: rows.overflow.filter(keep), visitors: rows.visitors.filter(keep) };
 }
 

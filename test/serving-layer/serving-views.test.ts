@@ -8,6 +8,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  speedLaneOwner,
   speedLateLane,
   type PageTotal,
   type RawEventRow,
@@ -58,7 +59,6 @@ async function flush(rows: SpeedRows, partitions: Iterable<number>): Promise<voi
   await store.writeSpeedFlush(rows, checkpoints);
 }
 
-const owner = (logPartition: number): number => (logPartition < 0 ? -1 - logPartition : logPartition);
 const byBucket = (a: { bucket: number }, b: { bucket: number }): number => a.bucket - b.bucket;
 const byPage = (a: PageTotal, b: PageTotal): number => (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0);
 
@@ -136,7 +136,7 @@ describe('ServingViews: the speed views in memory answer what the store answers'
               sketches.set(`${v.partition}|${v.page}|${v.grain}|${bucket}`, { partition: v.partition, site, pageId: v.page, grain: v.grain, bucket, hll: `h${v.tag}v${version}`, version });
             }
             const rows = { pageMinutes: [...minutes.values()], overflow: [...overflow.values()], visitors: [...sketches.values()] };
-            await flush(rows, [...rows.pageMinutes, ...rows.overflow, ...rows.visitors].map((r) => owner(r.partition)));
+            await flush(rows, [...rows.pageMinutes, ...rows.overflow, ...rows.visitors].map((r) => speedLaneOwner(r.partition)));
             if (f.refresh) {
               await views.refresh();
               await expectSameSpeedReads(views, site);

@@ -3,10 +3,8 @@
  * touch, after the rows. Readers that follow the speed views from checkpoint to checkpoint (the
  * serving layer's views) see only checkpointed rows, so tests that write rows by hand use this.
  */
-import type { SpeedCheckpoint, SpeedRows, ViewStore } from '../../shared/adapters/view-store/index.ts';
+import { speedLaneOwner, type SpeedCheckpoint, type SpeedRows, type ViewStore } from '../../shared/adapters/view-store/index.ts';
 
-/** The partition a row's log partition belongs to: its own, or the one whose late lane it is. */
-const ownerOf = (logPartition: number): number => (logPartition < 0 ? -1 - logPartition : logPartition);
 
 /**
  * Writes `rows` with their versions moved past every existing checkpoint (a row's version v
@@ -19,7 +17,7 @@ export async function writeCheckpointedSpeedRows(store: ViewStore, rows: Partial
   const moved = <R extends { partition: number; version: number }>(list: readonly R[] | undefined): R[] =>
     (list ?? []).map((r) => {
       const version = base + r.version;
-      const owner = ownerOf(r.partition);
+      const owner = speedLaneOwner(r.partition);
       highest.set(owner, Math.max(highest.get(owner) ?? 0, version));
       return { ...r, version };
     });

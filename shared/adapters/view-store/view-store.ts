@@ -366,3 +366,8 @@ export interface ViewStore extends SpeedViewStore, BatchViewStore {
 export function speedLateLane(partition: number): number {
   return -1 - partition;
 }
+
+/** The partition a log partition belongs to: itself, or the partition whose late lane it is. */
+export function speedLaneOwner(logPartition: number): number {
+  return logPartition < 0 ? speedLateLane(logPartition) : logPartition;
+}
