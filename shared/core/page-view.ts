@@ -1,14 +1,23 @@
 /**
- * Event schema v1: `page_view`. The one definition of what a page view is, used by
- * the collector, the speed layer, the batch layer and the generator alike.
+ * The `page_view` event: the one definition of what a page view is, used by the collector,
+ * the speed layer, the batch layer and the generator alike.
  *
  * On the wire (HTTP and the log) an event is JSON. `timestamp` may be epoch ms or an
  * ISO-8601 string with an explicit UTC offset; the validator normalises it to epoch ms.
+ *
+ * Schema versions (docs/event-log.md has the table of fields per version):
+ * - v1: eventId, site, pageId, visitorId, timestamp, referrer, userAgent.
+ * - v2: v1 plus the visit fields the collector derives once ({@link VISIT_FIELDS}: source,
+ *   UTM, device, browser, OS, country). All optional: absent means unknown or none. A v1
+ *   record in the log stays valid and reads as a v2 event with no visit fields; a visit field
+ *   in a record that says v1 is refused, so a version always tells what a record may hold.
  */
 
 import { z } from 'zod';
 
-export const PAGE_VIEW_SCHEMA_VERSION = 1;
+/** The version the collector writes. Records of every version up to it stay readable. */
+export const PAGE_VIEW_SCHEMA_VERSION = 2;
+export type PageViewSchemaVersion = 1 | 2;
 export const DEFAULT_SITE = 'default';
 
 /** Limits on field sizes: a value beyond them is rejected, never truncated. */
@@ -22,11 +31,58 @@ export const PAGE_VIEW_LIMITS = {
   minTimestampMs: Date.UTC(2000, 0, 1),
   /** Latest accepted event time: 2100-01-01T00:00:00Z. Future skew is the speed layer's policy. */
   maxTimestampMs: Date.UTC(2100, 0, 1),
+  /** Source and UTM values: as long as the URL or referrer they come from may be. */
+  visitTextMaxLength: 2048,
+  /** Browser and OS names and versions. */
+  agentTextMaxLength: 100,
 } as const;
 
+/** Device classes, from the screen width (or the user agent when no width was sent). */
+export const DEVICES = ['Mobile', 'Tablet', 'Laptop', 'Desktop'] as const;
+export type Device = (typeof DEVICES)[number];
+
+/**
+ * The visit fields of schema v2, derived once by the collector (collector/enrichment) so that
+ * both layers read the same values. Each is optional: absent means unknown or none (a visit
+ * with no referrer and no `utm_source` has no source: "Direct / None").
+ */
+export interface VisitFields {
+  /** Where the visit came from: a well-known name ("Google") or the referrer's host; `utm_source` overrides it. */
+  source?: string;
+  utmMedium?: string;
+  utmSource?: string;
+  utmCampaign?: string;
+  utmContent?: string;
+  utmTerm?: string;
+  device?: Device;
+  browser?: string;
+  browserVersion?: string;
+  os?: string;
+  osVersion?: string;
+  /** ISO 3166-1 alpha-2, upper case. */
+  country?: string;
+}
+
+/** The names of the visit fields, in the order events and raw rows carry them. */
+export const VISIT_FIELDS = [
+  'source',
+  'utmMedium',
+  'utmSource',
+  'utmCampaign',
+  'utmContent',
+  'utmTerm',
+  'device',
+  'browser',
+  'browserVersion',
+  'os',
+  'osVersion',
+  'country',
+] as const satisfies readonly (keyof VisitFields)[];
+export type VisitField = (typeof VISIT_FIELDS)[number];
+
 /** A validated, normalised page view. */
-export interface PageView {
-  schemaVersion: 1;
+export interface PageView extends VisitFields {
+  schemaVersion: PageViewSchemaVersion;
   eventId: string;
   site: string;
   /** The page's path, e.g. `/pricing`. Always starts with `/`. */
@@ -50,6 +106,8 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 /** Site ids are slugs: they appear in URLs and metrics labels. The one definition (events, query parameters, OpenAPI). */
 export const SITE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** ISO 3166-1 alpha-2, upper case. */
+export const COUNTRY_PATTERN = /^[A-Z]{2}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 /**
@@ -142,7 +200,7 @@ const timestampField = z
  */
 export const PAGE_VIEW_INPUT = z.strictObject(
   {
-    schemaVersion: z.literal(PAGE_VIEW_SCHEMA_VERSION, { error: (iss) => `must be ${PAGE_VIEW_SCHEMA_VERSION}, got ${JSON.stringify(iss.input)}` }).optional(),
+    schemaVersion: z.union([z.literal(1), z.literal(2)], { error: (iss) => `must be 1 or 2, got ${JSON.stringify(iss.input)}` }).optional(),
     type: z.literal('page_view', { error: "must be 'page_view' when given" }).optional(),
     eventId: textField(36).regex(UUID_RE, { error: 'must be a UUID' }).meta({ description: 'A UUID; redeliveries with the same id count once in the batch views.' }),
     site: textField(PAGE_VIEW_LIMITS.siteMaxLength)
@@ -154,6 +212,19 @@ export const PAGE_VIEW_INPUT = z.strictObject(
     timestamp: timestampField.meta({ description: 'Event time: epoch ms, or ISO-8601 with a zone.' }),
     referrer: textField(PAGE_VIEW_LIMITS.referrerMaxLength).nullish(),
     userAgent: textField(PAGE_VIEW_LIMITS.userAgentMaxLength).nullish(),
+    // Schema v2: the visit fields.
+    source: textField(PAGE_VIEW_LIMITS.visitTextMaxLength).nullish(),
+    utmMedium: textField(PAGE_VIEW_LIMITS.visitTextMaxLength).nullish(),
+    utmSource: textField(PAGE_VIEW_LIMITS.visitTextMaxLength).nullish(),
+    utmCampaign: textField(PAGE_VIEW_LIMITS.visitTextMaxLength).nullish(),
+    utmContent: textField(PAGE_VIEW_LIMITS.visitTextMaxLength).nullish(),
+    utmTerm: textField(PAGE_VIEW_LIMITS.visitTextMaxLength).nullish(),
+    device: z.enum(DEVICES, { error: `must be one of ${DEVICES.join(', ')}` }).nullish(),
+    browser: textField(PAGE_VIEW_LIMITS.agentTextMaxLength).nullish(),
+    browserVersion: textField(PAGE_VIEW_LIMITS.agentTextMaxLength).nullish(),
+    os: textField(PAGE_VIEW_LIMITS.agentTextMaxLength).nullish(),
+    osVersion: textField(PAGE_VIEW_LIMITS.agentTextMaxLength).nullish(),
+    country: z.string().regex(COUNTRY_PATTERN, { error: 'must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE' }).nullish(),
   },
   { error: (iss) => (iss.code === 'invalid_type' ? 'event must be a JSON object' : undefined) },
 );
@@ -165,14 +236,19 @@ export function validatePageView(input: unknown): ValidationResult {
     const errors: FieldError[] = [];
     for (const issue of result.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) errors.push({ field: key, message: 'is not a field of page_view v1' });
+        for (const key of issue.keys) errors.push({ field: key, message: `is not a field of page_view v${PAGE_VIEW_SCHEMA_VERSION}` });
       } else errors.push({ field: issue.path.map(String).join('.'), message: issue.message });
     }
     return { ok: false, errors };
   }
   const e = result.data;
+  const visitFieldsGiven = VISIT_FIELDS.filter((f) => e[f] !== undefined && e[f] !== null);
+  if (e.schemaVersion === 1 && visitFieldsGiven.length > 0) {
+    return { ok: false, errors: visitFieldsGiven.map((field) => ({ field, message: 'is a field of page_view v2: send schemaVersion 2 (or none)' })) };
+  }
   const event: PageView = {
-    schemaVersion: 1,
+    // Without a version, the lowest that holds the fields given.
+    schemaVersion: e.schemaVersion ?? (visitFieldsGiven.length > 0 ? 2 : 1),
     eventId: e.eventId.toLowerCase(),
     site: e.site ?? DEFAULT_SITE,
     pageId: e.pageId,
@@ -181,6 +257,7 @@ export function validatePageView(input: unknown): ValidationResult {
   };
   if (e.referrer !== undefined && e.referrer !== null) event.referrer = e.referrer;
   if (e.userAgent !== undefined && e.userAgent !== null) event.userAgent = e.userAgent;
+  for (const field of visitFieldsGiven) (event as unknown as Record<VisitField, unknown>)[field] = e[field];
   return { ok: true, event };
 }
 
@@ -245,7 +322,7 @@ const isPlainTextValue = (v: string): boolean => !CONTROL_RE.test(v) && isUnicod
  * record is anything else: then {@link PAGE_VIEW_INPUT} decides, and gives the reasons.
  *
  * Accepts only what the schema accepts, and returns what {@link validatePageView} returns for it.
- * The shape: the fields of {@link PageView}, none null, schemaVersion 1, an eventId in lower case
+ * The shape: the fields of {@link PageView}, none null, schemaVersion 1 or 2 (visit fields only in 2), an eventId in lower case
  * and an epoch-ms timestamp, with the schema's lengths and patterns (no `type`, no ISO timestamp).
  */
 function fastPageView(text: string, json: unknown): PageView | null {
@@ -262,11 +339,12 @@ function fastPageView(text: string, json: unknown): PageView | null {
       case 'userAgent':
         break;
       default:
+        if (VISIT_FIELD_SET.has(key)) break;
         return null; // `type`, or not a field at all
     }
   }
   const { schemaVersion, eventId, site, pageId, visitorId, timestamp, referrer, userAgent } = json as { [K in keyof PageView]?: unknown };
-  if (schemaVersion !== 1) return null;
+  if (schemaVersion !== 1 && schemaVersion !== 2) return null;
   // The patterns of eventId and site admit only ASCII letters, digits and punctuation: no text check needed.
   if (typeof eventId !== 'string' || !isLowerCaseUuid(eventId)) return null;
   if (typeof site !== 'string' || site.length > PAGE_VIEW_LIMITS.siteMaxLength || !SITE_PATTERN.test(site)) return null;
@@ -275,16 +353,45 @@ function fastPageView(text: string, json: unknown): PageView | null {
   if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp) || !inRange(timestamp)) return null;
   if (referrer !== undefined && (typeof referrer !== 'string' || referrer.length === 0 || referrer.length > PAGE_VIEW_LIMITS.referrerMaxLength)) return null;
   if (userAgent !== undefined && (typeof userAgent !== 'string' || userAgent.length === 0 || userAgent.length > PAGE_VIEW_LIMITS.userAgentMaxLength)) return null;
+  const onlyPlainText = hasOnlyPlainText(text);
   const plainText =
-    hasOnlyPlainText(text) ||
+    onlyPlainText ||
     (isPlainTextValue(pageId) && isPlainTextValue(visitorId) && (referrer === undefined || isPlainTextValue(referrer)) && (userAgent === undefined || isPlainTextValue(userAgent)));
   if (!plainText) return null;
 
   // Built as validatePageView builds it (same fields, same order); the id is in lower case already.
-  const event: PageView = { schemaVersion: 1, eventId, site, pageId, visitorId, timestamp };
+  const event: PageView = { schemaVersion, eventId, site, pageId, visitorId, timestamp };
   if (referrer !== undefined) event.referrer = referrer;
   if (userAgent !== undefined) event.userAgent = userAgent;
+  const fields = json as Record<string, unknown>;
+  for (const field of VISIT_FIELDS) {
+    const value = fields[field];
+    if (value === undefined) continue;
+    if (schemaVersion === 1 || !isVisitValue(field, value) || !(onlyPlainText || isPlainTextValue(value))) return null;
+    (event as unknown as Record<VisitField, string>)[field] = value;
+  }
   return event;
+}
+
+const VISIT_FIELD_SET: ReadonlySet<string> = new Set(VISIT_FIELDS);
+const DEVICE_SET: ReadonlySet<unknown> = new Set(DEVICES);
+
+/** Whether `value` is what {@link PAGE_VIEW_INPUT} accepts for a visit field (its text checks apart). */
+function isVisitValue(field: VisitField, value: unknown): value is string {
+  if (typeof value !== 'string' || value.length === 0) return false;
+  switch (field) {
+    case 'device':
+      return DEVICE_SET.has(value);
+    case 'country':
+      return COUNTRY_PATTERN.test(value);
+    case 'browser':
+    case 'browserVersion':
+    case 'os':
+    case 'osVersion':
+      return value.length <= PAGE_VIEW_LIMITS.agentTextMaxLength;
+    default:
+      return value.length <= PAGE_VIEW_LIMITS.visitTextMaxLength;
+  }
 }
 
 /**

@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  DEVICES,
   NOT_UNICODE_TEXT,
   PAGE_VIEW_LIMITS as LIMITS,
   decodePageView,
@@ -17,6 +18,7 @@ import {
   encodePageView,
   fastDecodePageView,
   validatePageView,
+  VISIT_FIELDS,
   type PageView,
   type ValidationResult,
 } from '../../../shared/core/page-view.ts';
@@ -65,11 +67,25 @@ const validEvent: fc.Arbitrary<PageView> = fc
     timestamp: validTimestamp,
     referrer: fc.option(cleanText(LIMITS.referrerMaxLength), { nil: undefined }),
     userAgent: fc.option(cleanText(LIMITS.userAgentMaxLength), { nil: undefined }),
+    v2: fc.boolean(),
+    source: fc.option(cleanText(LIMITS.visitTextMaxLength), { nil: undefined }),
+    utmCampaign: fc.option(cleanText(LIMITS.visitTextMaxLength), { nil: undefined }),
+    device: fc.option(fc.constantFrom(...DEVICES), { nil: undefined }),
+    browser: fc.option(cleanText(LIMITS.agentTextMaxLength), { nil: undefined }),
+    country: fc.option(fc.constantFrom('DE', 'US', 'FR'), { nil: undefined }),
   })
-  .map(({ referrer, userAgent, ...required }) => {
-    const event: PageView = { schemaVersion: 1, ...required };
+  .map(({ referrer, userAgent, v2, source, utmCampaign, device, browser, country, ...required }) => {
+    const event: PageView = { schemaVersion: v2 ? 2 : 1, ...required };
     if (referrer !== undefined) event.referrer = referrer;
     if (userAgent !== undefined) event.userAgent = userAgent;
+    if (v2) {
+      // The visit fields, in the order the validator writes them (VISIT_FIELDS).
+      if (source !== undefined) event.source = source;
+      if (utmCampaign !== undefined) event.utmCampaign = utmCampaign;
+      if (device !== undefined) event.device = device;
+      if (browser !== undefined) event.browser = browser;
+      if (country !== undefined) event.country = country;
+    }
     return event;
   });
 
@@ -83,6 +99,7 @@ const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
     .chain((n) => fc.constantFrom(n - 1, n, n + 1))
     .map((n) => `/${'y'.repeat(n - 1)}`),
   fc.constantFrom('-a', '.a', 'a b', 'a/b', 'caf\u00e9', 'a\u0000', 'shop\ud800', 'A.b_c-9'),
+  fc.constantFrom('DE', 'de', 'DEU', 'Mobile', 'mobile', 'Phone', 'Desktop', 'c'.repeat(LIMITS.agentTextMaxLength), 'c'.repeat(LIMITS.agentTextMaxLength + 1)),
   fc.constantFrom(
     LIMITS.minTimestampMs - 1,
     LIMITS.minTimestampMs,
@@ -110,7 +127,7 @@ const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.tuple(fc.uuid(), fc.nat(35), fc.constantFrom('g', 'G', '-', '0', ' ', '\u0660')).map(([id, i, c]) => id.slice(0, i) + c + id.slice(i + 1)), // 36 characters, not always a UUID
   fc.integer({ min: LIMITS.minTimestampMs, max: LIMITS.maxTimestampMs - 1 }).map((ms) => new Date(ms).toISOString()),
 );
-const FIELDS = ['schemaVersion', 'type', 'eventId', 'site', 'pageId', 'visitorId', 'timestamp', 'referrer', 'userAgent'] as const;
+const FIELDS = ['schemaVersion', 'type', 'eventId', 'site', 'pageId', 'visitorId', 'timestamp', 'referrer', 'userAgent', ...VISIT_FIELDS] as const;
 const fieldName = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...FIELDS) }, { weight: 1, arbitrary: fc.constantFrom('pageid', 'extra', '__proto__', 'constructor', '') });
 
 type Entry = [key: string, value: unknown];
@@ -316,7 +333,7 @@ describe('decodePageView: records the fast path leaves to the schema', () => {
     ['an escaped lone surrogate in pageId', json.replace('/pricing', '/x\\ud800'), 'pageId', NOT_UNICODE_TEXT],
     ['a raw lone surrogate in a string record', json.replace('/pricing', '/x\ud800'), 'pageId', NOT_UNICODE_TEXT],
     ['a non-character in referrer', json.replace('example.org', 'example\u{10ffff}.org'), 'referrer', NOT_UNICODE_TEXT],
-    ['an unknown field', json.replace('"site"', '"extra":1,"site"'), 'extra', 'is not a field of page_view v1'],
+    ['an unknown field', json.replace('"site"', '"extra":1,"site"'), 'extra', 'is not a field of page_view v2'],
     ['a timestamp at 2100-01-01', json.replace(String(event.timestamp), String(LIMITS.maxTimestampMs)), 'timestamp', 'must be between 2000-01-01 and 2100-01-01 UTC'],
     ['an eventId with a non-hex digit', json.replace(event.eventId, `${event.eventId.slice(0, 35)}g`), 'eventId', 'must be a UUID'],
     ['a fractional timestamp', json.replace(String(event.timestamp), `${event.timestamp}.5`), 'timestamp', 'must be an integer number of epoch milliseconds'],

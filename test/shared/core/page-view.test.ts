@@ -42,12 +42,25 @@ describe('validatePageView', () => {
     ['fractional epoch', { ...valid, timestamp: 1.5 }, 'timestamp', 'must be an integer number of epoch milliseconds'],
     ['before 2000', { ...valid, timestamp: 0 }, 'timestamp', 'must be between 2000-01-01 and 2100-01-01 UTC'],
     ['bad site', { ...valid, site: "a'b" }, 'site', 'must contain only letters, digits, ".", "_" and "-" and start with a letter or digit'],
-    ['unknown field', { ...valid, pageid: '/x' }, 'pageid', 'is not a field of page_view v1'],
-    ['wrong version', { ...valid, schemaVersion: 2 }, 'schemaVersion', 'must be 1, got 2'],
+    ['unknown field', { ...valid, pageid: '/x' }, 'pageid', 'is not a field of page_view v2'],
+    ['unknown version', { ...valid, schemaVersion: 3 }, 'schemaVersion', 'must be 1 or 2, got 3'],
+    ['a visit field in a v1 event', { ...valid, schemaVersion: 1, country: 'DE' }, 'country', 'is a field of page_view v2: send schemaVersion 2 (or none)'],
+    ['an unknown device', { ...valid, device: 'Phone' }, 'device', 'must be one of Mobile, Tablet, Laptop, Desktop'],
+    ['a country in lower case', { ...valid, country: 'de' }, 'country', 'must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE'],
+    ['a browser name too long', { ...valid, browser: 'b'.repeat(101) }, 'browser', 'must be at most 100 characters, got 101'],
+    ['an empty source', { ...valid, source: '' }, 'source', 'must not be empty'],
   ])('rejects %s with a message naming the field', (_name, input, field, message) => {
     const result = validatePageView(input);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.errors).toContainEqual({ field, message });
+  });
+
+  it('reads the visit fields of schema v2, and gives an event without a version the lowest that holds its fields', () => {
+    const visit = { source: 'Google', utmMedium: 'cpc', utmSource: 'google', utmCampaign: 'spring', utmContent: 'a', utmTerm: 'shoes', device: 'Mobile', browser: 'Chrome', browserVersion: '120.0', os: 'Android', osVersion: '14', country: 'DE' };
+    const result = validatePageView({ ...valid, ...visit });
+    expect(result).toEqual({ ok: true, event: { schemaVersion: 2, eventId: valid.eventId, site: 'default', pageId: '/pricing', visitorId: 'v-1', timestamp: Date.UTC(2026, 0, 31, 12), ...visit } });
+    expect(validatePageView({ ...valid, schemaVersion: 2 })).toMatchObject({ ok: true, event: { schemaVersion: 2 } });
+    expect(validatePageView({ ...valid, country: null })).toMatchObject({ ok: true, event: { schemaVersion: 1 } });
   });
 
   it('reports every problem at once', () => {
