@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PlatformError, isPlatformError } from '../shared/core/errors.ts';
-import { decodePageView } from '../shared/core/page-view.ts';
+import { VISIT_FIELDS, decodePageView, type VisitField } from '../shared/core/page-view.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/core/sketches/hyperloglog.ts';
 import { bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
@@ -87,7 +87,7 @@ function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventR
   const e = decoded.event;
   hash64(e.visitorId, visitorHash);
   hllRegister(visitorHash.hi, visitorHash.lo, HLL_BATCH_PRECISION, visitorRegister);
-  raw.push({
+  const row: RawEventRow = {
     partition: record.partition,
     offset: record.offset,
     eventId: e.eventId,
@@ -99,7 +99,11 @@ function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventR
     eventTime: e.timestamp,
     referrer: e.referrer ?? '',
     userAgent: e.userAgent ?? '',
-  });
+    schemaVersion: e.schemaVersion,
+  };
+  // Schema v2: the visit fields the collector derived, as they are (absent stays absent).
+  if (e.schemaVersion === 2) for (const field of VISIT_FIELDS) if (e[field] !== undefined) (row as unknown as Record<VisitField, unknown>)[field] = e[field];
+  raw.push(row);
 }
 
 function isSpeedStore(store: BatchViewStore): store is BatchViewStore & SpeedViewStore {

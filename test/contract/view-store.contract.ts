@@ -340,6 +340,41 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       await expect(store.dropSpeedBefore(T0 + 1)).rejects.toThrow(/UTC day start/);
     });
 
+    it('raw copy keeps the visit fields of schema v2 beside v1 rows, absent fields absent', async () => {
+      const v2 = raw(0, 1, {
+        schemaVersion: 2,
+        source: 'Google',
+        utmMedium: 'cpc',
+        utmSource: 'google',
+        utmCampaign: "spring'\\sale",
+        utmContent: 'banner',
+        utmTerm: 'shoes',
+        device: 'Mobile',
+        browser: 'Chrome Mobile',
+        browserVersion: '120.0',
+        os: 'Android',
+        osVersion: '14',
+        country: 'DE',
+      });
+      const v1 = raw(0, 0);
+      const partial = raw(0, 2, { schemaVersion: 2, device: 'Desktop' });
+      await store.appendRawEvents([v1, v2, partial]);
+      await store.appendRawEvents([v2]); // a copy twice reads once
+      expect(await store.readRawEvents({ partition: 0, fromOffset: 0, limit: 10 })).toEqual([{ ...v1, schemaVersion: 1 }, v2, partial]);
+      expect(await store.readRawEvents({ partition: 0, fromOffset: 1, limit: 1 })).toEqual([v2]);
+      expect(await store.readRawEvents({ partition: 1, fromOffset: 0, limit: 10 })).toEqual([]);
+    });
+
+    it('visitor salts: the first stored salt of a day is every caller\'s; dropped days take a new one', async () => {
+      const day = 20_000;
+      expect(await store.visitorSalt(day, 'b'.repeat(64))).toBe('b'.repeat(64));
+      expect(await store.visitorSalt(day, 'a'.repeat(64))).toBe('b'.repeat(64));
+      expect(await store.visitorSalt(day + 1, 'c'.repeat(64))).toBe('c'.repeat(64));
+      await store.dropVisitorSaltsBefore(day + 1);
+      expect(await store.visitorSalt(day, 'd'.repeat(64))).toBe('d'.repeat(64));
+      expect(await store.visitorSalt(day + 1, 'e'.repeat(64))).toBe('c'.repeat(64));
+    });
+
     it('raw copy tracks the next offset per partition, past valid and invalid records', async () => {
       expect(await store.rawCopyEndOffsets()).toEqual(new Map());
       await store.appendRawEvents([raw(0, 0), raw(0, 1), raw(2, 10)]);

@@ -336,6 +336,14 @@ export class ClickHouseViewStore extends SqlViewStore {
     }
   }
 
+  async dropVisitorSaltsBefore(day: number): Promise<void> {
+    const { sql } = this.dialect;
+    for (const partition of await this.activePartitions('visitor_salts')) {
+      const saltDay = Number(partition);
+      if (Number.isInteger(saltDay) && saltDay < day) await this.exec(sql`ALTER TABLE visitor_salts DROP PARTITION ${saltDay}`);
+    }
+  }
+
   async dropBatchVersionsExcept(keep: readonly string[]): Promise<void> {
     const { sql } = this.dialect;
     for (const table of BATCH_VIEW_TABLES) {

@@ -212,6 +212,10 @@ export class DuckDbViewStore extends SqlViewStore {
     }
   }
 
+  async dropVisitorSaltsBefore(day: number): Promise<void> {
+    await this.exec(this.dialect.sql`DELETE FROM visitor_salts WHERE day < ${day}`);
+  }
+
   async dropBatchVersionsExcept(keep: readonly string[]): Promise<void> {
     if (keep.length === 0) throw new PlatformError('PV_STORE_QUERY_FAILED', 'dropBatchVersionsExcept needs at least one version to keep');
     for (const table of BATCH_VIEW_TABLES) {

@@ -5,7 +5,8 @@
  */
 import { bucketSql } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
-import { pageFilter, raw, toPageTotal, type SqlContext } from './sql-context.ts';
+import { VISIT_FIELDS, type VisitField, type VisitFields } from '../../core/page-view.ts';
+import { pageFilter, raw, toPageTotal, type Row, type SqlContext } from './sql-context.ts';
 import type {
   BatchCutoff,
   BatchGrain,
@@ -17,8 +18,31 @@ import type {
   InvalidRecordRow,
   PageTotal,
   RawEventRow,
+  RawEventsQuery,
   ViewQuery,
 } from './view-store.ts';
+
+/** The raw copy's column of each visit field (schema v2); '' holds an absent field. */
+export const VISIT_COLUMNS: Readonly<Record<VisitField, string>> = {
+  source: 'source',
+  utmMedium: 'utm_medium',
+  utmSource: 'utm_source',
+  utmCampaign: 'utm_campaign',
+  utmContent: 'utm_content',
+  utmTerm: 'utm_term',
+  device: 'device',
+  browser: 'browser',
+  browserVersion: 'browser_version',
+  os: 'os',
+  osVersion: 'os_version',
+  country: 'country',
+};
+
+function visitColumns(row: VisitFields): Row {
+  const out: Row = {};
+  for (const field of VISIT_FIELDS) out[VISIT_COLUMNS[field]] = row[field] ?? '';
+  return out;
+}
 
 /** Position of a record in the log as one sortable integer: partition * 2^40 + offset. */
 export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
@@ -68,8 +92,48 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         event_time: r.eventTime,
         referrer: r.referrer,
         user_agent: r.userAgent,
+        schema_version: r.schemaVersion ?? 1,
+        ...visitColumns(r),
       })),
     );
+  }
+
+  async readRawEvents(query: RawEventsQuery): Promise<RawEventRow[]> {
+    const { sql } = this.ctx.dialect;
+    const rows = await this.ctx.rows(sql`
+      SELECT log_partition, log_offset, event_id, site, page_id, visitor_id, visitor_hll_index, visitor_hll_rank,
+        event_time, referrer, user_agent, schema_version, ${raw(Object.values(VISIT_COLUMNS).join(', '))}
+      FROM raw_events
+      WHERE log_partition = ${query.partition} AND log_offset >= ${query.fromOffset}
+      ORDER BY log_offset LIMIT ${query.limit * 2}`);
+    const out: RawEventRow[] = [];
+    let last = -1;
+    for (const r of rows) {
+      const offset = Number(r['log_offset']);
+      if (offset === last) continue; // a copy not yet merged away (ClickHouse)
+      last = offset;
+      if (out.length === query.limit) break;
+      const row: RawEventRow = {
+        partition: Number(r['log_partition']),
+        offset,
+        eventId: String(r['event_id']),
+        site: String(r['site']),
+        pageId: String(r['page_id']),
+        visitorId: String(r['visitor_id']),
+        visitorHllIndex: Number(r['visitor_hll_index']),
+        visitorHllRank: Number(r['visitor_hll_rank']),
+        eventTime: Number(r['event_time']),
+        referrer: String(r['referrer']),
+        userAgent: String(r['user_agent']),
+        schemaVersion: Number(r['schema_version']) === 2 ? 2 : 1,
+      };
+      for (const field of VISIT_FIELDS) {
+        const value = String(r[VISIT_COLUMNS[field]]);
+        if (value !== '') (row as unknown as Record<VisitField, string>)[field] = value;
+      }
+      out.push(row);
+    }
+    return out;
   }
 
   async truncateRawCopy(): Promise<void> {

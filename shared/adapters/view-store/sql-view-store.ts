@@ -12,6 +12,7 @@ import { SqlBatchViews, EVENTS_PER_PASS } from './sql-batch-views.ts';
 import type { DialectFunctions, Row, SqlContext, TableRows } from './sql-context.ts';
 import { SqlRunLedger } from './sql-run-ledger.ts';
 import { SqlSpeedViews } from './sql-speed-views.ts';
+import { SqlVisitorSalts } from './sql-visitor-salts.ts';
 import type {
   BatchBoundary,
   BatchCutoff,
@@ -24,6 +25,7 @@ import type {
   InvalidRecordRow,
   PageTotal,
   RawEventRow,
+  RawEventsQuery,
   SpeedBucketViews,
   SpeedCheckpoint,
   SpeedMinuteRow,
@@ -57,6 +59,7 @@ export abstract class SqlViewStore implements ViewStore {
   protected abstract migrationsTableDdl(): string;
   /** Deletes the speed tables' rows of buckets before a UTC day start (engine-specific). */
   protected abstract deleteSpeedBefore(dayStart: number): Promise<void>;
+  abstract dropVisitorSaltsBefore(day: number): Promise<void>;
   abstract dropBatchVersionsExcept(keep: readonly string[]): Promise<void>;
   abstract ping(): Promise<boolean>;
   abstract close(): Promise<void>;
@@ -65,14 +68,15 @@ export abstract class SqlViewStore implements ViewStore {
   private readonly speed = new SqlSpeedViews(this.context, (dayStart) => this.deleteSpeedBefore(dayStart));
   private readonly batch = new SqlBatchViews(this.context);
   private readonly ledger = new SqlRunLedger(this.context);
+  private readonly salts = new SqlVisitorSalts(this.context);
 
-  async migrate(): Promise<void> {
+  async migrate(throughVersion = Number.POSITIVE_INFINITY): Promise<void> {
     await this.ensureDatabase();
     await this.exec(this.migrationsTableDdl());
     const appliedRows = await this.rows(this.dialect.sql`SELECT version FROM schema_migrations`);
     const applied = new Set(appliedRows.map((r) => Number(r['version'])));
     for (const migration of await loadMigrations(this.kind)) {
-      if (applied.has(migration.version)) continue;
+      if (applied.has(migration.version) || migration.version > throughVersion) continue;
       for (const statement of migration.statements) await this.exec(statement);
       await this.insert('schema_migrations', [
         { version: migration.version, name: migration.name, applied_at: Date.now() },
@@ -160,6 +164,9 @@ export abstract class SqlViewStore implements ViewStore {
   truncateRawCopy(): Promise<void> {
     return this.batch.truncateRawCopy();
   }
+  readRawEvents(query: RawEventsQuery): Promise<RawEventRow[]> {
+    return this.batch.readRawEvents(query);
+  }
   buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats> {
     return this.batch.buildBatchViews(batchId, cutoff, this.batchEventsPerPass);
   }
@@ -191,5 +198,10 @@ export abstract class SqlViewStore implements ViewStore {
   }
   batchRuns(limit: number): Promise<BatchRunRecord[]> {
     return this.ledger.batchRuns(limit);
+  }
+
+  // Visitor-id salts (sql-visitor-salts.ts); dropVisitorSaltsBefore is the engine's.
+  visitorSalt(day: number, candidate: string): Promise<string> {
+    return this.salts.visitorSalt(day, candidate);
   }
 }

@@ -7,6 +7,7 @@
  * All times are epoch milliseconds (UTC). Bucket starts follow shared/core/time-buckets.ts.
  */
 import type { SqlDialect } from '../sql-escape.ts';
+import type { PageViewSchemaVersion, VisitFields } from '../../core/page-view.ts';
 
 /** Counts of one bucket. `bucket` is the bucket's start, epoch ms. */
 export interface BucketViews {
@@ -120,8 +121,11 @@ export interface BucketVisitorSketches {
   sketches: string[];
 }
 
-/** One event of the raw copy, keyed by its position in the log. */
-export interface RawEventRow {
+/**
+ * One event of the raw copy, keyed by its position in the log. The visit fields (schema v2) are
+ * absent for v1 events; the tables hold an absent field as ''.
+ */
+export interface RawEventRow extends VisitFields {
   partition: number;
   offset: number;
   eventId: string;
@@ -134,6 +138,15 @@ export interface RawEventRow {
   eventTime: number;
   referrer: string;
   userAgent: string;
+  /** The event's schema version (1 when absent). */
+  schemaVersion?: PageViewSchemaVersion;
+}
+
+/** Where to read raw rows from: one partition's rows from an offset on, in offset order. */
+export interface RawEventsQuery {
+  partition: number;
+  fromOffset: number;
+  limit: number;
 }
 
 /** Page views of one page over a range. */
@@ -338,6 +351,23 @@ export interface BatchViewWriter {
   dropBatchVersionsExcept(keep: readonly string[]): Promise<void>;
   /** Empties the raw copy (for a full rebuild from the log's first offset). */
   truncateRawCopy(): Promise<void>;
+  /** Rows of the raw copy (for inspection and tests), in offset order; each (partition, offset) once. */
+  readRawEvents(query: RawEventsQuery): Promise<RawEventRow[]>;
+}
+
+/**
+ * The collector's daily salts for cookieless visitor ids (collector/visitor-salts.ts), shared
+ * by every collector process through the store.
+ */
+export interface VisitorSaltStore {
+  /**
+   * The salt of a UTC day (days since the epoch): `candidate` is stored as one of the day's
+   * salts, and the least stored salt of the day is returned, so every process that asks
+   * settles on the same one.
+   */
+  visitorSalt(day: number, candidate: string): Promise<string>;
+  /** Destroys the salts of the days before `day`. */
+  dropVisitorSaltsBefore(day: number): Promise<void>;
 }
 
 /** Everything the serving layer reads. */
@@ -347,13 +377,13 @@ export interface SpeedViewStore extends SpeedViewReader, SpeedViewWriter {}
 
 export interface BatchViewStore extends BatchViewReader, BatchViewWriter {}
 
-export interface ViewStore extends SpeedViewStore, BatchViewStore {
+export interface ViewStore extends SpeedViewStore, BatchViewStore, VisitorSaltStore {
   readonly kind: 'clickhouse' | 'duckdb';
   /** Raw rows per deduplication pass of a batch build; fewer rows per pass use less engine memory. */
   batchEventsPerPass: number;
   readonly dialect: SqlDialect;
-  /** Creates the database (if needed) and applies pending migrations from sql/<kind>/. */
-  migrate(): Promise<void>;
+  /** Creates the database (if needed) and applies pending migrations from sql/<kind>/ (those up to `throughVersion` only, when given). */
+  migrate(throughVersion?: number): Promise<void>;
   close(): Promise<void>;
 }
 
