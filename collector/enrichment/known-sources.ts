@@ -4,7 +4,7 @@
  * is "Gmail", utm_source=ig is "Instagram"). Data only; source.ts reads it.
  *
  * Names follow Plausible's spelling where Plausible has one ("Youtube", "Yahoo!", "Brave",
- * "Twitter" for x.com too), so that filters written for Plausible match.
+ * "Twitter"), so that filters written for Plausible match; x.com is Twitter too (our choice).
  */
 
 export interface KnownSource {
