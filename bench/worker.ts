@@ -19,7 +19,6 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import express from 'express';
 import kafkajs from 'kafkajs';
 import { runBatch } from '../batch-layer/index.ts';
-import type { ServingAppDeps } from '../serving-layer/index.ts';
 import { ENVIRONMENT_VARIABLES } from '../shared/runtime/environment.ts';
 import { EmbeddedEventLog, KafkaEventLog, partitionForKey, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
@@ -28,7 +27,7 @@ import { decodePageView, encodePageView, pageViewKey } from '../shared/core/page
 import { ByteBudget, PartitionState } from '../speed-layer/partition-state.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
-import { createPlatformApp } from '../cli/platform-app.ts';
+import { createPlatformApp, type PlatformAppDeps } from '../cli/platform-app.ts';
 import { ServingViews } from '../serving-layer/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
 import { collectorBatches, distinctPageEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
@@ -463,9 +462,9 @@ const CONSTANT_PROBE_PATH = '/api/v1/stats/constant-probe';
  * speed layer in the same process; and the constant probe (the read stack's own cost).
  */
 async function servingDeps(
-  parts: Pick<ServingAppDeps, 'log' | 'controlLog' | 'store' | 'metrics'>,
+  parts: Pick<PlatformAppDeps, 'log' | 'controlLog' | 'store' | 'metrics'>,
   speed: SpeedLayer | null = null,
-): Promise<ServingAppDeps & { views: ServingViews }> {
+): Promise<PlatformAppDeps & { views: ServingViews }> {
   // npm start's configuration for the store's kind (a ClickHouse URL selects its defaults), with
   // SERVING_* variables of this worker's environment applied (to run a bench with another setting).
   const serving = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SERVING_')));

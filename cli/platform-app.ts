@@ -1,22 +1,42 @@
 /**
  * The HTTP app `npm start` serves, composed from the layers' routers: the collector
- * (POST /api/v1/events) and the serving layer (read API, batch operations, health), with the
- * OpenAPI document assembled from their parts.
+ * (POST /api/v1/events, POST /api/event, GET /js/script.js) and the serving layer (read API,
+ * batch operations, health), with the OpenAPI document assembled from their parts.
  */
 import type { Express } from 'express';
-import { COLLECTOR_OPENAPI, collectorRouter } from '../collector/index.ts';
+import { COLLECTOR_OPENAPI, VisitEnrichment, VisitorSalts, collectorRouter, type CollectorOptions, type VisitEnricher } from '../collector/index.ts';
 import { SERVING_OPENAPI, servingRouter, type ServingAppDeps } from '../serving-layer/index.ts';
-import { createHttpApp } from '../shared/runtime/http/http-app.ts';
+import type { ViewReader, VisitorSaltStore } from '../shared/adapters/view-store/index.ts';
+import { createHttpApp, type TrustProxy } from '../shared/runtime/http/http-app.ts';
 import { openApiDocument } from '../shared/runtime/http/openapi.ts';
 
 /** The OpenAPI document of the composed app. */
 export const PLATFORM_OPENAPI = openApiDocument([COLLECTOR_OPENAPI, SERVING_OPENAPI]);
 
-export function createPlatformApp(deps: ServingAppDeps): Express {
+export interface PlatformAppDeps extends ServingAppDeps {
+  /** The view store: the serving layer reads it, the collector keeps its visitor-id salts in it. */
+  store: ViewReader & VisitorSaltStore;
+  /** The daily visitor-id salts; `npm start` starts them (refreshed every minute). Absent: made here, loaded on first use. */
+  salts?: VisitorSalts;
+  /** The enrichment of events. Absent: made here with its defaults (country lookup on). */
+  enrichment?: VisitEnricher;
+  /** Rate limit, allowed origins, clock. */
+  collector?: CollectorOptions;
+  /** Which proxies' X-Forwarded-For to trust for the client IP (TRUST_PROXY). @default false */
+  trustProxy?: TrustProxy;
+}
+
+export function createPlatformApp(deps: PlatformAppDeps): Express {
+  const salts = deps.salts ?? new VisitorSalts(deps.store, deps.logger.child({ module: 'visitor-salts' }));
+  const enrichment = deps.enrichment ?? new VisitEnrichment();
   return createHttpApp({
     metrics: deps.metrics,
     logger: deps.logger,
-    routers: [collectorRouter(deps.log, deps.metrics), servingRouter(deps)],
+    trustProxy: deps.trustProxy ?? false,
+    routers: [
+      collectorRouter({ log: deps.log, metrics: deps.metrics, salts, enrichment, ...(deps.collector === undefined ? {} : { options: deps.collector }) }),
+      servingRouter(deps),
+    ],
     openApiDocument: PLATFORM_OPENAPI,
   });
 }

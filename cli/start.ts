@@ -13,6 +13,7 @@ import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { createPlatformApp } from './platform-app.ts';
+import { VisitEnrichment, VisitorSalts } from '../collector/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
 import { ServingViews } from '../serving-layer/index.ts';
 
@@ -102,6 +103,10 @@ let server: Server | null = null;
 if (views !== null) {
   await views.start();
   stops.push(async () => views.stop());
+  // The collector serves beside the read API: its visitor-id salts are kept in the store.
+  const salts = new VisitorSalts(store, logger.child({ module: 'visitor-salts' }));
+  await salts.start();
+  stops.push(async () => salts.stop());
   const app = createPlatformApp({
     log,
     controlLog,
@@ -112,6 +117,10 @@ if (views !== null) {
     store,
     metrics,
     logger: logger.child({ module: 'serving-layer' }),
+    salts,
+    enrichment: new VisitEnrichment({ geoip: config.geoip }),
+    collector: { rateLimitPerMinute: config.ingestRateLimit, allowedOrigins: config.ingestAllowedOrigins },
+    trustProxy: config.trustProxy,
   });
   server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));

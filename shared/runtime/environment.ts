@@ -12,6 +12,7 @@
  *    test/docs/readme.test.ts).
  */
 import path from 'node:path';
+import { isIP } from 'node:net';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
 import { HLL_BATCH_PRECISION } from '../core/sketches/index.ts';
@@ -186,6 +187,16 @@ export type Role = (typeof ROLE_NAMES)[number];
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 const DATABASE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const BROKER_RE = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+const ALLOWED_ORIGINS_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\s*=\s*https?:\/\/[^\s;=]+(\s+https?:\/\/[^\s;=]+)*$/;
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+/** An address, a subnet (address/prefix) or one of Express's names for subnets. */
+function isProxyAddress(s: string): boolean {
+  if (PROXY_NAMES.includes(s)) return true;
+  const [address = '', prefix, ...rest] = s.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 const BROKERS_ERROR = 'must be host:port[,host:port...], e.g. 127.0.0.1:9092';
 const DAY = 86_400_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -346,6 +357,55 @@ export const ENVIRONMENT_VARIABLES = {
       secret: true,
     },
   ),
+  TRUST_PROXY: variable(
+    'trustProxy',
+    {
+      text: z
+        .string()
+        .transform((s): false | number | string[] => {
+          const lower = s.trim().toLowerCase();
+          if ((OFF as readonly string[]).includes(lower)) return false;
+          if (/^\d+$/.test(lower)) return Number(lower);
+          return commaSeparated(s);
+        })
+        .refine((v) => v === false || typeof v === 'number' || v.every(isProxyAddress), {
+          error: "must be off, a number of proxy hops, or comma-separated addresses or subnets (e.g. 10.0.0.0/8, loopback)",
+        }),
+      allowed: 'off, a hop count, or addresses/subnets (loopback, linklocal, uniquelocal, 10.0.0.0/8, …)',
+      show: (v: false | number | string[]) => (v === false ? 'off' : String(v)),
+    },
+    {
+      default: false,
+      description:
+        "Which proxies' X-Forwarded-For gives the client IP of ingestion requests (visitor ids, country, rate limit). " +
+        'Off: the socket address. Behind a load balancer, name it (addresses or subnets) or give the number of hops.',
+    },
+  ),
+  INGEST_RATE_LIMIT: variable('ingestRateLimit', wholeNumber(0, 1_000_000_000), {
+    default: 1200,
+    description: 'Requests per minute per client IP on POST /api/event and POST /api/v1/events (429 with Retry-After beyond); 0 turns it off. Per collector process.',
+  }),
+  INGEST_ALLOWED_ORIGINS: variable(
+    'ingestAllowedOrigins',
+    {
+      text: z
+        .string()
+        .transform((s) => s.split(';').map((part) => part.trim()).filter(Boolean))
+        .pipe(z.array(z.string().regex(ALLOWED_ORIGINS_RE, { error: 'each entry must be site=origin[ origin…], e.g. shop.example=https://shop.example https://www.shop.example' })))
+        .transform((entries) => new Map(entries.map((e) => { const [site = '', origins = ''] = e.split('='); return [site.trim(), origins.trim().split(/\s+/)] as [string, string[]]; }))),
+      allowed: 'site=origin[ origin…] entries separated by ";"',
+      show: (m: ReadonlyMap<string, readonly string[]>) => [...m].map(([site, origins]) => `${site}=${origins.join(' ')}`).join(';'),
+    },
+    {
+      default: new Map<string, string[]>(),
+      shown: '(unset: any origin)',
+      description: 'Per site, the only origins whose browsers may send its events (403 for others), e.g. `shop.example=https://shop.example https://www.shop.example;blog.example=https://blog.example`. Sites not listed accept any origin.',
+    },
+  ),
+  GEOIP: variable('geoip', onOff(), {
+    default: true,
+    description: "Country of browser events from the client IP, with fast-geoip's bundled database (read from disk as needed). The IP itself is never stored.",
+  }),
   BATCH_CRON: variable('batchCron', text(z.string().refine((s) => validateCron(s), { error: "not a valid cron expression (e.g. '0 2 * * *')" })), {
     default: '0 2 * * *',
     description: 'When the batch layer recomputes (cron syntax; 6 fields for seconds).',

@@ -69,8 +69,17 @@ export class PlatformMetrics {
   });
   readonly collectorEvents = new Counter({
     name: 'pv_collector_events_total',
-    help: 'Events received by POST /api/v1/events, by outcome (accepted, rejected, unavailable).',
+    help: 'Events received by POST /api/v1/events and POST /api/event, by outcome (accepted, rejected, unavailable).',
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly collectorDropped = new Counter({
+    name: 'pv_collector_dropped_total',
+    help:
+      'Events or requests the collector dropped before the log, by reason: bot (a bot or crawler user agent), ' +
+      'ignored_event (a Plausible event kind not stored, e.g. engagement), rate_limited (requests over INGEST_RATE_LIMIT), ' +
+      'origin (an origin INGEST_ALLOWED_ORIGINS does not allow).',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly batchRuns = new Counter({

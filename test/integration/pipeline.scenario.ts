@@ -111,5 +111,59 @@ export function describePipeline(name: string, factory: BackendFactory, options:
       const boundary = (await (await fetch(`${base}/boundary`)).json()) as { exactThrough: string; speed: { lag: number } };
       expect(boundary).toMatchObject({ exactThrough: new Date(cutoff).toISOString(), speed: { lag: 0 } });
     });
+
+    it('schema v1 records already in the log and v2 events from both ingestion endpoints count alike in both layers, and the raw copy keeps the v2 fields', async () => {
+      const now = Date.now();
+      const h0 = bucketStart(now, 'hour') - 3 * HOUR;
+      const cutoff = h0 + HOUR;
+      const site = `mixed-${randomUUID().slice(0, 8)}.example`;
+      const page = '/mixed';
+      const chrome = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
+      // v1 records as an older collector wrote them, appended to the log directly.
+      const v1 = (timestamp: number, i: number) => ({ schemaVersion: 1, eventId: randomUUID(), site, pageId: page, visitorId: `v1-${i}`, timestamp, referrer: 'https://www.bing.com/' });
+      const v1Records = [v1(h0 + 60_000, 0), v1(h0 + 120_000, 1), v1(h0 + 180_000, 2), v1(h0 + 2 * HOUR, 3), v1(h0 + 2 * HOUR + 60_000, 4)];
+      await log.append(v1Records.map((e) => ({ key: `${site}\u0001${e.visitorId}`, value: JSON.stringify(e) })));
+      // v2: the product's endpoint (enriched from referrer and user agent), before and after the cutoff.
+      const v2 = (timestamp: number, i: number) => ({ eventId: randomUUID(), site, pageId: page, visitorId: `v2-${i}`, timestamp, userAgent: chrome, referrer: 'https://github.com/x' });
+      const posted = await fetch(`${base}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([v2(h0 + 240_000, 0), v2(h0 + 300_000, 1), v2(h0 + 2 * HOUR + 120_000, 2), v2(h0 + 2 * HOUR + 180_000, 3)]),
+      });
+      expect(posted.status).toBe(202);
+      // v2: Plausible's endpoint (server time: after the cutoff).
+      const plausible = await fetch(`${base.replace(/\/api\/v1$/, '')}/api/event`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', 'user-agent': chrome },
+        body: JSON.stringify({ n: 'pageview', u: `https://${site}${page}?utm_source=mail`, d: site, r: null, w: 400 }),
+      });
+      expect(plausible.status).toBe(202);
+
+      await speed.start();
+      const end = [...(await log.endOffsets()).values()].reduce((a, b) => a + b, 0);
+      await waitFor('the speed layer to count every record', () => speedCountedThrough(store, end));
+      const query = `${base}/pages/${encodeURIComponent(page)}/views?site=${site}&interval=hour&from=${h0}&to=${bucketStart(now, 'hour') + HOUR}`;
+      const speedOnly = (await (await fetch(query)).json()) as SeriesBody;
+      expect(speedOnly.total.views).toBe(10);
+
+      const { run } = await runBatch(log, store, silentLogger, { cutoffTime: cutoff });
+      expect(run).toMatchObject({ status: 'success', rowsInvalid: 0 });
+      const merged = (await (await fetch(query)).json()) as SeriesBody;
+      expect(merged.exactThrough).toBe(new Date(cutoff).toISOString());
+      expect(merged.series[0]).toEqual({ bucket: new Date(h0).toISOString(), views: 5, exact: true });
+      expect(merged.total.views).toBe(10);
+
+      // The raw copy (up to the cutoff's offsets: all records here) holds both versions as written.
+      const rows = [];
+      for (const partition of (await log.endOffsets()).keys()) rows.push(...(await store.readRawEvents({ partition, fromOffset: 0, limit: 10_000 })));
+      const ours = rows.filter((r) => r.site === site);
+      expect(ours).toHaveLength(10);
+      const old = ours.filter((r) => r.visitorId.startsWith('v1-'));
+      expect(old.map((r) => [r.schemaVersion, r.source, r.browser])).toEqual(Array.from({ length: 5 }, () => [1, undefined, undefined]));
+      const enriched = ours.filter((r) => r.visitorId.startsWith('v2-'));
+      expect(enriched.map((r) => [r.schemaVersion, r.source, r.browser, r.os, r.device])).toEqual(Array.from({ length: 4 }, () => [2, 'GitHub', 'Chrome', 'Windows', 'Desktop']));
+      const browser = ours.filter((r) => !r.visitorId.startsWith('v'));
+      expect(browser.map((r) => [r.schemaVersion, r.source, r.utmSource, r.device, r.browser])).toEqual([[2, 'mail', 'mail', 'Mobile', 'Chrome']]);
+    });
   });
 }

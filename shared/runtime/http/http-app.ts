@@ -15,13 +15,22 @@ export interface HttpAppOptions {
   routers: readonly Router[];
   /** Served at GET /api/v1/openapi.json when given. */
   openApiDocument?: unknown;
+  /**
+   * Whose X-Forwarded-For gives the client IP (`req.ip`): false (the socket's address), a
+   * number of proxy hops, or addresses/subnets (and `loopback`, `linklocal`, `uniquelocal`),
+   * as Express's `trust proxy` setting takes them. @default false
+   */
+  trustProxy?: TrustProxy;
 }
+
+export type TrustProxy = false | number | readonly string[];
 
 export function createHttpApp(options: HttpAppOptions): Express {
   const { metrics, logger } = options;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', Array.isArray(options.trustProxy) ? [...options.trustProxy] : (options.trustProxy ?? false));
   app.use((req: Request, res: Response, next: NextFunction) => {
     const end = metrics.httpRequests.startTimer({ method: req.method });
     res.on('finish', () => {
