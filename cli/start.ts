@@ -119,7 +119,7 @@ if (views !== null) {
     logger: logger.child({ module: 'serving-layer' }),
     salts,
     enrichment: new VisitEnrichment({ geoip: config.geoip }),
-    collector: { rateLimitPerMinute: config.ingestRateLimit, allowedOrigins: config.ingestAllowedOrigins },
+    collector: { rateLimitPerMinute: config.ingestRateLimit, serverRateLimitPerMinute: config.ingestServerRateLimit, allowedOrigins: config.ingestAllowedOrigins },
     trustProxy: config.trustProxy,
   });
   server = await new Promise<Server>((resolve, reject) => {

@@ -14,7 +14,7 @@
  * and, for browser requests, country; both layers read the same fields (event schema v2).
  * 202 means every event is durably in the log (Kafka: acks from all in-sync replicas). 503
  * with Retry-After means nothing was written: send again. Both endpoints answer CORS
- * preflights and are rate limited per client IP (429 with Retry-After).
+ * preflights and are rate limited per client IP (429 with Retry-After), each with its own limit.
  */
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
@@ -43,15 +43,17 @@ export interface VisitEnricher {
 }
 
 export interface CollectorOptions {
-  /** Requests per minute per client IP on the ingestion endpoints; 0 turns the limit off. @default 1200 */
+  /** Requests per minute per client IP on `POST /api/event` (browsers); 0 turns the limit off. @default 1200 */
   rateLimitPerMinute?: number;
+  /** Requests per minute per client IP on `POST /api/v1/events` (servers, up to 1000 events each); 0 turns the limit off. @default 60000 */
+  serverRateLimitPerMinute?: number;
   /** Per site, the origins allowed to send its events from a browser; sites not listed accept any origin. @default none */
   allowedOrigins?: ReadonlyMap<string, readonly string[]>;
   /** Current time, epoch ms (the time of `/api/event` events, and the day of their visitor-id salt). @default Date.now */
   clock?: () => number;
 }
 
-export const COLLECTOR_DEFAULTS = { rateLimitPerMinute: 1200 } as const;
+export const COLLECTOR_DEFAULTS = { rateLimitPerMinute: 1200, serverRateLimitPerMinute: 60_000 } as const;
 
 export interface CollectorDeps {
   log: EventLog;
@@ -113,12 +115,17 @@ export function collectorRouter(deps: CollectorDeps): Router {
   const router = Router();
 
   router.use(INGEST_PATHS, ingestCors());
-  if (options.rateLimitPerMinute > 0) {
+  const limits: [path: string, perMinute: number, variable: string][] = [
+    ['/api/event', options.rateLimitPerMinute, 'INGEST_RATE_LIMIT'],
+    ['/api/v1/events', options.serverRateLimitPerMinute, 'INGEST_SERVER_RATE_LIMIT'],
+  ];
+  for (const [path, perMinute, variable] of limits) {
+    if (perMinute <= 0) continue;
     router.use(
-      INGEST_PATHS,
+      path,
       rateLimit({
         windowMs: 60_000,
-        limit: options.rateLimitPerMinute,
+        limit: perMinute,
         standardHeaders: 'draft-7',
         legacyHeaders: false,
         // Trusting X-Forwarded-For is TRUST_PROXY's decision (req.ip), documented there.
@@ -128,7 +135,7 @@ export function collectorRouter(deps: CollectorDeps): Router {
           const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
           const seconds = resetTime === undefined ? 60 : Math.ceil((resetTime.getTime() - Date.now()) / 1000);
           res.setHeader('Retry-After', String(Math.min(60, Math.max(1, seconds))));
-          sendError(res, 429, 'PV_RATE_LIMITED', `more than ${options.rateLimitPerMinute} requests per minute from this address: retry after the time in Retry-After`);
+          sendError(res, 429, 'PV_RATE_LIMITED', `more than ${perMinute} requests per minute from this address (${variable}): retry after the time in Retry-After`);
         },
       }),
     );

@@ -9,7 +9,7 @@ import { PLAUSIBLE_EVENT_INPUT } from './plausible-event.ts';
 /** What POST /api/v1/events takes: one event, or an array of up to MAX_EVENTS_PER_REQUEST (validated item by item with PAGE_VIEW_INPUT). */
 export const EVENTS_BODY = z.union([PAGE_VIEW_INPUT, z.array(PAGE_VIEW_INPUT).min(1).max(MAX_EVENTS_PER_REQUEST)]);
 
-const TOO_MANY = { description: 'Over INGEST_RATE_LIMIT requests per minute from this address: retry after Retry-After seconds. Nothing was written.' };
+const TOO_MANY = { description: 'Over the rate limit from this address (INGEST_RATE_LIMIT; INGEST_SERVER_RATE_LIMIT on /api/v1/events): retry after Retry-After seconds. Nothing was written.' };
 const OK_TEXT = (description: string) => ({ description, content: { 'text/plain': { schema: { type: 'string', example: 'ok' } } } });
 
 export const COLLECTOR_OPENAPI: OpenApiPart = {

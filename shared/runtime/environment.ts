@@ -383,7 +383,11 @@ export const ENVIRONMENT_VARIABLES = {
   ),
   INGEST_RATE_LIMIT: variable('ingestRateLimit', wholeNumber(0, 1_000_000_000), {
     default: 1200,
-    description: 'Requests per minute per client IP on POST /api/event and POST /api/v1/events (429 with Retry-After beyond); 0 turns it off. Per collector process.',
+    description: 'Requests per minute per client IP on POST /api/event (browsers; 429 with Retry-After beyond); 0 turns it off. Per collector process.',
+  }),
+  INGEST_SERVER_RATE_LIMIT: variable('ingestServerRateLimit', wholeNumber(0, 1_000_000_000), {
+    default: 60_000,
+    description: 'Requests per minute per client IP on POST /api/v1/events (servers, up to 1000 events per request; 429 with Retry-After beyond); 0 turns it off. Per collector process.',
   }),
   INGEST_ALLOWED_ORIGINS: variable(
     'ingestAllowedOrigins',

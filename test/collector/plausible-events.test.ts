@@ -236,16 +236,23 @@ describe('the ingestion edge: origins, rate limit, client address, server events
   });
 
   it('limits requests per client address: 429 with Retry-After, nothing written, counted', async () => {
-    const p = await platform({ collector: { clock: () => NOW, rateLimitPerMinute: 3 } });
+    const p = await platform({ collector: { clock: () => NOW, rateLimitPerMinute: 3, serverRateLimitPerMinute: 2 } });
     try {
       const statuses = [];
       for (let i = 0; i < 5; i++) statuses.push((await send(p.url, pageview())).status);
       expect(statuses).toEqual([202, 202, 202, 429, 429]);
+      // The server endpoint has a limit of its own.
+      const server: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const body = JSON.stringify({ eventId: randomUUID(), pageId: '/s', visitorId: 'v', timestamp: NOW });
+        server.push((await fetch(`${p.url}/api/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status);
+      }
+      expect(server).toEqual([202, 202, 429]);
       const res = await send(p.url, pageview());
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('PV_RATE_LIMITED');
-      expect((await events(p.log)).length).toBe(3);
-      expect(await metricValue(p.metrics, 'pv_collector_dropped_total', 'reason="rate_limited"')).toBe(3);
+      expect((await events(p.log)).length).toBe(5);
+      expect(await metricValue(p.metrics, 'pv_collector_dropped_total', 'reason="rate_limited"')).toBe(4);
     } finally {
       await p.close();
     }
