@@ -1,0 +1,100 @@
+/**
+ * The tracker script, `GET /js/script.js`: what a website adds to count its page views.
+ *
+ * ```html
+ * <script defer data-domain="example.com" src="https://analytics.example.com/js/script.js"></script>
+ * ```
+ *
+ * The script (collector/tracker/script.js, hand-written, no dependencies, no cookies or
+ * storage) sends Plausible's event payload `{n, u, d, r, w, h?, p?}` as a text/plain body
+ * (no CORS preflight) with `navigator.sendBeacon`, or `fetch` with `keepalive` when the beacon
+ * is refused, to `POST <origin of src>/api/event`. It counts a page view on load and on
+ * single-page-app navigation (`history.pushState`, `popstate`; `hashchange` in hash mode),
+ * not when the path is unchanged. Its attributes:
+ *
+ * | Attribute | Effect |
+ * | --- | --- |
+ * | `data-domain` | The site (default: `location.hostname`). |
+ * | `data-api` | The events endpoint (default: `<origin of src>/api/event`). |
+ * | `data-hash-mode` | Hash-based routing: the hash is part of the page (`"h":1`) and `hashchange` counts. |
+ * | `data-manual` | No automatic page views; call `plausible('pageview', {u})`. |
+ * | `data-allow-localhost` | Count on `localhost`, `127.x.x.x`, `[::1]` and `file:` (ignored otherwise). |
+ * | `data-allow-automation` | Count in automated browsers (`navigator.webdriver`, PhantomJS, Nightmare, Cypress; ignored otherwise). |
+ *
+ * `window.plausible(name, {u?, props?, callback?})` sends one event (named `plausible` so that
+ * Plausible snippets keep working); calls queued before the script loaded by Plausible's usual
+ * stub (`window.plausible.q`) are sent when it loads.
+ *
+ * The file is read and gzipped once, when the router is built, and served from memory with a
+ * strong ETag per representation. It is cached for a day (`max-age=86400`): site owners embed
+ * an unversioned URL, so the max-age is how long a fixed script takes to reach every browser,
+ * and a day keeps that short while sparing a request per page view; after it, a revalidation
+ * costs a 304.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { Router, type Request, type Response } from 'express';
+
+/** Where the script is served. */
+export const TRACKER_SCRIPT_ROUTE = '/js/script.js';
+/** The script's source, served as is. */
+export const TRACKER_SCRIPT_FILE = new URL('./tracker/script.js', import.meta.url);
+/** How long browsers and proxies may keep the script without asking again. */
+export const TRACKER_CACHE_CONTROL = 'public, max-age=86400';
+
+/** One encoding of the script, ready to send. */
+interface Representation {
+  body: Buffer;
+  etag: string;
+}
+
+export interface TrackerScript {
+  identity: Representation;
+  gzip: Representation;
+}
+
+/** A strong ETag: the representation's bytes decide it (so gzip and identity differ). */
+function strongEtag(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
+/** Reads and gzips the script once. */
+export function loadTrackerScript(file: URL | string = TRACKER_SCRIPT_FILE): TrackerScript {
+  const source = readFileSync(file);
+  const gzipped = gzipSync(source, { level: 9 });
+  return { identity: { body: source, etag: strongEtag(source) }, gzip: { body: gzipped, etag: strongEtag(gzipped) } };
+}
+
+/** Whether an If-None-Match header names `etag` (or is `*`). Weak comparison, as RFC 9110 asks for If-None-Match. */
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  return ifNoneMatch.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t === etag || t === `W/${etag}`;
+  });
+}
+
+export function trackerRouter(script: TrackerScript = loadTrackerScript()): Router {
+  const router = Router();
+  router.get(TRACKER_SCRIPT_ROUTE, (req: Request, res: Response) => {
+    const gzip = req.acceptsEncodings('gzip', 'identity') === 'gzip';
+    const chosen = gzip ? script.gzip : script.identity;
+    res.setHeader('Content-Type', 'application/javascript; charset=utf-8');
+    res.setHeader('Cache-Control', TRACKER_CACHE_CONTROL);
+    res.setHeader('ETag', chosen.etag);
+    res.setHeader('Vary', 'Accept-Encoding');
+    // Any site may load it, also pages that require CORS or CORP for their subresources.
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    if (matches(req.headers['if-none-match'], chosen.etag)) {
+      res.status(304).end();
+      return;
+    }
+    if (gzip) res.setHeader('Content-Encoding', 'gzip');
+    res.setHeader('Content-Length', String(chosen.body.length));
+    res.status(200).end(chosen.body);
+  });
+  return router;
+}
