@@ -5,13 +5,14 @@
  */
 import type { Express } from 'express';
 import { COLLECTOR_OPENAPI, VisitEnrichment, VisitorSalts, collectorRouter, type CollectorOptions, type VisitEnricher } from '../collector/index.ts';
+import { TRACKER_OPENAPI, trackerRouter } from '../collector/tracker.ts';
 import { SERVING_OPENAPI, servingRouter, type ServingAppDeps } from '../serving-layer/index.ts';
 import type { ViewReader, VisitorSaltStore } from '../shared/adapters/view-store/index.ts';
 import { createHttpApp, type TrustProxy } from '../shared/runtime/http/http-app.ts';
 import { openApiDocument } from '../shared/runtime/http/openapi.ts';
 
 /** The OpenAPI document of the composed app. */
-export const PLATFORM_OPENAPI = openApiDocument([COLLECTOR_OPENAPI, SERVING_OPENAPI]);
+export const PLATFORM_OPENAPI = openApiDocument([TRACKER_OPENAPI, COLLECTOR_OPENAPI, SERVING_OPENAPI]);
 
 export interface PlatformAppDeps extends ServingAppDeps {
   /** The view store: the serving layer reads it, the collector keeps its visitor-id salts in it. */
@@ -34,6 +35,7 @@ export function createPlatformApp(deps: PlatformAppDeps): Express {
     logger: deps.logger,
     trustProxy: deps.trustProxy ?? false,
     routers: [
+      trackerRouter(),
       collectorRouter({ log: deps.log, metrics: deps.metrics, salts, enrichment, ...(deps.collector === undefined ? {} : { options: deps.collector }) }),
       servingRouter(deps),
     ],

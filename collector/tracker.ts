@@ -35,6 +35,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { OpenApiPart } from '../shared/runtime/http/openapi.ts';
 
 /** Where the script is served. */
 export const TRACKER_SCRIPT_ROUTE = '/js/script.js';
@@ -74,6 +76,23 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
     return t === '*' || t === etag || t === `W/${etag}`;
   });
 }
+
+/** The script's entry in the OpenAPI document. Its query string is ignored (sites may add `?v=…` to bust caches). */
+export const TRACKER_OPENAPI: OpenApiPart = {
+  operations: {
+    [`get ${TRACKER_SCRIPT_ROUTE}`]: {
+      summary: 'The tracker script a website adds with <script defer data-domain="…" src="…/js/script.js">',
+      query: z.object({}),
+      responses: {
+        200: {
+          description: `The script; gzipped when accepted. Cache-Control: ${TRACKER_CACHE_CONTROL}, a strong ETag.`,
+          content: { 'application/javascript': { schema: { type: 'string' } } },
+        },
+        304: { description: 'Not modified (If-None-Match names the current ETag).' },
+      },
+    },
+  },
+};
 
 export function trackerRouter(script: TrackerScript = loadTrackerScript()): Router {
   const router = Router();
