@@ -10,7 +10,8 @@
  * (no CORS preflight) with `navigator.sendBeacon`, or `fetch` with `keepalive` when the beacon
  * is refused, to `POST <origin of src>/api/event`. It counts a page view on load and on
  * single-page-app navigation (`history.pushState`, `popstate`; `hashchange` in hash mode),
- * not when the path is unchanged. Its attributes:
+ * not when the path is unchanged, and when the page is restored from the back-forward cache.
+ * Its attributes:
  *
  * | Attribute | Effect |
  * | --- | --- |

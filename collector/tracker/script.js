@@ -93,6 +93,10 @@
       } else {
         page();
       }
+      // A page restored from the back-forward cache runs no script again: count it here.
+      w.addEventListener('pageshow', function (e) {
+        if (e && e.persisted) page();
+      });
     }
 
     for (var i = 0; i < queue.length; i++) send.apply(null, queue[i]);

@@ -135,6 +135,8 @@ function fakeWindow(o: FakeOptions = {}) {
       fire(listeners, 'popstate');
       fire(listeners, 'hashchange');
     },
+    /** The page comes back from the back-forward cache (`persisted`), or is shown after a normal load. */
+    pageshow: (persisted: boolean) => (listeners.get('pageshow') ?? []).forEach((fn) => (fn as (e: { persisted: boolean }) => void)({ persisted })),
     show: () => {
       document.visibilityState = 'visible';
       fire(docListeners, 'visibilitychange');
@@ -308,6 +310,15 @@ describe('the tracker script', () => {
     w.show();
     w.show();
     expect(w.paths()).toEqual(['/']);
+  });
+
+  it('counts a page restored from the back-forward cache, not a normal pageshow', () => {
+    const w = fakeWindow();
+    w.run();
+    w.pageshow(false);
+    w.page("history.pushState({}, '', '/products')");
+    w.pageshow(true); // back to /products from another site, restored from the cache
+    expect(w.paths()).toEqual(['/', '/products', '/products']);
   });
 
   it('touches no cookie and no storage', () => {
