@@ -4,8 +4,7 @@
  * batch operations, health), with the OpenAPI document assembled from their parts.
  */
 import type { Express } from 'express';
-import { COLLECTOR_OPENAPI, VisitEnrichment, VisitorSalts, collectorRouter, type CollectorOptions, type VisitEnricher } from '../collector/index.ts';
-import { TRACKER_OPENAPI, trackerRouter } from '../collector/tracker.ts';
+import { COLLECTOR_OPENAPI, TRACKER_OPENAPI, VisitEnrichment, VisitorSalts, collectorRouter, trackerRouter, type CollectorOptions, type VisitEnricher } from '../collector/index.ts';
 import { SERVING_OPENAPI, servingRouter, type ServingAppDeps } from '../serving-layer/index.ts';
 import type { ViewReader, VisitorSaltStore } from '../shared/adapters/view-store/index.ts';
 import { createHttpApp, type TrustProxy } from '../shared/runtime/http/http-app.ts';

@@ -14,3 +14,4 @@ export { VisitEnrichment, type VisitContext, type VisitEnrichmentOptions } from 
 export { PLAUSIBLE_EVENT_INPUT } from './plausible-event.ts';
 export { VisitorSalts, visitorIdFrom, utcDay } from './visitor-salts.ts';
 export { COLLECTOR_OPENAPI } from './openapi.ts';
+export { TRACKER_OPENAPI, TRACKER_SCRIPT_ROUTE, trackerRouter } from './tracker.ts';
