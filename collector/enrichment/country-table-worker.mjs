@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Worker thread: builds the country table (see country-table.ts) from fast-geoip's bundled data
  * files and posts it to its parent, the typed arrays' buffers transferred, then exits.
@@ -32,7 +33,11 @@ const COUNTRY_RE = /^[A-Z]{2}$/;
 /** The index of "no country" in the codes table. */
 const NONE = 0;
 
-/** @param {boolean} condition @param {string} message */
+/**
+ * @param {boolean} condition
+ * @param {string} message
+ * @returns {asserts condition}
+ */
 function check(condition, message) {
   if (!condition) throw new Error(`fast-geoip data layout: ${message}`);
 }
