@@ -47,10 +47,18 @@ export class CountryTable {
     readonly build: CountryTableBuild = { sourceRanges: 0, buildMs: 0 },
   ) {
     if (starts.length === 0 || starts.length !== countries.length || starts[0] !== 0) throw new RangeError('country table: starts and countries must have the same, non-zero length, starting at 0');
-    for (let i = 1; i < starts.length; i++) if ((starts[i] as number) <= (starts[i - 1] as number)) throw new RangeError(`country table: starts not ascending at ${i}`);
     if (codes[0] !== '' || !codes.slice(1).every((c) => COUNTRY_RE.test(c))) throw new RangeError("country table: codes must be '' then ISO 3166-1 alpha-2 codes");
-    for (const c of countries) if (c >= codes.length) throw new RangeError(`country table: country index ${c} out of range`);
-    this.size = starts.length;
+    // One plain indexed loop: this runs once, on the event loop, before the JIT has seen it.
+    const n = starts.length;
+    const codeCount = codes.length;
+    let previous = -1;
+    for (let i = 0; i < n; i++) {
+      const start = starts[i] as number;
+      if (start <= previous) throw new RangeError(`country table: starts not ascending at ${i}`);
+      if ((countries[i] as number) >= codeCount) throw new RangeError(`country table: country index ${countries[i]} out of range`);
+      previous = start;
+    }
+    this.size = n;
   }
 
   /** The country of an IPv4 address (as a number), or undefined. */
