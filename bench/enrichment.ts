@@ -1,21 +1,25 @@
 /**
- * Visit enrichment: µs per `enrich` call, the user-agent cache's speed-up, and the memory and
- * latency of the country lookup (fast-geoip). Not part of bench/run.ts; run it on its own:
+ * Visit enrichment: µs per `enrich` call, the user-agent cache's speed-up, the country table
+ * (build time, bytes, RSS, event-loop delay during the build, µs per lookup), and the memory and
+ * latency of the country lookup against fast-geoip's own per-lookup file reads (the path the
+ * table replaced, via the geoLookup option). Not part of bench/run.ts; run it on its own:
  *
  *   npx tsx bench/enrichment.ts [--calls 100000]
  *
  * The workload: 200 distinct user agents picked with a Zipf law (a few browsers make most
  * traffic), page URLs with and without UTM tags, referrers from search, social, internal
  * navigation or none, and client addresses from a pool of visitors who view several pages
- * each. The geoip memory figures come from fresh child processes (one per mode) so that
- * nothing else is in their heap.
+ * each. The table and geoip memory figures come from fresh child processes (one per mode) so
+ * that nothing else is in their heap.
  */
 
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import fastGeoip from 'fast-geoip';
-import { formatIpv4, isPublicIpv4 } from '../collector/enrichment/country.ts';
+import { CountryLookup, fastGeoipLookup, formatIpv4, isPublicIpv4 } from '../collector/enrichment/country.ts';
+import { loadCountryTable } from '../collector/enrichment/country-table.ts';
 import { VisitEnrichment, type VisitContext } from '../collector/enrichment/index.ts';
 
 /** A seeded generator (mulberry32), so every run sees the same workload. */
@@ -161,10 +165,14 @@ function memory(): { rssMiB: number; heapMiB: number; externalMiB: number } {
   return { rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed), externalMiB: mib(m.external) };
 }
 
-/** Child process: geoip memory and latency, 10,000 sequential lookups of random public addresses. */
+/**
+ * Child process: geoip memory and latency, 10,000 sequential lookups of random public addresses.
+ * 'table': the country table (the first lookup waits for its build); the others: fast-geoip's
+ * lookup per address, with our range cache, without, or with fast-geoip's own cache.
+ */
 async function geoipMemoryChild(mode: string): Promise<void> {
   if (mode === 'fast-geoip-enableCache') fastGeoip.enableCache();
-  const enrichment = new VisitEnrichment(mode === 'range-cache' ? {} : { countryCacheSize: 0 });
+  const enrichment = new VisitEnrichment(mode === 'table' ? {} : { geoLookup: fastGeoipLookup, countryCacheSize: mode === 'fast-geoip-range-cache' ? 10_000 : 0 });
   const rnd = random(7);
   const ips = Array.from({ length: 10_000 }, () => publicIp(rnd));
   const baseline = memory();
@@ -208,16 +216,99 @@ function userAgentCacheChild(): void {
   process.stdout.write(JSON.stringify(figures));
 }
 
-function runChild(mode: string): MemoryFigures {
+interface TableFigures {
+  buildWallMs: number;
+  buildWorkerMs: number;
+  ranges: number;
+  sourceRanges: number;
+  tableBytes: number;
+  before: { rssMiB: number; heapMiB: number; externalMiB: number };
+  peakRssMiB: number;
+  after: { rssMiB: number; heapMiB: number; externalMiB: number };
+  afterOneSecond: { rssMiB: number; heapMiB: number; externalMiB: number };
+  eventLoopDelayMaxMs: number;
+  idleEventLoopDelayMaxMs: number;
+  tableLookupUs: number;
+  countryLookupUs: number;
+  lookups: number;
+  found: number;
+}
+
+/**
+ * Child process: the country table alone. Build time (wall, and the worker's own), bytes, RSS
+ * before, during (peak, sampled every 20 ms) and after the build, the main thread's worst
+ * event-loop delay during the build, then µs per lookup over 1M random addresses: the table's
+ * binary search, and CountryLookup.country (parse, special-range filter, table, promise).
+ */
+async function tableChild(): Promise<void> {
+  const lookups = 1_000_000;
+  const rnd = random(11);
+  const ips = new Uint32Array(lookups);
+  for (let i = 0; i < lookups; i++) ips[i] = Math.floor(rnd() * 2 ** 32);
+  const before = memory();
+  // The control: the worst event-loop delay over 1.5 s without a build (this machine's noise).
+  const idle = monitorEventLoopDelay({ resolution: 10 });
+  idle.enable();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  idle.disable();
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+  delay.enable();
+  const t = performance.now();
+  const table = await loadCountryTable();
+  const buildWallMs = performance.now() - t;
+  delay.disable();
+  clearInterval(sampler);
+  const after = memory();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const afterOneSecond = memory();
+
+  let found = 0;
+  for (let i = 0; i < 200_000; i++) if (table.country(ips[i] as number) !== undefined) found++; // warm-up (JIT)
+  found = 0;
+  let start = performance.now();
+  for (const ip of ips) if (table.country(ip) !== undefined) found++;
+  const tableLookupUs = ((performance.now() - start) * 1000) / lookups;
+
+  const countries = new CountryLookup({ table: async () => table });
+  const texts = Array.from(ips.subarray(0, 200_000), formatIpv4);
+  for (const text of texts) await countries.country(text); // warm-up; the table is held from here
+  start = performance.now();
+  for (let round = 0; round < lookups / texts.length; round++) for (const text of texts) await countries.country(text);
+  const countryLookupUs = ((performance.now() - start) * 1000) / lookups;
+
+  const figures: TableFigures = {
+    buildWallMs: Math.round(buildWallMs),
+    buildWorkerMs: Math.round(table.build.buildMs),
+    ranges: table.size,
+    sourceRanges: table.build.sourceRanges,
+    tableBytes: table.byteLength,
+    before,
+    peakRssMiB: mib(peakRss),
+    after,
+    afterOneSecond,
+    eventLoopDelayMaxMs: Math.round(delay.max / 1e4) / 100,
+    idleEventLoopDelayMaxMs: Math.round(idle.max / 1e4) / 100,
+    tableLookupUs: Math.round(tableLookupUs * 1000) / 1000,
+    countryLookupUs: Math.round(countryLookupUs * 1000) / 1000,
+    lookups,
+    found,
+  };
+  process.stdout.write(JSON.stringify(figures));
+}
+
+function runChild<T = MemoryFigures>(mode: string): T {
   const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--geoip-memory', mode], { encoding: 'utf8' });
   if (child.status !== 0) throw new Error(`geoip memory child (${mode}) failed: ${child.stderr}`);
-  return JSON.parse(child.stdout) as MemoryFigures;
+  return JSON.parse(child.stdout) as T;
 }
 
 async function main(): Promise<void> {
   const memoryMode = process.argv.indexOf('--geoip-memory');
   if (memoryMode >= 0) {
-    const mode = process.argv[memoryMode + 1] ?? 'range-cache';
+    const mode = process.argv[memoryMode + 1] ?? 'table';
+    if (mode === 'table-build') return tableChild();
     return mode === 'user-agent-cache' ? userAgentCacheChild() : geoipMemoryChild(mode);
   }
   const callsArg = process.argv.indexOf('--calls');
@@ -244,25 +335,32 @@ async function main(): Promise<void> {
   }
   {
     const e = new VisitEnrichment();
+    const t = performance.now();
+    const status = await e.geoipStatus(); // builds the process's table; the figures below exclude the build
+    console.log(`country table: ${status} after ${(performance.now() - t).toFixed(0)} ms (build, in a worker thread)`);
     const cpu = process.cpuUsage();
     const ms = await timeSequential(e, contexts);
     const s = e.stats().countries;
-    console.log(`geoip on (range cache), awaited one by one: ${us(ms, calls)} µs/call (cpu ${us(cpuMs(cpu), calls)}); countries ${JSON.stringify(s)}`);
+    console.log(`geoip on (country table), awaited one by one: ${us(ms, calls)} µs/call (cpu ${us(cpuMs(cpu), calls)}); countries ${JSON.stringify(s)}`);
   }
   {
     const e = new VisitEnrichment();
     const ms = await timeConcurrent(e, contexts, 64);
-    console.log(`geoip on (range cache), 64 in flight:       ${us(ms, calls)} µs/call (throughput)`);
+    console.log(`geoip on (country table), 64 in flight:       ${us(ms, calls)} µs/call (throughput)`);
   }
   {
     const n = Math.min(calls, 10_000);
-    const e = new VisitEnrichment({ countryCacheSize: 0 });
+    const e = new VisitEnrichment({ geoLookup: fastGeoipLookup });
     const cpu = process.cpuUsage();
     const ms = await timeSequential(e, contexts.slice(0, n));
-    console.log(`geoip on, no range cache, awaited one by one (${n} calls): ${us(ms, n)} µs/call (cpu ${us(cpuMs(cpu), n)})`);
-    const e2 = new VisitEnrichment({ countryCacheSize: 0 });
+    console.log(`geoip on, fast-geoip per lookup + range cache (before), awaited one by one (${n} calls): ${us(ms, n)} µs/call (cpu ${us(cpuMs(cpu), n)})`);
+    const e1 = new VisitEnrichment({ geoLookup: fastGeoipLookup, countryCacheSize: 0 });
+    const cpu1 = process.cpuUsage();
+    const ms1 = await timeSequential(e1, contexts.slice(0, n));
+    console.log(`geoip on, fast-geoip per lookup, no range cache, awaited one by one (${n} calls): ${us(ms1, n)} µs/call (cpu ${us(cpuMs(cpu1), n)})`);
+    const e2 = new VisitEnrichment({ geoLookup: fastGeoipLookup, countryCacheSize: 0 });
     const ms2 = await timeConcurrent(e2, contexts.slice(0, n), 64);
-    console.log(`geoip on, no range cache, 64 in flight (${n} calls):        ${us(ms2, n)} µs/call (throughput)`);
+    console.log(`geoip on, fast-geoip per lookup, no range cache, 64 in flight (${n} calls):        ${us(ms2, n)} µs/call (throughput)`);
   }
 
   console.log('\n## User-agent cache: parse only (enrichSync with a user agent and nothing else)');
@@ -291,8 +389,17 @@ async function main(): Promise<void> {
     console.log(`user-agent cache full (${f.found} entries of ~140 characters): heap ${f.baseline.heapMiB} → ${f.after10k.heapMiB} MiB, RSS ${f.baseline.rssMiB} → ${f.after10k.rssMiB} MiB`);
   }
 
+  console.log('\n## Country table (fresh process; built in a worker thread; 1M random IPv4 addresses)');
+  {
+    const f = runChild<TableFigures>('table-build');
+    console.log(`build ${f.buildWallMs} ms wall (worker ${f.buildWorkerMs} ms): ${f.sourceRanges} fast-geoip ranges → ${f.ranges} ranges, ${f.tableBytes} bytes`);
+    console.log(`RSS ${f.before.rssMiB} → peak ${f.peakRssMiB} during the build → ${f.after.rssMiB} MiB after (${f.afterOneSecond.rssMiB} MiB 1 s later); heap ${f.before.heapMiB} → ${f.after.heapMiB} MiB; external ${f.before.externalMiB} → ${f.after.externalMiB} MiB`);
+    console.log(`main thread's worst event-loop delay during the build: ${f.eventLoopDelayMaxMs} ms (1.5 s without a build: ${f.idleEventLoopDelayMaxMs} ms)`);
+    console.log(`lookup: table.country(ip) ${f.tableLookupUs} µs; CountryLookup.country(text), awaited ${f.countryLookupUs} µs (${f.lookups} lookups, ${f.found} with a country)`);
+  }
+
   console.log('\n## Country lookup: memory and latency (fresh process each; 10,000 random public IPv4 addresses, awaited one by one)');
-  for (const mode of ['range-cache', 'no-cache', 'fast-geoip-enableCache']) {
+  for (const mode of ['table', 'fast-geoip-range-cache', 'fast-geoip-no-cache', 'fast-geoip-enableCache']) {
     const f = runChild(mode);
     console.log(
       `${mode.padEnd(22)} RSS ${f.baseline.rssMiB} → ${f.afterFirst.rssMiB} (first, ${f.afterFirst.ms} ms) → ${f.after10k.rssMiB} MiB; ` +

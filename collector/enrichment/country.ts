@@ -1,25 +1,28 @@
 /**
- * The `country` visit field: ISO 3166-1 alpha-2 from the client's IPv4 address, by fast-geoip
- * (MaxMind GeoLite data bundled in the package, read from disk lazily; no network).
+ * The `country` visit field: ISO 3166-1 alpha-2 from the client's IPv4 address, from the
+ * country table (country-table.ts: fast-geoip's bundled GeoLite data, built in memory once per
+ * process in a worker thread; no network, no file read per lookup).
  *
  * - fast-geoip knows IPv4 only: an IPv6 address has no country, except an IPv4-mapped one
  *   (`::ffff:203.0.113.9`, as a dual-stack socket reports IPv4 clients), which is looked up as
  *   its IPv4 address.
  * - Special-purpose addresses (private, loopback, link-local, CGNAT, documentation, multicast,
  *   reserved: {@link SPECIAL_PURPOSE_RANGES}) have no country. They must be filtered here:
- *   fast-geoip's data stores where each range starts, not where it ends, so it answers for
- *   addresses in gaps with the range before them (10.0.0.1 gives US, 127.0.0.1 JP).
- * - fast-geoip's own cache (`enableCache()`) is never turned on: it keeps every file it reads,
- *   up to the whole database. Without it a lookup reads and parses a ~49 KB JSON file, about
- *   1 ms of CPU. So answers are cached here by network range (the range fast-geoip returns,
- *   e.g. 8.8.8.0–8.8.39.255), never by the client's address: a bounded cache that holds no
- *   client IP, and that a visitor's next page views (and their neighbours') hit.
- * - A failed lookup gives no country; it never throws.
+ *   fast-geoip's data stores where each range starts, not where it ends, so it (and the table,
+ *   which gives the same answers) answers for addresses in gaps with the range before them
+ *   (10.0.0.1 gives US, 127.0.0.1 JP).
+ * - Lookups made while the table is being built wait for it (the build takes seconds, and
+ *   gives up after a minute). When it cannot be built, no event gets a country, `status()`
+ *   says 'unavailable', the logger (if any) is told once, and nothing throws.
+ * - A `GeoLookup` (an async database: a stand-in in tests, or fast-geoip's own `lookup`) can
+ *   replace the table; its answers are then cached by network range, never by client address.
  */
 
 import { isIPv6 } from 'node:net';
 import fastGeoip from 'fast-geoip';
 import { COUNTRY_PATTERN } from '../../shared/core/page-view.ts';
+import type { Logger } from '../../shared/runtime/logger.ts';
+import { sharedCountryTable, type CountryTable } from './country-table.ts';
 
 /** What a lookup answers: the country and the range `[start, end)` (IPv4 as numbers) it holds for. */
 export interface GeoRecord {
@@ -27,7 +30,7 @@ export interface GeoRecord {
   range: readonly [number, number];
 }
 
-/** An IPv4 geolocation database: fast-geoip's `lookup`, or a stand-in (tests). */
+/** An IPv4 geolocation database asked per lookup instead of the country table: fast-geoip's `lookup`, or a stand-in (tests). */
 export type GeoLookup = (ipv4: string) => Promise<GeoRecord | null>;
 
 export const fastGeoipLookup: GeoLookup = (ipv4) => fastGeoip.lookup(ipv4);
@@ -146,40 +149,60 @@ export class RangeCache {
 }
 
 export interface CountryLookupStats {
-  /** Lookups answered from the range cache. */
+  /** Lookups answered from the range cache (an injected GeoLookup only). */
   cacheHits: number;
-  /** Lookups that went to the database. */
+  /** Lookups in the country table (or the injected GeoLookup). */
   databaseLookups: number;
-  /** Database lookups without a usable country (unknown range, no country in the record). */
+  /** Lookups without a usable country (a gap in the data, or no ISO code). */
   notFound: number;
-  /** Database lookups that failed (threw or rejected). */
+  /** Lookups without a country because the table could not be built (or the GeoLookup failed). */
   failures: number;
   /** Addresses not looked up: IPv6 (not IPv4-mapped). */
   ipv6: number;
   /** Addresses not looked up: special-purpose IPv4, or not an IP address at all. */
   notPublic: number;
-  /** Ranges held in the cache. */
+  /** Ranges held in the range cache (an injected GeoLookup only). */
   cachedRanges: number;
 }
 
-/** Whether country lookup works: 'ok', or 'unavailable' (the database gave no answer for a well-known address). */
+/** Whether country lookup works: 'ok', or 'unavailable' (no table, or no answer for a well-known address). */
 export type CountryLookupStatus = 'ok' | 'unavailable';
 
 /** The address the status check looks up (Google Public DNS; US in every GeoLite release). */
 export const STATUS_PROBE_ADDRESS = '8.8.8.8';
 
+export interface CountryLookupOptions {
+  /** A database asked per lookup instead of the country table (tests, comparisons). @default none: the table */
+  lookup?: GeoLookup | undefined;
+  /** Ranges kept in the range cache of `lookup` (0: none); unused with the table. @default 10000 */
+  cacheSize?: number | undefined;
+  /** Where the table comes from. @default the process's shared table ({@link sharedCountryTable}) */
+  table?: (() => Promise<CountryTable>) | undefined;
+  /** Told once per table whether it was built (info) or not (error). */
+  logger?: Logger | undefined;
+}
+
+/** Table promises whose outcome was logged: once per table, whatever the number of CountryLookups. */
+const reported = new WeakSet<Promise<CountryTable>>();
+
 export class CountryLookup {
   private readonly cache: RangeCache;
-  private readonly lookup: GeoLookup;
+  private readonly lookup: GeoLookup | undefined;
+  private readonly loadTable: () => Promise<CountryTable>;
+  private readonly logger: Logger | undefined;
+  /** The table once built, null once its build failed, undefined before. */
+  private table: CountryTable | null | undefined;
+  private tableReady: Promise<CountryTable | null> | undefined;
   private readonly counts: Omit<CountryLookupStats, 'cachedRanges'> = { cacheHits: 0, databaseLookups: 0, notFound: 0, failures: 0, ipv6: 0, notPublic: 0 };
 
-  /** `cacheSize`: ranges held (0: none). */
-  constructor(cacheSize: number, lookup: GeoLookup = fastGeoipLookup) {
-    this.cache = new RangeCache(cacheSize);
-    this.lookup = lookup;
+  constructor(options: CountryLookupOptions = {}) {
+    this.cache = new RangeCache(options.lookup === undefined ? 0 : (options.cacheSize ?? 10_000));
+    this.lookup = options.lookup;
+    this.loadTable = options.table ?? sharedCountryTable;
+    this.logger = options.logger;
   }
 
-  /** The country of a client address, or undefined (not a public IPv4 address, unknown, lookup failed). Never rejects. */
+  /** The country of a client address, or undefined (not a public IPv4 address, unknown, no table). Never rejects. */
   country(address: unknown): Promise<string | undefined> {
     if (typeof address !== 'string') {
       this.counts.notPublic++;
@@ -192,33 +215,82 @@ export class CountryLookup {
       else this.counts.notPublic++;
       return Promise.resolve(undefined);
     }
-    const cached = this.cache.find(ip);
-    if (cached !== undefined) {
-      this.counts.cacheHits++;
-      return Promise.resolve(cached);
+    if (this.lookup !== undefined) {
+      const cached = this.cache.find(ip);
+      if (cached !== undefined) {
+        this.counts.cacheHits++;
+        return Promise.resolve(cached);
+      }
+      return this.fromDatabase(this.lookup, ip);
     }
-    return this.fromDatabase(ip);
+    if (this.table !== undefined) return Promise.resolve(this.fromTable(this.table, ip));
+    return this.ready().then((table) => this.fromTable(table, ip));
   }
 
-  /** Looks up {@link STATUS_PROBE_ADDRESS} in the database (not the cache). */
+  /**
+   * The table: its build starts on the first call (or the first lookup) and every later call
+   * gets the same promise; null when it cannot be built. Never rejects. (Unused with a GeoLookup.)
+   */
+  ready(): Promise<CountryTable | null> {
+    this.tableReady ??= this.buildTable();
+    return this.tableReady;
+  }
+
+  /** 'ok' when the table (built first if need be) or the GeoLookup gives {@link STATUS_PROBE_ADDRESS} a country. */
   async status(): Promise<CountryLookupStatus> {
-    try {
-      const record = await this.lookup(STATUS_PROBE_ADDRESS);
-      return record !== null && COUNTRY_PATTERN.test(record.country) ? 'ok' : 'unavailable';
-    } catch {
-      return 'unavailable';
+    let country: string | undefined;
+    if (this.lookup === undefined) country = (await this.ready())?.country(parseIpv4(STATUS_PROBE_ADDRESS) as number);
+    else {
+      try {
+        country = (await this.lookup(STATUS_PROBE_ADDRESS))?.country;
+      } catch {
+        country = undefined;
+      }
     }
+    return country !== undefined && COUNTRY_PATTERN.test(country) ? 'ok' : 'unavailable';
   }
 
   stats(): CountryLookupStats {
     return { ...this.counts, cachedRanges: this.cache.size };
   }
 
-  private async fromDatabase(ip: number): Promise<string | undefined> {
+  private async buildTable(): Promise<CountryTable | null> {
+    let loading: Promise<CountryTable>;
+    try {
+      loading = this.loadTable();
+    } catch (err) {
+      loading = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const logger = this.logger !== undefined && !reported.has(loading) ? this.logger : undefined;
+    if (logger !== undefined) reported.add(loading);
+    try {
+      const table = await loading;
+      this.table = table;
+      logger?.info({ ranges: table.size, bytes: table.byteLength, buildMs: Math.round(table.build.buildMs) }, 'country table built');
+      return table;
+    } catch (err) {
+      this.table = null;
+      logger?.error({ err }, 'country table unavailable: events get no country');
+      return null;
+    }
+  }
+
+  private fromTable(table: CountryTable | null, ip: number): string | undefined {
+    this.counts.databaseLookups++;
+    if (table === null) {
+      this.counts.failures++;
+      return undefined;
+    }
+    const country = table.country(ip);
+    if (country === undefined) this.counts.notFound++;
+    return country;
+  }
+
+  private async fromDatabase(lookup: GeoLookup, ip: number): Promise<string | undefined> {
     this.counts.databaseLookups++;
     let record: GeoRecord | null;
     try {
-      record = await this.lookup(formatIpv4(ip));
+      record = await lookup(formatIpv4(ip));
     } catch {
       this.counts.failures++;
       return undefined;

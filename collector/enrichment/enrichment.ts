@@ -1,8 +1,8 @@
 /**
  * The visit fields of one event (source, UTM, device, browser, OS, country), derived once by
  * the collector so that both layers read the same values. Pure apart from its caches and the
- * geolocation database's files; never throws on any input, and every value it gives passes
- * the event schema (validatePageView).
+ * process's country table (built once, in a worker thread); never throws on any input, and
+ * every value it gives passes the event schema (validatePageView).
  */
 
 import type { VisitFields } from '../../shared/core/page-view.ts';
@@ -45,7 +45,7 @@ export class VisitEnrichment {
   constructor(options: VisitEnrichmentOptions = {}) {
     const o = resolveVisitEnrichmentOptions(options);
     this.userAgents = new UserAgentCache(o.userAgentCacheSize);
-    this.countries = o.geoip ? new CountryLookup(o.countryCacheSize, o.geoLookup) : null;
+    this.countries = o.geoip ? new CountryLookup({ lookup: o.geoLookup, cacheSize: o.countryCacheSize, logger: o.logger }) : null;
   }
 
   /** The visit fields for one event; never rejects (bad input gives absent fields). */
@@ -100,7 +100,12 @@ export class VisitEnrichment {
     }
   }
 
-  /** 'ok' when the geolocation database answers for a well-known address, 'off' when disabled; for start-up logs and health. */
+  /**
+   * 'ok' when the country table answers for a well-known address, 'unavailable' when it could
+   * not be built, 'off' when disabled; for start-up logs and health. Builds the table first if
+   * need be (seconds, in a worker thread): a server awaits it at start so that its first events
+   * do not wait for the build.
+   */
   async geoipStatus(): Promise<GeoipStatus> {
     return this.countries === null ? 'off' : this.countries.status();
   }

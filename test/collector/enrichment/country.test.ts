@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CountryLookup, RangeCache, formatIpv4, isPublicIpv4, parseIpv4, type GeoLookup, type GeoRecord } from '../../../collector/enrichment/country.ts';
+import { CountryTable, loadCountryTable } from '../../../collector/enrichment/country-table.ts';
+import type { Logger } from '../../../shared/runtime/logger.ts';
 
 describe('parseIpv4', () => {
   it.each([
@@ -97,7 +99,7 @@ function standIn(): { lookup: GeoLookup; calls: string[] } {
 describe('CountryLookup with a stand-in database', () => {
   it('answers later addresses of a range from the cache', async () => {
     const { lookup, calls } = standIn();
-    const countries = new CountryLookup(100, lookup);
+    const countries = new CountryLookup({ cacheSize: 100, lookup });
     expect(await countries.country('8.8.8.8')).toBe('US');
     expect(await countries.country('8.1.2.3')).toBe('US');
     expect(await countries.country('::ffff:8.200.0.1')).toBe('US');
@@ -107,7 +109,7 @@ describe('CountryLookup with a stand-in database', () => {
 
   it('never looks up special-purpose, IPv6 or invalid addresses', async () => {
     const { lookup, calls } = standIn();
-    const countries = new CountryLookup(100, lookup);
+    const countries = new CountryLookup({ cacheSize: 100, lookup });
     for (const address of ['10.0.0.1', '127.0.0.1', '192.168.0.1', '169.254.0.1', '::1', '2001:db8::1', 'fe80::1', 'localhost', '', '8.8.8', 42, undefined]) {
       expect(await countries.country(address)).toBeUndefined();
     }
@@ -116,33 +118,105 @@ describe('CountryLookup with a stand-in database', () => {
   });
 
   it('gives no country when the database fails, answers nothing, or answers something that is not a code', async () => {
-    const rejecting = new CountryLookup(100, () => Promise.reject(new Error('disk gone')));
+    const rejecting = new CountryLookup({ lookup: () => Promise.reject(new Error('disk gone')) });
     expect(await rejecting.country('8.8.8.8')).toBeUndefined();
     expect(rejecting.stats().failures).toBe(1);
-    const throwing = new CountryLookup(100, () => {
-      throw new Error('sync');
+    const throwing = new CountryLookup({
+      lookup: () => {
+        throw new Error('sync');
+      },
     });
     expect(await throwing.country('8.8.8.8')).toBeUndefined();
-    const odd = new CountryLookup(100, async () => ({ country: 'usa', range: [0, 1] }));
+    const odd = new CountryLookup({ lookup: async () => ({ country: 'usa', range: [0, 1] }) });
     expect(await odd.country('8.8.8.8')).toBeUndefined();
     expect(odd.stats().notFound).toBe(1);
     const { lookup } = standIn();
-    expect(await new CountryLookup(100, lookup).country('9.9.9.9')).toBeUndefined();
+    expect(await new CountryLookup({ cacheSize: 100, lookup }).country('9.9.9.9')).toBeUndefined();
   });
 
   it('does not cache a range that does not hold the address', async () => {
-    const countries = new CountryLookup(100, async () => ({ country: 'DE', range: [0, 10] }));
+    const countries = new CountryLookup({ cacheSize: 100, lookup: async () => ({ country: 'DE', range: [0, 10] }) });
     expect(await countries.country('8.8.8.8')).toBe('DE');
     expect(countries.stats().cachedRanges).toBe(0);
   });
 
   it('reports unavailable when the database does not answer', async () => {
-    expect(await new CountryLookup(10, async () => null).status()).toBe('unavailable');
-    expect(await new CountryLookup(10, () => Promise.reject(new Error('x'))).status()).toBe('unavailable');
+    expect(await new CountryLookup({ lookup: async () => null }).status()).toBe('unavailable');
+    expect(await new CountryLookup({ lookup: () => Promise.reject(new Error('x')) }).status()).toBe('unavailable');
   });
 });
 
-describe('CountryLookup with fast-geoip (bundled data, no network)', () => {
+/** 8.0.0.0/8 is US, everything else has no country. */
+const SMALL_TABLE = new CountryTable(Uint32Array.of(0, 0x08000000, 0x09000000), Uint8Array.of(0, 1, 0), ['', 'US']);
+
+/** A logger that records its info and error calls. */
+function recordingLogger(): { logger: Logger; info: ReturnType<typeof vi.fn>; error: ReturnType<typeof vi.fn> } {
+  const info = vi.fn();
+  const error = vi.fn();
+  return { logger: { info, error } as unknown as Logger, info, error };
+}
+
+describe('CountryLookup with a table', () => {
+  it('answers from the table, filtering special-purpose addresses first', async () => {
+    const countries = new CountryLookup({ table: async () => SMALL_TABLE, cacheSize: 100 });
+    expect(await countries.country('8.8.8.8')).toBe('US');
+    expect(await countries.country('9.9.9.9')).toBeUndefined();
+    expect(await countries.country('::ffff:8.0.0.1')).toBe('US');
+    expect(await countries.country('10.0.0.1')).toBeUndefined();
+    expect(countries.stats()).toMatchObject({ databaseLookups: 3, notFound: 1, notPublic: 1, cacheHits: 0, cachedRanges: 0 });
+    expect(await countries.status()).toBe('ok');
+  });
+
+  it('lookups made while the table builds wait for it, and the table is asked for once', async () => {
+    let finish: (table: CountryTable) => void = () => {};
+    const load = vi.fn(() => new Promise<CountryTable>((resolve) => (finish = resolve)));
+    const countries = new CountryLookup({ table: load });
+    const early = [countries.country('8.8.8.8'), countries.country('8.1.2.3'), countries.status()];
+    await Promise.resolve();
+    finish(SMALL_TABLE);
+    expect(await Promise.all(early)).toEqual(['US', 'US', 'ok']);
+    expect(await countries.country('8.4.4.4')).toBe('US');
+    expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it.each([
+    ['rejects', () => Promise.reject(new Error('layout changed'))],
+    [
+      'throws',
+      () => {
+        throw new Error('sync');
+      },
+    ],
+  ])('gives no country and reports unavailable when the table loader %s, and never rejects', async (_name, load) => {
+    const countries = new CountryLookup({ table: load });
+    expect(await countries.country('8.8.8.8')).toBeUndefined();
+    expect(await countries.country('1.1.1.1')).toBeUndefined();
+    expect(await countries.status()).toBe('unavailable');
+    expect(countries.stats()).toMatchObject({ databaseLookups: 2, failures: 2 });
+  });
+
+  it('tells the logger once per table, however many lookups share it', async () => {
+    const failed = loadCountryTable({ dataDir: '/nonexistent/fast-geoip/data' });
+    const { logger, info, error } = recordingLogger();
+    const lookups = [new CountryLookup({ table: () => failed, logger }), new CountryLookup({ table: () => failed, logger })];
+    for (const countries of lookups) {
+      expect(await countries.country('8.8.8.8')).toBeUndefined();
+      expect(await countries.status()).toBe('unavailable');
+    }
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(error.mock.calls[0]?.[0]).toMatchObject({ err: expect.objectContaining({ message: expect.stringMatching(/ENOENT/) }) });
+    expect(info).not.toHaveBeenCalled();
+
+    const built = Promise.resolve(SMALL_TABLE);
+    const ok = recordingLogger();
+    for (const countries of [new CountryLookup({ table: () => built, logger: ok.logger }), new CountryLookup({ table: () => built, logger: ok.logger })]) await countries.country('8.8.8.8');
+    expect(ok.info).toHaveBeenCalledTimes(1);
+    expect(ok.info.mock.calls[0]?.[0]).toMatchObject({ ranges: 3, bytes: 15 });
+    expect(ok.error).not.toHaveBeenCalled();
+  });
+});
+
+describe('CountryLookup with the shared country table (fast-geoip 1.1.88 data, no network)', () => {
   // Countries checked against the bundled GeoLite data (fast-geoip 1.1.88) and the operators' registrations.
   it.each([
     ['8.8.8.8', 'US'], // Google Public DNS
@@ -152,17 +226,17 @@ describe('CountryLookup with fast-geoip (bundled data, no network)', () => {
     ['200.160.2.3', 'BR'], // NIC.br
     ['::ffff:77.88.8.8', 'RU'], // Yandex DNS, IPv4-mapped
   ])('%s is in %s', async (address, country) => {
-    expect(await new CountryLookup(100).country(address)).toBe(country);
+    expect(await new CountryLookup().country(address)).toBe(country);
   });
 
   it.each([['10.0.0.1'], ['127.0.0.1'], ['192.168.1.10'], ['172.16.5.4'], ['169.254.169.254'], ['100.64.1.1'], ['203.0.113.5'], ['::1'], ['2001:4860:4860::8888'], ['::ffff:127.0.0.1'], ['0.0.0.0'], ['255.255.255.255']])(
     '%s has no country',
     async (address) => {
-      expect(await new CountryLookup(100).country(address)).toBeUndefined();
+      expect(await new CountryLookup().country(address)).toBeUndefined();
     },
   );
 
   it('is available', async () => {
-    expect(await new CountryLookup(10).status()).toBe('ok');
+    expect(await new CountryLookup().status()).toBe('ok');
   });
 });
