@@ -107,6 +107,10 @@ if (views !== null) {
   const salts = new VisitorSalts(store, logger.child({ module: 'visitor-salts' }));
   await salts.start();
   stops.push(async () => salts.stop());
+  // The country table is built in a worker thread (about 1.5 s): in the background from now,
+  // so the first browser events need not wait for it.
+  const enrichment = new VisitEnrichment({ geoip: config.geoip, logger: logger.child({ module: 'enrichment' }) });
+  void enrichment.geoipStatus().then((geoip) => logger.info({ geoip }, geoip === 'ok' ? 'country lookup ready' : `country lookup ${geoip}`));
   const app = createPlatformApp({
     log,
     controlLog,
@@ -118,7 +122,7 @@ if (views !== null) {
     metrics,
     logger: logger.child({ module: 'serving-layer' }),
     salts,
-    enrichment: new VisitEnrichment({ geoip: config.geoip }),
+    enrichment,
     collector: { rateLimitPerMinute: config.ingestRateLimit, serverRateLimitPerMinute: config.ingestServerRateLimit, allowedOrigins: config.ingestAllowedOrigins },
     trustProxy: config.trustProxy,
   });

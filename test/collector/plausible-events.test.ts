@@ -268,6 +268,11 @@ describe('the ingestion edge: origins, rate limit, client address, server events
       };
       const [a, b] = await ids(trusting);
       expect(a).not.toBe(b); // two clients behind the proxy
+      // The forwarded address gives the country (8.8.8.8 is in the US in the bundled data); it is not stored.
+      expect((await send(trusting.url, pageview(), { 'x-forwarded-for': '8.8.8.8' })).status).toBe(202);
+      const withCountry = (await events(trusting.log)).filter((w) => w.event.country !== undefined);
+      expect(withCountry.map((w) => w.event.country)).toEqual(['US']);
+      expect(withCountry[0]?.text).not.toContain('8.8.8.8');
       const [c, d] = await ids(plain);
       expect(c).toBe(d); // the header is not trusted: one client, the proxy
     } finally {
