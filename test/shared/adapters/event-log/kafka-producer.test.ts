@@ -380,6 +380,25 @@ describe('KafkaLogProducer group commit', () => {
     expect(c.state()).toBe('resolved');
   });
 
+  it("partitions keyed messages as kafkajs's DefaultPartitioner does; null keys and set partitions are left to it", async () => {
+    const { kafka, producer } = harness();
+    const a = track(producer.send('t', messages('a', 1)));
+    (await kafka.request(1)).ack();
+    await a.promise;
+    const ours = kafka.producers[0]!.config.createPartitioner!();
+    const reference = kafkajs.Partitioners.DefaultPartitioner();
+    for (const partitions of [1, 3, 4, 12]) {
+      const partitionMetadata = Array.from({ length: partitions }, (_, id) => ({ partitionId: id, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+      const args = (message: Message) => ({ topic: 't', partitionMetadata, message }) as Parameters<typeof ours>[0];
+      const keys: (string | Buffer)[] = ['', 'a', 'ab', 'abc', 'abcd', 'defaultvisitor-15969', 'ünïcode-✓', 'x'.repeat(101), Buffer.from([0xff, 0x00, 0x80])];
+      for (let i = 0; i < 200; i++) keys.push(`site-${i % 7}\u0001visitor-${i * 7919}`);
+      for (const key of keys) expect(ours(args({ key, value: 'v' })), String(key)).toBe(reference(args({ key, value: 'v' })));
+      expect(ours(args({ key: 'k', value: 'v', partition: partitions - 1 }))).toBe(partitions - 1);
+      const spread = new Set(Array.from({ length: partitions * 2 }, () => ours(args({ key: null, value: 'v' }))));
+      expect(spread.size).toBe(partitions);
+    }
+  });
+
   it('an empty append resolves without a request', async () => {
     const { kafka, producer } = harness();
     await producer.send('t', []);
