@@ -45,14 +45,14 @@ function fieldBytes(v: unknown): number {
 /** Estimated bytes of a message in a request: key, value, headers and 64 bytes of overhead. */
 function messageBytes(m: Message): number {
   let bytes = 64 + fieldBytes(m.key) + fieldBytes(m.value);
-  if (m.headers !== undefined) for (const [k, v] of Object.entries(m.headers)) bytes += k.length + fieldBytes(v);
+  if (m.headers !== undefined) for (const [k, v] of Object.entries(m.headers)) bytes += Buffer.byteLength(k) + fieldBytes(v);
   return bytes;
 }
 
 /**
  * kafkajs's DefaultPartitioner (Kafka's murmur2 rule) with the murmur2 of partitioner.ts:
- * the same partition for every key (test/shared/adapters/event-log/embedded-log.test.ts checks
- * it), without kafkajs's 64-bit Long arithmetic, which cost about 1 µs per message. Messages
+ * the same partition for every key (kafka-producer.test.ts and embedded-log.test.ts check it),
+ * without kafkajs's 64-bit Long arithmetic, which cost about 1 µs per message. Messages
  * without a key (or with a partition) go to the DefaultPartitioner itself.
  */
 const keyPartitioner: ICustomPartitioner = () => {
