@@ -179,6 +179,35 @@ export function describeEventLogContract(name: string, makeLog: () => Promise<Ev
       }
     });
 
+    it('concurrent appends all resolve; every record is in the log once, each key in call order', async () => {
+      const keys = Array.from({ length: 8 }, (_, k) => `key-${k}`);
+      const calls = 80;
+      const perCall = 25;
+      const deadLetters = `${log.topic}-dlq`;
+      // Every call made before any resolves; every fifth also writes to another topic.
+      const appends: Promise<void>[] = [];
+      for (let c = 0; c < calls; c++) {
+        const batch = Array.from({ length: perCall }, (_, i) => ({ key: keys[(c + i) % keys.length]!, value: `${c}:${i}` }));
+        appends.push(log.append(batch));
+        if (c % 5 === 0) appends.push(log.appendTo(deadLetters, [{ key: `dl-${c}`, value: `dead ${c}` }]));
+      }
+      await Promise.all(appends);
+      const all = await readEverything(log);
+      expect(all).toHaveLength(calls * perCall);
+      expect(new Set(values(all)).size).toBe(calls * perCall);
+      for (const k of keys) {
+        const ofKey = all.filter((r) => r.key?.toString('utf8') === k).sort((x, y) => x.offset - y.offset);
+        expect(new Set(ofKey.map((r) => r.partition)).size).toBe(1);
+        const order = ofKey.map((r) => r.value.toString('utf8').split(':').map(Number) as [number, number]);
+        const inCallOrder = [...order].sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+        expect(order).toEqual(inCallOrder);
+      }
+      const other = await fixture.openTopic(deadLetters);
+      expect(values(await readEverything(other)).sort()).toEqual(
+        Array.from({ length: calls / 5 }, (_, i) => `dead ${i * 5}`).sort(),
+      );
+    });
+
     it('null keys spread over partitions; endOffsets count every record', async () => {
       await log.append(Array.from({ length: 40 }, (_, i) => ({ key: null, value: `n${i}` })));
       const end = await log.endOffsets();

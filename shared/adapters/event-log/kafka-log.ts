@@ -3,8 +3,9 @@
  * options, owns the kafkajs clients and the admin client, creates topics, and delegates to the
  * modules that hold each part; every kafkajs error becomes a PlatformError (kafka-errors.ts).
  *
- * - append: one `send` per call (callers batch), idempotent producer with acks=-1, sends
- *   serialized, the producer replaced after a failed send (kafka-producer.ts).
+ * - append: idempotent producer with acks=-1 and one request in flight; appends that arrive
+ *   meanwhile are gathered into the next request (group commit); the producer is replaced after
+ *   a failed request (kafka-producer.ts).
  * - the topic is created by the admin client with `retention.ms` and LogAppendTime timestamps.
  * - readRange: a throwaway consumer group with a single-partition assigner (kafka-read-range.ts).
  * - consume: a consumer group with eachBatch, manual commits, heartbeats during long batches
@@ -22,7 +23,7 @@ import { readRange, type PartitionWatermark } from './kafka-read-range.ts';
 import type { ConsumeOptions, EventLog, LogConsumer, LogMessage, ReadRangeOptions } from './event-log.ts';
 
 export { toPlatformError } from './kafka-errors.ts';
-export { MAX_SEND_BYTES, splitByBytes } from './kafka-producer.ts';
+export { MAX_SEND_BYTES } from './kafka-producer.ts';
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;
 
