@@ -17,6 +17,7 @@ import { benchFreshness } from './freshness.ts';
 import { benchIdle } from './idle.ts';
 import { ROOT, Resources, machineFacts, type BenchEnv, type MachineFacts } from './harness.ts';
 import { benchMemory } from './memory.ts';
+import { benchPlausibleEvents } from './plausible-events.ts';
 import { renderBenchmarksMd, renderTable } from './report.ts';
 import { benchServing } from './serving.ts';
 import { benchServingMemory } from './serving-memory.ts';
@@ -28,7 +29,7 @@ const USAGE = `usage: npm run bench [-- options]
   --quick             smoke run: small sizes, 1 repetition (under 3 minutes)
   --embedded          the embedded backends (EmbeddedEventLog + DuckDB) instead of Kafka + ClickHouse
   --reps N            repetitions of each figure after its warm-up (default 3; --quick: 1)
-  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, memory, idle'}
+  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, plausible-events, memory, idle'}
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
   --rate N            production rate of the freshness benchmark (events/s; default 20,000)
@@ -61,6 +62,7 @@ const BENCHES = {
   'serving-stats': benchServingStats,
   'serving-memory': benchServingMemory,
   collector: benchCollector,
+  'plausible-events': benchPlausibleEvents,
   memory: benchMemory,
   idle: benchIdle,
 } as const;

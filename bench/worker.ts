@@ -28,6 +28,7 @@ import { ByteBudget, PartitionState } from '../speed-layer/partition-state.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { ClickHouseViewStore, DuckDbViewStore, type BatchRunRecord, type ViewStore } from '../shared/adapters/view-store/index.ts';
 import { createPlatformApp, type PlatformAppDeps } from '../cli/platform-app.ts';
+import { VisitEnrichment } from '../collector/index.ts';
 import { ServingViews } from '../serving-layer/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
 import { collectorBatches, distinctPageEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
@@ -476,7 +477,22 @@ async function servingDeps(
   const views = ServingViews.fromConfig(parts.store, config, logger, parts.metrics);
   speed?.onCheckpointed((flush) => views.handOff(flush));
   await views.start();
-  return { ...parts, adminApiKey: null, logger, views, constantProbe: true };
+  // The collector's edge as a bench needs it: one load generator from one address, so no rate
+  // limits; BENCH_TRUST_PROXY lets requests carry their client address; BENCH_ENRICHMENT=off
+  // measures the collector without visit fields.
+  const trustProxy = process.env['BENCH_TRUST_PROXY'];
+  const enrichment = process.env['BENCH_ENRICHMENT'] === 'off' ? { enrich: async () => ({}), isBot: () => false } : new VisitEnrichment({ logger });
+  if (enrichment instanceof VisitEnrichment) await enrichment.geoipStatus(); // the country table, before the first request
+  return {
+    ...parts,
+    adminApiKey: null,
+    logger,
+    views,
+    constantProbe: true,
+    enrichment,
+    collector: { rateLimitPerMinute: 0, serverRateLimitPerMinute: 0 },
+    ...(trustProxy === undefined ? {} : { trustProxy: trustProxy.split(',') }),
+  };
 }
 
 function servingMemoryBudgetBytes(): number {
