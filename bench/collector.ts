@@ -10,10 +10,9 @@
  * it is less disturbed by other load on the machine than events/s.
  */
 import { readFile } from 'node:fs/promises';
-import { ClickHouseViewStore } from '../shared/adapters/view-store/index.ts';
 import { collectorBatches } from './events.ts';
 import { figure, type BenchResult } from './figures.ts';
-import { createTopic, topicSize, type BenchEnv, type Resources } from './harness.ts';
+import { createTopic, migratedDatabase, topicSize, type BenchEnv, type Resources } from './harness.ts';
 import { checkClean, load, type LoadResult } from './load.ts';
 import type { Sizes } from './sizes.ts';
 
@@ -44,13 +43,7 @@ export async function benchCollector(env: BenchEnv, res: Resources, sizes: Sizes
   // (every 100 ms by default): an empty, migrated database, as a fresh deployment has. Without it
   // every refresh failed, and the errors (stack traces through source maps) cost the serving
   // process about 2.8 s of CPU in a run of a minute, against 1.2 s with the empty database.
-  const database = res.database();
-  const store = new ClickHouseViewStore({ url: env.clickhouseUrl, database });
-  try {
-    await store.migrate();
-  } finally {
-    await store.close();
-  }
+  const database = await migratedDatabase(env, res);
   const serving = await res.worker('serving', { ...common, BENCH_TOPIC: topic, BENCH_DATABASE: database });
   const port = Number((await serving.next('ready', 60_000))['port']);
   const maxRequests = 200_000;

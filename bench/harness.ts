@@ -4,6 +4,7 @@
  * (bench/worker.ts, one role each), kcat as the reference reader and fast topic filler, and the
  * machine facts recorded with the results.
  */
+import { ClickHouseViewStore } from '../shared/adapters/view-store/index.ts';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -455,6 +456,18 @@ export async function machineFacts(env: Pick<BenchEnv, 'clickhouseUrl'>, withSer
 }
 
 /** Creates a topic the way the platform does (KafkaEventLog.ensureTopic: retention, LogAppendTime). */
+/** A new ClickHouse database with the platform's schema and no rows, as a fresh deployment has; its name. */
+export async function migratedDatabase(env: Pick<BenchEnv, 'clickhouseUrl'>, res: Resources): Promise<string> {
+  const database = res.database();
+  const store = new ClickHouseViewStore({ url: env.clickhouseUrl, database });
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+  return database;
+}
+
 export async function createTopic(brokers: string[], topic: string, partitions = 4): Promise<void> {
   const log = new KafkaEventLog({ brokers, topic, partitions });
   try {

@@ -7,7 +7,7 @@
  * this process; repetitions alternate between the two modes.
  */
 import { figure, type BenchResult } from './figures.ts';
-import { createTopic, topicSize, type BenchEnv, type Resources } from './harness.ts';
+import { createTopic, migratedDatabase, topicSize, type BenchEnv, type Resources } from './harness.ts';
 import { mulberry32 } from '../shared/tools/traffic-generator.ts';
 import { checkClean, load, type LoadResult } from './load.ts';
 import type { Sizes } from './sizes.ts';
@@ -45,7 +45,7 @@ export async function benchPlausibleEvents(env: BenchEnv, res: Resources, sizes:
     const topic = res.topic();
     await createTopic(env.brokers, topic);
     // The visitor-id salts are kept in the view store: each worker has its database.
-    const worker = await res.worker('serving', { ...common, BENCH_TOPIC: topic, BENCH_DATABASE: res.database(), BENCH_ENRICHMENT: mode });
+    const worker = await res.worker('serving', { ...common, BENCH_TOPIC: topic, BENCH_DATABASE: await migratedDatabase(env, res), BENCH_ENRICHMENT: mode });
     workers.set(mode, { port: Number((await worker.next('ready', 60_000))['port']), topic });
   }
   const maxRequests = 400_000;
