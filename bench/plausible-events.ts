@@ -13,6 +13,12 @@ import { checkClean, load, type LoadResult } from './load.ts';
 import type { Sizes } from './sizes.ts';
 
 const VARIANTS = 512;
+/**
+ * Connections: each request waits for Kafka's acknowledgement of its one event (group-committed
+ * with the others in flight), so throughput is about connections / produce latency; browsers
+ * arrive on many connections at once.
+ */
+const CONNECTIONS = 64;
 const USER_AGENTS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15',
@@ -50,7 +56,7 @@ export async function benchPlausibleEvents(env: BenchEnv, res: Resources, sizes:
   }
   const maxRequests = 400_000;
   const post = (mode: (typeof modes)[number], durationS: number): Promise<LoadResult> =>
-    load({ port: workers.get(mode)?.port ?? 0, connections: sizes.collectorConnections * 4, durationS, maxRequests, requests, timeoutS: 30 });
+    load({ port: workers.get(mode)?.port ?? 0, connections: CONNECTIONS, durationS, maxRequests, requests, timeoutS: 30 });
 
   env.say(`  warm-up: ${sizes.loadWarmupS} s each (the country table is built before the first measured run)`);
   const accepted = { on: 0, off: 0 };
@@ -76,7 +82,7 @@ export async function benchPlausibleEvents(env: BenchEnv, res: Resources, sizes:
   await new Promise((resolve) => setTimeout(resolve, 2000));
   for (const mode of modes) {
     const inTopic = await topicSize(env.brokers, workers.get(mode)?.topic ?? '');
-    const inFlight = (env.reps + 1) * sizes.collectorConnections * 4;
+    const inFlight = (env.reps + 1) * CONNECTIONS;
     if (inTopic < accepted[mode] || inTopic > accepted[mode] + inFlight) {
       throw new Error(`/api/event (enrichment ${mode}) answered 202 for ${accepted[mode]} events but the topic holds ${inTopic}`);
     }
@@ -96,9 +102,9 @@ export async function benchPlausibleEvents(env: BenchEnv, res: Resources, sizes:
         meaning: 'on / off (p99)',
       }),
     ],
-    details: { connections: sizes.collectorConnections * 4, variants: VARIANTS, on: runs.on, off: runs.off, accepted },
+    details: { connections: CONNECTIONS, variants: VARIANTS, on: runs.on, off: runs.off, accepted },
     notes: [
-      `One page view per request, as browsers send them: ${VARIANTS} different requests in turn (pages, referrers, widths, UTM tags, ${VARIANTS} public client addresses in X-Forwarded-For trusted from loopback, ${USER_AGENTS.length} user agents), ${sizes.collectorConnections * 4} connections, ${sizes.loadS} s per repetition; every answer must be 202 and the topic must hold every accepted event.`,
+      `One page view per request, as browsers send them: ${VARIANTS} different requests in turn (pages, referrers, widths, UTM tags, ${VARIANTS} public client addresses in X-Forwarded-For trusted from loopback, ${USER_AGENTS.length} user agents), ${CONNECTIONS} connections (each request waits for the acknowledgement of its event: throughput is about connections / produce latency), ${sizes.loadS} s per repetition; every answer must be 202 and the topic must hold every accepted event.`,
       'Enrichment on: source, UTM, device, browser and OS (cached user-agent parses), country (the in-memory table). Off: no visit fields. Both make the server-side visitor id (SHA-256 of the daily salt, site, address, user agent) and append to Kafka through the same idempotent producer; rate limits are off (one load generator, one address).',
     ],
   };
