@@ -30,6 +30,7 @@ void runCli(async () => {
     visitors,
     seed,
     durationMs,
+    visitFields: true,
     ...(flags.site === undefined ? {} : { site: flags.site }),
     ticksPerSecond: 10,
     onProgress: (sent, elapsedMs) => {

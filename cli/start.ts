@@ -93,7 +93,7 @@ if (config.roles.includes('batch')) {
 }
 
 if (config.generator) {
-  const pump = new TrafficPump(log, logger.child({ module: 'generator' }), { rate: config.generatorRate });
+  const pump = new TrafficPump(log, logger.child({ module: 'generator' }), { rate: config.generatorRate, visitFields: true });
   void pump.start();
   stops.push(() => pump.stop());
   logger.info({ rate: config.generatorRate }, 'built-in traffic generator on (GENERATOR=off to disable)');

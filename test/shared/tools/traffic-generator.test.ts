@@ -20,6 +20,26 @@ describe('TrafficGenerator', () => {
     expect(new Set(events.map((e) => e.pageId)).size).toBeLessThanOrEqual(10);
   });
 
+  it('with visit fields: valid v2 events, the same fields at each event of a visitor, the same events otherwise', () => {
+    const plain = new TrafficGenerator({ seed: 5, pages: 50, visitors: 200 });
+    const rich = new TrafficGenerator({ seed: 5, pages: 50, visitors: 200, visitFields: true });
+    const byVisitor = new Map<string, string>();
+    const devices = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const p = plain.next(1_800_000_000_000);
+      const r = rich.next(1_800_000_000_000);
+      expect(validatePageView(r)).toEqual({ ok: true, event: r });
+      expect(p.schemaVersion).toBe(1);
+      expect(r).toMatchObject({ ...p, schemaVersion: 2 });
+      const { eventId: _e, pageId: _p, timestamp: _t, ...visit } = r;
+      const key = JSON.stringify(visit);
+      expect(byVisitor.get(r.visitorId) ?? key).toBe(key);
+      byVisitor.set(r.visitorId, key);
+      devices.add(String(r.device));
+    }
+    expect([...devices].sort()).toEqual(['Desktop', 'Laptop', 'Mobile', 'Tablet']);
+  });
+
   it('makes popular pages popular (Zipf) and visitors return', () => {
     const g = new TrafficGenerator({ seed: 3, pages: 1000, visitors: 1000 });
     const pages = new Map<string, number>();
