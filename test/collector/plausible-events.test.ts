@@ -18,6 +18,8 @@ import { decodePageView, type PageView } from '../../shared/core/page-view.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { readAllRecords } from '../support/read-log.ts';
+import { VisitorSalts } from '../../collector/index.ts';
+import { PlatformError } from '../../shared/core/errors.ts';
 
 const NOW = Date.UTC(2026, 11, 1, 10, 30);
 const CHROME_MAC =
@@ -199,6 +201,14 @@ describe('POST /api/event (Plausible events API)', () => {
     expect(await appended(p.log, before)).toEqual([]);
   });
 
+  it('drops a request without a user agent as a bot (browsers always send one)', async () => {
+    const before = await events(p.log);
+    const res = await fetch(`${p.url}/api/event`, { method: 'POST', headers: { 'content-type': 'text/plain', 'user-agent': '' }, body: JSON.stringify(pageview()) });
+    expect(res.status).toBe(202);
+    expect(res.headers.get('x-plausible-dropped')).toBe('1');
+    expect(await appended(p.log, before)).toEqual([]);
+  });
+
   it('refuses a body that is not JSON', async () => {
     const res = await send(p.url, '{"n":');
     expect(res.status).toBe(400);
@@ -253,6 +263,24 @@ describe('the ingestion edge: origins, rate limit, client address, server events
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('PV_RATE_LIMITED');
       expect((await events(p.log)).length).toBe(5);
       expect(await metricValue(p.metrics, 'pv_collector_dropped_total', 'reason="rate_limited"')).toBe(4);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('answers 503 and writes nothing when the store cannot give the day\'s visitor-id salt', async () => {
+    const down = {
+      visitorSalt: async (): Promise<string> => {
+        throw new PlatformError('PV_STORE_UNAVAILABLE', 'view store unreachable', { retriable: true });
+      },
+      dropVisitorSaltsBefore: async (): Promise<void> => undefined,
+    };
+    const p = await platform({ salts: new VisitorSalts(down, silentLogger, { clock: () => NOW }) });
+    try {
+      const res = await send(p.url, pageview());
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).not.toBeNull();
+      expect(await events(p.log)).toEqual([]);
     } finally {
       await p.close();
     }
