@@ -10,6 +10,22 @@ export { queryBreakdown, type PageRow } from './breakdown.ts';
 export { compareSpeedBatch, type CompareRequest, type CompareRow, type Comparison, type VisitorsComparison } from './compare.ts';
 export { METRICS, METRIC_NAMES, isMetric, type BoundKind, type MergeRule, type Metric, type MetricDefinition } from './metrics.ts';
 export { MAX_BUCKETS, bucketRange, queryPageViews, type PageViewsAnswer, type PageViewsPoint, type PageViewsRequest } from './page-views.ts';
+export {
+  FILTER_LIMITS,
+  PROPERTIES,
+  eventMatches,
+  filterMatches,
+  parseFilters,
+  propertyNamed,
+  propertyValue,
+  referrerValue,
+  type FilterValue,
+  type FiltersParse,
+  type PropertyDefinition,
+  type PropertyField,
+  type PropertyFilter,
+  type PropertyName,
+} from './properties.ts';
 export { BucketRollup, type BucketTotal } from './rollup.ts';
 export {
   REALTIME_WINDOW_MS,
