@@ -17,33 +17,53 @@ export const DEFAULT_SPAN_MS: Readonly<Record<Interval, number>> = {
   day: 30 * 86_400_000,
 };
 
-export const PERIODS = ['day', '7d', '30d', 'month', '12mo'] as const;
+export const PERIODS = ['day', '7d', '30d', 'month', '6mo', '12mo', 'custom'] as const;
 export type Period = (typeof PERIODS)[number];
 
-/** A period preset as a UTC range ending with today: `day` is today, `month` this calendar month. */
-export function periodRange(period: Period, now: number): TimeRange {
-  const today = Math.floor(now / 86_400_000) * 86_400_000;
-  const tomorrow = today + 86_400_000;
-  const date = new Date(now);
-  const monthStart = (monthsBack: number): number => Date.UTC(date.getUTCFullYear(), date.getUTCMonth() - monthsBack, 1);
+const DAY_MS = 86_400_000;
+
+/** The `date` parameter, parsed: a reference day, or (period=custom) an inclusive range of days; UTC day starts, epoch ms. */
+export type PeriodDate = { day: number } | { first: number; last: number };
+
+/**
+ * A period preset as a UTC range, relative to a reference day (`date`, default today), as
+ * Plausible's Stats API defines them: `day` is that day, `7d` and `30d` end with it, `month` is
+ * its calendar month, `6mo` and `12mo` the calendar months ending with its month; `custom` is
+ * the inclusive range of days in `date`.
+ */
+export function periodRange(period: Period, now: number, date?: PeriodDate): TimeRange {
+  if (period === 'custom') {
+    if (date === undefined || !('first' in date)) throw new ApiError(400, 'PV_QUERY_INVALID', "period=custom needs date=YYYY-MM-DD,YYYY-MM-DD", [{ field: 'date', message: 'period=custom needs date=YYYY-MM-DD,YYYY-MM-DD' }]);
+    return { from: date.first, to: date.last + DAY_MS };
+  }
+  const today = date !== undefined && 'day' in date ? date.day : Math.floor(now / DAY_MS) * DAY_MS;
+  const tomorrow = today + DAY_MS;
+  const day = new Date(today);
+  const monthStart = (monthsBack: number): number => Date.UTC(day.getUTCFullYear(), day.getUTCMonth() - monthsBack, 1);
   switch (period) {
     case 'day':
       return { from: today, to: tomorrow };
     case '7d':
-      return { from: today - 6 * 86_400_000, to: tomorrow };
+      return { from: today - 6 * DAY_MS, to: tomorrow };
     case '30d':
-      return { from: today - 29 * 86_400_000, to: tomorrow };
+      return { from: today - 29 * DAY_MS, to: tomorrow };
     case 'month':
       return { from: monthStart(0), to: monthStart(-1) };
+    case '6mo':
+      return { from: monthStart(5), to: monthStart(-1) };
     case '12mo':
       return { from: monthStart(11), to: monthStart(-1) };
   }
 }
 
-/** The range of a parsed query: its period, or from/to (to defaulting to now), or `defaultPeriod`. */
-export function rangeOf(query: { period?: Period | undefined; from?: number | undefined; to?: number | undefined }, now: number, defaultPeriod: Period): TimeRange & { period: Period | null } {
-  if (query.period !== undefined) return { ...periodRange(query.period, now), period: query.period };
-  if (query.from === undefined && query.to === undefined) return { ...periodRange(defaultPeriod, now), period: defaultPeriod };
+/** The range of a parsed query: its period (relative to `date`), or from/to (to defaulting to now), or `defaultPeriod`. */
+export function rangeOf(
+  query: { period?: Period | undefined; date?: PeriodDate | undefined; from?: number | undefined; to?: number | undefined },
+  now: number,
+  defaultPeriod: Exclude<Period, 'custom'>,
+): TimeRange & { period: Period | null } {
+  if (query.period !== undefined) return { ...periodRange(query.period, now, query.date), period: query.period };
+  if (query.from === undefined && query.to === undefined) return { ...periodRange(defaultPeriod, now, query.date), period: defaultPeriod };
   // The schema requires `from` with `to`.
   return { ...ordered(query.from ?? now, query.to ?? now), period: null };
 }

@@ -10,7 +10,7 @@ import { DEFAULT_SITE, PAGE_VIEW_LIMITS, SITE_PATTERN, parseTimestamp, parseTime
 import { METRICS, METRIC_NAMES, isMetric, type Metric } from '../shared/core/query/index.ts';
 import { INTERVALS } from '../shared/core/time-buckets.ts';
 import { querySchema } from '../shared/runtime/http/validate.ts';
-import { PERIODS } from './query-params.ts';
+import { PERIODS, type Period, type PeriodDate } from './query-params.ts';
 
 type Issue = { input?: unknown };
 const givenTwice = (iss: Issue): boolean => Array.isArray(iss.input);
@@ -72,16 +72,64 @@ const metricsParam = text('metrics')
   })
   .meta({ description: `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}. Default: all.` });
 
+const DAY_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+/** A calendar day `YYYY-MM-DD` as the epoch ms of its UTC start, or null when it is not a real day in [2000, 2100). */
+function utcDay(text: string): number | null {
+  const m = DAY_RE.exec(text);
+  if (m === null) return null;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const ms = Date.UTC(y, mo - 1, d);
+  const back = new Date(ms);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return null;
+  return ms >= PAGE_VIEW_LIMITS.minTimestampMs && ms < PAGE_VIEW_LIMITS.maxTimestampMs ? ms : null;
+}
+
+const dateMessage = "parameter 'date' must be a day YYYY-MM-DD (the period's reference day), or with period=custom two days YYYY-MM-DD,YYYY-MM-DD";
+const dateParam = text('date', dateMessage)
+  .transform((raw, ctx): PeriodDate => {
+    const parts = raw.split(',');
+    const days = parts.map((p) => utcDay(p.trim()));
+    if (parts.length > 2 || days.some((d) => d === null)) {
+      ctx.issues.push({ code: 'custom', message: dateMessage, input: raw });
+      return z.NEVER;
+    }
+    const [first, last] = days as number[];
+    if (last === undefined) return { day: first as number };
+    if ((first as number) > last) {
+      ctx.issues.push({ code: 'custom', message: "parameter 'date': the first day must not be after the last", input: raw });
+      return z.NEVER;
+    }
+    return { first: first as number, last };
+  })
+  .meta({ description: 'The reference day of `period` (YYYY-MM-DD, UTC; default today); with period=custom, the first and last day, inclusive: YYYY-MM-DD,YYYY-MM-DD.' });
+
 const rangeFields = {
-  period: choice('period', PERIODS).optional().meta({ description: 'A preset instead of from/to (UTC): day = today, 7d and 30d end with today, month = this month, 12mo.' }),
+  period: choice('period', PERIODS)
+    .optional()
+    .meta({
+      description:
+        'A preset instead of from/to (UTC), relative to `date` (default today): day = that day, 7d and 30d end with it, month = its month, 6mo and 12mo the months ending with its month; custom = the days in `date`.',
+    }),
+  date: dateParam.optional(),
   from: time('from', 'Start, inclusive; floored to the interval.').optional(),
   to: time('to', 'End, exclusive; ceiled to the interval. Default: now.').optional(),
 };
 
-/** `period` or `from`/`to`, not both; `from` before `to`; `to` alone needs `from`. */
-function checkRange(q: { period?: unknown; from?: number | undefined; to?: number | undefined }, ctx: z.RefinementCtx, toRequiresFrom: boolean): void {
+/** `period` or `from`/`to`, not both; `date` goes with `period` (custom needs a range, the others one day); `from` before `to`; `to` alone needs `from`. */
+function checkRange(
+  q: { period?: Period | undefined; date?: PeriodDate | undefined; from?: number | undefined; to?: number | undefined },
+  ctx: z.RefinementCtx,
+  toRequiresFrom: boolean,
+): void {
   if (q.period !== undefined && (q.from !== undefined || q.to !== undefined)) {
     ctx.addIssue({ code: 'custom', path: ['period'], message: "give either 'period' or 'from'/'to', not both" });
+  }
+  if (q.date !== undefined && q.period === undefined) ctx.addIssue({ code: 'custom', path: ['date'], message: "parameter 'date' goes with 'period' (from/to give their own range)" });
+  if (q.period === 'custom' && (q.date === undefined || !('first' in q.date))) {
+    ctx.addIssue({ code: 'custom', path: ['date'], message: 'period=custom needs date=YYYY-MM-DD,YYYY-MM-DD (first and last day, inclusive)' });
+  }
+  if (q.period !== undefined && q.period !== 'custom' && q.date !== undefined && 'first' in q.date) {
+    ctx.addIssue({ code: 'custom', path: ['date'], message: `a range of days in 'date' goes with period=custom; period=${q.period} takes one day` });
   }
   if (toRequiresFrom && q.to !== undefined && q.from === undefined) ctx.addIssue({ code: 'custom', path: ['from'], message: "parameter 'from' is required with 'to'" });
   if (q.from !== undefined && q.to !== undefined && q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: "'from' must be before 'to'" });

@@ -26,7 +26,7 @@ import { isoTime } from './iso-time.ts';
 const iso = isoTime;
 const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? null : iso(b.cutoffTime));
 
-const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '12mo': 'day' };
+const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '6mo': 'day', '12mo': 'day', custom: 'day' };
 
 export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: () => number): Router {
   const router = Router();

@@ -67,7 +67,14 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     [`/api/v1/pages/${huge}/views`, /at most 2048 characters/],
     ['/api/v1/pages/%00/views', /without control characters/],
     ['/api/v1/stats/aggregate?metrics=pageviews,bounce', /is not one of pageviews, visitors/],
-    ['/api/v1/stats/aggregate?period=week', /'period' must be one of day, 7d, 30d, month, 12mo/],
+    ['/api/v1/stats/aggregate?period=week', /'period' must be one of day, 7d, 30d, month, 6mo, 12mo, custom/],
+    ['/api/v1/stats/aggregate?period=custom', /period=custom needs date=YYYY-MM-DD,YYYY-MM-DD/],
+    ['/api/v1/stats/aggregate?period=custom&date=2026-11-01', /period=custom needs date=YYYY-MM-DD,YYYY-MM-DD/],
+    ['/api/v1/stats/aggregate?period=7d&date=2026-11-01,2026-11-05', /a range of days in 'date' goes with period=custom; period=7d takes one day/],
+    ['/api/v1/stats/aggregate?period=custom&date=2026-11-05,2026-11-01', /the first day must not be after the last/],
+    ['/api/v1/stats/aggregate?period=day&date=2026-02-30', /parameter 'date' must be a day YYYY-MM-DD/],
+    ['/api/v1/stats/aggregate?period=day&date=yesterday', /parameter 'date' must be a day YYYY-MM-DD/],
+    ['/api/v1/stats/aggregate?date=2026-11-01', /parameter 'date' goes with 'period'/],
     ['/api/v1/stats/aggregate?period=day&from=2026-01-01T00:00:00Z', /either 'period' or 'from'\/'to'/],
     ['/api/v1/stats/aggregate?to=2026-01-01T00:00:00Z', /'from' is required/],
     ['/api/v1/stats/breakdown?property=referrer', /'property' must be one of page/],
@@ -75,7 +82,7 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     ['/api/v1/stats/breakdown?offset=-1', /'offset' must be a whole number/],
     ['/api/v1/stats/timeseries?interval=minute&period=12mo', /more than 10000 minute buckets|at most 10000/],
     ['/api/v1/batch/runs?limit=abc', /'limit' must be a whole number/],
-    ['/api/v1/stats/aggregate?site_id=example.com', /unknown parameter 'site_id': this endpoint takes site, page, metrics, period, from, to/],
+    ['/api/v1/stats/aggregate?site_id=example.com', /unknown parameter 'site_id': this endpoint takes site, page, metrics, period, date, from, to/],
     ['/api/v1/stats/breakdown?filters=event:page%3D%3D/a', /unknown parameter 'filters'/],
     ['/api/v1/boundary?verbose=1', /unknown parameter 'verbose': this endpoint takes no parameters/],
     ['/api/v1/pages/%2Fa/views?period=7d', /unknown parameter 'period'/],
@@ -111,7 +118,7 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
   it('an unknown parameter is named in the details', async () => {
     const body = (await (await get('/api/v1/stats/aggregate?site_id=a&compare=previous_period')).json()) as { error: { message: string; details: { field: string }[] } };
     expect(body.error.details.map((d) => d.field)).toEqual(['site_id', 'compare']);
-    expect(body.error.message).toBe("unknown parameter 'site_id', 'compare': this endpoint takes site, page, metrics, period, from, to");
+    expect(body.error.message).toBe("unknown parameter 'site_id', 'compare': this endpoint takes site, page, metrics, period, date, from, to");
   });
 
   it('unknown routes are a 404 in the same error shape', async () => {
@@ -157,8 +164,8 @@ describe('OpenAPI document', () => {
 
   it('documents each parameter from its schema: names, enums, defaults', () => {
     const aggregate = PLATFORM_OPENAPI.paths['/api/v1/stats/aggregate']?.['get'] as { parameters: { name: string; schema: { enum?: string[] } }[] };
-    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'page', 'metrics', 'period', 'from', 'to']);
-    expect(aggregate.parameters.find((p) => p.name === 'period')?.schema.enum).toEqual(['day', '7d', '30d', 'month', '12mo']);
+    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'page', 'metrics', 'period', 'date', 'from', 'to']);
+    expect(aggregate.parameters.find((p) => p.name === 'period')?.schema.enum).toEqual(['day', '7d', '30d', 'month', '6mo', '12mo', 'custom']);
     const events = PLATFORM_OPENAPI.paths['/api/v1/events']?.['post'] as { requestBody: { required: boolean } };
     expect(events.requestBody.required).toBe(true);
   });
@@ -241,8 +248,28 @@ describe('periods, breakdown and realtime', () => {
     ['30d', Date.UTC(2026, 9, 30), Date.UTC(2026, 10, 29)],
     ['month', Date.UTC(2026, 10, 1), Date.UTC(2026, 11, 1)],
     ['12mo', Date.UTC(2025, 11, 1), Date.UTC(2026, 11, 1)],
+    ['6mo', Date.UTC(2026, 5, 1), Date.UTC(2026, 11, 1)],
   ] as const)('period %s is [%s, %s) in UTC', (period, from, to) => {
     expect(periodRange(period, Date.UTC(2026, 10, 28, 15, 30))).toEqual({ from, to });
+  });
+
+  it.each([
+    ['day', Date.UTC(2024, 1, 29), Date.UTC(2024, 2, 1)],
+    ['7d', Date.UTC(2024, 1, 23), Date.UTC(2024, 2, 1)],
+    ['month', Date.UTC(2024, 1, 1), Date.UTC(2024, 2, 1)],
+    ['6mo', Date.UTC(2023, 8, 1), Date.UTC(2024, 2, 1)],
+    ['12mo', Date.UTC(2023, 2, 1), Date.UTC(2024, 2, 1)],
+  ] as const)('period %s relative to date=2024-02-29 is [%s, %s)', (period, from, to) => {
+    expect(periodRange(period, Date.UTC(2026, 10, 28, 15, 30), { day: Date.UTC(2024, 1, 29) })).toEqual({ from, to });
+  });
+
+  it('period=custom covers the days of date, both included, as the answer says', async () => {
+    expect(periodRange('custom', 0, { first: Date.UTC(2026, 10, 1), last: Date.UTC(2026, 10, 5) })).toEqual({ from: Date.UTC(2026, 10, 1), to: Date.UTC(2026, 10, 6) });
+    const res = await get('/api/v1/stats/aggregate?period=custom&date=2026-11-01,2026-11-05&metrics=pageviews');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ from: '2026-11-01T00:00:00.000Z', to: '2026-11-06T00:00:00.000Z', period: 'custom' });
+    const day = await get('/api/v1/stats/aggregate?period=day&date=2026-11-03&metrics=pageviews');
+    expect(await day.json()).toMatchObject({ from: '2026-11-03T00:00:00.000Z', to: '2026-11-04T00:00:00.000Z', period: 'day' });
   });
 
   it('breakdown merges exact page totals with the overflow top pages, sorted, paged, with bounds', async () => {
