@@ -53,6 +53,12 @@ export const SERVING_OPENAPI: OpenApiPart = {
       query: realtimeQuery,
       responses: readResponses('Approximate, with its relative standard error.', { visitors: { type: 'object' } }),
     },
+    'get /api/v1/stats/realtime/visitors': {
+      summary: "Distinct visitors in the last 5 minutes, as a bare number (Plausible's Stats API v1)",
+      security: readSecurity,
+      query: realtimeQuery,
+      responses: { ...readResponses('The number (approximate: the speed layer\'s HyperLogLog).'), 200: { description: 'The number of visitors.', content: { 'application/json': { schema: { type: 'integer' } } } } },
+    },
     'get /api/v1/compare': {
       summary: 'Speed vs batch per bucket, for buckets both cover (before the boundary, still retained by the speed layer)',
       security: readSecurity,

@@ -51,6 +51,25 @@ export const siteParam = text('site', siteMessage)
   .default(DEFAULT_SITE)
   .meta({ description: `Site id (default '${DEFAULT_SITE}').` });
 
+/** The site by Plausible's name for it (`site_id`, its domain) or the product's (`site`); one of them, or both equal. */
+const siteFields = {
+  site: text('site', siteMessage).max(PAGE_VIEW_LIMITS.siteMaxLength, { error: siteMessage }).regex(SITE_PATTERN, { error: siteMessage }).optional().meta({ description: `Site id (default '${DEFAULT_SITE}'); the same as site_id.` }),
+  site_id: text('site_id', siteMessage.replace("'site'", "'site_id'"))
+    .max(PAGE_VIEW_LIMITS.siteMaxLength, { error: siteMessage.replace("'site'", "'site_id'") })
+    .regex(SITE_PATTERN, { error: siteMessage.replace("'site'", "'site_id'") })
+    .optional()
+    .meta({ description: "The site, by Plausible's name for the parameter (its domain); the same as site." }),
+};
+
+/** `site_id` and `site` as one `site` (default 'default'); both given and different is a 400. */
+function oneSite<T extends { site?: string | undefined; site_id?: string | undefined }>(q: T, ctx: z.RefinementCtx): Omit<T, 'site' | 'site_id'> & { site: string } {
+  const { site, site_id: siteId, ...rest } = q;
+  if (site !== undefined && siteId !== undefined && site !== siteId) {
+    ctx.addIssue({ code: 'custom', path: ['site_id'], message: `parameters 'site' and 'site_id' name different sites ('${site}', '${siteId}'): give one` });
+  }
+  return { ...rest, site: siteId ?? site ?? DEFAULT_SITE };
+}
+
 const pagePath = (name: string) =>
   text(name)
     .transform((raw) => (raw.startsWith('/') ? raw : `/${raw}`))
@@ -147,30 +166,43 @@ export const pageViewsPath = z.object({
 });
 
 export const aggregateQuery = querySchema({
-  site: siteParam,
+  ...siteFields,
   page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
   metrics: metricsParam.optional(),
   ...rangeFields,
-}).superRefine((q, ctx) => checkRange(q, ctx, true));
+})
+  .superRefine((q, ctx) => checkRange(q, ctx, true))
+  .transform(oneSite);
 
 export const timeseriesQuery = querySchema({
-  site: siteParam,
+  ...siteFields,
   page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
   metrics: metricsParam.optional(),
   interval: choice('interval', INTERVALS).optional().meta({ description: 'Bucket width (UTC). Default: hour for period=day, else day.' }),
   ...rangeFields,
-}).superRefine((q, ctx) => checkRange(q, ctx, true));
+})
+  .superRefine((q, ctx) => checkRange(q, ctx, true))
+  .transform(oneSite);
 
 export const breakdownQuery = querySchema({
-  site: siteParam,
-  property: choice('property', ['page'] as const).default('page').meta({ description: 'What to break down by.' }),
+  ...siteFields,
+  property: choice('property', ['page', 'event:page'] as const).default('page').meta({ description: "What to break down by: 'event:page' (Plausible's name) or 'page'." }),
   metrics: metricsParam
     .refine((m) => !m.includes('visitors'), { error: 'the breakdown supports metrics=pageviews only in this version' })
     .optional(),
   limit: wholeNumber('limit', 1, 1000).default(10),
-  offset: wholeNumber('offset', 0, 1_000_000).default(0),
+  offset: wholeNumber('offset', 0, 1_000_000).optional().meta({ description: 'Results to skip (default 0); or give page.' }),
+  page: wholeNumber('page', 1, 1_000_000).optional().meta({ description: "Plausible's pagination: the page of `limit` results, from 1 (default 1); or give offset." }),
   ...rangeFields,
-}).superRefine((q, ctx) => checkRange(q, ctx, true));
+})
+  .superRefine((q, ctx) => {
+    checkRange(q, ctx, true);
+    if (q.offset !== undefined && q.page !== undefined) ctx.addIssue({ code: 'custom', path: ['page'], message: "give either 'page' or 'offset', not both" });
+  })
+  .transform((q, ctx) => {
+    const { page, offset, ...rest } = oneSite(q, ctx);
+    return { ...rest, offset: offset ?? ((page ?? 1) - 1) * q.limit };
+  });
 
 export const compareQuery = querySchema({
   site: siteParam,
@@ -179,7 +211,7 @@ export const compareQuery = querySchema({
   ...rangeFields,
 }).superRefine((q, ctx) => checkRange(q, ctx, true));
 
-export const realtimeQuery = querySchema({ site: siteParam });
+export const realtimeQuery = querySchema({ ...siteFields }).transform(oneSite);
 
 export const batchRunsQuery = querySchema({ limit: wholeNumber('limit', 1, 1000).default(20) });
 

@@ -140,5 +140,12 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     res.json({ site, from: iso(v.from), to: iso(t), visitors: { value: v.value, exact: false, relativeStandardError: v.relativeStandardError } });
   });
 
+  // Plausible's Stats API v1: the same number, bare (its clients read the body as a number).
+  router.get('/api/v1/stats/realtime/visitors', async (req, res) => {
+    const { site } = parseInput(asQuery(realtimeQuery), req.query);
+    const v = await queryRealtimeVisitors(store, site, now());
+    res.json(v.value);
+  });
+
   return router;
 }

@@ -82,7 +82,11 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     ['/api/v1/stats/breakdown?offset=-1', /'offset' must be a whole number/],
     ['/api/v1/stats/timeseries?interval=minute&period=12mo', /more than 10000 minute buckets|at most 10000/],
     ['/api/v1/batch/runs?limit=abc', /'limit' must be a whole number/],
-    ['/api/v1/stats/aggregate?site_id=example.com', /unknown parameter 'site_id': this endpoint takes site, page, metrics, period, date, from, to/],
+    ['/api/v1/stats/aggregate?site_id=a.example&site=b.example', /parameters 'site' and 'site_id' name different sites \('b.example', 'a.example'\): give one/],
+    ['/api/v1/stats/aggregate?site_id=a%20b', /parameter 'site_id' must be a site id/],
+    ['/api/v1/stats/breakdown?page=2&offset=10', /give either 'page' or 'offset', not both/],
+    ['/api/v1/stats/breakdown?page=0', /'page' must be a whole number from 1/],
+    ['/api/v1/stats/aggregate?foo=1', /unknown parameter 'foo': this endpoint takes site, site_id, page, metrics, period, date, from, to/],
     ['/api/v1/stats/breakdown?filters=event:page%3D%3D/a', /unknown parameter 'filters'/],
     ['/api/v1/boundary?verbose=1', /unknown parameter 'verbose': this endpoint takes no parameters/],
     ['/api/v1/pages/%2Fa/views?period=7d', /unknown parameter 'period'/],
@@ -116,9 +120,9 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
   });
 
   it('an unknown parameter is named in the details', async () => {
-    const body = (await (await get('/api/v1/stats/aggregate?site_id=a&compare=previous_period')).json()) as { error: { message: string; details: { field: string }[] } };
-    expect(body.error.details.map((d) => d.field)).toEqual(['site_id', 'compare']);
-    expect(body.error.message).toBe("unknown parameter 'site_id', 'compare': this endpoint takes site, page, metrics, period, date, from, to");
+    const body = (await (await get('/api/v1/stats/aggregate?foo=a&compare=previous_period')).json()) as { error: { message: string; details: { field: string }[] } };
+    expect(body.error.details.map((d) => d.field)).toEqual(['foo', 'compare']);
+    expect(body.error.message).toBe("unknown parameter 'foo', 'compare': this endpoint takes site, site_id, page, metrics, period, date, from, to");
   });
 
   it('unknown routes are a 404 in the same error shape', async () => {
@@ -164,7 +168,7 @@ describe('OpenAPI document', () => {
 
   it('documents each parameter from its schema: names, enums, defaults', () => {
     const aggregate = PLATFORM_OPENAPI.paths['/api/v1/stats/aggregate']?.['get'] as { parameters: { name: string; schema: { enum?: string[] } }[] };
-    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'page', 'metrics', 'period', 'date', 'from', 'to']);
+    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'site_id', 'page', 'metrics', 'period', 'date', 'from', 'to']);
     expect(aggregate.parameters.find((p) => p.name === 'period')?.schema.enum).toEqual(['day', '7d', '30d', 'month', '6mo', '12mo', 'custom']);
     const events = PLATFORM_OPENAPI.paths['/api/v1/events']?.['post'] as { requestBody: { required: boolean } };
     expect(events.requestBody.required).toBe(true);
@@ -291,6 +295,11 @@ describe('periods, breakdown and realtime', () => {
     };
     expect(body.totalPages).toBe(4);
     expect(body.results.map((r) => [r.page, r.pageviews.value, r.pageviews.exact])).toEqual([['/overflow-hot', 9, false], ['/b', 7, false]]);
+    // Plausible's names: site_id, property=event:page, and page (from 1) instead of offset.
+    const plausible = (await (await get(`/api/v1/stats/breakdown?site_id=shop&property=event:page&from=${t}&to=${t + MIN}&limit=2&page=2`)).json()) as typeof body & { offset: number };
+    expect(plausible.offset).toBe(2);
+    const first = (await (await get(`/api/v1/stats/breakdown?site_id=shop&from=${t}&to=${t + MIN}&limit=2&page=1`)).json()) as typeof body;
+    expect([...first.results, ...plausible.results].map((r) => r.page)).toEqual(['/a', '/overflow-hot', '/b', '/overflow-cold']);
   });
 
   it('realtime visitors are the union of the last five minutes of site sketches', async () => {
@@ -311,6 +320,9 @@ describe('periods, breakdown and realtime', () => {
     });
     const body = (await (await get('/api/v1/realtime/visitors?site=live')).json()) as { visitors: { value: number; exact: boolean } };
     expect(body.visitors).toMatchObject({ value: 4, exact: false });
+    // Plausible's route answers the bare number.
+    expect(await (await get('/api/v1/stats/realtime/visitors?site_id=live')).json()).toBe(4);
+    expect(await (await get('/api/v1/realtime/visitors?site_id=live')).json()).toMatchObject({ site: 'live', visitors: { value: 4 } });
   });
 
   it('the aggregate of an empty range is zero, labelled', async () => {
