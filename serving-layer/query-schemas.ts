@@ -170,6 +170,9 @@ export const aggregateQuery = querySchema({
   page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
   metrics: metricsParam.optional(),
   ...rangeFields,
+  compare: choice('compare', ['previous_period'] as const)
+    .optional()
+    .meta({ description: "previous_period: each metric also gets `change` (percent, rounded, as Plausible's) and `previous`, over the period of the same length just before." }),
 })
   .superRefine((q, ctx) => checkRange(q, ctx, true))
   .transform(oneSite);

@@ -28,33 +28,67 @@ const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? n
 
 const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '6mo': 'day', '12mo': 'day', custom: 'day' };
 
+/** Plausible's `change`: the percent change from `before` to `now`, rounded (halves away from zero); 100 from nothing to something, 0 from nothing to nothing. */
+export function percentChange(before: number, now: number): number {
+  if (before === 0) return now > 0 ? 100 : 0;
+  const percent = ((now - before) / before) * 100;
+  // Halves away from zero, as Elixir's round/1 (Math.round takes -99.5 to -99).
+  return Math.sign(percent) * Math.round(Math.abs(percent));
+}
+
 export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: () => number): Router {
   const router = Router();
 
   router.get('/api/v1/stats/aggregate', async (req, res) => {
-    const { site, page: pageId, metrics = METRIC_NAMES, ...query } = parseInput(asQuery(aggregateQuery), req.query);
+    const { site, page: pageId, metrics = METRIC_NAMES, compare, ...query } = parseInput(asQuery(aggregateQuery), req.query);
     const range = rangeOf(query, now(), '30d');
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
-    await answers.send(req, res, `aggregate|${site}|${pageId ?? ''}|${metrics.join(',')}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
+    const key = `aggregate|${site}|${pageId ?? ''}|${metrics.join(',')}|${range.from}|${range.to}|${range.period ?? ''}|${compare ?? ''}`;
+    await answers.send(req, res, key, async () => {
     const boundary = await store.latestBoundary();
-    const results: Record<string, unknown> = {};
-    if (metrics.includes('pageviews')) {
-      // The total is the same at any interval whose buckets the range is made of: days read fewer rows.
-      const interval = isBucketEdge(range.from, 'day') && isBucketEdge(range.to, 'day') ? 'day' : 'hour';
-      const answer = await queryPageViews(store, { ...filter, ...range, interval });
-      results['pageviews'] = { value: answer.total.views, exact: answer.total.exact, overcountBound: answer.total.overcountBound, partial: answer.partial };
+    const over = async (from: number, to: number): Promise<Record<string, { value: number } & Record<string, unknown>>> => {
+      const results: Record<string, { value: number } & Record<string, unknown>> = {};
+      if (metrics.includes('pageviews')) {
+        // The total is the same at any interval whose buckets the range is made of: days read fewer rows.
+        const interval = isBucketEdge(from, 'day') && isBucketEdge(to, 'day') ? 'day' : 'hour';
+        const answer = await queryPageViews(store, { ...filter, from, to, interval });
+        results['pageviews'] = { value: answer.total.views, exact: answer.total.exact, overcountBound: answer.total.overcountBound, partial: answer.partial };
+      }
+      if (metrics.includes('visitors')) {
+        const v = await queryVisitors(store, { ...filter, from, to }, boundary);
+        results['visitors'] = {
+          value: v.value,
+          exact: v.exact,
+          ...(v.exact ? {} : { relativeStandardError: v.relativeStandardError }),
+          countedFrom: iso(v.countedFrom),
+          countedTo: iso(v.countedTo),
+        };
+      }
+      return results;
+    };
+    const results = await over(range.from, range.to);
+    let comparedWith: { from: string; to: string } | null = null;
+    if (compare === 'previous_period') {
+      // The period of the same length just before (Plausible's previous_period).
+      const previousFrom = range.from - (range.to - range.from);
+      const previous = await over(previousFrom, range.from);
+      comparedWith = { from: iso(previousFrom), to: iso(range.from) };
+      for (const [metric, current] of Object.entries(results)) {
+        const before = previous[metric];
+        if (before === undefined) continue;
+        results[metric] = { ...current, change: percentChange(before.value, current.value), previous: before };
+      }
     }
-    if (metrics.includes('visitors')) {
-      const v = await queryVisitors(store, { ...filter, from: range.from, to: range.to }, boundary);
-      results['visitors'] = {
-        value: v.value,
-        exact: v.exact,
-        ...(v.exact ? {} : { relativeStandardError: v.relativeStandardError }),
-        countedFrom: iso(v.countedFrom),
-        countedTo: iso(v.countedTo),
-      };
-    }
-    return { site, page: pageId ?? null, from: iso(range.from), to: iso(range.to), period: range.period, exactThrough: exactThrough(boundary), results };
+    return {
+      site,
+      page: pageId ?? null,
+      from: iso(range.from),
+      to: iso(range.to),
+      period: range.period,
+      exactThrough: exactThrough(boundary),
+      ...(comparedWith === null ? {} : { comparedWith }),
+      results,
+    };
     });
   });
 

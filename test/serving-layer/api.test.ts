@@ -20,6 +20,7 @@ import { DuckDbViewStore } from '../../shared/adapters/view-store/index.ts';
 import { ServingViews, createServingApp } from '../../serving-layer/index.ts';
 import { PLATFORM_OPENAPI, createPlatformApp } from '../../cli/platform-app.ts';
 import { periodRange } from '../../serving-layer/query-params.ts';
+import { percentChange } from '../../serving-layer/stats-routes.ts';
 import { writeCheckpointedSpeedRows } from '../support/speed-rows.ts';
 
 const MIN = 60_000;
@@ -86,7 +87,8 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     ['/api/v1/stats/aggregate?site_id=a%20b', /parameter 'site_id' must be a site id/],
     ['/api/v1/stats/breakdown?page=2&offset=10', /give either 'page' or 'offset', not both/],
     ['/api/v1/stats/breakdown?page=0', /'page' must be a whole number from 1/],
-    ['/api/v1/stats/aggregate?foo=1', /unknown parameter 'foo': this endpoint takes site, site_id, page, metrics, period, date, from, to/],
+    ['/api/v1/stats/aggregate?foo=1', /unknown parameter 'foo': this endpoint takes site, site_id, page, metrics, period, date, from, to, compare/],
+    ['/api/v1/stats/aggregate?compare=previous_year', /parameter 'compare' must be one of previous_period/],
     ['/api/v1/stats/breakdown?filters=event:page%3D%3D/a', /unknown parameter 'filters'/],
     ['/api/v1/boundary?verbose=1', /unknown parameter 'verbose': this endpoint takes no parameters/],
     ['/api/v1/pages/%2Fa/views?period=7d', /unknown parameter 'period'/],
@@ -120,9 +122,9 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
   });
 
   it('an unknown parameter is named in the details', async () => {
-    const body = (await (await get('/api/v1/stats/aggregate?foo=a&compare=previous_period')).json()) as { error: { message: string; details: { field: string }[] } };
-    expect(body.error.details.map((d) => d.field)).toEqual(['foo', 'compare']);
-    expect(body.error.message).toBe("unknown parameter 'foo', 'compare': this endpoint takes site, site_id, page, metrics, period, date, from, to");
+    const body = (await (await get('/api/v1/stats/aggregate?foo=a&bar=b')).json()) as { error: { message: string; details: { field: string }[] } };
+    expect(body.error.details.map((d) => d.field)).toEqual(['foo', 'bar']);
+    expect(body.error.message).toBe("unknown parameter 'foo', 'bar': this endpoint takes site, site_id, page, metrics, period, date, from, to, compare");
   });
 
   it('unknown routes are a 404 in the same error shape', async () => {
@@ -168,7 +170,7 @@ describe('OpenAPI document', () => {
 
   it('documents each parameter from its schema: names, enums, defaults', () => {
     const aggregate = PLATFORM_OPENAPI.paths['/api/v1/stats/aggregate']?.['get'] as { parameters: { name: string; schema: { enum?: string[] } }[] };
-    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'site_id', 'page', 'metrics', 'period', 'date', 'from', 'to']);
+    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'site_id', 'page', 'metrics', 'period', 'date', 'from', 'to', 'compare']);
     expect(aggregate.parameters.find((p) => p.name === 'period')?.schema.enum).toEqual(['day', '7d', '30d', 'month', '6mo', '12mo', 'custom']);
     const events = PLATFORM_OPENAPI.paths['/api/v1/events']?.['post'] as { requestBody: { required: boolean } };
     expect(events.requestBody.required).toBe(true);
@@ -323,6 +325,40 @@ describe('periods, breakdown and realtime', () => {
     // Plausible's route answers the bare number.
     expect(await (await get('/api/v1/stats/realtime/visitors?site_id=live')).json()).toBe(4);
     expect(await (await get('/api/v1/realtime/visitors?site_id=live')).json()).toMatchObject({ site: 'live', visitors: { value: 4 } });
+  });
+
+  it('compare=previous_period gives each metric its change against the period just before, as Plausible computes it', async () => {
+    const HOUR = 60 * MIN;
+    const t = bucketStart(Date.now(), 'hour') - 2 * HOUR;
+    await writeCheckpointedSpeedRows(store, {
+      pageMinutes: [
+        { partition: 0, site: 'cmp', pageId: '/a', bucket: t - HOUR + 5 * MIN, views: 4, version: 1 },
+        { partition: 0, site: 'cmp', pageId: '/a', bucket: t + 5 * MIN, views: 6, version: 1 },
+      ],
+      overflow: [],
+      visitors: [],
+    });
+    const body = (await (await get(`/api/v1/stats/aggregate?site_id=cmp&metrics=pageviews&from=${t}&to=${t + HOUR}&compare=previous_period`)).json()) as {
+      comparedWith: { from: string; to: string };
+      results: { pageviews: { value: number; change: number; previous: { value: number } } };
+    };
+    expect(body.comparedWith).toEqual({ from: new Date(t - HOUR).toISOString(), to: new Date(t).toISOString() });
+    expect(body.results.pageviews).toMatchObject({ value: 6, change: 50, previous: { value: 4 } });
+    const none = (await (await get(`/api/v1/stats/aggregate?site_id=cmp&metrics=pageviews&from=${t}&to=${t + HOUR}`)).json()) as Record<string, unknown>;
+    expect(none['comparedWith']).toBeUndefined();
+    expect((await get('/api/v1/stats/aggregate?compare=previous_year')).status).toBe(400);
+  });
+
+  it.each([
+    [0, 0, 0],
+    [0, 5, 100],
+    [4, 6, 50],
+    [6, 4, -33],
+    [3, 4, 33],
+    [200, 1, -100],
+    [200, 399, 100],
+  ])('percentChange(%i, %i) is %i', (before, now, change) => {
+    expect(percentChange(before, now)).toBe(change);
   });
 
   it('the aggregate of an empty range is zero, labelled', async () => {
