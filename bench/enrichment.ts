@@ -21,35 +21,15 @@ import fastGeoip from 'fast-geoip';
 import { CountryLookup, fastGeoipLookup, formatIpv4, isPublicIpv4 } from '../collector/enrichment/country.ts';
 import { loadCountryTable } from '../collector/enrichment/country-table.ts';
 import { VisitEnrichment, type VisitContext } from '../collector/enrichment/index.ts';
+import { ZipfSampler, mulberry32 } from '../shared/tools/traffic-generator.ts';
 
-/** A seeded generator (mulberry32), so every run sees the same workload. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so every run sees the same workload. */
+const random = mulberry32;
 
-/** A picker of indexes 0..n-1 with probability ∝ 1/(i+1)^s. */
+/** A picker of indexes 0..n-1 with probability ∝ 1/(i+1)^s (the traffic generator's sampler). */
 function zipf(n: number, s: number, rnd: () => number): () => number {
-  const cumulative: number[] = [];
-  let total = 0;
-  for (let i = 0; i < n; i++) cumulative.push((total += 1 / (i + 1) ** s));
-  return () => {
-    const x = rnd() * total;
-    let low = 0;
-    let high = n - 1;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if ((cumulative[mid] as number) < x) low = mid + 1;
-      else high = mid;
-    }
-    return low;
-  };
+  const sampler = new ZipfSampler(n, s);
+  return () => sampler.sample(rnd());
 }
 
 /** 200 distinct, realistic user agents: browser families × versions × platforms. */

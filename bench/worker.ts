@@ -481,7 +481,7 @@ async function servingDeps(
   // limits; BENCH_TRUST_PROXY lets requests carry their client address; BENCH_ENRICHMENT=off
   // measures the collector without visit fields.
   const trustProxy = process.env['BENCH_TRUST_PROXY'];
-  const enrichment = process.env['BENCH_ENRICHMENT'] === 'off' ? { enrich: async () => ({}), isBot: () => false } : new VisitEnrichment({ logger });
+  const enrichment = process.env['BENCH_ENRICHMENT'] === 'off' ? { enrich: async () => ({}), enrichSync: () => ({}), isBot: () => false } : new VisitEnrichment({ logger });
   if (enrichment instanceof VisitEnrichment) await enrichment.geoipStatus(); // the country table, before the first request
   return {
     ...parts,
