@@ -25,6 +25,9 @@ import type { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import type {
   BatchBoundary,
   BatchGrain,
+  BatchVisitorsQuery,
+  EventCount,
+  EventCountsQuery,
   BatchRunRecord,
   BucketViews,
   BucketVisitorSketches,
@@ -318,11 +321,14 @@ export class ServingViews implements ViewReader {
   batchSites(batchId: string, from: number, to: number): Promise<string[]> {
     return this.store.batchSites(batchId, from, to);
   }
-  batchVisitors(batchId: string, query: ViewQuery): Promise<number> {
+  batchVisitors(batchId: string, query: BatchVisitorsQuery): Promise<number> {
     return this.store.batchVisitors(batchId, query);
   }
-  batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>> {
+  batchVisitorRegisters(batchId: string, query: BatchVisitorsQuery): Promise<Map<number, number>> {
     return this.store.batchVisitorRegisters(batchId, query);
+  }
+  batchEventCounts(boundary: BatchBoundary, query: EventCountsQuery): Promise<EventCount[]> {
+    return this.store.batchEventCounts(boundary, query);
   }
 }
 

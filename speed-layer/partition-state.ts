@@ -39,6 +39,8 @@ import type { PageView } from '../shared/core/page-view.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { CountMinSketch, HyperLogLog, SpaceSaving } from '../shared/core/sketches/index.ts';
 import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
+import { DIMENSION_PROPERTIES, dimensionSite } from '../shared/core/dimensions.ts';
+import { propertyValue } from '../shared/core/query/properties.ts';
 import {
   speedLateLane,
   type SpeedMinuteRow,
@@ -64,6 +66,8 @@ export interface SketchSettings {
   cmsDelta: number;
   topPagesCapacity: number;
   hllPrecision: number;
+  /** Keep the dimension views (views and visitors per value of each visit property; see shared/core/dimensions.ts). @default true */
+  dimensions?: boolean;
   /** Wall clock. */
   now: () => number;
 }
@@ -99,7 +103,16 @@ export const MEMORY_BYTES = {
   /** A late-lane entry's slot in the lane's Map, besides the entry and its key (not calibrated: lane entries are few and short-lived). */
   laneSlot: 48,
   string: (s: string) => 16 + 8 * Math.ceil(s.length / 8),
+  /** An array of `n` references. */
+  array: (n: number) => 32 + 8 * n,
 } as const;
+
+function dimensionNamesBytes(names: readonly string[] | null): number {
+  if (names === null) return 0;
+  let bytes = MEMORY_BYTES.array(names.length);
+  for (const name of names) bytes += MEMORY_BYTES.string(name);
+  return bytes;
+}
 
 /*
  * Buckets are held as minute numbers (epoch ms / 60,000; an hour by its first minute): small
@@ -169,6 +182,8 @@ class PageEntry {
 }
 
 class SiteEntry {
+  /** The names of the site's dimension sites, by DIMENSION_PROPERTIES index (made at its first event). */
+  dimensionSites: readonly string[] | null = null;
   readonly pages = new Map<string, PageEntry>();
   readonly minuteVisitors: VisitorsSketch[] = [];
   readonly hourVisitors: VisitorsSketch[] = [];
@@ -382,8 +397,23 @@ export class PartitionState {
     if (minute * MINUTE_MS < this.boundary) return 'before_boundary';
     if (event.timestamp > this.maxEventTime) this.maxEventTime = event.timestamp;
     hash64(event.visitorId, this.visitorHash);
-    this.count(event.site, event.pageId, minute, this.visitorHash.hi, this.visitorHash.lo);
+    const { hi, lo } = this.visitorHash;
+    this.count(event.site, event.pageId, minute, hi, lo, true);
+    if (this.settings.dimensions !== false) {
+      const names = this.dimensionSites(event.site);
+      for (let i = 0; i < names.length; i++) this.count(names[i]!, propertyValue(DIMENSION_PROPERTIES[i]!, event), minute, hi, lo, false);
+    }
     return 'counted';
+  }
+
+  /** The dimension sites of a site (see shared/core/dimensions.ts), named once per resident site. */
+  private dimensionSites(siteId: string): readonly string[] {
+    const site = this.site(siteId);
+    if (site.dimensionSites === null) {
+      site.dimensionSites = DIMENSION_PROPERTIES.map((p) => dimensionSite(siteId, p));
+      this.budget.used += dimensionNamesBytes(site.dimensionSites);
+    }
+    return site.dimensionSites;
   }
 
   /**
@@ -394,19 +424,27 @@ export class PartitionState {
     const minute = Math.floor(event.timestamp / MINUTE_MS);
     if (minute * MINUTE_MS < this.boundary) return;
     hash64(event.visitorId, this.visitorHash);
+    const { hi, lo } = this.visitorHash;
     const hour = minute - (minute % MINUTES_PER_HOUR);
     const site = this.site(event.site);
-    const page = site.pages.get(event.pageId);
-    this.addPageVisitor(site, page, event.site, event.pageId, hour, this.visitorHash.hi, this.visitorHash.lo);
+    this.addPageVisitor(site, site.pages.get(event.pageId), event.site, event.pageId, hour, hi, lo);
+    if (this.settings.dimensions === false) return;
+    const names = this.dimensionSites(event.site);
+    for (let i = 0; i < names.length; i++) {
+      const dimension = this.site(names[i]!);
+      const value = propertyValue(DIMENSION_PROPERTIES[i]!, event);
+      this.addPageVisitor(dimension, dimension.pages.get(value), names[i]!, value, hour, hi, lo);
+    }
   }
 
   /**
    * Counts one event. Each of its keys (page-minute views; site-minute, site-hour and page-hour
    * visitors) goes to its entry in memory; a key of a bucket wholly before `residentFrom` whose
    * entry is not in memory goes to the late lane (whatever the budgets: lane entries are merged
-   * and dropped soon). A page's visitors per hour are kept where its views are exact.
+   * and dropped soon). A page's visitors per hour are kept where its views are exact. A
+   * dimension site's value is counted as a page, without `siteVisitors`.
    */
-  private count(siteId: string, pageId: string, minute: number, hi: number, lo: number): void {
+  private count(siteId: string, pageId: string, minute: number, hi: number, lo: number, siteVisitors: boolean): void {
     const hour = minute - (minute % MINUTES_PER_HOUR);
     const from = this.residentFrom / MINUTE_MS;
     const minuteClosed = minute < from;
@@ -427,17 +465,19 @@ export class PartitionState {
     }
     if (counter !== undefined) this.bump(counter, 1);
     else this.addOverflow(site, siteId, pageId, minute);
-    this.addVisitor(
-      find(site.minuteVisitors, minute) ??
-        (minuteClosed ? this.laneSketch(siteId, '', 'minute', minute) : this.newSketch(site.minuteVisitors, siteId, '', 'minute', minute)),
-      hi,
-      lo,
-    );
-    this.addVisitor(
-      find(site.hourVisitors, hour) ?? (hourClosed ? this.laneSketch(siteId, '', 'hour', hour) : this.newSketch(site.hourVisitors, siteId, '', 'hour', hour)),
-      hi,
-      lo,
-    );
+    if (siteVisitors) {
+      this.addVisitor(
+        find(site.minuteVisitors, minute) ??
+          (minuteClosed ? this.laneSketch(siteId, '', 'minute', minute) : this.newSketch(site.minuteVisitors, siteId, '', 'minute', minute)),
+        hi,
+        lo,
+      );
+      this.addVisitor(
+        find(site.hourVisitors, hour) ?? (hourClosed ? this.laneSketch(siteId, '', 'hour', hour) : this.newSketch(site.hourVisitors, siteId, '', 'hour', hour)),
+        hi,
+        lo,
+      );
+    }
     if (counter !== undefined) this.addPageVisitor(site, page, siteId, pageId, hour, hi, lo);
   }
 
@@ -748,7 +788,7 @@ export class PartitionState {
       }
       if (site.pages.size === 0 && site.minuteVisitors.length === 0 && site.hourVisitors.length === 0 && site.overflows.length === 0) {
         this.sites.delete(siteId);
-        budget.used -= MEMORY_BYTES.site + MEMORY_BYTES.string(siteId);
+        budget.used -= MEMORY_BYTES.site + MEMORY_BYTES.string(siteId) + dimensionNamesBytes(site.dimensionSites);
       }
     }
   }
@@ -774,7 +814,7 @@ export class PartitionState {
   get memoryBytes(): number {
     let bytes = 0;
     for (const [siteId, site] of this.sites) {
-      bytes += MEMORY_BYTES.site + MEMORY_BYTES.string(siteId);
+      bytes += MEMORY_BYTES.site + MEMORY_BYTES.string(siteId) + dimensionNamesBytes(site.dimensionSites);
       for (const [pageId, page] of site.pages) {
         bytes += MEMORY_BYTES.page + MEMORY_BYTES.string(pageId) + page.minutes.length * MEMORY_BYTES.counter;
         for (const v of page.hours) bytes += MEMORY_BYTES.visitorsEntry + v.bytes;

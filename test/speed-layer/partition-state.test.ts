@@ -15,6 +15,8 @@ const SETTINGS: SketchSettings = {
   cmsDelta: 0.01,
   topPagesCapacity: 10,
   hllPrecision: 14,
+  // The dimension views are the page machinery under other site keys: tested in dimensions.test.ts.
+  dimensions: false,
   now: () => clock,
 };
 let n = 0;

@@ -6,15 +6,21 @@
 import { bucketSql } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
 import { VISIT_FIELDS, type VisitField, type VisitFields } from '../../core/page-view.ts';
+import { DIMENSION_PROPERTIES, DIMENSION_SEPARATOR } from '../../core/dimensions.ts';
+import { filterPatterns, type PropertyDefinition, type PropertyFilter } from '../../core/query/properties.ts';
 import { pageFilter, raw, toPageTotal, type Row, type SqlContext } from './sql-context.ts';
 import type {
+  BatchBoundary,
   BatchCutoff,
   BatchGrain,
+  BatchVisitorsQuery,
   BatchViewReader,
   BatchViewWriter,
   BucketViews,
   BuildStats,
   DayVisitors,
+  EventCount,
+  EventCountsQuery,
   InvalidRecordRow,
   PageTotal,
   RawEventRow,
@@ -155,13 +161,23 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
    * Raw rows inside the cutoff's offsets, deduplicated by eventId (first position wins); with
    * `pass`, only the event ids that hash into that pass (all copies of an event land in one).
    */
-  private dedupedEventsSql(cutoff: BatchCutoff, pass: { index: number; of: number } = { index: 0, of: 1 }): SqlFragment {
+  private dedupedEventsSql(
+    cutoff: BatchCutoff,
+    pass: { index: number; of: number } = { index: 0, of: 1 },
+    withVisit = false,
+    /** Raw rows to keep before deduplicating: on columns all copies of an event share (site, time). */
+    only: SqlFragment | null = null,
+  ): SqlFragment {
     const { sql } = this.ctx.dialect;
     const { fn } = this.ctx;
-    const offsetFilter =
+    let offsetFilter =
       pass.of === 1 ? this.offsetFilter(cutoff) : sql`(${this.offsetFilter(cutoff)}) AND ${raw(fn.hashBucket('event_id', pass.of))} = ${pass.index}`;
+    if (only !== null) offsetFilter = sql`(${offsetFilter}) AND ${only}`;
     const argMin = raw(fn.argMin);
     const positions = raw(fn.countDistinct('pos'));
+    const visitColumns = withVisit ? ['referrer', ...Object.values(VISIT_COLUMNS)] : [];
+    const visitOut = raw(visitColumns.map((c) => `${fn.argMin}(${c}, pos) AS ${c},`).join(' '));
+    const visitIn = raw(visitColumns.map((c) => `${c}, `).join(''));
     return sql`
       SELECT event_id,
         ${argMin}(site, pos) AS site,
@@ -170,9 +186,10 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         ${argMin}(visitor_hll_index, pos) AS hll_index,
         ${argMin}(visitor_hll_rank, pos) AS hll_rank,
         ${argMin}(event_time, pos) AS event_time,
+        ${visitOut}
         ${positions} AS copies
       FROM (
-        SELECT event_id, site, page_id, visitor_id, visitor_hll_index, visitor_hll_rank, event_time,
+        SELECT event_id, site, page_id, visitor_id, visitor_hll_index, visitor_hll_rank, event_time, ${visitIn}
           log_partition * ${POSITION_PARTITION_FACTOR} + log_offset AS pos
         FROM raw_events WHERE ${offsetFilter}
       ) AS in_cutoff
@@ -204,6 +221,15 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
         SELECT ${batchId}, site, page_id, ${day} AS b, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
         FROM ${inCutoff} GROUP BY site, page_id, b, visitor_id`);
+      const dimensions = this.dimensionRowsSql(this.dedupedEventsSql(cutoff, { index, of: passes }, true), cutoff.cutoffTime);
+      const dimensionSite = raw(`concat(site, '${DIMENSION_SEPARATOR}', property)`);
+      await this.ctx.run(sql`
+        INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
+        SELECT ${batchId}, ${dimensionSite}, value, ${hour} AS b, count(*) FROM (${dimensions}) AS dimensions GROUP BY site, property, value, b`);
+      await this.ctx.run(sql`
+        INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
+        SELECT ${batchId}, ${dimensionSite}, value, ${day} AS b, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
+        FROM (${dimensions}) AS dimensions GROUP BY site, property, value, b, visitor_id`);
       const stats = await this.ctx.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${inCutoff}`);
       counted += Number(stats[0]?.['counted'] ?? 0);
       positions += Number(stats[0]?.['positions'] ?? 0);
@@ -214,18 +240,89 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       INSERT INTO batch_page_day (batch_id, site, page_id, bucket, views)
       SELECT batch_id, site, page_id, ${dayOfBucket} AS b, sum(views) FROM batch_page_hour
       WHERE batch_id = ${batchId} GROUP BY batch_id, site, page_id, b`);
+    // Dimension sites have no site-level views of their own (they would be the site's).
+    const realSite = sql`site NOT LIKE ${`%${DIMENSION_SEPARATOR}%`}`;
     await this.ctx.run(sql`
       INSERT INTO batch_site_hour (batch_id, site, bucket, views)
-      SELECT batch_id, site, bucket, sum(views) FROM batch_page_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, bucket`);
+      SELECT batch_id, site, bucket, sum(views) FROM batch_page_hour WHERE batch_id = ${batchId} AND ${realSite} GROUP BY batch_id, site, bucket`);
     await this.ctx.run(sql`
       INSERT INTO batch_site_day (batch_id, site, bucket, views)
       SELECT batch_id, site, ${dayOfBucket} AS b, sum(views) FROM batch_site_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, b`);
     await this.ctx.run(sql`
       INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
       SELECT batch_id, site, '', bucket, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
-      FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> ''
+      FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> '' AND ${realSite}
       GROUP BY batch_id, site, bucket, visitor_id`);
     return { rowsCounted: counted, rowsDuplicate: positions - counted };
+  }
+
+  /**
+   * The deduplicated events of `deduped` (with its visit columns) before `cutoffTime`, once per
+   * dimension property: `site, property, value, event_time, visitor_id, hll_index, hll_rank`,
+   * with each value as the speed layer names it (`propertyValue`: the absent name for an empty
+   * field, the referrer without its scheme and `www.`).
+   */
+  private dimensionRowsSql(deduped: SqlFragment, cutoffTime: number): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    const values = DIMENSION_PROPERTIES.map((p) => this.propertyValueSql(p));
+    const names = joinSql(DIMENSION_PROPERTIES.map((p) => sql`${p.name}`), ', ');
+    const list = joinSql(values, ', ');
+    return this.ctx.kind === 'clickhouse'
+      ? sql`SELECT site, property, value, event_time, visitor_id, hll_index, hll_rank
+          FROM (${deduped}) AS deduped ARRAY JOIN [${names}] AS property, [${list}] AS value
+          WHERE event_time < ${cutoffTime}`
+      : sql`SELECT site, unnest([${names}]) AS property, unnest([${list}]) AS value, event_time, visitor_id, hll_index, hll_rank
+          FROM (${deduped}) AS deduped WHERE event_time < ${cutoffTime}`;
+  }
+
+  /**
+   * A property's value of a deduplicated event (`dedupedEventsSql` with its visit columns), as
+   * `propertyValue` names it: the absent name for an empty field; the referrer without its
+   * scheme, then without a leading `www.` (`referrerValue`).
+   */
+  private propertyValueSql(property: PropertyDefinition): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    if (property.field === 'pageId') return sql`page_id`;
+    const regexOne = (expr: SqlFragment, pattern: string): SqlFragment =>
+      this.ctx.kind === 'clickhouse' ? sql`replaceRegexpOne(${expr}, ${pattern}, '')` : sql`regexp_replace(${expr}, ${pattern}, '')`;
+    const column = raw(property.field === 'referrer' ? 'referrer' : VISIT_COLUMNS[property.field]);
+    const shown = property.field === 'referrer' ? regexOne(regexOne(column, '^[a-zA-Z][a-zA-Z0-9+.-]*://'), '^[wW][wW][wW][.]') : column;
+    return sql`CASE WHEN ${column} = '' THEN ${property.absent} ELSE ${shown} END`;
+  }
+
+  /** Whether a deduplicated event passes a filter (`filterMatches`, in SQL). */
+  private filterSql(filter: PropertyFilter): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    const value = this.propertyValueSql(filter.property);
+    const { exact, pattern } = filterPatterns(filter);
+    const tests: SqlFragment[] = [];
+    if (exact.length > 0) tests.push(sql`${value} IN (${joinSql(exact.map((v) => sql`${v}`), ', ')})`);
+    if (pattern !== null) {
+      // RE2 on both engines; (?s): '.' matches newlines, as the JavaScript matcher's 's' flag.
+      const re = `(?s)${pattern}`;
+      tests.push(this.ctx.kind === 'clickhouse' ? sql`match(${value}, ${re})` : sql`regexp_matches(${value}, ${re})`);
+    }
+    const any = sql`(${joinSql(tests, ' OR ')})`;
+    return filter.negated ? sql`NOT ${any}` : any;
+  }
+
+  async batchEventCounts(boundary: BatchBoundary, query: EventCountsQuery): Promise<EventCount[]> {
+    const { sql } = this.ctx.dialect;
+    const cutoff: BatchCutoff = { cutoffTime: boundary.cutoffTime, endOffsets: new Map(Object.entries(boundary.endOffsets).map(([p, o]) => [Number(p), o])) };
+    const to = Math.min(query.to, boundary.cutoffTime);
+    if (query.from >= to) return [];
+    const only = sql`site = ${query.site} AND event_time >= ${query.from} AND event_time < ${to}`;
+    const events = this.dedupedEventsSql(cutoff, undefined, true, only);
+    const where = query.filters.length === 0 ? sql`1 = 1` : joinSql(query.filters.map((f) => this.filterSql(f)), ' AND ');
+    const by = query.groupBy;
+    const value = by !== undefined && 'property' in by ? this.propertyValueSql(by.property) : sql`''`;
+    const bucket = by !== undefined && 'interval' in by ? raw(bucketSql(this.ctx.kind, 'event_time', by.interval)) : sql`0`;
+    const visitors = raw(this.ctx.fn.countDistinct('visitor_id'));
+    const rows = await this.ctx.rows(sql`
+      SELECT value, bucket, count(*) AS views, ${visitors} AS visitors FROM (
+        SELECT ${value} AS value, ${bucket} AS bucket, visitor_id FROM (${events}) AS events WHERE ${where}
+      ) AS matching GROUP BY value, bucket ORDER BY views DESC, value, bucket`);
+    return rows.map((r) => ({ value: String(r['value']), bucket: Number(r['bucket']), views: Number(r['views']), visitors: Number(r['visitors']) }));
   }
 
   async batchViews(batchId: string, query: ViewQuery, grain: BatchGrain = 'hour'): Promise<BucketViews[]> {
@@ -252,12 +349,21 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     return rows.map(toPageTotal);
   }
 
-  private visitorsFilter(batchId: string, query: ViewQuery): SqlFragment {
-    return this.ctx.dialect.sql`batch_id = ${batchId} AND site = ${query.site} AND page_id = ${query.pageId ?? ''}
+  private visitorsFilter(batchId: string, query: BatchVisitorsQuery): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    const { pages } = query;
+    let pageRows: SqlFragment;
+    if (pages === undefined) pageRows = sql`page_id = ${query.pageId ?? ''}`;
+    else if (pages.ids.length === 0) pageRows = pages.except ? sql`page_id <> ''` : sql`1 = 0`;
+    else {
+      const ids = joinSql(pages.ids.map((id) => sql`${id}`), ', ');
+      pageRows = pages.except ? sql`page_id <> '' AND page_id NOT IN (${ids})` : sql`page_id IN (${ids})`;
+    }
+    return sql`batch_id = ${batchId} AND site = ${query.site} AND ${pageRows}
       AND bucket >= ${query.from} AND bucket < ${query.to}`;
   }
 
-  async batchVisitors(batchId: string, query: ViewQuery): Promise<number> {
+  async batchVisitors(batchId: string, query: BatchVisitorsQuery): Promise<number> {
     const rows = await this.ctx.rows(this.ctx.dialect.sql`
       SELECT ${raw(this.ctx.fn.countDistinct('visitor_id'))} AS visitors
       FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}`);
@@ -272,7 +378,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     return rows.map((r) => ({ bucket: Number(r['bucket']), visitors: Number(r['visitors']) }));
   }
 
-  async batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>> {
+  async batchVisitorRegisters(batchId: string, query: BatchVisitorsQuery): Promise<Map<number, number>> {
     const rows = await this.ctx.rows(this.ctx.dialect.sql`
       SELECT hll_index, max(hll_rank) AS rank_max
       FROM batch_visitors_day WHERE ${this.visitorsFilter(batchId, query)}

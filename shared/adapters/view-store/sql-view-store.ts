@@ -17,6 +17,9 @@ import type {
   BatchBoundary,
   BatchCutoff,
   BatchGrain,
+  BatchVisitorsQuery,
+  EventCount,
+  EventCountsQuery,
   BatchRunRecord,
   BucketViews,
   BucketVisitorSketches,
@@ -179,14 +182,17 @@ export abstract class SqlViewStore implements ViewStore {
   batchSites(batchId: string, from: number, to: number): Promise<string[]> {
     return this.batch.batchSites(batchId, from, to);
   }
-  batchVisitors(batchId: string, query: ViewQuery): Promise<number> {
+  batchVisitors(batchId: string, query: BatchVisitorsQuery): Promise<number> {
     return this.batch.batchVisitors(batchId, query);
   }
   batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]> {
     return this.batch.batchVisitorsByDay(batchId, query);
   }
-  batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>> {
+  batchVisitorRegisters(batchId: string, query: BatchVisitorsQuery): Promise<Map<number, number>> {
     return this.batch.batchVisitorRegisters(batchId, query);
+  }
+  batchEventCounts(boundary: BatchBoundary, query: EventCountsQuery): Promise<EventCount[]> {
+    return this.batch.batchEventCounts(boundary, query);
   }
 
   // Run ledger (sql-run-ledger.ts); dropBatchVersionsExcept is the engine's.

@@ -8,6 +8,7 @@
  */
 import type { SqlDialect } from '../sql-escape.ts';
 import type { PageViewSchemaVersion, VisitFields } from '../../core/page-view.ts';
+import type { PropertyDefinition, PropertyFilter } from '../../core/query/properties.ts';
 
 /** Counts of one bucket. `bucket` is the bucket's start, epoch ms. */
 export interface BucketViews {
@@ -23,6 +24,17 @@ export interface ViewQuery {
   from: number;
   /** Exclusive, epoch ms. */
   to: number;
+}
+
+/** A set of pages (or dimension values): these `ids`, or with `except` every page but these. */
+export interface PageSet {
+  ids: readonly string[];
+  except: boolean;
+}
+
+/** Visitors of a site, of one page, or (with `pages`, instead of `pageId`) the union over a set of pages. */
+export interface BatchVisitorsQuery extends ViewQuery {
+  pages?: PageSet;
 }
 
 /** One speed-layer row: the state of a (partition, site, page, minute) counter at `version`. */
@@ -324,11 +336,33 @@ export interface BatchViewReader extends StoreReadiness {
   /** Sites with batch views in [from, to) of a batch version. */
   batchSites(batchId: string, from: number, to: number): Promise<string[]>;
   /** Exact distinct visitors over the days in [from, to) (day-aligned), of a page or the site. */
-  batchVisitors(batchId: string, query: ViewQuery): Promise<number>;
+  batchVisitors(batchId: string, query: BatchVisitorsQuery): Promise<number>;
   /** Exact distinct visitors of each day in [from, to). */
   batchVisitorsByDay(batchId: string, query: ViewQuery): Promise<DayVisitors[]>;
   /** HyperLogLog registers (index → max rank) of the visitors over the days in [from, to), for a union with speed sketches. */
-  batchVisitorRegisters(batchId: string, query: ViewQuery): Promise<Map<number, number>>;
+  batchVisitorRegisters(batchId: string, query: BatchVisitorsQuery): Promise<Map<number, number>>;
+  /**
+   * Exact page views and distinct visitors of the events a batch version counted (its cutoff's raw
+   * rows, deduplicated by eventId) of a site in [from, to) that pass `filters`: in total, per value
+   * of a property, or per hour or day. Read from the raw copy, for filters the views cannot answer.
+   */
+  batchEventCounts(boundary: BatchBoundary, query: EventCountsQuery): Promise<EventCount[]>;
+}
+
+export interface EventCountsQuery {
+  site: string;
+  from: number;
+  to: number;
+  filters: readonly PropertyFilter[];
+  groupBy?: { property: PropertyDefinition } | { interval: 'hour' | 'day' };
+}
+
+/** One group of {@link EventCountsQuery}: `value` ('' unless grouped by a property), `bucket` (0 unless grouped by time). */
+export interface EventCount {
+  value: string;
+  bucket: number;
+  views: number;
+  visitors: number;
 }
 
 /** What the batch layer writes: the raw copy, the views of a run, the run ledger, clean-up. */

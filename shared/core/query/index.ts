@@ -15,6 +15,7 @@ export {
   PROPERTIES,
   eventMatches,
   filterMatches,
+  filterPatterns,
   parseFilters,
   propertyNamed,
   propertyValue,
@@ -27,6 +28,8 @@ export {
   type PropertyName,
 } from './properties.ts';
 export { BucketRollup, type BucketTotal } from './rollup.ts';
+export { MAX_SERIES_VALUES, filteredProperty, needsEvents, queryPropertyBreakdown, queryValues, scopeOf, type QueryScope, type ValueRow } from './property-views.ts';
+export { queryEventBreakdown, queryEventSeries, queryEventTotals, type BoundedCount, type BoundedMetrics, type BoundedPoint, type BoundedRow } from './events-query.ts';
 export {
   REALTIME_WINDOW_MS,
   queryRealtimeVisitors,
@@ -35,5 +38,6 @@ export {
   unionOfVisitors,
   type QueryStore,
   type VisitorsPoint,
+  type PageUnion,
   type VisitorsValue,
 } from './visitors.ts';

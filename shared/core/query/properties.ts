@@ -135,16 +135,29 @@ function filterValue(raw: string): FilterValue {
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/**
+ * What a filter's alternatives match, as both the query module and SQL use it: exact values, and
+ * one regular expression (RE2 and JavaScript alike: anchored, `.` matching newlines) for the
+ * alternatives with wildcards; null when there are none.
+ */
+export function filterPatterns(filter: PropertyFilter): { exact: string[]; pattern: string | null } {
+  const wild = filter.values.filter((v) => v.pieces.length > 1);
+  return {
+    exact: filter.values.filter((v) => v.pieces.length === 1).map((v) => v.pieces[0] as string),
+    pattern: wild.length === 0 ? null : `^(?:${wild.map((v) => v.pieces.map(escapeRegExp).join('.*')).join('|')})$`,
+  };
+}
+
 const matchers = new WeakMap<PropertyFilter, (value: string) => boolean>();
 
 /** Whether a property value passes a filter. */
 export function filterMatches(filter: PropertyFilter, value: string): boolean {
   let match = matchers.get(filter);
   if (match === undefined) {
-    const exact = new Set(filter.values.filter((v) => v.pieces.length === 1).map((v) => v.pieces[0] as string));
-    const wild = filter.values.filter((v) => v.pieces.length > 1);
-    const re = wild.length === 0 ? null : new RegExp(`^(?:${wild.map((v) => v.pieces.map(escapeRegExp).join('.*')).join('|')})$`, 's');
-    match = (v) => exact.has(v) || (re !== null && re.test(v));
+    const { exact, pattern } = filterPatterns(filter);
+    const values = new Set(exact);
+    const re = pattern === null ? null : new RegExp(pattern, 's');
+    match = (v) => values.has(v) || (re !== null && re.test(v));
     matchers.set(filter, match);
   }
   return match(value) !== filter.negated;

@@ -14,7 +14,7 @@
 import { PlatformError, isPlatformError } from '../errors.ts';
 import { HLL_BATCH_PRECISION, HyperLogLog, unionOfEncoded } from '../sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
-import type { BatchBoundary, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
+import type { BatchBoundary, PageSet, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
 import { boundaryTime, isExact, splitAtBoundary } from './boundary-split.ts';
 
 /** The queries only read: the serving layer, the compare report and the batch layer's divergence check hand them a reader. */
@@ -53,10 +53,20 @@ export function unionOfVisitors(speedSketches: readonly string[], batchRegisters
   return union;
 }
 
-/** Unique visitors over [from, to) of a site or one page. */
-export async function queryVisitors(store: QueryStore, query: ViewQuery, boundary: BatchBoundary | null): Promise<VisitorsValue> {
+/**
+ * A set of pages (or dimension values) whose visitors are united: as the batch side reads it
+ * (`ids`, or every page but `ids`), and the same set as the ids the speed side reads one by one.
+ */
+export interface PageUnion {
+  batch: PageSet;
+  speed: readonly string[];
+}
+
+/** Unique visitors over [from, to) of a site, one page, or the union of a set of `pages`. */
+export async function queryVisitors(store: QueryStore, query: ViewQuery & { pages?: PageUnion }, boundary: BatchBoundary | null): Promise<VisitorsValue> {
   const split = splitAtBoundary(query, boundary);
-  const base = { site: query.site, ...(query.pageId === undefined ? {} : { pageId: query.pageId }) };
+  const { pages } = query;
+  const base = { site: query.site, ...(query.pageId === undefined ? {} : { pageId: query.pageId }), ...(pages === undefined ? {} : { pages: pages.batch }) };
   const batchRange = split.batch === null ? null : { from: bucketStart(split.batch.from, 'day'), to: bucketCeil(split.batch.to, 'day') };
   const speedRange = split.speed === null ? null : { from: bucketStart(split.speed.from, 'hour'), to: bucketCeil(split.speed.to, 'hour') };
   const countedFrom = (batchRange ?? speedRange)?.from ?? query.from;
@@ -71,7 +81,11 @@ export async function queryVisitors(store: QueryStore, query: ViewQuery, boundar
   }
   const [registers, sketches] = await Promise.all([
     batchRange !== null && boundary !== null ? store.batchVisitorRegisters(boundary.batchId, { ...base, ...batchRange }) : Promise.resolve(null),
-    speedRange !== null ? store.speedVisitorSketches({ ...base, grain: 'hour', ...speedRange }) : Promise.resolve([]),
+    speedRange === null
+      ? Promise.resolve([])
+      : pages === undefined
+        ? store.speedVisitorSketches({ ...base, grain: 'hour', ...speedRange })
+        : Promise.all(pages.speed.map((pageId) => store.speedVisitorSketches({ site: query.site, pageId, grain: 'hour', ...speedRange }))).then((all) => all.flat()),
   ]);
   const union = unionOfVisitors(sketches, registers);
   return { value: Math.round(union.estimate()), exact: false, relativeStandardError: union.relativeStandardError, countedFrom, countedTo };
