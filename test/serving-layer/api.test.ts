@@ -193,6 +193,18 @@ describe('OpenAPI document', () => {
     expect(events.requestBody.required).toBe(true);
   });
 
+  it("documents the two error shapes: Plausible's routes a string, the others an object", () => {
+    const PLAUSIBLE_OPENAPI_PATHS = ['/api/v1/stats/aggregate', '/api/v1/stats/timeseries', '/api/v1/stats/breakdown', '/api/v1/stats/realtime/visitors'];
+    const errorOf = (path: string) => (PLAUSIBLE_OPENAPI_PATHS.includes(path) ? 'PlausibleError' : 'Error');
+    for (const path of [...PLAUSIBLE_OPENAPI_PATHS, '/api/v1/realtime/visitors', '/api/v1/compare']) {
+      const responses = (PLATFORM_OPENAPI.paths[path]?.['get'] as { responses: Record<string, { $ref?: string }> }).responses;
+      expect(responses['400']?.$ref, path).toBe(`#/components/responses/${errorOf(path)}`);
+    }
+    const schemas = (PLATFORM_OPENAPI as unknown as { components: { schemas: Record<string, { properties: { error: { type: string } } }> } }).components.schemas;
+    expect(schemas['PlausibleError']?.properties.error.type).toBe('string');
+    expect(schemas['Error']?.properties.error.type).toBe('object');
+  });
+
   it('lists exactly the registered routes', async () => {
     const documented = new Set(Object.entries(PLATFORM_OPENAPI.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`)));
     expect([...registeredRoutes()].sort()).toEqual([...documented].sort());
