@@ -28,7 +28,7 @@ interface AggregateBody {
 interface BreakdownBody {
   exactThrough?: string | null;
   totalPages?: number;
-  results?: { page: string; pageviews: { value: number; exact: boolean } }[];
+  results?: { page: string; pageviews: number; exact: boolean }[];
 }
 
 async function getJson<T>(port: number, path: string): Promise<T> {

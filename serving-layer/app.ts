@@ -13,6 +13,7 @@ import { ENVIRONMENT_VARIABLES as ENV } from '../shared/runtime/environment.ts';
 import { createHttpApp } from '../shared/runtime/http/http-app.ts';
 import { openApiDocument } from '../shared/runtime/http/openapi.ts';
 import { requireReadKey } from '../shared/runtime/http/auth.ts';
+import { errorShape } from '../shared/runtime/http/api-error.ts';
 import { ServingViews } from './serving-views.ts';
 import { VersionedAnswers } from './versioned-answers.ts';
 import { dropErrorsAfterDeadline, requestDeadline } from './request-deadline.ts';
@@ -103,6 +104,9 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
 /** Read routes: behind READ_API_KEYS when set, revalidated with ETags. */
 export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs', '/api/v1/compare'];
 
+/** The routes of Plausible's Stats API v1: their errors are written as Plausible's (`{"error":"<message>",…}`). */
+export const PLAUSIBLE_ROUTES = ['/api/v1/stats/aggregate', '/api/v1/stats/timeseries', '/api/v1/stats/breakdown', '/api/v1/stats/realtime/visitors'];
+
 /** A path under one of the read prefixes (the prefix itself or below it). */
 const READ_ROUTES = new RegExp(`^(?:${READ_ROUTE_PREFIXES.map((p) => p.replace(/[/]/g, '\\/')).join('|')})(?:\\/.*)?$`, 'i'); // case-insensitive, as Express matches routes
 
@@ -120,6 +124,8 @@ export function servingRouter(deps: ServingAppDeps): Router {
   const readAuth = requireReadKey(deps.readApiKeys ?? []);
   const app = Router();
 
+  // First, so that every error of these routes (auth, deadline, store, validation) takes their shape.
+  app.use(PLAUSIBLE_ROUTES, errorShape('plausible'));
   // One route for every read prefix (one match per request, not one per prefix).
   app.get(READ_ROUTES, readAuth, deadline, async (_req, res, next) => {
     // Answers change as the speed layer moves: clients revalidate with the ETag.

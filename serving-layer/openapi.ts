@@ -5,7 +5,7 @@
  * against the routes the app registers.
  */
 import { NO_QUERY } from '../shared/runtime/http/validate.ts';
-import { OPENAPI_ERROR, OPENAPI_UNAVAILABLE, openApiJson, type OpenApiPart } from '../shared/runtime/http/openapi.ts';
+import { OPENAPI_ERROR, OPENAPI_PLAUSIBLE_ERROR, OPENAPI_PLAUSIBLE_UNAVAILABLE, OPENAPI_UNAVAILABLE, openApiJson, type OpenApiPart } from '../shared/runtime/http/openapi.ts';
 import { aggregateQuery, batchRunBody, batchRunsQuery, breakdownQuery, compareQuery, pageViewsPath, pageViewsQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
 
 const json = openApiJson;
@@ -20,6 +20,30 @@ const readResponses = (description: string, properties: Record<string, unknown> 
 });
 const readSecurity = [{}, { readToken: [] }];
 
+/** Routes of Plausible's Stats API v1: the same, with Plausible's error shape (`{"error":"<message>",code,details}`). */
+const plausibleResponses = (description: string, properties: Record<string, unknown> = {}) => ({
+  ...readResponses(description, properties),
+  400: OPENAPI_PLAUSIBLE_ERROR,
+  401: OPENAPI_PLAUSIBLE_ERROR,
+  403: OPENAPI_PLAUSIBLE_ERROR,
+  503: OPENAPI_PLAUSIBLE_UNAVAILABLE,
+});
+
+/** The labels beside a timeseries point's or a breakdown row's plain numbers (serving-layer/plausible-results.ts). */
+const rowLabels = {
+  pageviews: { type: 'integer' },
+  visitors: { type: 'integer', nullable: true, description: 'Null only where visitors are not kept at this grain (the answer\'s note says why).' },
+  exact: { type: 'boolean', description: 'Every value of the row comes from before the batch boundary.' },
+  bounds: {
+    type: 'object',
+    description: 'Only when not exact: the bound of each approximate value.',
+    properties: {
+      pageviews: { type: 'object', properties: { overcount: { type: 'integer', description: 'Count-Min: may exceed the true count by at most this (99%).' } } },
+      visitors: { type: 'object', properties: { relativeStandardError: { type: 'number', description: 'HyperLogLog: within ± value × this (~68%).' } } },
+    },
+  },
+};
+
 export const SERVING_OPENAPI: OpenApiPart = {
   operations: {
     'get /api/v1/pages/{pageId}/views': {
@@ -33,19 +57,27 @@ export const SERVING_OPENAPI: OpenApiPart = {
       summary: 'Totals over a range: pageviews, visitors',
       security: readSecurity,
       query: aggregateQuery,
-      responses: readResponses('One value per metric, with exact and its bound.', { results: { type: 'object' } }),
+      responses: plausibleResponses('One value per metric (`{"value": N}` as Plausible\'s), with exact and its bound beside; with compare, `change` and `previous`. Absent fields are left out.', {
+        results: { type: 'object', additionalProperties: { type: 'object', required: ['value'], properties: { value: { type: 'number' }, exact: { type: 'boolean' } } } },
+      }),
     },
     'get /api/v1/stats/timeseries': {
       summary: 'Metrics per bucket',
       security: readSecurity,
       query: timeseriesQuery,
-      responses: readResponses('One point per bucket.', { series: { type: 'array' } }),
+      responses: plausibleResponses("One point per bucket, as Plausible's: date (YYYY-MM-DD for day and month buckets, YYYY-MM-DD HH:MM:SS for hours and minutes) and each metric as a number, with exact and bounds beside.", {
+        interval: { type: 'string', enum: ['minute', 'hour', 'day', 'month'] },
+        results: { type: 'array', items: { type: 'object', required: ['date', 'exact'], properties: { date: { type: 'string' }, ...rowLabels } } },
+      }),
     },
     'get /api/v1/stats/breakdown': {
       summary: 'Top pages by page views',
       security: readSecurity,
       query: breakdownQuery,
-      responses: readResponses('Pages by decreasing page views.', { results: { type: 'array' }, totalPages: { type: 'integer' } }),
+      responses: plausibleResponses("Pages by decreasing page views, as Plausible's rows: the value under the property's key (`page`) and each metric as a number, with exact and bounds beside.", {
+        results: { type: 'array', items: { type: 'object', required: ['page', 'exact'], properties: { page: { type: 'string' }, ...rowLabels } } },
+        totalPages: { type: 'integer' },
+      }),
     },
     'get /api/v1/realtime/visitors': {
       summary: 'Distinct visitors in the last 5 minutes (speed layer)',
@@ -57,7 +89,7 @@ export const SERVING_OPENAPI: OpenApiPart = {
       summary: "Distinct visitors in the last 5 minutes, as a bare number (Plausible's Stats API v1)",
       security: readSecurity,
       query: realtimeQuery,
-      responses: { ...readResponses('The number (approximate: the speed layer\'s HyperLogLog).'), 200: { description: 'The number of visitors.', content: { 'application/json': { schema: { type: 'integer' } } } } },
+      responses: { ...plausibleResponses('The number (approximate: the speed layer\'s HyperLogLog).'), 200: { description: 'The number of visitors.', content: { 'application/json': { schema: { type: 'integer' } } } } },
     },
     'get /api/v1/compare': {
       summary: 'Speed vs batch per bucket, for buckets both cover (before the boundary, still retained by the speed layer)',

@@ -17,6 +17,13 @@ export const DEFAULT_SPAN_MS: Readonly<Record<Interval, number>> = {
   day: 30 * 86_400_000,
 };
 
+/**
+ * The timeseries' intervals: the fixed-width buckets (time-buckets.ts), Plausible's `date` (the
+ * same as `day`) and `month` (calendar months, UTC; they differ in length, see month-series.ts).
+ */
+export const TIMESERIES_INTERVALS = ['minute', 'hour', 'day', 'date', 'month'] as const;
+export type TimeseriesInterval = Exclude<(typeof TIMESERIES_INTERVALS)[number], 'date'>;
+
 export const PERIODS = ['day', '7d', '30d', 'month', '6mo', '12mo', 'custom'] as const;
 export type Period = (typeof PERIODS)[number];
 

@@ -7,10 +7,10 @@
  */
 import { z } from 'zod';
 import { DEFAULT_SITE, PAGE_VIEW_LIMITS, SITE_PATTERN, parseTimestamp, parseTimeText } from '../shared/core/page-view.ts';
-import { METRICS, METRIC_NAMES, isMetric, type Metric } from '../shared/core/query/index.ts';
+import { METRICS, METRIC_NAMES, isMetric, propertyNamed, type Metric } from '../shared/core/query/index.ts';
 import { INTERVALS } from '../shared/core/time-buckets.ts';
 import { querySchema } from '../shared/runtime/http/validate.ts';
-import { PERIODS, type Period, type PeriodDate } from './query-params.ts';
+import { PERIODS, TIMESERIES_INTERVALS, type Period, type PeriodDate } from './query-params.ts';
 
 type Issue = { input?: unknown };
 const givenTwice = (iss: Issue): boolean => Array.isArray(iss.input);
@@ -77,19 +77,42 @@ const pagePath = (name: string) =>
       error: `page id must be a path of at most ${PAGE_VIEW_LIMITS.pageIdMaxLength} characters without control characters`,
     });
 
+/** Plausible's metrics this version does not have yet, with what they come with: naming one is a 400 that says so. */
+const METRICS_NOT_YET: Readonly<Record<string, string>> = {
+  visits: 'sessions',
+  bounce_rate: 'sessions',
+  visit_duration: 'sessions',
+  views_per_visit: 'sessions',
+  time_on_page: 'sessions',
+  events: 'custom events and goals',
+  conversion_rate: 'goals',
+};
+
 const metricsParam = text('metrics')
   .transform((raw, ctx) => {
     const out: Metric[] = [];
     for (const m of raw.split(',').map((x) => x.trim())) {
       if (!isMetric(m)) {
-        ctx.issues.push({ code: 'custom', message: `metric ${JSON.stringify(m.slice(0, 50))} is not one of ${METRIC_NAMES.join(', ')}`, input: raw });
+        const comesWith = Object.hasOwn(METRICS_NOT_YET, m) ? METRICS_NOT_YET[m] : undefined;
+        const message =
+          comesWith === undefined
+            ? `parameter 'metrics': metric ${JSON.stringify(m.slice(0, 50))} is not one of ${METRIC_NAMES.join(', ')}`
+            : `parameter 'metrics': metric '${m}' comes with ${comesWith} (not yet); this version has ${METRIC_NAMES.join(', ')}`;
+        ctx.issues.push({ code: 'custom', message, input: raw });
         return z.NEVER;
       }
       if (!out.includes(m)) out.push(m);
     }
     return out;
   })
-  .meta({ description: `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}. Default: all.` });
+  .meta({
+    description: `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}. Default: all. Plausible's ${Object.keys(METRICS_NOT_YET).join(', ')} are a 400 (not yet).`,
+  });
+
+/** Plausible's `with_imported`: the platform imports no stats, so true and false give the same answer. */
+const withImportedParam = choice('with_imported', ['true', 'false'] as const)
+  .optional()
+  .meta({ description: "Plausible's: include imported stats. Nothing is imported here, so true and false give the same answer." });
 
 const DAY_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 /** A calendar day `YYYY-MM-DD` as the epoch ms of its UTC start, or null when it is not a real day in [2000, 2100). */
@@ -170,6 +193,7 @@ export const aggregateQuery = querySchema({
   page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
   metrics: metricsParam.optional(),
   ...rangeFields,
+  with_imported: withImportedParam,
   compare: choice('compare', ['previous_period'] as const)
     .optional()
     .meta({ description: "previous_period: each metric also gets `change` (percent, rounded, as Plausible's) and `previous`, over the period of the same length just before." }),
@@ -181,18 +205,35 @@ export const timeseriesQuery = querySchema({
   ...siteFields,
   page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
   metrics: metricsParam.optional(),
-  interval: choice('interval', INTERVALS).optional().meta({ description: 'Bucket width (UTC). Default: hour for period=day, else day.' }),
+  interval: choice('interval', TIMESERIES_INTERVALS)
+    .optional()
+    .meta({
+      description:
+        "Bucket width (UTC): minute, hour, day (or Plausible's date, the same), month (calendar months). Default, as Plausible's: hour for period=day, month for 6mo and 12mo, else day.",
+    }),
+  with_imported: withImportedParam,
   ...rangeFields,
 })
   .superRefine((q, ctx) => checkRange(q, ctx, true))
   .transform(oneSite);
 
+/** A `property` the breakdown does not take: why, by what Plausible's properties say of it. */
+function propertyMessage(input: unknown): string {
+  if (typeof input !== 'string') return "parameter 'property' must be text";
+  const lookup = propertyNamed(input.slice(0, 100));
+  return lookup.ok ? `parameter 'property': breaking down by '${lookup.property.name}' is not available yet; this version breaks down by event:page` : `parameter 'property': ${lookup.message}`;
+}
+
 export const breakdownQuery = querySchema({
   ...siteFields,
-  property: choice('property', ['page', 'event:page'] as const).default('page').meta({ description: "What to break down by: 'event:page' (Plausible's name) or 'page'." }),
+  property: z
+    .enum(['page', 'event:page'], { error: (iss) => (givenTwice(iss) ? "parameter 'property' must be given once" : propertyMessage(iss.input)) })
+    .default('page')
+    .meta({ description: "What to break down by: 'event:page' (Plausible's name) or 'page'. Results carry the value under Plausible's key (`page`)." }),
   metrics: metricsParam
-    .refine((m) => !m.includes('visitors'), { error: 'the breakdown supports metrics=pageviews only in this version' })
+    .refine((m) => !m.includes('visitors'), { error: "parameter 'metrics': the breakdown supports metrics=pageviews only in this version" })
     .optional(),
+  with_imported: withImportedParam,
   limit: wholeNumber('limit', 1, 1000).default(10),
   offset: wholeNumber('offset', 0, 1_000_000).optional().meta({ description: 'Results to skip (default 0); or give page.' }),
   page: wholeNumber('page', 1, 1_000_000).optional().meta({ description: "Plausible's pagination: the page of `limit` results, from 1 (default 1); or give offset." }),

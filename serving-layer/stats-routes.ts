@@ -1,10 +1,12 @@
 /**
- * The Plausible-style read API: aggregate, timeseries, breakdown and realtime visitors.
- * Every answer carries `exactThrough` (the batch boundary) and, per value, whether it is
- * exact and its bound when it is not.
+ * The read API in the shapes of Plausible's Stats API v1: aggregate, timeseries, breakdown and
+ * realtime visitors (and the product's compare and realtime routes). Every answer carries
+ * `exactThrough` (the batch boundary) and, per value, whether it is exact and its bound when it
+ * is not: beside the value in the aggregate, beside the plain numbers of each row in the
+ * timeseries and the breakdown (plausible-results.ts). Absent fields are left out, never null.
  */
 import { Router } from 'express';
-import { INTERVAL_MS, isBucketEdge, type Interval } from '../shared/core/time-buckets.ts';
+import { INTERVAL_MS, isBucketEdge } from '../shared/core/time-buckets.ts';
 import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
 import {
   bucketRange,
@@ -14,11 +16,14 @@ import {
   queryRealtimeVisitors,
   queryVisitors,
   queryVisitorsSeries,
+  type PageViewsAnswer,
   type QueryStore,
 } from '../shared/core/query/index.ts';
 import { asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { METRIC_NAMES } from '../shared/core/query/index.ts';
-import { rangeOf, type Period } from './query-params.ts';
+import { rangeOf, type Period, type TimeseriesInterval } from './query-params.ts';
+import { queryMonthSeries } from './month-series.ts';
+import { RESULT_KEYS, plausibleDate, plausibleRow } from './plausible-results.ts';
 import type { VersionedAnswers } from './versioned-answers.ts';
 import { aggregateQuery, breakdownQuery, compareQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
 import { isoTime } from './iso-time.ts';
@@ -26,7 +31,11 @@ import { isoTime } from './iso-time.ts';
 const iso = isoTime;
 const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? null : iso(b.cutoffTime));
 
-const DEFAULT_INTERVAL: Record<Period, Interval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '6mo': 'day', '12mo': 'day', custom: 'day' };
+/** Plausible's default intervals: hours for a day, months for 6mo and 12mo, else days (its `date`). */
+const DEFAULT_INTERVAL: Record<Period, TimeseriesInterval> = { day: 'hour', '7d': 'day', '30d': 'day', month: 'day', '6mo': 'month', '12mo': 'month', custom: 'day' };
+
+/** A range with no data left, as the answer writes it. */
+const partialOf = (p: NonNullable<PageViewsAnswer['partial']>) => ({ ...p, missingFrom: iso(p.missingFrom), missingTo: iso(p.missingTo) });
 
 /** Plausible's `change`: the percent change from `before` to `now`, rounded (halves away from zero); 100 from nothing to something, 0 from nothing to nothing. */
 export function percentChange(before: number, now: number): number {
@@ -40,7 +49,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
   const router = Router();
 
   router.get('/api/v1/stats/aggregate', async (req, res) => {
-    const { site, page: pageId, metrics = METRIC_NAMES, compare, ...query } = parseInput(asQuery(aggregateQuery), req.query);
+    const { site, page: pageId, metrics = METRIC_NAMES, compare, with_imported: _imported, ...query } = parseInput(asQuery(aggregateQuery), req.query);
     const range = rangeOf(query, now(), '30d');
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
     const key = `aggregate|${site}|${pageId ?? ''}|${metrics.join(',')}|${range.from}|${range.to}|${range.period ?? ''}|${compare ?? ''}`;
@@ -52,7 +61,12 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
         // The total is the same at any interval whose buckets the range is made of: days read fewer rows.
         const interval = isBucketEdge(from, 'day') && isBucketEdge(to, 'day') ? 'day' : 'hour';
         const answer = await queryPageViews(store, { ...filter, from, to, interval });
-        results['pageviews'] = { value: answer.total.views, exact: answer.total.exact, overcountBound: answer.total.overcountBound, partial: answer.partial };
+        results['pageviews'] = {
+          value: answer.total.views,
+          exact: answer.total.exact,
+          overcountBound: answer.total.overcountBound,
+          ...(answer.partial === null ? {} : { partial: partialOf(answer.partial) }),
+        };
       }
       if (metrics.includes('visitors')) {
         const v = await queryVisitors(store, { ...filter, from, to }, boundary);
@@ -81,10 +95,10 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     }
     return {
       site,
-      page: pageId ?? null,
+      ...(pageId === undefined ? {} : { page: pageId }),
       from: iso(range.from),
       to: iso(range.to),
-      period: range.period,
+      ...(range.period === null ? {} : { period: range.period }),
       exactThrough: exactThrough(boundary),
       ...(comparedWith === null ? {} : { comparedWith }),
       results,
@@ -93,56 +107,80 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
   });
 
   router.get('/api/v1/stats/timeseries', async (req, res) => {
-    const { site, page: pageId, metrics = METRIC_NAMES, interval: asked, ...query } = parseInput(asQuery(timeseriesQuery), req.query);
+    const { site, page: pageId, metrics = METRIC_NAMES, interval: asked, with_imported: _imported, ...query } = parseInput(asQuery(timeseriesQuery), req.query);
     const range = rangeOf(query, now(), '30d');
-    const interval: Interval = asked ?? DEFAULT_INTERVAL[range.period ?? '30d'];
+    // Plausible's `date` is the product's `day`.
+    const interval: TimeseriesInterval = asked === 'date' ? 'day' : (asked ?? DEFAULT_INTERVAL[range.period ?? '30d']);
     const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
+    const wanted = { pageviews: metrics.includes('pageviews'), visitors: metrics.includes('visitors') };
+    const head = { site, ...(pageId === undefined ? {} : { page: pageId }), interval };
+    if (interval === 'month') {
+      const key = `timeseries|${site}|${pageId ?? ''}|${metrics.join(',')}|month|${range.from}|${range.to}|${range.period ?? ''}`;
+      await answers.send(req, res, key, async () => {
+        const boundary = await store.latestBoundary();
+        const months = await queryMonthSeries(store, { ...filter, from: range.from, to: range.to }, wanted, boundary);
+        return {
+          ...head,
+          from: iso(months.from),
+          to: iso(months.to),
+          ...(range.period === null ? {} : { period: range.period }),
+          exactThrough: exactThrough(boundary),
+          ...(months.partial === null ? {} : { partial: partialOf(months.partial) }),
+          results: months.points.map((p) => plausibleRow({ date: plausibleDate(p.bucket, 'month') }, p)),
+        };
+      });
+      return;
+    }
     const { from, to } = bucketRange(range.from, range.to, interval);
     await answers.send(req, res, `timeseries|${site}|${pageId ?? ''}|${metrics.join(',')}|${interval}|${from}|${to}|${range.period ?? ''}`, async () => {
     const boundary = await store.latestBoundary();
-    const views = metrics.includes('pageviews') ? await queryPageViews(store, { ...filter, from, to, interval }) : null;
-    const visitors = metrics.includes('visitors') ? await queryVisitorsSeries(store, { ...filter, from, to }, interval, boundary) : null;
-    const series = [];
+    const views = wanted.pageviews ? await queryPageViews(store, { ...filter, from, to, interval }) : null;
+    const visitors = wanted.visitors ? await queryVisitorsSeries(store, { ...filter, from, to }, interval, boundary) : null;
+    const results = [];
     for (let i = 0, bucket = from; bucket < to; i++, bucket += INTERVAL_MS[interval]) {
-      const point: Record<string, unknown> = { bucket: iso(bucket) };
       const v = views?.series[i];
-      if (v !== undefined) point['pageviews'] = { value: v.views, exact: v.exact, ...(v.exact ? {} : { overcountBound: v.overcountBound }) };
       const u = visitors?.series[i];
-      if (u !== undefined) point['visitors'] = { value: u.visitors, exact: u.exact, ...(u.exact ? {} : { relativeStandardError: u.relativeStandardError }) };
-      series.push(point);
+      results.push(
+        plausibleRow(
+          { date: plausibleDate(bucket, interval) },
+          {
+            pageviews: v === undefined ? undefined : { value: v.views, exact: v.exact, overcountBound: v.overcountBound },
+            visitors: u === undefined ? undefined : { value: u.visitors, exact: u.exact, relativeStandardError: u.relativeStandardError },
+          },
+        ),
+      );
     }
     return {
-      site,
-      page: pageId ?? null,
-      interval,
+      ...head,
       from: iso(from),
       to: iso(to),
-      period: range.period,
+      ...(range.period === null ? {} : { period: range.period }),
       exactThrough: exactThrough(boundary),
       ...(visitors?.note ? { note: visitors.note } : {}),
-      partial: views?.partial ?? null,
-      series,
+      ...(views === null || views.partial === null ? {} : { partial: partialOf(views.partial) }),
+      results,
     };
     });
   });
 
   router.get('/api/v1/stats/breakdown', async (req, res) => {
-    const { site, limit, offset, ...query } = parseInput(asQuery(breakdownQuery), req.query);
+    const { site, property, limit, offset, metrics: _pageviewsOnly, with_imported: _imported, ...query } = parseInput(asQuery(breakdownQuery), req.query);
     const range = rangeOf(query, now(), '30d');
+    const key = RESULT_KEYS[property];
     await answers.send(req, res, `breakdown|${site}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
     const boundary = await store.latestBoundary();
     const { pages, totalPages } = await queryBreakdown(store, { site, ...range, limit, offset }, boundary);
     return {
       site,
-      property: 'page',
+      property: 'event:page',
       from: iso(range.from),
       to: iso(range.to),
-      period: range.period,
+      ...(range.period === null ? {} : { period: range.period }),
       exactThrough: exactThrough(boundary),
       limit,
       offset,
       totalPages,
-      results: pages.map((p) => ({ page: p.pageId, pageviews: { value: p.pageviews, exact: p.exact, ...(p.exact ? {} : { overcountBound: p.overcountBound }) } })),
+      results: pages.map((p) => plausibleRow({ [key]: p.pageId }, { pageviews: { value: p.pageviews, exact: p.exact, overcountBound: p.overcountBound } })),
     };
     });
   });

@@ -124,12 +124,12 @@ interface AggregateBody {
 }
 interface TimeseriesBody {
   exactThrough: string | null;
-  series: { pageviews: { value: number } }[];
+  results: { pageviews: number }[];
 }
 interface BreakdownBody {
   exactThrough: string | null;
   totalPages: number;
-  results: { page: string; pageviews: { value: number } }[];
+  results: { page: string; pageviews: number }[];
 }
 
 function probes(from: number, to: number): Probe[] {
@@ -146,14 +146,14 @@ function probes(from: number, to: number): Probe[] {
   });
   const timeseries = (interval: Interval): Probe => ({
     path: `/api/v1/stats/timeseries?${query({ interval, metrics: 'pageviews,visitors' })}`,
-    shown: (body) => ({ exactThrough: (body as TimeseriesBody).exactThrough, pageviews: (body as TimeseriesBody).series.map((p) => p.pageviews.value) }),
+    shown: (body) => ({ exactThrough: (body as TimeseriesBody).exactThrough, pageviews: (body as TimeseriesBody).results.map((p) => p.pageviews) }),
     expected: (m) => ({ exactThrough: m.exactThrough(), pageviews: m.series(null, from, to, interval) }),
   });
   const breakdown: Probe = {
     path: `/api/v1/stats/breakdown?${query({ limit: '10' })}`,
     shown: (body) => {
       const b = body as BreakdownBody;
-      return { exactThrough: b.exactThrough, totalPages: b.totalPages, pages: Object.fromEntries(b.results.map((r) => [r.page, r.pageviews.value])) };
+      return { exactThrough: b.exactThrough, totalPages: b.totalPages, pages: Object.fromEntries(b.results.map((r) => [r.page, r.pageviews])) };
     },
     expected: (m) => {
       const pages = Object.fromEntries(m.pages().map((p) => [p, m.total(p, from, to)]).filter(([, views]) => views !== 0));

@@ -54,6 +54,21 @@ afterAll(async () => {
 
 const get = (p: string, headers: Record<string, string> = {}) => fetch(`${base}${p}`, { headers });
 
+type Details = { field: string; message: string }[];
+/** Plausible's routes write `{"error":"<message>","code","details"}`; the others `{"error":{code,message,details}}`. */
+const PLAUSIBLE_ROUTE = /^\/api\/v1\/stats\/(aggregate|timeseries|breakdown|realtime\/visitors)\b/i;
+
+/** The error of an answer, checked to have the shape of its route. */
+async function errorOf(url: string, res: Response): Promise<{ code: string; message: string; details?: Details }> {
+  const body = (await res.json()) as { error: unknown; code?: string; details?: Details };
+  if (PLAUSIBLE_ROUTE.test(url)) {
+    expect(typeof body.error, url).toBe('string');
+    return { code: body.code ?? '', message: body.error as string, ...(body.details === undefined ? {} : { details: body.details }) };
+  }
+  expect(typeof body.error, url).toBe('object');
+  return body.error as { code: string; message: string; details?: Details };
+}
+
 describe('validation: bad input is a 400 with a clear error, never a 500', () => {
   const huge = 'x'.repeat(5000);
   it.each([
@@ -78,7 +93,7 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     ['/api/v1/stats/aggregate?date=2026-11-01', /parameter 'date' goes with 'period'/],
     ['/api/v1/stats/aggregate?period=day&from=2026-01-01T00:00:00Z', /either 'period' or 'from'\/'to'/],
     ['/api/v1/stats/aggregate?to=2026-01-01T00:00:00Z', /'from' is required/],
-    ['/api/v1/stats/breakdown?property=referrer', /'property' must be one of page/],
+    ['/api/v1/stats/breakdown?property=referrer', /parameter 'property': unknown property 'referrer'/],
     ['/api/v1/stats/breakdown?limit=0', /'limit' must be a whole number from 1 to 1000/],
     ['/api/v1/stats/breakdown?offset=-1', /'offset' must be a whole number/],
     ['/api/v1/stats/timeseries?interval=minute&period=12mo', /more than 10000 minute buckets|at most 10000/],
@@ -87,7 +102,7 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     ['/api/v1/stats/aggregate?site_id=a%20b', /parameter 'site_id' must be a site id/],
     ['/api/v1/stats/breakdown?page=2&offset=10', /give either 'page' or 'offset', not both/],
     ['/api/v1/stats/breakdown?page=0', /'page' must be a whole number from 1/],
-    ['/api/v1/stats/aggregate?foo=1', /unknown parameter 'foo': this endpoint takes site, site_id, page, metrics, period, date, from, to, compare/],
+    ['/api/v1/stats/aggregate?foo=1', /unknown parameter 'foo': this endpoint takes site, site_id, page, metrics, period, date, from, to, with_imported, compare/],
     ['/api/v1/stats/aggregate?compare=previous_year', /parameter 'compare' must be one of previous_period/],
     ['/api/v1/stats/breakdown?filters=event:page%3D%3D/a', /unknown parameter 'filters'/],
     ['/api/v1/boundary?verbose=1', /unknown parameter 'verbose': this endpoint takes no parameters/],
@@ -95,9 +110,9 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
   ])('%s', async (url, message) => {
     const res = await get(url);
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { error: { code: string; message: string } };
-    expect(body.error.code).toBe('PV_QUERY_INVALID');
-    expect(body.error.message).toMatch(message);
+    const error = await errorOf(url, res);
+    expect(error.code).toBe('PV_QUERY_INVALID');
+    expect(error.message).toMatch(message);
   });
 
   it.each([
@@ -113,18 +128,20 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
   });
 
   it('every problem is named in the message and in per-field details', async () => {
-    const res = await get('/api/v1/stats/breakdown?limit=0&period=week&site=a%20b');
+    const url = '/api/v1/stats/breakdown?limit=0&period=week&site=a%20b';
+    const res = await get(url);
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { error: { code: string; message: string; details: { field: string; message: string }[] } };
-    expect(body.error.code).toBe('PV_QUERY_INVALID');
-    expect(body.error.details.map((d) => d.field).sort()).toEqual(['limit', 'period', 'site']);
-    for (const d of body.error.details) expect(body.error.message).toContain(d.message);
+    const error = await errorOf(url, res);
+    expect(error.code).toBe('PV_QUERY_INVALID');
+    expect(error.details?.map((d) => d.field).sort()).toEqual(['limit', 'period', 'site']);
+    for (const d of error.details ?? []) expect(error.message).toContain(d.message);
   });
 
   it('an unknown parameter is named in the details', async () => {
-    const body = (await (await get('/api/v1/stats/aggregate?foo=a&bar=b')).json()) as { error: { message: string; details: { field: string }[] } };
-    expect(body.error.details.map((d) => d.field)).toEqual(['foo', 'bar']);
-    expect(body.error.message).toBe("unknown parameter 'foo', 'bar': this endpoint takes site, site_id, page, metrics, period, date, from, to, compare");
+    const url = '/api/v1/stats/aggregate?foo=a&bar=b';
+    const error = await errorOf(url, await get(url));
+    expect(error.details?.map((d) => d.field)).toEqual(['foo', 'bar']);
+    expect(error.message).toBe("unknown parameter 'foo', 'bar': this endpoint takes site, site_id, page, metrics, period, date, from, to, with_imported, compare");
   });
 
   it('unknown routes are a 404 in the same error shape', async () => {
@@ -170,10 +187,22 @@ describe('OpenAPI document', () => {
 
   it('documents each parameter from its schema: names, enums, defaults', () => {
     const aggregate = PLATFORM_OPENAPI.paths['/api/v1/stats/aggregate']?.['get'] as { parameters: { name: string; schema: { enum?: string[] } }[] };
-    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'site_id', 'page', 'metrics', 'period', 'date', 'from', 'to', 'compare']);
+    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'site_id', 'page', 'metrics', 'period', 'date', 'from', 'to', 'with_imported', 'compare']);
     expect(aggregate.parameters.find((p) => p.name === 'period')?.schema.enum).toEqual(['day', '7d', '30d', 'month', '6mo', '12mo', 'custom']);
     const events = PLATFORM_OPENAPI.paths['/api/v1/events']?.['post'] as { requestBody: { required: boolean } };
     expect(events.requestBody.required).toBe(true);
+  });
+
+  it("documents the two error shapes: Plausible's routes a string, the others an object", () => {
+    const PLAUSIBLE_OPENAPI_PATHS = ['/api/v1/stats/aggregate', '/api/v1/stats/timeseries', '/api/v1/stats/breakdown', '/api/v1/stats/realtime/visitors'];
+    const errorOf = (path: string) => (PLAUSIBLE_OPENAPI_PATHS.includes(path) ? 'PlausibleError' : 'Error');
+    for (const path of [...PLAUSIBLE_OPENAPI_PATHS, '/api/v1/realtime/visitors', '/api/v1/compare']) {
+      const responses = (PLATFORM_OPENAPI.paths[path]?.['get'] as { responses: Record<string, { $ref?: string }> }).responses;
+      expect(responses['400']?.$ref, path).toBe(`#/components/responses/${errorOf(path)}`);
+    }
+    const schemas = (PLATFORM_OPENAPI as unknown as { components: { schemas: Record<string, { properties: { error: { type: string } } }> } }).components.schemas;
+    expect(schemas['PlausibleError']?.properties.error.type).toBe('string');
+    expect(schemas['Error']?.properties.error.type).toBe('object');
   });
 
   it('lists exactly the registered routes', async () => {
@@ -293,10 +322,14 @@ describe('periods, breakdown and realtime', () => {
     });
     const body = (await (await get(`/api/v1/stats/breakdown?site=shop&from=${t}&to=${t + MIN}&limit=2&offset=1`)).json()) as {
       totalPages: number;
-      results: { page: string; pageviews: { value: number; exact: boolean } }[];
+      results: { page: string; pageviews: number; exact: boolean; bounds?: { pageviews: { overcount: number } } }[];
     };
     expect(body.totalPages).toBe(4);
-    expect(body.results.map((r) => [r.page, r.pageviews.value, r.pageviews.exact])).toEqual([['/overflow-hot', 9, false], ['/b', 7, false]]);
+    // Plausible's rows (plain numbers under the property's key), the product's labels beside.
+    expect(body.results).toEqual([
+      { page: '/overflow-hot', pageviews: 9, exact: false, bounds: { pageviews: { overcount: 0 } } },
+      { page: '/b', pageviews: 7, exact: false, bounds: { pageviews: { overcount: 0 } } },
+    ]);
     // Plausible's names: site_id, property=event:page, and page (from 1) instead of offset.
     const plausible = (await (await get(`/api/v1/stats/breakdown?site_id=shop&property=event:page&from=${t}&to=${t + MIN}&limit=2&page=2`)).json()) as typeof body & { offset: number };
     expect(plausible.offset).toBe(2);

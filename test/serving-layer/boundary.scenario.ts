@@ -190,8 +190,8 @@ export function describeBoundaryCases(name: string, factory: ServingFactory, opt
       expect(await get(T0, T0 + 24 * HOUR)).toMatchObject({ value: 7, exact: true }); // b0..b6
       expect(await get(T0 + 24 * HOUR, T0 + 48 * HOUR)).toMatchObject({ value: 4, exact: false }); // s0..s3 in every hour
       expect(await get(T0, T0 + 48 * HOUR)).toMatchObject({ value: 11, exact: false });
-      const series = (await (await fetch(`${base}/stats/timeseries?metrics=visitors&page=%2Fa&interval=day&from=${T0}&to=${T0 + 2 * DAY}`)).json()) as { series: { visitors: { value: number; exact: boolean } }[] };
-      expect(series.series.map((p) => [p.visitors.value, p.visitors.exact])).toEqual([[7, true], [4, false]]);
+      const series = (await (await fetch(`${base}/stats/timeseries?metrics=visitors&page=%2Fa&interval=day&from=${T0}&to=${T0 + 2 * DAY}`)).json()) as { results: { visitors: number; exact: boolean }[] };
+      expect(series.results.map((p) => [p.visitors, p.exact])).toEqual([[7, true], [4, false]]);
     });
   });
 }

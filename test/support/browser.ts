@@ -154,6 +154,6 @@ export async function countedPages(platform: ServedPlatform, site: string): Prom
   }
   const res = await fetch(`${platform.base}/stats/breakdown?site=${encodeURIComponent(site)}&limit=100`);
   if (res.status !== 200) throw new Error(`GET /api/v1/stats/breakdown answered ${res.status}: ${await res.text()}`);
-  const body = (await res.json()) as { results: { page: string; pageviews: { value: number } }[] };
-  return body.results.map((r): [string, number] => [r.page, r.pageviews.value]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const body = (await res.json()) as { results: { page: string; pageviews: number }[] };
+  return body.results.map((r): [string, number] => [r.page, r.pageviews]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -1,8 +1,10 @@
 /**
- * HTTP errors of the API: every error answer is `{"error":{"code","message","details"}}`.
- * PlatformErrors map to a status here; anything unexpected is a 500 without internals.
+ * HTTP errors of the API. An error answer is `{"error":{"code","message","details"}}`, except
+ * on routes that speak Plausible's Stats API v1 (marked with {@link errorShape}), whose clients
+ * print `error` as text: there it is `{"error":"<message>","code","details"}`. PlatformErrors
+ * map to a status here; anything unexpected is a 500 without internals.
  */
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { isPlatformError, type ErrorCode, type PlatformError } from '../../core/errors.ts';
 import type { Logger } from '../logger.ts';
 
@@ -37,9 +39,33 @@ export function statusOf(err: PlatformError): number {
   return CLIENT_STATUS_BY_CODE[err.code] ?? (err.retriable ? 503 : 500);
 }
 
+/**
+ * How a route writes its errors: `product`, the error as an object
+ * (`{"error":{"code","message","details"}}`); `plausible`, the message as the `error` string,
+ * as Plausible's Stats API v1 answers, with the code and details beside it
+ * (`{"error":"<message>","code","details"}`).
+ */
+export type ErrorShape = 'product' | 'plausible';
+
+/** Where a request's error shape is kept (`res.locals`); absent: `product`. */
+const ERROR_SHAPE = 'pvErrorShape';
+
+/**
+ * Marks the requests it sees: their errors, from whatever stage (auth, validation, the store,
+ * the deadline, a 404 below the path), are written in `shape`. Mount it before those stages.
+ */
+export function errorShape(shape: ErrorShape): RequestHandler {
+  return (_req, res, next) => {
+    res.locals[ERROR_SHAPE] = shape;
+    next();
+  };
+}
+
 export function sendError(res: Response, status: number, code: ApiErrorCode, message: string, details?: unknown): void {
   if (status === 503) res.setHeader('Retry-After', '5');
-  res.status(status).json({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+  const extra = details === undefined ? {} : { details };
+  const shape = (res.locals as Record<string, unknown> | undefined)?.[ERROR_SHAPE];
+  res.status(status).json(shape === 'plausible' ? { error: message, code, ...extra } : { error: { code, message, ...extra } });
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {

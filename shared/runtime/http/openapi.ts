@@ -70,6 +70,9 @@ export const openApiJson = (description: string, properties: Record<string, unkn
 
 export const OPENAPI_ERROR = { $ref: '#/components/responses/Error' } as const;
 export const OPENAPI_UNAVAILABLE = { $ref: '#/components/responses/Unavailable' } as const;
+/** The errors of routes that speak Plausible's Stats API v1 (api-error.ts, `errorShape('plausible')`): the message as the `error` string. */
+export const OPENAPI_PLAUSIBLE_ERROR = { $ref: '#/components/responses/PlausibleError' } as const;
+export const OPENAPI_PLAUSIBLE_UNAVAILABLE = { $ref: '#/components/responses/PlausibleUnavailable' } as const;
 
 export function openApiDocument(parts: readonly OpenApiPart[]): { openapi: string; paths: Record<string, Record<string, unknown>> } & Record<string, unknown> {
   return {
@@ -90,6 +93,7 @@ export function openApiDocument(parts: readonly OpenApiPart[]): { openapi: strin
         ...Object.assign({}, ...parts.map((p) => p.schemas ?? {})),
         Error: {
           type: 'object',
+          description: 'The error of every route but those of Plausible\'s Stats API v1.',
           properties: {
             error: {
               type: 'object',
@@ -98,6 +102,12 @@ export function openApiDocument(parts: readonly OpenApiPart[]): { openapi: strin
             },
           },
         },
+        PlausibleError: {
+          type: 'object',
+          description: "The error of the routes of Plausible's Stats API v1 (/api/v1/stats/aggregate, timeseries, breakdown, realtime/visitors): the message as the `error` string, as Plausible's clients print it, with the code and details beside it.",
+          required: ['error', 'code'],
+          properties: { error: { type: 'string' }, code: { type: 'string' }, details: {} },
+        },
       },
       responses: {
         Error: { description: 'Invalid request, or not allowed.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
@@ -105,6 +115,12 @@ export function openApiDocument(parts: readonly OpenApiPart[]): { openapi: strin
           description: 'A backend is unreachable; retry after the Retry-After header.',
           headers: { 'Retry-After': { schema: { type: 'integer' } } },
           content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+        PlausibleError: { description: 'Invalid request, or not allowed.', content: { 'application/json': { schema: { $ref: '#/components/schemas/PlausibleError' } } } },
+        PlausibleUnavailable: {
+          description: 'A backend is unreachable, or the request outlived its deadline; retry after the Retry-After header.',
+          headers: { 'Retry-After': { schema: { type: 'integer' } } },
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/PlausibleError' } } },
         },
       },
     },
