@@ -4,8 +4,7 @@
  * of its days (counts add), and its visitors are a union over the month (`queryVisitors`: exact
  * before the batch boundary, approximate after), never a sum of days.
  */
-import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
-import { bucketRange, queryPageViews, queryVisitors, type PageViewsAnswer, type QueryStore } from '../shared/core/query/index.ts';
+import { bucketRange, type PageViewsAnswer, type QueryScope } from '../shared/core/query/index.ts';
 import type { ViewsValue, VisitorsCell } from './plausible-results.ts';
 
 export interface MonthBucket {
@@ -43,21 +42,15 @@ export interface MonthSeries {
   partial: PageViewsAnswer['partial'];
 }
 
-/** Page views and visitors per calendar month over [from, to), whole days; months are clipped to the range. */
-export async function queryMonthSeries(
-  store: QueryStore,
-  query: { site: string; pageId?: string; from: number; to: number },
-  metrics: { pageviews: boolean; visitors: boolean },
-  boundary: BatchBoundary | null,
-): Promise<MonthSeries> {
+/** Page views and visitors of a scope (a site, a page, filtered values) per calendar month over [from, to), whole days; months are clipped to the range. */
+export async function queryMonthSeries(scope: QueryScope, query: { from: number; to: number }, metrics: { pageviews: boolean; visitors: boolean }): Promise<MonthSeries> {
   // Whole days, at most MAX_BUCKETS of them (a 400 beyond).
   const { from, to } = bucketRange(query.from, query.to, 'day');
-  const filter = { site: query.site, ...(query.pageId === undefined ? {} : { pageId: query.pageId }) };
   const months = monthBuckets(from, to);
   const points: MonthPoint[] = months.map((m) => ({ bucket: m.start }));
   let partial: PageViewsAnswer['partial'] = null;
   if (metrics.pageviews) {
-    const days = await queryPageViews(store, { ...filter, from, to, interval: 'day' });
+    const days = await scope.pageViews({ from, to, interval: 'day' });
     partial = days.partial;
     let i = 0;
     for (const [m, month] of months.entries()) {
@@ -74,7 +67,7 @@ export async function queryMonthSeries(
   if (metrics.visitors) {
     // One union per month, in turn: a year is twelve reads, and the views answer most from memory.
     for (const [m, month] of months.entries()) {
-      const v = await queryVisitors(store, { ...filter, from: month.from, to: month.to }, boundary);
+      const v = await scope.visitors({ from: month.from, to: month.to });
       points[m]!.visitors = { value: v.value, exact: v.exact, relativeStandardError: v.exact ? 0 : v.relativeStandardError };
     }
   }

@@ -8,7 +8,7 @@
  *     {"date":"2026-01-02","pageviews":30,"visitors":9,"exact":false,
  *      "bounds":{"pageviews":{"overcount":2},"visitors":{"relativeStandardError":0.0081}}}
  */
-import type { PropertyName } from '../shared/core/query/index.ts';
+import type { BoundedCount, PropertyName } from '../shared/core/query/index.ts';
 import { isoTime } from './iso-time.ts';
 
 /**
@@ -58,10 +58,10 @@ export interface VisitorsCell {
 
 /** The bounds of a row's approximate values. */
 export interface RowBounds {
-  /** Count-Min: the page views exceed the true count by at most this (99%). */
-  pageviews?: { overcount: number };
-  /** HyperLogLog: the visitors are within ± value × this of the true count (~68%). */
-  visitors?: { relativeStandardError: number };
+  /** Count-Min: the page views exceed the true count by at most this (99%); or, for filters across properties after the boundary, the true count lies in [lower, upper]. */
+  pageviews?: { overcount: number } | { lower: number; upper: number };
+  /** HyperLogLog: the visitors are within ± value × this of the true count (~68%); or, for filters across properties, in [lower, upper]. */
+  visitors?: { relativeStandardError: number } | { lower: number; upper: number };
 }
 
 export type PlausibleRow<L> = L & { pageviews?: number; visitors?: number | null; exact: boolean; bounds?: RowBounds };
@@ -78,6 +78,21 @@ export function plausibleRow<L extends Record<string, string>>(labels: L, values
     ...(pageviews === undefined ? {} : { pageviews: pageviews.value }),
     ...(visitors === undefined ? {} : { visitors: visitors.value }),
     exact,
+    ...(Object.keys(bounds).length === 0 ? {} : { bounds }),
+  };
+}
+
+/** A row of counts that are exact or estimated within bounds (filters across properties: shared/core/query/events-query.ts). */
+export function boundedRow<L extends Record<string, string>>(labels: L, values: { pageviews?: BoundedCount | undefined; visitors?: BoundedCount | undefined }): PlausibleRow<L> {
+  const { pageviews, visitors } = values;
+  const bounds: RowBounds = {};
+  if (pageviews !== undefined && !pageviews.exact) bounds.pageviews = { lower: pageviews.lower, upper: pageviews.upper };
+  if (visitors !== undefined && !visitors.exact) bounds.visitors = { lower: visitors.lower, upper: visitors.upper };
+  return {
+    ...labels,
+    ...(pageviews === undefined ? {} : { pageviews: pageviews.value }),
+    ...(visitors === undefined ? {} : { visitors: visitors.value }),
+    exact: (pageviews?.exact ?? true) && (visitors?.exact ?? true),
     ...(Object.keys(bounds).length === 0 ? {} : { bounds }),
   };
 }

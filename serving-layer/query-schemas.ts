@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_SITE, PAGE_VIEW_LIMITS, SITE_PATTERN, parseTimestamp, parseTimeText } from '../shared/core/page-view.ts';
-import { METRICS, METRIC_NAMES, isMetric, propertyNamed, type Metric } from '../shared/core/query/index.ts';
+import { METRICS, METRIC_NAMES, PROPERTIES, isMetric, parseFilters, propertyNamed, type Metric, type PropertyDefinition, type PropertyFilter } from '../shared/core/query/index.ts';
 import { INTERVALS } from '../shared/core/time-buckets.ts';
 import { querySchema } from '../shared/runtime/http/validate.ts';
 import { PERIODS, TIMESERIES_INTERVALS, type Period, type PeriodDate } from './query-params.ts';
@@ -109,6 +109,22 @@ const metricsParam = text('metrics')
     description: `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}. Default: all. Plausible's ${Object.keys(METRICS_NOT_YET).join(', ')} are a 400 (not yet).`,
   });
 
+/** Plausible's `filters`: `property==value` or `!=`, `|` between alternatives, `;` between filters, `*` as a wildcard. */
+const filtersParam = text('filters')
+  .transform((raw, ctx): PropertyFilter[] => {
+    const parsed = parseFilters(raw);
+    if (parsed.ok) return parsed.filters;
+    ctx.issues.push({ code: 'custom', message: `parameter 'filters': ${parsed.message}`, input: raw });
+    return z.NEVER;
+  })
+  .optional()
+  .meta({
+    description:
+      "Plausible's filters: property==value or property!=value; a|b for alternatives (a literal | is \\|); ';' between filters (all hold); '*' in a value matches any run of characters. " +
+      `Properties: ${PROPERTIES.map((p) => p.name).join(', ')}. Filters on one property (and on the breakdown's property) are answered from the views; ` +
+      'filters on two properties (or on another property than the breakdown\'s) from the events: exact before the batch boundary, a bounded estimate (lower/upper) after it.',
+  });
+
 /** Plausible's `with_imported`: the platform imports no stats, so true and false give the same answer. */
 const withImportedParam = choice('with_imported', ['true', 'false'] as const)
   .optional()
@@ -192,6 +208,7 @@ export const aggregateQuery = querySchema({
   ...siteFields,
   page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
   metrics: metricsParam.optional(),
+  filters: filtersParam,
   ...rangeFields,
   with_imported: withImportedParam,
   compare: choice('compare', ['previous_period'] as const)
@@ -205,6 +222,7 @@ export const timeseriesQuery = querySchema({
   ...siteFields,
   page: pagePath('page').optional().meta({ description: "Only this page (its path, e.g. '/pricing')." }),
   metrics: metricsParam.optional(),
+  filters: filtersParam,
   interval: choice('interval', TIMESERIES_INTERVALS)
     .optional()
     .meta({
@@ -217,22 +235,21 @@ export const timeseriesQuery = querySchema({
   .superRefine((q, ctx) => checkRange(q, ctx, true))
   .transform(oneSite);
 
-/** A `property` the breakdown does not take: why, by what Plausible's properties say of it. */
-function propertyMessage(input: unknown): string {
-  if (typeof input !== 'string') return "parameter 'property' must be text";
-  const lookup = propertyNamed(input.slice(0, 100));
-  return lookup.ok ? `parameter 'property': breaking down by '${lookup.property.name}' is not available yet; this version breaks down by event:page` : `parameter 'property': ${lookup.message}`;
-}
+const propertyParam = text('property')
+  .transform((raw, ctx): PropertyDefinition => {
+    const lookup = propertyNamed(raw === 'page' ? 'event:page' : raw.slice(0, 100));
+    if (lookup.ok) return lookup.property;
+    ctx.issues.push({ code: 'custom', message: `parameter 'property': ${lookup.message}`, input: raw });
+    return z.NEVER;
+  })
+  .optional()
+  .meta({ description: `What to break down by: ${PROPERTIES.map((p) => p.name).join(', ')} (or the product's 'page', the same as event:page; the default). Results carry the value under Plausible's key (e.g. \`page\`, \`source\`).` });
 
 export const breakdownQuery = querySchema({
   ...siteFields,
-  property: z
-    .enum(['page', 'event:page'], { error: (iss) => (givenTwice(iss) ? "parameter 'property' must be given once" : propertyMessage(iss.input)) })
-    .default('page')
-    .meta({ description: "What to break down by: 'event:page' (Plausible's name) or 'page'. Results carry the value under Plausible's key (`page`)." }),
-  metrics: metricsParam
-    .refine((m) => !m.includes('visitors'), { error: "parameter 'metrics': the breakdown supports metrics=pageviews only in this version" })
-    .optional(),
+  property: propertyParam,
+  metrics: metricsParam.optional(),
+  filters: filtersParam,
   with_imported: withImportedParam,
   limit: wholeNumber('limit', 1, 1000).default(10),
   offset: wholeNumber('offset', 0, 1_000_000).optional().meta({ description: 'Results to skip (default 0); or give page.' }),

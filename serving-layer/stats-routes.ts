@@ -9,21 +9,29 @@ import { Router } from 'express';
 import { INTERVAL_MS, isBucketEdge } from '../shared/core/time-buckets.ts';
 import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
 import {
+  PROPERTIES,
   bucketRange,
   compareSpeedBatch,
-  queryBreakdown,
-  queryPageViews,
+  needsEvents,
+  queryEventBreakdown,
+  queryEventSeries,
+  queryEventTotals,
+  queryPropertyBreakdown,
   queryRealtimeVisitors,
-  queryVisitors,
-  queryVisitorsSeries,
+  scopeOf,
+  type BoundedCount,
+  type BoundedMetrics,
   type PageViewsAnswer,
+  type PropertyFilter,
+  type PropertyName,
   type QueryStore,
 } from '../shared/core/query/index.ts';
+import { ApiError } from '../shared/runtime/http/api-error.ts';
 import { asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { METRIC_NAMES } from '../shared/core/query/index.ts';
 import { rangeOf, type Period, type TimeseriesInterval } from './query-params.ts';
-import { queryMonthSeries } from './month-series.ts';
-import { RESULT_KEYS, plausibleDate, plausibleRow } from './plausible-results.ts';
+import { monthBuckets, queryMonthSeries } from './month-series.ts';
+import { RESULT_KEYS, boundedRow, plausibleDate, plausibleRow } from './plausible-results.ts';
 import type { VersionedAnswers } from './versioned-answers.ts';
 import { aggregateQuery, breakdownQuery, compareQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
 import { isoTime } from './iso-time.ts';
@@ -45,22 +53,48 @@ export function percentChange(before: number, now: number): number {
   return Math.sign(percent) * Math.round(Math.abs(percent));
 }
 
+const PAGE_PROPERTY = PROPERTIES[0];
+
+/** A query's filters: `filters`, and the product's `page` as event:page==page. */
+function filtersOf(filters: readonly PropertyFilter[] | undefined, pageId: string | undefined): PropertyFilter[] {
+  const out = [...(filters ?? [])];
+  if (pageId !== undefined) out.push({ property: PAGE_PROPERTY, negated: false, values: [{ pieces: [pageId] }] });
+  return out;
+}
+
+/** The filters as an answer-cache key (the same filters written differently share it). */
+const filtersKey = (filters: readonly PropertyFilter[]): string => JSON.stringify(filters.map((f) => [f.property.name, f.negated, f.values.map((v) => v.pieces)]));
+
+/** An aggregate value of a count with bounds (filters across properties). */
+const boundedValue = (c: BoundedCount) => ({ value: c.value, exact: c.exact, ...(c.exact ? {} : { lower: c.lower, upper: c.upper }) });
+
+/** The metrics asked for of a point or row with bounded counts. */
+function boundedOf(p: Partial<BoundedMetrics>, wanted: { pageviews: boolean; visitors: boolean }): { pageviews?: BoundedCount; visitors?: BoundedCount } {
+  return { ...(wanted.pageviews && p.pageviews !== undefined ? { pageviews: p.pageviews } : {}), ...(wanted.visitors && p.visitors !== undefined ? { visitors: p.visitors } : {}) };
+}
+
 export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: () => number): Router {
   const router = Router();
 
   router.get('/api/v1/stats/aggregate', async (req, res) => {
-    const { site, page: pageId, metrics = METRIC_NAMES, compare, with_imported: _imported, ...query } = parseInput(asQuery(aggregateQuery), req.query);
+    const { site, page: pageId, metrics = METRIC_NAMES, compare, filters: given, with_imported: _imported, ...query } = parseInput(asQuery(aggregateQuery), req.query);
     const range = rangeOf(query, now(), '30d');
-    const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
-    const key = `aggregate|${site}|${pageId ?? ''}|${metrics.join(',')}|${range.from}|${range.to}|${range.period ?? ''}|${compare ?? ''}`;
+    const filters = filtersOf(given, pageId);
+    const key = `aggregate|${site}|${filtersKey(filters)}|${metrics.join(',')}|${range.from}|${range.to}|${range.period ?? ''}|${compare ?? ''}`;
     await answers.send(req, res, key, async () => {
     const boundary = await store.latestBoundary();
     const over = async (from: number, to: number): Promise<Record<string, { value: number } & Record<string, unknown>>> => {
       const results: Record<string, { value: number } & Record<string, unknown>> = {};
+      if (needsEvents(filters)) {
+        const totals = await queryEventTotals(store, { site, filters, from, to }, boundary);
+        for (const metric of metrics) results[metric] = boundedValue(totals[metric]);
+        return results;
+      }
+      const scope = scopeOf(store, site, filters, boundary);
       if (metrics.includes('pageviews')) {
         // The total is the same at any interval whose buckets the range is made of: days read fewer rows.
         const interval = isBucketEdge(from, 'day') && isBucketEdge(to, 'day') ? 'day' : 'hour';
-        const answer = await queryPageViews(store, { ...filter, from, to, interval });
+        const answer = await scope.pageViews({ from, to, interval });
         results['pageviews'] = {
           value: answer.total.views,
           exact: answer.total.exact,
@@ -69,7 +103,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
         };
       }
       if (metrics.includes('visitors')) {
-        const v = await queryVisitors(store, { ...filter, from, to }, boundary);
+        const v = await scope.visitors({ from, to });
         results['visitors'] = {
           value: v.value,
           exact: v.exact,
@@ -107,24 +141,35 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
   });
 
   router.get('/api/v1/stats/timeseries', async (req, res) => {
-    const { site, page: pageId, metrics = METRIC_NAMES, interval: asked, with_imported: _imported, ...query } = parseInput(asQuery(timeseriesQuery), req.query);
+    const { site, page: pageId, metrics = METRIC_NAMES, interval: asked, filters: given, with_imported: _imported, ...query } = parseInput(asQuery(timeseriesQuery), req.query);
     const range = rangeOf(query, now(), '30d');
     // Plausible's `date` is the product's `day`.
     const interval: TimeseriesInterval = asked === 'date' ? 'day' : (asked ?? DEFAULT_INTERVAL[range.period ?? '30d']);
-    const filter = { site, ...(pageId === undefined ? {} : { pageId }) };
+    const filters = filtersOf(given, pageId);
+    const fromEvents = needsEvents(filters);
+    if (fromEvents && interval === 'minute') {
+      throw new ApiError(400, 'PV_QUERY_INVALID', "parameter 'interval': filters on several properties are answered from the events per hour, day or month, not per minute", [{ field: 'interval', message: 'use hour, day or month' }]);
+    }
     const wanted = { pageviews: metrics.includes('pageviews'), visitors: metrics.includes('visitors') };
     const head = { site, ...(pageId === undefined ? {} : { page: pageId }), interval };
+    const keyOf = (from: number, to: number) => `timeseries|${site}|${filtersKey(filters)}|${metrics.join(',')}|${interval}|${from}|${to}|${range.period ?? ''}`;
     if (interval === 'month') {
-      const key = `timeseries|${site}|${pageId ?? ''}|${metrics.join(',')}|month|${range.from}|${range.to}|${range.period ?? ''}`;
-      await answers.send(req, res, key, async () => {
+      await answers.send(req, res, keyOf(range.from, range.to), async () => {
         const boundary = await store.latestBoundary();
-        const months = await queryMonthSeries(store, { ...filter, from: range.from, to: range.to }, wanted, boundary);
+        const period = { ...(range.period === null ? {} : { period: range.period }), exactThrough: exactThrough(boundary) };
+        if (fromEvents) {
+          // Each month's totals from the events (exact before the boundary, bounded after it).
+          const days = bucketRange(range.from, range.to, 'day');
+          const months = monthBuckets(days.from, days.to);
+          const totals = await Promise.all(months.map((m) => queryEventTotals(store, { site, filters, from: m.from, to: m.to }, boundary)));
+          return { ...head, from: iso(days.from), to: iso(days.to), ...period, results: totals.map((t, i) => boundedRow({ date: plausibleDate(months[i]!.start, 'month') }, boundedOf(t, wanted))) };
+        }
+        const months = await queryMonthSeries(scopeOf(store, site, filters, boundary), { from: range.from, to: range.to }, wanted);
         return {
           ...head,
           from: iso(months.from),
           to: iso(months.to),
-          ...(range.period === null ? {} : { period: range.period }),
-          exactThrough: exactThrough(boundary),
+          ...period,
           ...(months.partial === null ? {} : { partial: partialOf(months.partial) }),
           results: months.points.map((p) => plausibleRow({ date: plausibleDate(p.bucket, 'month') }, p)),
         };
@@ -132,10 +177,21 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
       return;
     }
     const { from, to } = bucketRange(range.from, range.to, interval);
-    await answers.send(req, res, `timeseries|${site}|${pageId ?? ''}|${metrics.join(',')}|${interval}|${from}|${to}|${range.period ?? ''}`, async () => {
+    await answers.send(req, res, keyOf(from, to), async () => {
     const boundary = await store.latestBoundary();
-    const views = wanted.pageviews ? await queryPageViews(store, { ...filter, from, to, interval }) : null;
-    const visitors = wanted.visitors ? await queryVisitorsSeries(store, { ...filter, from, to }, interval, boundary) : null;
+    const envelope = { ...head, from: iso(from), to: iso(to), ...(range.period === null ? {} : { period: range.period }), exactThrough: exactThrough(boundary) };
+    if (fromEvents) {
+      const points = await queryEventSeries(store, { site, filters, from, to, interval: interval as 'hour' | 'day' }, boundary);
+      return {
+        ...envelope,
+        results: points.map((p) =>
+          boundedRow({ date: plausibleDate(p.bucket, interval) }, { ...(wanted.pageviews ? { pageviews: p.pageviews } : {}), ...(wanted.visitors ? { visitors: p.visitors } : {}) }),
+        ),
+      };
+    }
+    const scope = scopeOf(store, site, filters, boundary);
+    const views = wanted.pageviews ? await scope.pageViews({ from, to, interval }) : null;
+    const visitors = wanted.visitors ? await scope.visitorsSeries({ from, to }, interval) : null;
     const results = [];
     for (let i = 0, bucket = from; bucket < to; i++, bucket += INTERVAL_MS[interval]) {
       const v = views?.series[i];
@@ -151,11 +207,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
       );
     }
     return {
-      ...head,
-      from: iso(from),
-      to: iso(to),
-      ...(range.period === null ? {} : { period: range.period }),
-      exactThrough: exactThrough(boundary),
+      ...envelope,
       ...(visitors?.note ? { note: visitors.note } : {}),
       ...(views === null || views.partial === null ? {} : { partial: partialOf(views.partial) }),
       results,
@@ -164,23 +216,41 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
   });
 
   router.get('/api/v1/stats/breakdown', async (req, res) => {
-    const { site, property, limit, offset, metrics: _pageviewsOnly, with_imported: _imported, ...query } = parseInput(asQuery(breakdownQuery), req.query);
+    const { site, property: asked, limit, offset, metrics = METRIC_NAMES, filters: given, with_imported: _imported, ...query } = parseInput(asQuery(breakdownQuery), req.query);
     const range = rangeOf(query, now(), '30d');
-    const key = RESULT_KEYS[property];
-    await answers.send(req, res, `breakdown|${site}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
+    const property = asked ?? PAGE_PROPERTY;
+    const filters = given ?? [];
+    const key = RESULT_KEYS[property.name as PropertyName];
+    const wanted = { pageviews: metrics.includes('pageviews'), visitors: metrics.includes('visitors') };
+    await answers.send(req, res, `breakdown|${site}|${property.name}|${filtersKey(filters)}|${metrics.join(',')}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
     const boundary = await store.latestBoundary();
-    const { pages, totalPages } = await queryBreakdown(store, { site, ...range, limit, offset }, boundary);
-    return {
+    const envelope = {
       site,
-      property: 'event:page',
+      property: property.name,
       from: iso(range.from),
       to: iso(range.to),
       ...(range.period === null ? {} : { period: range.period }),
       exactThrough: exactThrough(boundary),
       limit,
       offset,
-      totalPages,
-      results: pages.map((p) => plausibleRow({ [key]: p.pageId }, { pageviews: { value: p.pageviews, exact: p.exact, overcountBound: p.overcountBound } })),
+    };
+    if (needsEvents(filters, property)) {
+      const { rows, total } = await queryEventBreakdown(store, { site, property, filters, ...range, limit, offset }, boundary);
+      return { ...envelope, total, results: rows.map((r) => boundedRow({ [key]: r.value }, boundedOf(r, wanted))) };
+    }
+    const { rows, total } = await queryPropertyBreakdown(store, { site, property, filters, ...range, limit, offset, withVisitors: wanted.visitors }, boundary);
+    return {
+      ...envelope,
+      total,
+      results: rows.map((r) =>
+        plausibleRow(
+          { [key]: r.pageId },
+          {
+            ...(wanted.pageviews ? { pageviews: { value: r.pageviews, exact: r.exact, overcountBound: r.overcountBound } } : {}),
+            ...(r.visitors === undefined ? {} : { visitors: { value: r.visitors.value, exact: r.visitors.exact, relativeStandardError: r.visitors.relativeStandardError } }),
+          },
+        ),
+      ),
     };
     });
   });

@@ -59,9 +59,9 @@ describe('serving memory under distinct-range breakdowns', () => {
 
   /** A breakdown of the `hoursBack` hours before the cutoff: every page, a range (and cache key) of its own. */
   async function breakdown(hoursBack: number): Promise<void> {
-    const res = await fetch(`${server.base}/api/v1/stats/breakdown?site=big&from=${CUTOFF - hoursBack * HOUR}&to=${CUTOFF}`);
+    const res = await fetch(`${server.base}/api/v1/stats/breakdown?site=big&metrics=pageviews&from=${CUTOFF - hoursBack * HOUR}&to=${CUTOFF}`);
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { totalPages: number }).totalPages).toBe(PAGES);
+    expect(((await res.json()) as { total: number }).total).toBe(PAGES);
   }
 
   it(`${REQUESTS} distinct-range breakdowns over ${PAGES} pages grow RSS by at most the cache budget + ${SLACK_MB} MB`, async () => {

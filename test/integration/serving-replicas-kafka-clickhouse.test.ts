@@ -128,7 +128,7 @@ interface TimeseriesBody {
 }
 interface BreakdownBody {
   exactThrough: string | null;
-  totalPages: number;
+  total: number;
   results: { page: string; pageviews: number }[];
 }
 
@@ -150,14 +150,14 @@ function probes(from: number, to: number): Probe[] {
     expected: (m) => ({ exactThrough: m.exactThrough(), pageviews: m.series(null, from, to, interval) }),
   });
   const breakdown: Probe = {
-    path: `/api/v1/stats/breakdown?${query({ limit: '10' })}`,
+    path: `/api/v1/stats/breakdown?${query({ limit: '10', metrics: 'pageviews' })}`,
     shown: (body) => {
       const b = body as BreakdownBody;
-      return { exactThrough: b.exactThrough, totalPages: b.totalPages, pages: Object.fromEntries(b.results.map((r) => [r.page, r.pageviews])) };
+      return { exactThrough: b.exactThrough, total: b.total, pages: Object.fromEntries(b.results.map((r) => [r.page, r.pageviews])) };
     },
     expected: (m) => {
       const pages = Object.fromEntries(m.pages().map((p) => [p, m.total(p, from, to)]).filter(([, views]) => views !== 0));
-      return { exactThrough: m.exactThrough(), totalPages: Object.keys(pages).length, pages };
+      return { exactThrough: m.exactThrough(), total: Object.keys(pages).length, pages };
     },
   };
   return [

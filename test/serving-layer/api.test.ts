@@ -102,9 +102,11 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     ['/api/v1/stats/aggregate?site_id=a%20b', /parameter 'site_id' must be a site id/],
     ['/api/v1/stats/breakdown?page=2&offset=10', /give either 'page' or 'offset', not both/],
     ['/api/v1/stats/breakdown?page=0', /'page' must be a whole number from 1/],
-    ['/api/v1/stats/aggregate?foo=1', /unknown parameter 'foo': this endpoint takes site, site_id, page, metrics, period, date, from, to, with_imported, compare/],
+    ['/api/v1/stats/aggregate?foo=1', /unknown parameter 'foo': this endpoint takes site, site_id, page, metrics, filters, period, date, from, to, with_imported, compare/],
     ['/api/v1/stats/aggregate?compare=previous_year', /parameter 'compare' must be one of previous_period/],
-    ['/api/v1/stats/breakdown?filters=event:page%3D%3D/a', /unknown parameter 'filters'/],
+    ['/api/v1/stats/breakdown?filters=event:page%3D/a', /parameter 'filters': filter 'event:page=\/a' must be property==value/],
+    ['/api/v1/stats/breakdown?filters=visit:city%3D%3DBerlin', /parameter 'filters': filter 'visit:city==Berlin': property 'visit:city' is not supported: cities are not recorded/],
+    ['/api/v1/stats/breakdown?property=visit:nope', /parameter 'property': unknown property 'visit:nope'/],
     ['/api/v1/boundary?verbose=1', /unknown parameter 'verbose': this endpoint takes no parameters/],
     ['/api/v1/pages/%2Fa/views?period=7d', /unknown parameter 'period'/],
   ])('%s', async (url, message) => {
@@ -141,7 +143,7 @@ describe('validation: bad input is a 400 with a clear error, never a 500', () =>
     const url = '/api/v1/stats/aggregate?foo=a&bar=b';
     const error = await errorOf(url, await get(url));
     expect(error.details?.map((d) => d.field)).toEqual(['foo', 'bar']);
-    expect(error.message).toBe("unknown parameter 'foo', 'bar': this endpoint takes site, site_id, page, metrics, period, date, from, to, with_imported, compare");
+    expect(error.message).toBe("unknown parameter 'foo', 'bar': this endpoint takes site, site_id, page, metrics, filters, period, date, from, to, with_imported, compare");
   });
 
   it('unknown routes are a 404 in the same error shape', async () => {
@@ -187,7 +189,7 @@ describe('OpenAPI document', () => {
 
   it('documents each parameter from its schema: names, enums, defaults', () => {
     const aggregate = PLATFORM_OPENAPI.paths['/api/v1/stats/aggregate']?.['get'] as { parameters: { name: string; schema: { enum?: string[] } }[] };
-    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'site_id', 'page', 'metrics', 'period', 'date', 'from', 'to', 'with_imported', 'compare']);
+    expect(aggregate.parameters.map((p) => p.name)).toEqual(['site', 'site_id', 'page', 'metrics', 'filters', 'period', 'date', 'from', 'to', 'with_imported', 'compare']);
     expect(aggregate.parameters.find((p) => p.name === 'period')?.schema.enum).toEqual(['day', '7d', '30d', 'month', '6mo', '12mo', 'custom']);
     const events = PLATFORM_OPENAPI.paths['/api/v1/events']?.['post'] as { requestBody: { required: boolean } };
     expect(events.requestBody.required).toBe(true);
@@ -320,18 +322,18 @@ describe('periods, breakdown and realtime', () => {
       overflow: [{ partition: 0, site: 'shop', bucket: t, total: 10, cmsWidth: 1, cmsDepth: 1, cms: [10], topPages: JSON.stringify(top.toJSON()), version: 1 }],
       visitors: [],
     });
-    const body = (await (await get(`/api/v1/stats/breakdown?site=shop&from=${t}&to=${t + MIN}&limit=2&offset=1`)).json()) as {
-      totalPages: number;
+    const body = (await (await get(`/api/v1/stats/breakdown?site=shop&metrics=pageviews&from=${t}&to=${t + MIN}&limit=2&offset=1`)).json()) as {
+      total: number;
       results: { page: string; pageviews: number; exact: boolean; bounds?: { pageviews: { overcount: number } } }[];
     };
-    expect(body.totalPages).toBe(4);
+    expect(body.total).toBe(4);
     // Plausible's rows (plain numbers under the property's key), the product's labels beside.
     expect(body.results).toEqual([
       { page: '/overflow-hot', pageviews: 9, exact: false, bounds: { pageviews: { overcount: 0 } } },
       { page: '/b', pageviews: 7, exact: false, bounds: { pageviews: { overcount: 0 } } },
     ]);
     // Plausible's names: site_id, property=event:page, and page (from 1) instead of offset.
-    const plausible = (await (await get(`/api/v1/stats/breakdown?site_id=shop&property=event:page&from=${t}&to=${t + MIN}&limit=2&page=2`)).json()) as typeof body & { offset: number };
+    const plausible = (await (await get(`/api/v1/stats/breakdown?site_id=shop&property=event:page&metrics=pageviews&from=${t}&to=${t + MIN}&limit=2&page=2`)).json()) as typeof body & { offset: number };
     expect(plausible.offset).toBe(2);
     const first = (await (await get(`/api/v1/stats/breakdown?site_id=shop&from=${t}&to=${t + MIN}&limit=2&page=1`)).json()) as typeof body;
     expect([...first.results, ...plausible.results].map((r) => r.page)).toEqual(['/a', '/overflow-hot', '/b', '/overflow-cold']);

@@ -114,14 +114,14 @@ describe('a flood of distinct breakdown ranges (issue #12)', () => {
   });
 
   const gauge = async (g: PlatformMetrics['servingCacheBytes']): Promise<number> => (await g.get()).values[0]?.value ?? 0;
-  const breakdown = (hoursBack: number) => `${server.base}/api/v1/stats/breakdown?site=big&from=${CUTOFF - hoursBack * HOUR}&to=${CUTOFF}`;
+  const breakdown = (hoursBack: number) => `${server.base}/api/v1/stats/breakdown?site=big&metrics=pageviews&from=${CUTOFF - hoursBack * HOUR}&to=${CUTOFF}`;
 
   it(`${REQUESTS} breakdowns with distinct ranges over ${PAGES} pages: the cache's bytes never exceed a 2 MiB budget, old reads are evicted`, async () => {
     let peak = 0;
     for (let i = 1; i <= REQUESTS; i++) {
       const res = await fetch(breakdown(i));
       expect(res.status).toBe(200);
-      expect(((await res.json()) as { totalPages: number }).totalPages).toBe(PAGES);
+      expect(((await res.json()) as { total: number }).total).toBe(PAGES);
       peak = Math.max(peak, await gauge(metrics.servingCacheBytes));
     }
     const kept = await gauge(metrics.servingCacheEntries);

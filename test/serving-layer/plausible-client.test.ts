@@ -26,6 +26,42 @@ interface Event {
   pageId: string;
   visitorId: string;
   timestamp: number;
+  userAgent?: string;
+  referrer?: string;
+}
+
+/**
+ * The browsers and referrers the events come with, and what the collector's enrichment makes of
+ * them (checked against collector/enrichment by hand: Chrome on Windows, Firefox on Linux, Safari
+ * on an iPhone; Google and GitHub as sources).
+ */
+const AGENTS = [
+  {
+    userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+    values: { 'visit:device': 'Desktop', 'visit:browser': 'Chrome', 'visit:browser_version': '120.0', 'visit:os': 'Windows', 'visit:os_version': '10' },
+  },
+  {
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0',
+    values: { 'visit:device': 'Desktop', 'visit:browser': 'Firefox', 'visit:browser_version': '121.0', 'visit:os': 'Linux', 'visit:os_version': '(not set)' },
+  },
+  {
+    userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1',
+    values: { 'visit:device': 'Mobile', 'visit:browser': 'Safari', 'visit:browser_version': '17.2', 'visit:os': 'iOS', 'visit:os_version': '17.2' },
+  },
+] as const;
+const REFERRERS = [
+  { referrer: undefined, values: { 'visit:source': 'Direct / None', 'visit:referrer': 'Direct / None' } },
+  { referrer: 'https://www.google.com/', values: { 'visit:source': 'Google', 'visit:referrer': 'google.com/' } },
+  { referrer: 'https://github.com/acme', values: { 'visit:source': 'GitHub', 'visit:referrer': 'github.com/acme' } },
+] as const;
+
+/** A property's value of an event, as the API must show it (server-side events carry no UTM tags and no country). */
+function valueOf(e: Event, property: string): string {
+  if (property === 'event:page') return e.pageId;
+  const agent = AGENTS.find((a) => a.userAgent === e.userAgent);
+  const ref = REFERRERS.find((r) => r.referrer === e.referrer)!;
+  const all: Record<string, string> = { ...ref.values, ...(agent?.values ?? {}) };
+  return all[property] ?? '(not set)';
 }
 
 /** The ground truth: counts over the events themselves. */
@@ -57,11 +93,31 @@ describe('a published Plausible Stats API v1 client (npm plausible) against the 
     // 45 days of page views: a few a day, from visitors that come back on other days.
     for (let d = 45; d >= 1; d--) {
       for (let k = 0; k <= (d * 7) % 5; k++) {
-        events.push({ eventId: randomUUID(), site: SITE, pageId: PAGES[(d + k) % PAGES.length]!, visitorId: `v${(d * 3 + k) % 29}`, timestamp: today - d * DAY + 9 * 3_600_000 + k * 7 * MIN });
+        const visitor = (d * 3 + k) % 29;
+        const referrer = REFERRERS[(d + visitor) % 3]!.referrer as string | undefined;
+        events.push({
+          eventId: randomUUID(),
+          site: SITE,
+          pageId: PAGES[(d + k) % PAGES.length]!,
+          visitorId: `v${visitor}`,
+          timestamp: today - d * DAY + 9 * 3_600_000 + k * 7 * MIN,
+          userAgent: AGENTS[visitor % 3]!.userAgent,
+          ...(referrer === undefined ? {} : { referrer }),
+        });
       }
     }
     // Today, and in the last minute (the realtime visitors: r0..r2 and a returning v1).
-    for (let k = 0; k < 6; k++) events.push({ eventId: randomUUID(), site: SITE, pageId: PAGES[k % 2]!, visitorId: `t${k % 4}`, timestamp: Math.max(today, now - 40 * MIN) + k * MIN });
+    for (let k = 0; k < 6; k++) {
+      events.push({
+        eventId: randomUUID(),
+        site: SITE,
+        pageId: PAGES[k % 2]!,
+        visitorId: `t${k % 4}`,
+        timestamp: Math.max(today, now - 40 * MIN) + k * MIN,
+        userAgent: AGENTS[k % 3]!.userAgent,
+        ...(k % 2 === 0 ? { referrer: 'https://github.com/acme' } : {}),
+      });
+    }
     for (const visitorId of ['r0', 'r1', 'r2', 'v1', 'r0']) events.push({ eventId: randomUUID(), site: SITE, pageId: '/pricing', visitorId, timestamp: now - MIN });
     // Another site's views count for it only.
     events.push({ eventId: randomUUID(), site: 'other.example', pageId: '/', visitorId: 'v1', timestamp: now - MIN });
@@ -69,7 +125,7 @@ describe('a published Plausible Stats API v1 client (npm plausible) against the 
     const posted = await fetch(`${platform.base}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
     expect(posted.status).toBe(202);
     events.splice(events.length - 1, 1); // the other site's
-    speed = new SpeedLayer(platform.log, platform.store, silentLogger, new PlatformMetrics(), { groupId: `speed-${randomUUID()}`, flushIntervalMs: 100 });
+    speed = new SpeedLayer(platform.log, platform.store, silentLogger, new PlatformMetrics(), { groupId: `speed-${randomUUID()}`, flushIntervalMs: 100, sketchIntervalMs: 0 });
     await speed.start();
     const end = [...(await platform.log.endOffsets()).values()].reduce((a, b) => a + b, 0);
     await until('the speed layer to count every event', () => speedCountedThrough(platform.store, end), 60_000, 100);
@@ -162,33 +218,69 @@ describe('a published Plausible Stats API v1 client (npm plausible) against the 
     await expect(client.getAggregate('7d', 'bounce_rate')).rejects.toThrow(/^parameter 'metrics': metric 'bounce_rate' comes with sessions \(not yet\)/);
   });
 
-  /**
-   * Breakdowns by the visit properties and filters. The dimension views will answer these; until
-   * a property's breakdown is wired to the route, the client gets a 400 naming it. When one is
-   * wired, its case here becomes a check of its rows against the events (RESULT_KEYS in
-   * serving-layer/plausible-results.ts gives the key its values come under).
-   */
-  describe('visit properties and filters (wired by the dimension views)', () => {
-    const VISIT_PROPERTIES = [
-      'visit:source',
-      'visit:referrer',
-      'visit:utm_medium',
-      'visit:utm_source',
-      'visit:utm_campaign',
-      'visit:device',
-      'visit:browser',
-      'visit:browser_version',
-      'visit:os',
-      'visit:os_version',
-      'visit:country',
-    ] as const;
+  /** Counts of the events of the last `days` days (today included) per value of `property`, among those `keep` selects. */
+  const truthBy = (days: number, property: string, keep: (e: Event) => boolean = () => true): Map<string, { pageviews: number; visitors: Set<string> }> => {
+    const out = new Map<string, { pageviews: number; visitors: Set<string> }>();
+    for (const e of inRange(events, today - (days - 1) * DAY, today + DAY)) {
+      if (!keep(e)) continue;
+      const v = valueOf(e, property);
+      const c = out.get(v) ?? { pageviews: 0, visitors: new Set<string>() };
+      c.pageviews += 1;
+      c.visitors.add(e.visitorId);
+      out.set(v, c);
+    }
+    return out;
+  };
 
-    it.each(VISIT_PROPERTIES)('breakdown by %s: a 400 naming the property, as the client reports it', async (property) => {
-      await expect(client.getBreakdown('30d', 'pageviews', property)).rejects.toThrow(`parameter 'property': breaking down by '${property}' is not available yet`);
+  describe('visit properties and filters', () => {
+    const VISIT_PROPERTIES = ['visit:source', 'visit:referrer', 'visit:utm_medium', 'visit:utm_source', 'visit:utm_campaign', 'visit:utm_content', 'visit:utm_term', 'visit:device', 'visit:browser', 'visit:browser_version', 'visit:os', 'visit:os_version', 'visit:country'] as const;
+
+    it.each(VISIT_PROPERTIES)('breakdown by %s: every value with its page views and visitors, under its Plausible key', async (property) => {
+      const key = property.slice('visit:'.length);
+      const rows = (await client.getBreakdown('30d', 'visitors,pageviews' as 'visitors', property as 'visit:source')) as unknown as Record<string, string | number>[];
+      const want = truthBy(30, property);
+      expect(new Map(rows.map((r) => [r[key], r['pageviews']]))).toEqual(new Map([...want].map(([v, c]) => [v, c.pageviews])));
+      for (const r of rows) approximately(r['visitors'] as number, want.get(r[key] as string)!.visitors.size);
     });
 
-    it('filters: a 400 naming the parameter, as the client reports it', async () => {
-      await expect(client.getAggregate('30d', 'pageviews', false, 'event:page==/pricing')).rejects.toThrow(/unknown parameter 'filters'/);
+    it('aggregate filtered on one property (from the views): pageviews as the events say', async () => {
+      for (const filter of ['visit:browser==Firefox', 'visit:source==Google|GitHub', 'event:page==/blog/*', 'visit:os!=iOS']) {
+        const [name, values] = filter.split(/==|!=/) as [string, string];
+        const negated = filter.includes('!=');
+        const pattern = new RegExp(`^(?:${values.split('|').map((v) => v.replace(/[.+?^${}()[\]\\]/g, '\\$&').replace(/\*/g, '.*')).join('|')})$`);
+        const keep = (e: Event) => pattern.test(valueOf(e, name)) !== negated;
+        const answer = await client.getAggregate('30d', 'pageviews', false, filter);
+        expect(answer.value, filter).toBe([...truthBy(30, name, keep).values()].reduce((a, c) => a + c.pageviews, 0));
+        approximately((await client.getAggregate('30d', 'visitors', false, filter)).value, new Set(inRange(events, today - 29 * DAY, today + DAY).filter(keep).map((e) => e.visitorId)).size);
+      }
+    });
+
+    it('timeseries filtered by visit:os==iOS: per day as the events say, exact before today', async () => {
+      const points = (await client.getTimeseries('7d', 'pageviews', 'visit:os==iOS', 'date')) as unknown as { date: string; pageviews: number; exact: boolean }[];
+      const starts = Array.from({ length: 7 }, (_, i) => today - (6 - i) * DAY);
+      expect(points.map((p) => p.pageviews)).toEqual(starts.map((s) => inRange(events, s, s + DAY).filter((e) => valueOf(e, 'visit:os') === 'iOS').length));
+      expect(points.map((p) => p.exact)).toEqual(starts.map((s) => s < today));
+    });
+
+    it('filters on two properties and a breakdown by a third (from the events): exact before today, the truth within the bounds given for today', async () => {
+      const keep = (e: Event) => valueOf(e, 'visit:source') === 'GitHub' && valueOf(e, 'visit:device') === 'Desktop';
+      const answer = (await client.getAggregate('30d', 'pageviews', false, 'visit:source==GitHub;visit:device==Desktop')) as unknown as { value: number; exact: boolean; lower: number; upper: number };
+      const want = inRange(events, today - 29 * DAY, today + DAY).filter(keep).length;
+      expect(answer.exact).toBe(false);
+      expect(answer.lower).toBeLessThanOrEqual(want);
+      expect(answer.upper).toBeGreaterThanOrEqual(want);
+      // Before today only: exact, from the events the batch layer counted.
+      const past = (await client.getAggregate('custom' as '30d', 'pageviews', false, 'visit:source==GitHub;visit:device==Desktop', `${day(today - 29 * DAY)},${day(today - DAY)}`)) as unknown as { value: number; exact: boolean };
+      expect(past).toMatchObject({ value: inRange(events, today - 29 * DAY, today).filter(keep).length, exact: true });
+      const rows = (await client.getBreakdown('30d', 'pageviews', 'event:page', 'visit:source==GitHub')) as unknown as { page: string; pageviews: number; exact: boolean; bounds?: { pageviews: { lower: number; upper: number } } }[];
+      const byPage = truthBy(30, 'event:page', (e) => valueOf(e, 'visit:source') === 'GitHub');
+      for (const [page, c] of byPage) {
+        const row = rows.find((r) => r.page === page);
+        expect(row, page).toBeDefined();
+        const [lower, upper] = row!.exact ? [row!.pageviews, row!.pageviews] : [row!.bounds!.pageviews.lower, row!.bounds!.pageviews.upper];
+        expect(lower, page).toBeLessThanOrEqual(c.pageviews);
+        expect(upper, page).toBeGreaterThanOrEqual(c.pageviews);
+      }
     });
   });
 });

@@ -30,10 +30,7 @@ const ROUTES = {
   breakdown: '/api/v1/stats/breakdown',
 } as const;
 
-/**
- * Per route, each parameter of Plausible's v1 docs with values it must refuse. `filters` and
- * `property` values other than event:page are refused until the dimension views are wired.
- */
+/** Per route, each parameter of Plausible's v1 docs with values it must refuse. */
 const REFUSED: Record<keyof typeof ROUTES, [parameter: string, value: string][]> = {
   realtime: [
     ['site_id', 'not a site'],
@@ -54,8 +51,13 @@ const REFUSED: Record<keyof typeof ROUTES, [parameter: string, value: string][]>
     ['metrics', 'visitors,nonsense'],
     ['with_imported', 'yes'],
     ['compare', 'previous_year'],
-    ['filters', 'event:page==/pricing'],
-    ['filters', 'visit:source==Google'],
+    ['filters', 'event:page=/pricing'],
+    ['filters', 'visit:city==Berlin'],
+    ['filters', 'event:goal==Signup'],
+    ['filters', 'event:props:method==card'],
+    ['filters', 'visit:source=='],
+    ['filters', 'visit:source==Google;'],
+    ['filters', 'nonsense'],
   ],
   timeseries: [
     ['site_id', 'not a site'],
@@ -68,12 +70,13 @@ const REFUSED: Record<keyof typeof ROUTES, [parameter: string, value: string][]>
     ['with_imported', '1'],
     ['interval', 'week'],
     ['interval', 'year'],
-    ['filters', 'event:page==/pricing'],
+    ['filters', 'visit:entry_page==/'],
+    ['filters', 'visit:source~Google'],
   ],
   breakdown: [
     ['site_id', 'not a site'],
-    ['property', 'visit:source'],
-    ['property', 'visit:country'],
+    ['property', 'visit:entry_page'],
+    ['property', 'visit:region'],
     ['property', 'event:goal'],
     ['property', 'event:hostname'],
     ['property', 'event:props:method'],
@@ -81,14 +84,15 @@ const REFUSED: Record<keyof typeof ROUTES, [parameter: string, value: string][]>
     ['period', 'week'],
     ['date', 'today'],
     ['metrics', 'bounce_rate'],
-    ['metrics', 'visitors'],
+    ['metrics', 'visitors,visits'],
     ['with_imported', 'maybe'],
     ['limit', '0'],
     ['limit', '1001'],
     ['limit', 'ten'],
     ['page', '0'],
     ['page', 'two'],
-    ['filters', 'event:page==/pricing'],
+    ['filters', 'visit:city==Paris'],
+    ['filters', 'visit:source!='],
   ],
 };
 
