@@ -21,6 +21,7 @@ import {
   type PropertyFilter,
 } from '../../shared/core/query/index.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
+import { mulberry32 } from '../../shared/tools/traffic-generator.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
@@ -39,16 +40,6 @@ interface Truth {
   values: Record<string, string>;
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const REFERRERS: [string | undefined, string][] = [
   [undefined, 'Direct / None'],
   ['https://www.google.com/search', 'google.com/search'],
@@ -64,7 +55,7 @@ const UTM = [undefined, 'spring', 'launch|week'];
 
 /** A seeded workload: `n` events of `visitors` visitors over [from, to), with repeats of some event ids before `dupBefore`. */
 function workload(site: string, n: number, visitors: number, from: number, to: number, dupBefore: number): { records: object[]; truth: Truth[] } {
-  const rnd = mulberry(16);
+  const rnd = mulberry32(16);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)] as T;
   const records: object[] = [];
   const truth: Truth[] = [];
