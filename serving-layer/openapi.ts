@@ -38,8 +38,22 @@ const rowLabels = {
     type: 'object',
     description: 'Only when not exact: the bound of each approximate value.',
     properties: {
-      pageviews: { type: 'object', properties: { overcount: { type: 'integer', description: 'Count-Min: may exceed the true count by at most this (99%).' } } },
-      visitors: { type: 'object', properties: { relativeStandardError: { type: 'number', description: 'HyperLogLog: within ± value × this (~68%).' } } },
+      pageviews: {
+        type: 'object',
+        properties: {
+          overcount: { type: 'integer', description: 'Count-Min: may exceed the true count by at most this (99%).' },
+          lower: { type: 'integer', description: 'Filters across properties, after the boundary: the true count is at least this.' },
+          upper: { type: 'integer', description: 'Filters across properties, after the boundary: the true count is at most this.' },
+        },
+      },
+      visitors: {
+        type: 'object',
+        properties: {
+          relativeStandardError: { type: 'number', description: 'HyperLogLog: within ± value × this (~68%).' },
+          lower: { type: 'integer', description: 'Filters across properties, after the boundary: at least this.' },
+          upper: { type: 'integer', description: 'Filters across properties, after the boundary: at most this.' },
+        },
+      },
     },
   },
 };
@@ -71,13 +85,17 @@ export const SERVING_OPENAPI: OpenApiPart = {
       }),
     },
     'get /api/v1/stats/breakdown': {
-      summary: 'Top pages by page views',
+      summary: 'Top values of a property by page views',
       security: readSecurity,
       query: breakdownQuery,
-      responses: plausibleResponses("Pages by decreasing page views, as Plausible's rows: the value under the property's key (`page`) and each metric as a number, with exact and bounds beside.", {
-        results: { type: 'array', items: { type: 'object', required: ['page', 'exact'], properties: { page: { type: 'string' }, ...rowLabels } } },
-        totalPages: { type: 'integer' },
-      }),
+      responses: plausibleResponses(
+        "Values by decreasing page views, as Plausible's rows: the value under the property's key (`page`, `source`, `country`, …) and each metric as a number, with exact and bounds beside.",
+        {
+          property: { type: 'string' },
+          results: { type: 'array', items: { type: 'object', required: ['exact'], properties: { page: { type: 'string' }, source: { type: 'string' }, country: { type: 'string' }, ...rowLabels } } },
+          total: { type: 'integer', description: 'How many values the breakdown has (all pages of rows).' },
+        },
+      ),
     },
     'get /api/v1/realtime/visitors': {
       summary: 'Distinct visitors in the last 5 minutes (speed layer)',
