@@ -290,10 +290,9 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     return sql`CASE WHEN ${column} = '' THEN ${property.absent} ELSE ${shown} END`;
   }
 
-  /** Whether a deduplicated event passes a filter (`filterMatches`, in SQL). */
-  private filterSql(filter: PropertyFilter): SqlFragment {
+  /** Whether a deduplicated event (or a `value` of the filter's property) passes a filter: `filterMatches`, in SQL. */
+  private filterSql(filter: PropertyFilter, value: SqlFragment = this.propertyValueSql(filter.property)): SqlFragment {
     const { sql } = this.ctx.dialect;
-    const value = this.propertyValueSql(filter.property);
     const { exact, pattern } = filterPatterns(filter);
     const tests: SqlFragment[] = [];
     if (exact.length > 0) tests.push(sql`${value} IN (${joinSql(exact.map((v) => sql`${v}`), ', ')})`);
@@ -351,14 +350,10 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
 
   private visitorsFilter(batchId: string, query: BatchVisitorsQuery): SqlFragment {
     const { sql } = this.ctx.dialect;
-    const { pages } = query;
-    let pageRows: SqlFragment;
-    if (pages === undefined) pageRows = sql`page_id = ${query.pageId ?? ''}`;
-    else if (pages.ids.length === 0) pageRows = pages.except ? sql`page_id <> ''` : sql`1 = 0`;
-    else {
-      const ids = joinSql(pages.ids.map((id) => sql`${id}`), ', ');
-      pageRows = pages.except ? sql`page_id <> '' AND page_id NOT IN (${ids})` : sql`page_id IN (${ids})`;
-    }
+    const filters = query.pagesMatching;
+    // A page's (value's) id is the value its filters match: the views name values as properties show them.
+    const pageRows =
+      filters === undefined ? sql`page_id = ${query.pageId ?? ''}` : sql`page_id <> '' AND ${joinSql([sql`1 = 1`, ...filters.map((f) => this.filterSql(f, raw('page_id')))], ' AND ')}`;
     return sql`batch_id = ${batchId} AND site = ${query.site} AND ${pageRows}
       AND bucket >= ${query.from} AND bucket < ${query.to}`;
   }

@@ -26,15 +26,12 @@ export interface ViewQuery {
   to: number;
 }
 
-/** A set of pages (or dimension values): these `ids`, or with `except` every page but these. */
-export interface PageSet {
-  ids: readonly string[];
-  except: boolean;
-}
-
-/** Visitors of a site, of one page, or (with `pages`, instead of `pageId`) the union over a set of pages. */
+/**
+ * Visitors of a site, of one page, or (with `pagesMatching`, instead of `pageId`) the union over
+ * the pages (or dimension values, shared/core/dimensions.ts) whose id passes every filter.
+ */
 export interface BatchVisitorsQuery extends ViewQuery {
-  pages?: PageSet;
+  pagesMatching?: readonly PropertyFilter[];
 }
 
 /** One speed-layer row: the state of a (partition, site, page, minute) counter at `version`. */

@@ -20,7 +20,7 @@
 import { PlatformError } from '../errors.ts';
 import { viewSiteOf } from '../dimensions.ts';
 import type { Interval } from '../time-buckets.ts';
-import type { BatchBoundary, PageSet } from '../../adapters/view-store/index.ts';
+import type { BatchBoundary } from '../../adapters/view-store/index.ts';
 import { queryBreakdown, type PageRow } from './breakdown.ts';
 import { queryPageViews, type PageViewsAnswer } from './page-views.ts';
 import { filterMatches, type PropertyDefinition, type PropertyFilter } from './properties.ts';
@@ -87,8 +87,9 @@ export async function queryPropertyBreakdown(
 }
 
 /**
- * What a set of filters on one property selects: the site whose views hold it and the values
- * that match, as the store reads them (the shorter of the matching values and the others).
+ * What a set of filters on one property selects: the site whose views hold it, the values that
+ * match (the speed side reads them one by one), and the filters (the batch side matches them in
+ * the engine: no list of values goes into SQL).
  */
 interface ValueSelection {
   site: string;
@@ -103,16 +104,8 @@ async function selectValues(
 ): Promise<ValueSelection> {
   const property = filteredProperty(query.filters);
   if (property === null) throw new PlatformError('PV_QUERY_INVALID', 'filters on several properties need the events');
-  const all = await queryValues(store, { ...query, property }, boundary);
-  const matching: PageRow[] = [];
-  const others: string[] = [];
-  for (const r of all) {
-    if (matchesAll(query.filters, r.pageId)) matching.push(r);
-    else others.push(r.pageId);
-  }
-  const ids = matching.map((r) => r.pageId);
-  const batch: PageSet = others.length < ids.length ? { ids: others, except: true } : { ids, except: false };
-  return { site: viewSiteOf(query.site, property), matching, union: { batch, speed: ids } };
+  const matching = (await queryValues(store, { ...query, property }, boundary)).filter((r) => matchesAll(query.filters, r.pageId));
+  return { site: viewSiteOf(query.site, property), matching, union: { filters: query.filters, speed: matching.map((r) => r.pageId) } };
 }
 
 /**

@@ -14,7 +14,8 @@
 import { PlatformError, isPlatformError } from '../errors.ts';
 import { HLL_BATCH_PRECISION, HyperLogLog, unionOfEncoded } from '../sketches/index.ts';
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
-import type { BatchBoundary, PageSet, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
+import type { BatchBoundary, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
+import type { PropertyFilter } from './properties.ts';
 import { boundaryTime, isExact, splitAtBoundary } from './boundary-split.ts';
 
 /** The queries only read: the serving layer, the compare report and the batch layer's divergence check hand them a reader. */
@@ -54,11 +55,11 @@ export function unionOfVisitors(speedSketches: readonly string[], batchRegisters
 }
 
 /**
- * A set of pages (or dimension values) whose visitors are united: as the batch side reads it
- * (`ids`, or every page but `ids`), and the same set as the ids the speed side reads one by one.
+ * A set of pages (or dimension values) whose visitors are united: the filters they pass, which
+ * the batch side applies in the engine, and the same set as the ids the speed side reads one by one.
  */
 export interface PageUnion {
-  batch: PageSet;
+  filters: readonly PropertyFilter[];
   speed: readonly string[];
 }
 
@@ -66,7 +67,7 @@ export interface PageUnion {
 export async function queryVisitors(store: QueryStore, query: ViewQuery & { pages?: PageUnion }, boundary: BatchBoundary | null): Promise<VisitorsValue> {
   const split = splitAtBoundary(query, boundary);
   const { pages } = query;
-  const base = { site: query.site, ...(query.pageId === undefined ? {} : { pageId: query.pageId }), ...(pages === undefined ? {} : { pages: pages.batch }) };
+  const base = { site: query.site, ...(query.pageId === undefined ? {} : { pageId: query.pageId }), ...(pages === undefined ? {} : { pagesMatching: pages.filters }) };
   const batchRange = split.batch === null ? null : { from: bucketStart(split.batch.from, 'day'), to: bucketCeil(split.batch.to, 'day') };
   const speedRange = split.speed === null ? null : { from: bucketStart(split.speed.from, 'hour'), to: bucketCeil(split.speed.to, 'hour') };
   const countedFrom = (batchRange ?? speedRange)?.from ?? query.from;
