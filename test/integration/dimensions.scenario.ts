@@ -283,5 +283,34 @@ export function describeDimensions(name: string, factory: () => Promise<TestBack
         }
       }
     });
+
+    it('the timeseries route with filters on two properties: hours and months from the events, exact before the boundary and bounded after it; no minutes', async () => {
+      const text = 'visit:source==Google;visit:device==Mobile|Tablet';
+      const keep = (t: Truth) => t.values['visit:source'] === 'Google' && ['Mobile', 'Tablet'].includes(t.values['visit:device']!);
+      const url = (params: string) => `${platform.base}/stats/timeseries?site=${site}&metrics=pageviews,visitors&filters=${encodeURIComponent(text)}&${params}`;
+      const hours = (await (await fetch(url(`interval=hour&from=${from}&to=${to}`))).json()) as {
+        results: { date: string; pageviews: number; visitors: number; exact: boolean; bounds?: { pageviews: { lower: number; upper: number } } }[];
+      };
+      expect(hours.results).toHaveLength((to - from) / HOUR);
+      hours.results.forEach((p, i) => {
+        const start = from + i * HOUR;
+        const want = count(truth, (t) => t.timestamp >= start && t.timestamp < start + HOUR && keep(t), null).get('') ?? { views: 0, visitors: new Set() };
+        expect(p.exact).toBe(start + HOUR <= cutoff);
+        if (p.exact) expect([p.pageviews, p.visitors]).toEqual([want.views, want.visitors.size]);
+        else {
+          expect(p.bounds!.pageviews.lower).toBeLessThanOrEqual(want.views);
+          expect(p.bounds!.pageviews.upper).toBeGreaterThanOrEqual(want.views);
+        }
+      });
+      const months = (await (await fetch(url('period=month&interval=month'))).json()) as { results: { date: string; pageviews: number; bounds?: { pageviews: { lower: number; upper: number } } }[] };
+      const monthStart = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
+      const monthViews = count(truth, (t) => t.timestamp >= monthStart && keep(t), null).get('')?.views ?? 0;
+      expect(months.results).toHaveLength(1);
+      expect(months.results[0]!.bounds!.pageviews.lower).toBeLessThanOrEqual(monthViews);
+      expect(months.results[0]!.bounds!.pageviews.upper).toBeGreaterThanOrEqual(monthViews);
+      const minutes = await fetch(url(`interval=minute&from=${cutoff}&to=${cutoff + HOUR}`));
+      expect(minutes.status).toBe(400);
+      expect(((await minutes.json()) as { error: string }).error).toMatch(/^parameter 'interval': filters on several properties/);
+    });
   });
 }
