@@ -50,6 +50,12 @@ function visitColumns(row: VisitFields): Row {
   return out;
 }
 
+/** Joins the shown values of an event's dimension properties in one string (event fields hold no control characters). */
+const PACK_SEPARATOR = '\u001f';
+
+/** The staging column of a dimension property's shown value: `value_source` for `visit:source`. */
+const valueColumn = (property: PropertyDefinition): string => `value_${property.name.slice(property.name.indexOf(':') + 1)}`;
+
 /** Position of a record in the log as one sortable integer: partition * 2^40 + offset. */
 export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
 
@@ -175,9 +181,10 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     if (only !== null) offsetFilter = sql`(${offsetFilter}) AND ${only}`;
     const argMin = raw(fn.argMin);
     const positions = raw(fn.countDistinct('pos'));
-    const visitColumns = withVisit ? ['referrer', ...Object.values(VISIT_COLUMNS)] : [];
-    const visitOut = raw(visitColumns.map((c) => `${fn.argMin}(${c}, pos) AS ${c},`).join(' '));
-    const visitIn = raw(visitColumns.map((c) => `${c}, `).join(''));
+    // With the visit fields: each dimension property's shown value, packed in one string (one
+    // aggregate state per event instead of thirteen: the engine's memory stays bounded).
+    const packedIn = withVisit ? sql`${this.packedValuesSql()} AS packed,` : sql``;
+    const packedOut = withVisit ? sql`${argMin}(packed, pos) AS packed,` : sql``;
     return sql`
       SELECT event_id,
         ${argMin}(site, pos) AS site,
@@ -186,14 +193,29 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         ${argMin}(visitor_hll_index, pos) AS hll_index,
         ${argMin}(visitor_hll_rank, pos) AS hll_rank,
         ${argMin}(event_time, pos) AS event_time,
-        ${visitOut}
+        ${packedOut}
         ${positions} AS copies
       FROM (
-        SELECT event_id, site, page_id, visitor_id, visitor_hll_index, visitor_hll_rank, event_time, ${visitIn}
+        SELECT event_id, site, page_id, visitor_id, visitor_hll_index, visitor_hll_rank, event_time, ${packedIn}
           log_partition * ${POSITION_PARTITION_FACTOR} + log_offset AS pos
         FROM raw_events WHERE ${offsetFilter}
       ) AS in_cutoff
       GROUP BY event_id`;
+  }
+
+  /** The shown value of every dimension property of a raw row, joined by PACK_SEPARATOR (no event field holds a control character). */
+  private packedValuesSql(): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    return sql`concat(${joinSql(
+      DIMENSION_PROPERTIES.flatMap((p, i) => (i === 0 ? [this.propertyValueSql(p)] : [sql`${PACK_SEPARATOR}`, this.propertyValueSql(p)])),
+      ', ',
+    )})`;
+  }
+
+  /** The `i`-th (from 0) value of a packed string. */
+  private unpackSql(packed: SqlFragment, i: number): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    return this.ctx.kind === 'clickhouse' ? sql`splitByChar(${PACK_SEPARATOR}, ${packed})[${i + 1}]` : sql`string_split(${packed}, ${PACK_SEPARATOR})[${i + 1}]`;
   }
 
   /**
@@ -212,28 +234,41 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     const passes = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
     let counted = 0;
     let positions = 0;
+    // Each pass is deduplicated once into batch_pass_events; every view of the pass reads it there.
+    const staged = raw('batch_pass_events');
+    const valueColumns = DIMENSION_PROPERTIES.map(valueColumn);
     for (let index = 0; index < passes; index++) {
-      const inCutoff = sql`(${this.dedupedEventsSql(cutoff, { index, of: passes })}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`;
+      await this.ctx.run(this.ctx.fn.truncate('batch_pass_events'));
+      const deduped = this.dedupedEventsSql(cutoff, { index, of: passes }, true);
+      await this.ctx.run(sql`
+        INSERT INTO batch_pass_events (site, page_id, visitor_id, hll_index, hll_rank, event_time, copies, ${raw(valueColumns.join(', '))})
+        SELECT site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
+          ${joinSql(valueColumns.map((_, i) => this.unpackSql(raw('packed'), i)), ', ')}
+        FROM (${deduped}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`);
       await this.ctx.run(sql`
         INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
-        SELECT ${batchId}, site, page_id, ${hour} AS b, count(*) FROM ${inCutoff} GROUP BY site, page_id, b`);
+        SELECT ${batchId}, site, page_id, ${hour} AS b, count(*) FROM ${staged} GROUP BY site, page_id, b`);
       await this.ctx.run(sql`
         INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
         SELECT ${batchId}, site, page_id, ${day} AS b, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
-        FROM ${inCutoff} GROUP BY site, page_id, b, visitor_id`);
-      const dimensions = this.dimensionRowsSql(this.dedupedEventsSql(cutoff, { index, of: passes }, true), cutoff.cutoffTime);
-      const dimensionSite = raw(`concat(site, '${DIMENSION_SEPARATOR}', property)`);
-      await this.ctx.run(sql`
-        INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
-        SELECT ${batchId}, ${dimensionSite}, value, ${hour} AS b, count(*) FROM (${dimensions}) AS dimensions GROUP BY site, property, value, b`);
-      await this.ctx.run(sql`
-        INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
-        SELECT ${batchId}, ${dimensionSite}, value, ${day} AS b, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
-        FROM (${dimensions}) AS dimensions GROUP BY site, property, value, b, visitor_id`);
-      const stats = await this.ctx.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${inCutoff}`);
+        FROM ${staged} GROUP BY site, page_id, b, visitor_id`);
+      // The dimension views: one property at a time, so each grouping holds one value per (visitor, day).
+      for (const [i, property] of DIMENSION_PROPERTIES.entries()) {
+        const value = raw(valueColumns[i]!);
+        const dimensionSite = sql`concat(site, ${DIMENSION_SEPARATOR + property.name})`;
+        await this.ctx.run(sql`
+          INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
+          SELECT ${batchId}, ${dimensionSite}, ${value}, ${hour} AS b, count(*) FROM ${staged} GROUP BY site, ${value}, b`);
+        await this.ctx.run(sql`
+          INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
+          SELECT ${batchId}, ${dimensionSite}, ${value}, ${day} AS b, visitor_id, ${anyValue}(hll_index), ${anyValue}(hll_rank)
+          FROM ${staged} GROUP BY site, ${value}, b, visitor_id`);
+      }
+      const stats = await this.ctx.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${staged}`);
       counted += Number(stats[0]?.['counted'] ?? 0);
       positions += Number(stats[0]?.['positions'] ?? 0);
     }
+    await this.ctx.run(this.ctx.fn.truncate('batch_pass_events'));
     // Coarser views are rolled up from the finest one, not recomputed from the raw copy.
     const dayOfBucket = raw(bucketSql(kind, 'bucket', 'day'));
     await this.ctx.run(sql`
@@ -257,26 +292,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
   }
 
   /**
-   * The deduplicated events of `deduped` (with its visit columns) before `cutoffTime`, once per
-   * dimension property: `site, property, value, event_time, visitor_id, hll_index, hll_rank`,
-   * with each value as the speed layer names it (`propertyValue`: the absent name for an empty
-   * field, the referrer without its scheme and `www.`).
-   */
-  private dimensionRowsSql(deduped: SqlFragment, cutoffTime: number): SqlFragment {
-    const { sql } = this.ctx.dialect;
-    const values = DIMENSION_PROPERTIES.map((p) => this.propertyValueSql(p));
-    const names = joinSql(DIMENSION_PROPERTIES.map((p) => sql`${p.name}`), ', ');
-    const list = joinSql(values, ', ');
-    return this.ctx.kind === 'clickhouse'
-      ? sql`SELECT site, property, value, event_time, visitor_id, hll_index, hll_rank
-          FROM (${deduped}) AS deduped ARRAY JOIN [${names}] AS property, [${list}] AS value
-          WHERE event_time < ${cutoffTime}`
-      : sql`SELECT site, unnest([${names}]) AS property, unnest([${list}]) AS value, event_time, visitor_id, hll_index, hll_rank
-          FROM (${deduped}) AS deduped WHERE event_time < ${cutoffTime}`;
-  }
-
-  /**
-   * A property's value of a deduplicated event (`dedupedEventsSql` with its visit columns), as
+   * A property's value of a raw row (or of a deduplicated event with its columns), as
    * `propertyValue` names it: the absent name for an empty field; the referrer without its
    * scheme, then without a leading `www.` (`referrerValue`).
    */
@@ -290,8 +306,13 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     return sql`CASE WHEN ${column} = '' THEN ${property.absent} ELSE ${shown} END`;
   }
 
-  /** Whether a deduplicated event (or a `value` of the filter's property) passes a filter: `filterMatches`, in SQL. */
-  private filterSql(filter: PropertyFilter, value: SqlFragment = this.propertyValueSql(filter.property)): SqlFragment {
+  /** A property's value of a deduplicated event with its visit fields (`dedupedEventsSql(…, true)`): the page, or its packed value. */
+  private dedupedValueSql(property: PropertyDefinition): SqlFragment {
+    return property.field === 'pageId' ? raw('page_id') : this.unpackSql(raw('packed'), DIMENSION_PROPERTIES.findIndex((p) => p.name === property.name));
+  }
+
+  /** Whether a `value` of the filter's property passes a filter: `filterMatches`, in SQL. */
+  private filterSql(filter: PropertyFilter, value: SqlFragment): SqlFragment {
     const { sql } = this.ctx.dialect;
     const { exact, pattern } = filterPatterns(filter);
     const tests: SqlFragment[] = [];
@@ -312,9 +333,9 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     if (query.from >= to) return [];
     const only = sql`site = ${query.site} AND event_time >= ${query.from} AND event_time < ${to}`;
     const events = this.dedupedEventsSql(cutoff, undefined, true, only);
-    const where = query.filters.length === 0 ? sql`1 = 1` : joinSql(query.filters.map((f) => this.filterSql(f)), ' AND ');
+    const where = query.filters.length === 0 ? sql`1 = 1` : joinSql(query.filters.map((f) => this.filterSql(f, this.dedupedValueSql(f.property))), ' AND ');
     const by = query.groupBy;
-    const value = by !== undefined && 'property' in by ? this.propertyValueSql(by.property) : sql`''`;
+    const value = by !== undefined && 'property' in by ? this.dedupedValueSql(by.property) : sql`''`;
     const bucket = by !== undefined && 'interval' in by ? raw(bucketSql(this.ctx.kind, 'event_time', by.interval)) : sql`0`;
     const visitors = raw(this.ctx.fn.countDistinct('visitor_id'));
     const rows = await this.ctx.rows(sql`
