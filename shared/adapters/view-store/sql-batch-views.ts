@@ -53,6 +53,9 @@ function visitColumns(row: VisitFields): Row {
 /** Joins the shown values of an event's dimension properties in one string (event fields hold no control characters). */
 const PACK_SEPARATOR = '\u001f';
 
+/** The raw copy's column of a visit property's field. */
+const rawColumn = (property: PropertyDefinition): string => (property.field === 'referrer' ? 'referrer' : VISIT_COLUMNS[property.field as VisitField]);
+
 /** The staging column of a dimension property's shown value: `value_source` for `visit:source`. */
 const valueColumn = (property: PropertyDefinition): string => `value_${property.name.slice(property.name.indexOf(':') + 1)}`;
 
@@ -60,7 +63,7 @@ const valueColumn = (property: PropertyDefinition): string => `value_${property.
 export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
 
 /** Raw rows deduplicated per pass of the batch build (bounds the engine's memory). */
-export const EVENTS_PER_PASS = 1_000_000;
+export const EVENTS_PER_PASS = 500_000;
 
 /** The run ledger's methods are in SqlRunLedger; readiness is the engine's. */
 type BatchViewMethods =
@@ -181,8 +184,9 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     if (only !== null) offsetFilter = sql`(${offsetFilter}) AND ${only}`;
     const argMin = raw(fn.argMin);
     const positions = raw(fn.countDistinct('pos'));
-    // With the visit fields: each dimension property's shown value, packed in one string (one
-    // aggregate state per event instead of thirteen: the engine's memory stays bounded).
+    // With the visit fields: each dimension property's raw field ('' when absent), packed in one
+    // string (one aggregate state per event instead of thirteen, short for events without visit
+    // fields: the engine's memory stays bounded).
     const packedIn = withVisit ? sql`${this.packedValuesSql()} AS packed,` : sql``;
     const packedOut = withVisit ? sql`${argMin}(packed, pos) AS packed,` : sql``;
     return sql`
@@ -203,11 +207,11 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       GROUP BY event_id`;
   }
 
-  /** The shown value of every dimension property of a raw row, joined by PACK_SEPARATOR (no event field holds a control character). */
+  /** The raw field of every dimension property of a raw row, joined by PACK_SEPARATOR (no event field holds a control character). */
   private packedValuesSql(): SqlFragment {
     const { sql } = this.ctx.dialect;
     return sql`concat(${joinSql(
-      DIMENSION_PROPERTIES.flatMap((p, i) => (i === 0 ? [this.propertyValueSql(p)] : [sql`${PACK_SEPARATOR}`, this.propertyValueSql(p)])),
+      DIMENSION_PROPERTIES.flatMap((p, i) => (i === 0 ? [raw(rawColumn(p))] : [sql`${PACK_SEPARATOR}`, raw(rawColumn(p))])),
       ', ',
     )})`;
   }
@@ -243,7 +247,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       await this.ctx.run(sql`
         INSERT INTO batch_pass_events (site, page_id, visitor_id, hll_index, hll_rank, event_time, copies, ${raw(valueColumns.join(', '))})
         SELECT site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
-          ${joinSql(valueColumns.map((_, i) => this.unpackSql(raw('packed'), i)), ', ')}
+          ${joinSql(DIMENSION_PROPERTIES.map((p) => this.dedupedValueSql(p)), ', ')}
         FROM (${deduped}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`);
       await this.ctx.run(sql`
         INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
@@ -296,19 +300,19 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
    * `propertyValue` names it: the absent name for an empty field; the referrer without its
    * scheme, then without a leading `www.` (`referrerValue`).
    */
-  private propertyValueSql(property: PropertyDefinition): SqlFragment {
+  private propertyValueSql(property: PropertyDefinition, column: SqlFragment = raw(rawColumn(property))): SqlFragment {
     const { sql } = this.ctx.dialect;
     if (property.field === 'pageId') return sql`page_id`;
     const regexOne = (expr: SqlFragment, pattern: string): SqlFragment =>
       this.ctx.kind === 'clickhouse' ? sql`replaceRegexpOne(${expr}, ${pattern}, '')` : sql`regexp_replace(${expr}, ${pattern}, '')`;
-    const column = raw(property.field === 'referrer' ? 'referrer' : VISIT_COLUMNS[property.field]);
     const shown = property.field === 'referrer' ? regexOne(regexOne(column, '^[a-zA-Z][a-zA-Z0-9+.-]*://'), '^[wW][wW][wW][.]') : column;
     return sql`CASE WHEN ${column} = '' THEN ${property.absent} ELSE ${shown} END`;
   }
 
-  /** A property's value of a deduplicated event with its visit fields (`dedupedEventsSql(…, true)`): the page, or its packed value. */
+  /** A property's shown value of a deduplicated event with its visit fields (`dedupedEventsSql(…, true)`): the page, or from its packed fields. */
   private dedupedValueSql(property: PropertyDefinition): SqlFragment {
-    return property.field === 'pageId' ? raw('page_id') : this.unpackSql(raw('packed'), DIMENSION_PROPERTIES.findIndex((p) => p.name === property.name));
+    if (property.field === 'pageId') return raw('page_id');
+    return this.propertyValueSql(property, this.unpackSql(raw('packed'), DIMENSION_PROPERTIES.findIndex((p) => p.name === property.name)));
   }
 
   /** Whether a `value` of the filter's property passes a filter: `filterMatches`, in SQL. */
