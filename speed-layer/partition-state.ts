@@ -39,7 +39,7 @@ import type { PageView } from '../shared/core/page-view.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { CountMinSketch, HyperLogLog, SpaceSaving } from '../shared/core/sketches/index.ts';
 import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
-import { DIMENSION_PROPERTIES, dimensionSite } from '../shared/core/dimensions.ts';
+import { DIMENSION_PROPERTIES, dimensionSite, isDimensionSite } from '../shared/core/dimensions.ts';
 import { propertyValue } from '../shared/core/query/properties.ts';
 import {
   speedLateLane,
@@ -182,6 +182,10 @@ class PageEntry {
 }
 
 class SiteEntry {
+  constructor(
+    /** A dimension site (shared/core/dimensions.ts): its values have a key budget of their own. */
+    readonly dimension: boolean,
+  ) {}
   /** The names of the site's dimension sites, by DIMENSION_PROPERTIES index (made at its first event). */
   dimensionSites: readonly string[] | null = null;
   readonly pages = new Map<string, PageEntry>();
@@ -283,7 +287,9 @@ export class PartitionState {
   private laneUnmerged = 0;
   private readonly visitorHash: Hash64 = { hi: 0, lo: 0 };
   private readonly pageHash: Hash64 = { hi: 0, lo: 0 };
+  /** Exact page-minute counters held, and exact dimension-value counters: each up to `maxExactKeys`. */
   private exactKeys = 0;
+  private dimensionKeys = 0;
   /** Offset of the next record to apply; records below it are already reflected. */
   nextOffset: number;
   /** Records below it are reflected in the pages' written sketches too (see `PartitionSnapshot.replayFrom`). */
@@ -327,11 +333,12 @@ export class PartitionState {
   /** Takes stored rows into memory where no entry holds their key yet (they are clean). */
   private load(rows: Pick<SpeedRows, 'pageMinutes' | 'visitors'> & Partial<Pick<SpeedRows, 'overflow'>>): void {
     for (const r of rows.pageMinutes) {
-      const page = this.page(this.site(r.site), r.pageId);
+      const site = this.site(r.site);
+      const page = this.page(site, r.pageId);
       const minute = r.bucket / MINUTE_MS;
       if (find(page.minutes, minute) !== undefined) continue;
       page.minutes = append(page.minutes, new MinuteCounter(r.site, r.pageId, minute, r.views));
-      this.exactKeys += 1;
+      this.countKeys(site, 1);
       this.budget.used += MEMORY_BYTES.counter;
     }
     for (const r of rows.overflow ?? []) {
@@ -363,7 +370,7 @@ export class PartitionState {
   private site(site: string): SiteEntry {
     let entry = this.sites.get(site);
     if (entry === undefined) {
-      entry = new SiteEntry();
+      entry = new SiteEntry(isDimensionSite(site));
       this.sites.set(site, entry);
       this.budget.used += MEMORY_BYTES.site + MEMORY_BYTES.string(site);
     }
@@ -455,11 +462,11 @@ export class PartitionState {
     if (counter === undefined) {
       if (minuteClosed) {
         counter = this.laneCounter(siteId, pageId, minute);
-      } else if (this.exactKeys < this.settings.maxExactKeys && !this.budget.full) {
+      } else if ((site.dimension ? this.dimensionKeys : this.exactKeys) < this.settings.maxExactKeys && !this.budget.full) {
         page ??= this.page(site, pageId);
         counter = new MinuteCounter(siteId, pageId, minute, 0);
         page.minutes = append(page.minutes, counter);
-        this.exactKeys += 1;
+        this.countKeys(site, 1);
         this.budget.used += MEMORY_BYTES.counter;
       }
     }
@@ -629,7 +636,7 @@ export class PartitionState {
         if (counter === undefined) {
           counter = new MinuteCounter(entry.site, entry.pageId, entry.minute, 0);
           page.minutes = append(page.minutes, counter);
-          this.exactKeys += 1;
+          this.countKeys(site, 1);
           this.budget.used += MEMORY_BYTES.counter;
         }
         this.bump(counter, entry.views);
@@ -773,7 +780,7 @@ export class PartitionState {
     for (const [siteId, site] of this.sites) {
       for (const [pageId, page] of site.pages) {
         const counters = removeWhere(page.minutes, (c) => c.minute * MINUTE_MS < from && idle(c)).length;
-        this.exactKeys -= counters;
+        this.countKeys(site, -counters);
         budget.used -= counters * MEMORY_BYTES.counter;
         this.evictSketches(page.hours, from - HOUR_MS, idle);
         if (page.minutes.length === 0 && page.hours.length === 0) {
@@ -798,9 +805,14 @@ export class PartitionState {
     for (const v of removeWhere(list, (v) => v.minute * MINUTE_MS <= lastClosed && idle(v))) this.budget.used -= MEMORY_BYTES.visitorsEntry + v.bytes;
   }
 
-  /** Exact counters held in memory. */
+  private countKeys(site: SiteEntry, n: number): void {
+    if (site.dimension) this.dimensionKeys += n;
+    else this.exactKeys += n;
+  }
+
+  /** Exact counters held in memory (pages and dimension values). */
   get size(): number {
-    return this.exactKeys;
+    return this.exactKeys + this.dimensionKeys;
   }
 
   /** Gives this partition's bytes back to the budget (the partition is dropped). */

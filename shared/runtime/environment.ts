@@ -453,7 +453,7 @@ export const ENVIRONMENT_VARIABLES = {
   }),
   SPEED_MAX_EXACT_KEYS: variable('speedMaxExactKeys', wholeNumber(0, 100_000_000), {
     default: 25_000,
-    description: 'Exact page-minute counters per partition; beyond them, Count-Min and top-pages sketches.',
+    description: 'Exact page-minute counters per partition, and as many exact dimension-value counters (visit:source, …); beyond them, Count-Min and top-K sketches.',
   }),
   SPEED_CMS_EPSILON: variable('speedCmsEpsilon', fraction(), {
     default: 0.01,

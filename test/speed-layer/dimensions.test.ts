@@ -46,9 +46,9 @@ describe('dimension views in the speed layer', () => {
     expect(HyperLogLog.fromBase64(sketches.find((r) => r.site === 'shop|visit:source')!.hll).estimate()).toBeCloseTo(2, 0);
   });
 
-  it('beyond the key budget, values overflow into the dimension site-minute Count-Min and top-K, as pages do', () => {
-    // Page '/' takes the first key, then 13 dimension values; the rest overflow.
-    const state = new PartitionState(0, settings({ maxExactKeys: 14 }));
+  it('beyond the key budget, values overflow into the dimension site-minute Count-Min and top-K, as pages do; pages keep a key budget of their own', () => {
+    // The first event's 13 values take the 13 dimension keys; new values overflow. Pages have 13 keys of their own.
+    const state = new PartitionState(0, settings({ maxExactKeys: 13 }));
     for (let i = 0; i < 50; i++) state.apply(i, event({ country: i < 30 ? 'US' : `C${String.fromCharCode(65 + (i % 26))}` }));
     const rows = state.snapshot(1).rows;
     const exact = rows.pageMinutes.filter((r) => r.site === 'shop|visit:country');
@@ -58,6 +58,11 @@ describe('dimension views in the speed layer', () => {
     expect(overflow[0]!.total).toBe(20);
     const top = SpaceSaving.fromJSON<string>(JSON.parse(overflow[0]!.topPages) as unknown).top();
     expect(top.reduce((a, t) => a + t.count, 0)).toBe(20);
+    // Many values did not take the pages' keys: 13 new pages are still counted exactly.
+    for (let i = 0; i < 12; i++) state.apply(100 + i, event({ pageId: `/p${i}`, country: `X${String.fromCharCode(65 + i)}` }));
+    const pages = state.snapshot(2).rows.pageMinutes.filter((r) => r.site === 'shop');
+    expect(pages).toHaveLength(12);
+    expect(state.size).toBe(26);
   });
 
   it('replaying records below the checkpoint re-adds the values\' visitors only (idempotent), never their views', () => {
