@@ -59,6 +59,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
       BENCH_WARM_DATABASE: warmDatabase,
       BENCH_CUTOFF: cutoff,
       BENCH_STALL_MS: stallMs,
+      ...(sizes.batchEventsPerPass === undefined ? {} : { BENCH_EVENTS_PER_PASS: sizes.batchEventsPerPass }),
     }, ['--expose-gc']);
     try {
       const warm = await worker.nextOf(['warm', 'stalled'], 900_000);
@@ -125,6 +126,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   const notes: string[] = [
     `${events.toLocaleString('en')} events over the 30 days before the cutoff (1,000 Zipf pages${env.visitFields === true ? ", the traffic generator's visit fields (--visit-fields)" : ', v1 events: no visit fields'}) in a 4-partition topic; runBatch with its defaults (raw-copy inserts of 50,000 rows).`,
     'Bounded memory is read as: peak RSS at N events within 1.5× of the peak at the warm-up size.',
+    ...(sizes.batchEventsPerPass === undefined ? [] : [`Batch build with ${sizes.batchEventsPerPass.toLocaleString('en')} raw rows per deduplication pass (--batch-pass; ViewStore.batchEventsPerPass), not the store's default.`]),
   ];
   const figures: Figure[] = [];
   const full = events >= 10_000_000;

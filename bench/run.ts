@@ -34,6 +34,7 @@ const USAGE = `usage: npm run bench [-- options]
   --visit-fields      the batch benchmark's events carry the traffic generator's visit fields (schema v2)
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
+  --batch-pass N      raw rows per deduplication pass of the batch build (default: the store's, 1,000,000)
   --rate N            production rate of the freshness benchmark (events/s; default 20,000)
   --profile           write CPU profiles of the workers to bench/results/profiles/ (speed-ingest: also a profile
                       of the measured ingest, its top self-time functions in the results and BENCHMARKS.md)
@@ -92,6 +93,7 @@ async function main(): Promise<number> {
       reps: { type: 'string' },
       only: { type: 'string' },
       'batch-events': { type: 'string' },
+      'batch-pass': { type: 'string' },
       'speed-events': { type: 'string' },
       rate: { type: 'string' },
       profile: { type: 'boolean', default: false },
@@ -121,6 +123,8 @@ async function main(): Promise<number> {
   const sizes: Sizes = { ...(quick ? QUICK : FULL) };
   sizes.batchEvents = positive('batch-events', values['batch-events']) ?? sizes.batchEvents;
   sizes.speedEvents = positive('speed-events', values['speed-events']) ?? sizes.speedEvents;
+  const batchPass = positive('batch-pass', values['batch-pass']);
+  if (batchPass !== undefined) sizes.batchEventsPerPass = batchPass;
   sizes.freshRate = positive('rate', values.rate) ?? sizes.freshRate;
   const reps = positive('reps', values.reps) ?? (quick ? 1 : 3);
   const brokers = (process.env['KAFKA_BROKERS'] || '127.0.0.1:9092').split(',').map((b) => b.trim());

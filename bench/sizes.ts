@@ -12,6 +12,8 @@ export interface Sizes {
   freshWarmupS: number;
   /** Batch recompute: events retained in the log. */
   batchEvents: number;
+  /** Batch build: raw rows per deduplication pass (ViewStore.batchEventsPerPass); undefined: the store's default. */
+  batchEventsPerPass?: number;
   /** Batch warm-up run (also the small-N point of the bounded-memory check). */
   batchWarmEvents: number;
   /** Serving: batch data of pages × days, live traffic rate, load settings. */

@@ -365,6 +365,8 @@ async function watchedBatch(phase: string, topic: string, database: string, cuto
   const log = batchLog(topic, delivered);
   const statements: Statement[] = [];
   const store = statementTraced(clickhouseStore(database), statements);
+  // BENCH_EVENTS_PER_PASS: raw rows per deduplication pass of the view build (the store's default otherwise).
+  if (process.env['BENCH_EVENTS_PER_PASS'] !== undefined) store.batchEventsPerPass = envNumber('BENCH_EVENTS_PER_PASS');
   let copying = true;
   const watchdog = setInterval(() => {
     const idle = performance.now() - delivered.at;
@@ -396,6 +398,8 @@ async function watchedBatch(phase: string, topic: string, database: string, cuto
   } catch (err) {
     const failed = statements.filter((st) => !st.ok).pop();
     if (failed !== undefined && err instanceof Error) err.message += ` [failing statement, after ${failed.ms} ms: ${failed.sql}…]`;
+    // The store's errors say "unavailable; retry" for the user; the engine's own message (e.g. its memory limit) is the cause.
+    if (err instanceof Error && err.cause instanceof Error) err.message += ` [cause: ${err.cause.message.replace(/\s+/g, ' ').slice(0, 240)}]`;
     throw err;
   } finally {
     clearInterval(watchdog);
