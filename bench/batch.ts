@@ -42,7 +42,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   const stallMs = env.quick ? 20_000 : 30_000;
   // 30 days of traffic before the cutoff (all inside it), 1,000 Zipf pages.
   const fill = (events: number, seed: number): Promise<string> =>
-    filledTopic(env, res, events, spreadEvents(events, cutoff - 30 * DAY_MS, cutoff - 1, { seed }));
+    filledTopic(env, res, events, spreadEvents(events, cutoff - 30 * DAY_MS, cutoff - 1, { seed, visitFields: env.visitFields ?? false }));
   const warmTopic = await fill(sizes.batchWarmEvents, 4);
 
   /** One repetition in a fresh worker with fresh databases. */
@@ -59,6 +59,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
       BENCH_WARM_DATABASE: warmDatabase,
       BENCH_CUTOFF: cutoff,
       BENCH_STALL_MS: stallMs,
+      ...(sizes.batchEventsPerPass === undefined ? {} : { BENCH_EVENTS_PER_PASS: sizes.batchEventsPerPass }),
     }, ['--expose-gc']);
     try {
       const warm = await worker.nextOf(['warm', 'stalled'], 900_000);
@@ -121,10 +122,11 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   env.say('  kcat warm-up read');
   await kcatRead(env.brokers, topic);
 
-  const details: Record<string, unknown> = { events, cutoff: new Date(cutoff).toISOString(), kcatMs: kcat, stallMs };
+  const details: Record<string, unknown> = { events, visitFields: env.visitFields ?? false, cutoff: new Date(cutoff).toISOString(), kcatMs: kcat, stallMs };
   const notes: string[] = [
-    `${events.toLocaleString('en')} events over the 30 days before the cutoff (1,000 Zipf pages) in a 4-partition topic; runBatch with its defaults (raw-copy inserts of 50,000 rows).`,
+    `${events.toLocaleString('en')} events over the 30 days before the cutoff (1,000 Zipf pages${env.visitFields === true ? ", the traffic generator's visit fields (--visit-fields)" : ', v1 events: no visit fields'}) in a 4-partition topic; runBatch with its defaults (raw-copy inserts of 50,000 rows).`,
     'Bounded memory is read as: peak RSS at N events within 1.5× of the peak at the warm-up size.',
+    ...(sizes.batchEventsPerPass === undefined ? [] : [`Batch build with ${sizes.batchEventsPerPass.toLocaleString('en')} raw rows per deduplication pass (--batch-pass; ViewStore.batchEventsPerPass), not the store's default.`]),
   ];
   const figures: Figure[] = [];
   const full = events >= 10_000_000;

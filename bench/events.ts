@@ -2,7 +2,7 @@
  * The events the benchmarks put in their topics: the platform's own traffic generator
  * (Zipf pages and visitors, seeded UUIDs), with event times and page sets chosen per benchmark.
  */
-import type { PageView } from '../shared/core/page-view.ts';
+import { DEVICES, type PageView } from '../shared/core/page-view.ts';
 import { TrafficGenerator, type TrafficOptions } from '../shared/tools/traffic-generator.ts';
 
 export const MINUTE_MS = 60_000;
@@ -21,6 +21,48 @@ export function distinctPageEvents(count: number, distinct: number, from: number
   const generator = new TrafficGenerator({ seed });
   const span = to - from;
   return (i) => ({ ...generator.next(from + Math.floor((i * span) / Math.max(1, count))), pageId: `/d/${i % distinct}` });
+}
+
+/**
+ * As {@link distinctPageEvents}, with schema v2 visit fields of `values` distinct values each:
+ * event i has value k = i mod `values` of every property (source `s<k>`, referrer
+ * `https://r<k>.example/`, utm_* `m<k>` `u<k>` `c<k>` `n<k>` `t<k>`, browser `b<k>` and its
+ * version `<k>.0`, os `o<k>` and its version `<k>.1`). The schema bounds two of them: device is
+ * one of the 4 DEVICES (k mod 4) and country two upper-case letters (k mod 676).
+ */
+export function distinctValueEvents(count: number, distinct: number, values: number, from: number, to: number, seed = 7): (i: number) => PageView {
+  const pages = distinctPageEvents(count, distinct, from, to, seed);
+  const A = 'A'.charCodeAt(0);
+  return (i) => {
+    const k = i % values;
+    const c = k % (26 * 26);
+    return {
+      ...pages(i),
+      schemaVersion: 2,
+      source: `s${k}`,
+      referrer: `https://r${k}.example/`,
+      utmMedium: `m${k}`,
+      utmSource: `u${k}`,
+      utmCampaign: `c${k}`,
+      utmContent: `n${k}`,
+      utmTerm: `t${k}`,
+      device: DEVICES[k % DEVICES.length]!,
+      browser: `b${k}`,
+      browserVersion: `${k}.0`,
+      os: `o${k}`,
+      osVersion: `${k}.1`,
+      country: String.fromCharCode(A + Math.floor(c / 26), A + (c % 26)),
+    };
+  };
+}
+
+/** Distinct values each dimension gets from {@link distinctValueEvents} with `values` values (the schema caps device and country). */
+export function distinctValueCounts(values: number): { text: number; device: number; country: number; total: number } {
+  const device = Math.min(values, DEVICES.length);
+  const country = Math.min(values, 26 * 26);
+  // source, referrer, the five utm_*, browser, browser_version, os, os_version
+  const text = 11 * values;
+  return { text, device, country, total: text + device + country };
 }
 
 /**

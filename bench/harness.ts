@@ -48,6 +48,8 @@ export interface BenchEnv {
   reps: number;
   /** Where workers write CPU profiles (--profile), or null. */
   profileDir: string | null;
+  /** --visit-fields: the batch benchmark's events carry visit fields (schema v2). @default false */
+  visitFields?: boolean;
   /** Progress lines go here. */
   say(message: string): void;
 }

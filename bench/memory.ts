@@ -11,7 +11,7 @@
  * Target (issue #13), with 1M distinct pages: RSS growth over the baseline ≤ 256 MiB, and the
  * gauge within 15% of the live heap the state holds (|gauge − state| / state ≤ 0.15).
  */
-import { distinctPageEvents, MINUTE_MS } from './events.ts';
+import { distinctPageEvents, distinctValueCounts, distinctValueEvents, MINUTE_MS } from './events.ts';
 import { figure, MiB, type BenchResult, type Figure } from './figures.ts';
 import { filledTopic, type BenchEnv, type Resources } from './harness.ts';
 import type { Sizes } from './sizes.ts';
@@ -116,6 +116,91 @@ export async function benchMemory(env: BenchEnv, res: Resources, sizes: Sizes): 
       SPEED_MEMORY_BUDGET_BYTES === null
         ? 'The speed layer runs with its default options: 25,000 exact page-minute keys per partition and a 256 MiB byte budget (SPEED_MEMORY_BUDGET_MB).'
         : `Byte budget SPEED_MEMORY_BUDGET_BYTES = ${(SPEED_MEMORY_BUDGET_BYTES / MiB).toFixed(0)} MiB.`,
+    ],
+  };
+}
+
+/**
+ * 6b. Memory with the dimension views (issue #16): one topic of 1M distinct pages (the largest
+ * memoryPages) in one minute whose events also carry `memoryDimensionValues` distinct values of
+ * every visit property (bench/events.ts distinctValueEvents: device and country are capped by
+ * the schema at 4 and 676). Each repetition runs, on the same topic, a speed worker and the
+ * state alone with the dimensions on (the default), then both with them off
+ * (SpeedLayerOptions.dimensions: false): RSS over baseline, pv_speed_state_bytes against the
+ * byte budget, and where the keys went (exact counters vs the overflow's Count-Min + top-K).
+ */
+export async function benchMemoryDimensions(env: BenchEnv, res: Resources, sizes: Sizes): Promise<Omit<BenchResult, 'durationS'>> {
+  const pages = Math.max(...sizes.memoryPages);
+  const values = sizes.memoryDimensionValues;
+  const events = Math.max(pages, sizes.memoryMinEvents);
+  const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
+  const topic = await filledTopic(env, res, events, distinctValueEvents(events, pages, values, minute, minute + MINUTE_MS - 1000));
+  const distinct = distinctValueCounts(values);
+  const budgetBytes = SPEED_MEMORY_BUDGET_BYTES ?? BUDGET_MIB * MiB;
+  const modes = ['on', 'off'] as const;
+  const runs: Record<(typeof modes)[number], Record<string, unknown>[]> = { on: [], off: [] };
+  for (let rep = 0; rep < env.reps; rep++) {
+    for (const mode of modes) {
+      const run = await speedRun(env, res, topic, events, null, null, { BENCH_DIMENSIONS: mode });
+      const worker = await res.worker('speed-state', { BENCH_PAGES: pages, BENCH_VALUES: values, BENCH_EXPECT: events, BENCH_PARTITIONS: 4, BENCH_DIMENSIONS: mode }, ['--expose-gc']);
+      const alone = await worker.next('result', 600_000);
+      await worker.waitExit(60_000);
+      const { type: _type, ...state } = alone;
+      const entry = { ...run, state };
+      runs[mode].push(entry);
+      const rss = Number(run['rss']) - Number(run['baselineRss']);
+      env.say(
+        `  dimensions ${mode}, rep ${rep + 1}: RSS +${(rss / MiB).toFixed(0)} MiB over ${(Number(run['baselineRss']) / MiB).toFixed(0)} MiB, ` +
+          `gauge ${(run.stateBytes / MiB).toFixed(1)} MiB of ${(budgetBytes / MiB).toFixed(0)} MiB, peak RSS ${(run.maxRss / MiB).toFixed(0)} MiB, ${Math.round(run.eventsPerSec)} events/s; ` +
+          `state alone ${(Number(state['stateLive']) / MiB).toFixed(1)} MiB live, gauge ${(Number(state['gauge']) / MiB).toFixed(1)} MiB; ` +
+          `exact keys ${Number(state['exactPageKeys']).toLocaleString('en')} page + ${Number(state['exactDimensionKeys']).toLocaleString('en')} dimension; ` +
+          `overflow events ${Number(state['overflowPageEvents']).toLocaleString('en')} page + ${Number(state['overflowDimensionEvents']).toLocaleString('en')} dimension`,
+      );
+    }
+  }
+  const label = `${pages >= 1_000_000 ? `${pages / 1_000_000}M` : `${pages / 1000}k`} pages + ${values.toLocaleString('en')} values per property`;
+  const off = (pick: (r: Record<string, unknown>) => number, name: string, meaning: string) => ({ name, values: runs.off.map(pick), meaning });
+  const rssOf = (r: Record<string, unknown>): number => (Number(r['rss']) - Number(r['baselineRss'])) / MiB;
+  const gaugeOf = (r: Record<string, unknown>): number => Number(r['stateBytes']) / MiB;
+  const stateOf = (r: Record<string, unknown>): number => Number((r['state'] as Record<string, unknown>)['stateLive']) / MiB;
+  const stateGaugeOf = (r: Record<string, unknown>): number => Number((r['state'] as Record<string, unknown>)['gauge']) / MiB;
+  const field = (r: Record<string, unknown>, k: string): number => Number((r['state'] as Record<string, unknown>)[k]);
+  const rss = figure(`Speed state with dimensions, ${label} (RSS over baseline)`, 'MiB', 'lower', runs.on.map(rssOf), off(rssOf, 'dimensions off, same topic', 'on / off'));
+  const gauge = figure(`Speed worker with dimensions, ${label} (pv_speed_state_bytes)`, 'MiB', 'lower', runs.on.map(gaugeOf), {
+    name: `${(budgetBytes / MiB).toFixed(0)} MiB byte budget`,
+    values: runs.on.map(() => budgetBytes / MiB),
+    meaning: 'gauge / budget',
+  });
+  const gaugeOff = figure(`Speed worker without dimensions, ${label} (pv_speed_state_bytes)`, 'MiB', 'lower', runs.off.map(gaugeOf), {
+    name: `${(budgetBytes / MiB).toFixed(0)} MiB byte budget`,
+    values: runs.off.map(() => budgetBytes / MiB),
+    meaning: 'gauge / budget',
+  });
+  const state = figure(`Speed state alone with dimensions, ${label} (live heap)`, 'MiB', 'lower', runs.on.map(stateOf), off(stateOf, 'dimensions off', 'on / off'));
+  const stateGauge = figure(`Speed state alone with dimensions, ${label}: gauge / live heap`, '×', 'higher', runs.on.map((r) => stateGaugeOf(r) / stateOf(r)));
+  const exactPages = figure(`Exact page-minute keys with dimensions, ${label}`, 'keys', 'higher', runs.on.map((r) => field(r, 'exactPageKeys')), off((r) => field(r, 'exactPageKeys'), 'dimensions off', 'on / off'));
+  const exactDims = figure(`Exact dimension-value keys, ${label}`, 'keys', 'higher', runs.on.map((r) => field(r, 'exactDimensionKeys')));
+  const overflowPages = figure(`Page events counted in overflow with dimensions, ${label}`, 'events', 'lower', runs.on.map((r) => field(r, 'overflowPageEvents')), off((r) => field(r, 'overflowPageEvents'), 'dimensions off', 'on / off'));
+  const overflowDims = figure(`Dimension events counted in overflow, ${label}`, 'events', 'lower', runs.on.map((r) => field(r, 'overflowDimensionEvents')));
+  const peak = figure(`Speed worker peak RSS with dimensions, ${label}`, 'MiB', 'lower', runs.on.map((r) => Number(r['maxRss']) / MiB), off((r) => Number(r['maxRss']) / MiB, 'dimensions off', 'on / off'));
+  const within = runs.on.every((r) => Number(r['stateBytes']) <= budgetBytes && Number((r['state'] as Record<string, unknown>)['gauge']) <= budgetBytes);
+  gauge.target = {
+    text: `issue #16: 1M distinct pages plus ${values.toLocaleString('en')} values of every visit property stay within the speed layer's byte budget`,
+    met: pages === TARGET_PAGES ? within : null,
+    why:
+      `gauge ${gauge.value.max.toFixed(1)} MiB at most of ${(budgetBytes / MiB).toFixed(0)} MiB (${within ? 'within' : 'over'}); RSS over baseline ${rss.value.max.toFixed(0)} MiB at most ` +
+      `(${rss.value.max <= BUDGET_MIB ? 'within' : 'over'} ${BUDGET_MIB} MiB)`,
+  };
+  return {
+    id: 'memory-dimensions',
+    title: 'Speed-layer state memory with the dimension views',
+    figures: [rss, gauge, gaugeOff, state, stateGauge, exactPages, exactDims, overflowPages, overflowDims, peak],
+    details: { pages, values, events, distinctKeys: { pages, ...distinct }, budgetBytes, runs },
+    notes: [
+      `${events.toLocaleString('en')} events in one minute, every one of ${pages.toLocaleString('en')} pages at least once, each event with value k = i mod ${values.toLocaleString('en')} of every visit property ` +
+        `(${distinct.total.toLocaleString('en')} distinct dimension values: 11 text properties × ${values.toLocaleString('en')}, device ${distinct.device} (an enum), country ${distinct.country} (two upper-case letters)).`,
+      'Dimensions on and off alternate on the same topic; the state alone is the same events applied to 4 PartitionStates in a process of their own (see the memory benchmark).',
+      'Exact keys and overflow events come from the state alone: its checkpoint rows (page-minute counters and each (site, minute) overflow total), pages apart from the dimension sites.',
     ],
   };
 }

@@ -16,22 +16,25 @@ import type { BenchResult } from './figures.ts';
 import { benchFreshness } from './freshness.ts';
 import { benchIdle } from './idle.ts';
 import { ROOT, Resources, machineFacts, type BenchEnv, type MachineFacts } from './harness.ts';
-import { benchMemory } from './memory.ts';
+import { benchMemory, benchMemoryDimensions } from './memory.ts';
 import { benchPlausibleEvents } from './plausible-events.ts';
 import { renderBenchmarksMd, renderTable } from './report.ts';
 import { benchServing } from './serving.ts';
 import { benchServingMemory } from './serving-memory.ts';
 import { benchServingStats } from './serving-stats.ts';
 import { FULL, QUICK, type Sizes } from './sizes.ts';
-import { benchSpeedIngest } from './speed-ingest.ts';
+import { benchSpeedIngest, benchSpeedIngestDimensions } from './speed-ingest.ts';
 
 const USAGE = `usage: npm run bench [-- options]
   --quick             smoke run: small sizes, 1 repetition (under 3 minutes)
   --embedded          the embedded backends (EmbeddedEventLog + DuckDB) instead of Kafka + ClickHouse
   --reps N            repetitions of each figure after its warm-up (default 3; --quick: 1)
-  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, plausible-events, memory, idle'}
+  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, plausible-events, memory, idle'};
+                      on request only: speed-ingest-dimensions, memory-dimensions (issue #16)
+  --visit-fields      the batch benchmark's events carry the traffic generator's visit fields (schema v2)
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
+  --batch-pass N      raw rows per deduplication pass of the batch build (default: the store's, 1,000,000)
   --rate N            production rate of the freshness benchmark (events/s; default 20,000)
   --profile           write CPU profiles of the workers to bench/results/profiles/ (speed-ingest: also a profile
                       of the measured ingest, its top self-time functions in the results and BENCHMARKS.md)
@@ -65,7 +68,11 @@ const BENCHES = {
   'plausible-events': benchPlausibleEvents,
   memory: benchMemory,
   idle: benchIdle,
+  // Issue #16's lines (dimension views): only with --only, not part of a full run.
+  'speed-ingest-dimensions': benchSpeedIngestDimensions,
+  'memory-dimensions': benchMemoryDimensions,
 } as const;
+const ONLY_ON_REQUEST = new Set<string>(['speed-ingest-dimensions', 'memory-dimensions']);
 type BenchId = keyof typeof BENCHES;
 
 function localOnly(name: string, value: string): void {
@@ -86,9 +93,11 @@ async function main(): Promise<number> {
       reps: { type: 'string' },
       only: { type: 'string' },
       'batch-events': { type: 'string' },
+      'batch-pass': { type: 'string' },
       'speed-events': { type: 'string' },
       rate: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'visit-fields': { type: 'boolean', default: false },
       report: { type: 'string' },
       'no-report': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -114,6 +123,8 @@ async function main(): Promise<number> {
   const sizes: Sizes = { ...(quick ? QUICK : FULL) };
   sizes.batchEvents = positive('batch-events', values['batch-events']) ?? sizes.batchEvents;
   sizes.speedEvents = positive('speed-events', values['speed-events']) ?? sizes.speedEvents;
+  const batchPass = positive('batch-pass', values['batch-pass']);
+  if (batchPass !== undefined) sizes.batchEventsPerPass = batchPass;
   sizes.freshRate = positive('rate', values.rate) ?? sizes.freshRate;
   const reps = positive('reps', values.reps) ?? (quick ? 1 : 3);
   const brokers = (process.env['KAFKA_BROKERS'] || '127.0.0.1:9092').split(',').map((b) => b.trim());
@@ -132,11 +143,12 @@ async function main(): Promise<number> {
     quick,
     reps,
     profileDir: values.profile ? profileDir : null,
+    visitFields: values['visit-fields'],
     say: (m) => console.log(m),
   };
 
   const mode = values.embedded ? 'embedded' : 'kafka-clickhouse';
-  let selected: string[] = values.embedded ? ['embedded'] : Object.keys(BENCHES);
+  let selected: string[] = values.embedded ? ['embedded'] : Object.keys(BENCHES).filter((id) => !ONLY_ON_REQUEST.has(id));
   if (values.only !== undefined) {
     const wanted = values.only.split(',').map((s) => s.trim());
     const known = values.embedded ? ['embedded'] : Object.keys(BENCHES);

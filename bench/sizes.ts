@@ -12,6 +12,8 @@ export interface Sizes {
   freshWarmupS: number;
   /** Batch recompute: events retained in the log. */
   batchEvents: number;
+  /** Batch build: raw rows per deduplication pass (ViewStore.batchEventsPerPass); undefined: the store's default. */
+  batchEventsPerPass?: number;
   /** Batch warm-up run (also the small-N point of the bounded-memory check). */
   batchWarmEvents: number;
   /** Serving: batch data of pages × days, live traffic rate, load settings. */
@@ -34,6 +36,8 @@ export interface Sizes {
   /** Memory: distinct pages per run, and the least events per run. */
   memoryPages: number[];
   memoryMinEvents: number;
+  /** Memory with the dimension views: distinct values of each visit property (issue #16). */
+  memoryDimensionValues: number;
   /** Idle cost of npm start: generator rate (events/s), warm-up and measured window (s). */
   idleRate: number;
   idleWarmupS: number;
@@ -69,6 +73,7 @@ export const FULL: Sizes = {
   collectorConnections: 4,
   memoryPages: [1000, 100_000, 1_000_000],
   memoryMinEvents: 200_000,
+  memoryDimensionValues: 10_000,
   idleRate: 20,
   idleWarmupS: 10,
   idleSampleS: 30,
@@ -101,6 +106,7 @@ export const QUICK: Sizes = {
   collectorConnections: 4,
   memoryPages: [1000, 100_000],
   memoryMinEvents: 100_000,
+  memoryDimensionValues: 1000,
   idleRate: 20,
   idleWarmupS: 3,
   idleSampleS: 10,

@@ -44,6 +44,7 @@ export async function speedRun(
   events: number,
   warm: { topic: string; events: number } | null,
   profileOut: string | null = null,
+  workerEnv: Record<string, string | number> = {},
 ): Promise<SpeedRun & Record<string, unknown>> {
   const database = res.database();
   const warmDatabase = res.database();
@@ -60,6 +61,7 @@ export async function speedRun(
         ? {}
         : { BENCH_WARM_TOPIC: warm.topic, BENCH_WARM_DATABASE: warmDatabase, BENCH_WARM_GROUP: res.group(), BENCH_WARM_EXPECT: warm.events }),
       ...(profileOut === null ? {} : { BENCH_PROFILE_OUT: profileOut }),
+      ...workerEnv,
     }, ['--expose-gc']);
     const result = await worker.next('result', 900_000);
     await worker.waitExit(60_000);
@@ -132,6 +134,95 @@ export async function benchSpeedIngest(env: BenchEnv, res: Resources, sizes: Siz
         `(flush every ${d.flushIntervalMs} ms, ${d.maxExactKeys.toLocaleString('en')} exact keys per partition).`,
       `Timed from start() resolved (group joined) until the checkpoints cover the whole topic; the ${d.flushIntervalMs} ms flush interval quantizes the end by up to one interval.`,
       `Target judged on the median of the per-repetition ratios speed layer / kcat (each repetition's kcat read and speed run are measured back to back).`,
+    ],
+  };
+}
+
+/**
+ * 1b. Speed-layer ingest with and without the dimension views (issue #16), against kcat on the
+ * same topic: two topics of `speedEvents` events, (a) the benchmarks' v1 events (no visit
+ * fields: each dimension has one value per site, the absent one) and (b) the traffic
+ * generator's realistic visit fields (TrafficOptions.visitFields). Each repetition reads the
+ * topic with kcat, then runs a speed worker with the dimensions on (the default) and one with
+ * SpeedLayerOptions.dimensions false, in alternating order; every run warms up on a small topic
+ * of the same kind with the same setting.
+ */
+export async function benchSpeedIngestDimensions(env: BenchEnv, res: Resources, sizes: Sizes): Promise<Omit<BenchResult, 'durationS'>> {
+  const events = sizes.speedEvents;
+  const now = Date.now();
+  const kinds = [
+    { id: 'v1', label: 'v1 events (no visit fields)', visitFields: false },
+    { id: 'visit', label: 'events with visit fields', visitFields: true },
+  ] as const;
+  const figures = [];
+  const details: Record<string, unknown> = { events, partitions: 4 };
+  for (const kind of kinds) {
+    const topic = await filledTopic(env, res, events, spreadEvents(events, now - 10 * MINUTE_MS, now - MINUTE_MS, { seed: 1, visitFields: kind.visitFields }));
+    const warm = { topic: await filledTopic(env, res, sizes.warmEvents, spreadEvents(sizes.warmEvents, now - 10 * MINUTE_MS, now - MINUTE_MS, { seed: 2, visitFields: kind.visitFields })), events: sizes.warmEvents };
+    env.say(`  ${kind.label}: kcat warm-up read`);
+    await kcatRead(env.brokers, topic);
+    const kcatMs: number[] = [];
+    const runs: Record<'on' | 'off', (SpeedRun & Record<string, unknown>)[]> = { on: [], off: [] };
+    const profiles: (ProfileSummary & { dimensions: string })[] = [];
+    for (let rep = 0; rep < env.reps; rep++) {
+      kcatMs.push(await kcatRead(env.brokers, topic));
+      const order = rep % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const);
+      for (const mode of order) {
+        const profileOut = env.profileDir === null ? null : path.join(env.profileDir, `speed-ingest-${kind.id}-dims-${mode}-rep${rep + 1}.cpuprofile`);
+        runs[mode].push(await speedRun(env, res, topic, events, warm, profileOut, { BENCH_DIMENSIONS: mode }));
+        if (profileOut !== null) profiles.push({ ...(await profileSummary(profileOut, PROFILE_TOP)), file: path.relative(ROOT, profileOut), dimensions: mode });
+      }
+      const on = runs.on[rep]!;
+      const off = runs.off[rep]!;
+      const kcatRate = events / (kcatMs[rep]! / 1000);
+      env.say(
+        `  ${kind.label}, rep ${rep + 1}: kcat ${(kcatMs[rep]! / 1000).toFixed(2)} s; dimensions on ${(on.ingestMs / 1000).toFixed(2)} s (${Math.round(on.eventsPerSec)} events/s, ` +
+          `${(on.eventsPerSec / kcatRate).toFixed(3)}× kcat), off ${(off.ingestMs / 1000).toFixed(2)} s (${Math.round(off.eventsPerSec)} events/s, ${(off.eventsPerSec / kcatRate).toFixed(3)}× kcat)`,
+      );
+    }
+    for (const p of profiles) {
+      env.say(`  ${kind.label}, dimensions ${p.dimensions}: CPU profile (${(p.profiledMs / 1000).toFixed(1)} s) ${p.file}; top self time:`);
+      for (const t of p.functions) env.say(`    ${t.percent.toFixed(1).padStart(5)}%  ${t.selfMs.toFixed(0).padStart(6)} ms  ${t.name}`);
+    }
+    const kcatRate = kcatMs.map((ms) => events / (ms / 1000));
+    const ratiosOn = runs.on.map((r, i) => r.eventsPerSec / kcatRate[i]!);
+    const ratiosOff = runs.off.map((r, i) => r.eventsPerSec / kcatRate[i]!);
+    const onOff = runs.on.map((r, i) => r.eventsPerSec / runs.off[i]!.eventsPerSec);
+    const kcatRef = { name: 'kcat -C to /dev/null', values: kcatRate, meaning: 'speed layer / kcat' };
+    const on = figure(`Speed-layer ingest, dimensions on, ${kind.label}`, 'events/s', 'higher', runs.on.map((r) => r.eventsPerSec), kcatRef);
+    const off = figure(`Speed-layer ingest, dimensions off, ${kind.label}`, 'events/s', 'higher', runs.off.map((r) => r.eventsPerSec), kcatRef);
+    const cost = figure(`Speed-layer ingest, dimensions on / off, ${kind.label}`, 'events/s', 'higher', runs.on.map((r) => r.eventsPerSec), {
+      name: 'dimensions off, same topic',
+      values: runs.off.map((r) => r.eventsPerSec),
+      meaning: 'on / off',
+    });
+    on.target = {
+      text: `speed ingest ≥ ${SPEED_VS_KCAT_TARGET}× kcat on the same topic (issue #13), with the dimension views on`,
+      met: events >= FULL.speedEvents ? median(ratiosOn) >= SPEED_VS_KCAT_TARGET : null,
+      why:
+        `median of the per-repetition ratios ${median(ratiosOn).toFixed(3)}× on (${ratiosOn.map((r) => r.toFixed(3)).join(', ')}), ` +
+        `${median(ratiosOff).toFixed(3)}× off (${ratiosOff.map((r) => r.toFixed(3)).join(', ')}); on / off ${median(onOff).toFixed(3)}× per repetition (median)`,
+    };
+    figures.push(on, off, cost);
+    details[kind.id] = {
+      kcatMs,
+      ratiosOn,
+      ratiosOff,
+      onOff,
+      runs,
+      ...(profiles.length === 0 ? {} : { profiles }),
+    };
+  }
+  const d = SPEED_LAYER_DEFAULTS;
+  return {
+    id: 'speed-ingest-dimensions',
+    title: 'Speed-layer ingest with and without the dimension views',
+    figures,
+    details,
+    notes: [
+      `${events.toLocaleString('en')} events (1,000 Zipf pages, 50,000 visitors) per topic, 4 partitions; v1 events, then the traffic generator's visit fields (TrafficOptions.visitFields) on a topic of their own; ` +
+        `speed layer with the default options (flush every ${d.flushIntervalMs} ms, ${d.maxExactKeys.toLocaleString('en')} exact keys per partition), dimensions on (default) and off (SpeedLayerOptions.dimensions: false).`,
+      'Each repetition: kcat, then the two speed runs in alternating order; ratios per repetition against that repetition’s kcat read.',
     ],
   };
 }

@@ -23,6 +23,7 @@ import { ENVIRONMENT_VARIABLES } from '../shared/runtime/environment.ts';
 import { EmbeddedEventLog, KafkaEventLog, partitionForKey, type EventLog, type ReadRangeOptions } from '../shared/adapters/event-log/index.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
+import { isDimensionSite } from '../shared/core/dimensions.ts';
 import { decodePageView, encodePageView, pageViewKey } from '../shared/core/page-view.ts';
 import { ByteBudget, PartitionState } from '../speed-layer/partition-state.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
@@ -31,7 +32,7 @@ import { createPlatformApp, type PlatformAppDeps } from '../cli/platform-app.ts'
 import { VisitEnrichment } from '../collector/index.ts';
 import { ServingViews } from '../serving-layer/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
-import { collectorBatches, distinctPageEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
+import { collectorBatches, distinctPageEvents, distinctValueEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
 
 const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', name: `bench-${process.argv[2] ?? 'worker'}` });
 
@@ -54,6 +55,13 @@ function envNumber(name: string, fallback?: number): number {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** BENCH_DIMENSIONS=off: the speed layer without its dimension views (SpeedLayerOptions.dimensions); default on, as the product's default. */
+function dimensionsOption(): { dimensions: boolean } {
+  const raw = process.env['BENCH_DIMENSIONS'] ?? 'on';
+  if (raw !== 'on' && raw !== 'off') throw new Error(`BENCH_DIMENSIONS must be on or off, got ${raw}`);
+  return { dimensions: raw === 'on' };
+}
 
 let stopRequested = false;
 /** Set while a role waits for SIGTERM to stop cleanly; otherwise SIGTERM exits at once. */
@@ -188,7 +196,7 @@ async function outcomes(metrics: PlatformMetrics): Promise<Record<string, number
 
 async function speedWarmup(open: () => Promise<{ log: EventLog; store: ViewStore; close: () => Promise<void> }>, group: string, expect: number): Promise<void> {
   const { log, store, close } = await open();
-  const speed = new SpeedLayer(log, store, logger, new PlatformMetrics(), { groupId: group });
+  const speed = new SpeedLayer(log, store, logger, new PlatformMetrics(), { groupId: group, ...dimensionsOption() });
   try {
     await runUntilCaughtUp(speed, store, expect, 300_000);
   } finally {
@@ -218,7 +226,7 @@ async function roleSpeed(): Promise<void> {
   const baseline = process.memoryUsage();
   const baselineRss = baseline.rss;
   const baselineLive = baseline.heapUsed + baseline.external;
-  const speed = new SpeedLayer(log, store, logger, metrics, { groupId: env('BENCH_GROUP'), flushIntervalMs });
+  const speed = new SpeedLayer(log, store, logger, metrics, { groupId: env('BENCH_GROUP'), flushIntervalMs, ...dimensionsOption() });
   // BENCH_PROFILE_OUT: a CPU profile of the measured ingest (from start() resolved until caught up).
   const profileOut = process.env['BENCH_PROFILE_OUT'];
   const profiling: { profiler: WindowProfiler | null } = { profiler: null };
@@ -357,6 +365,8 @@ async function watchedBatch(phase: string, topic: string, database: string, cuto
   const log = batchLog(topic, delivered);
   const statements: Statement[] = [];
   const store = statementTraced(clickhouseStore(database), statements);
+  // BENCH_EVENTS_PER_PASS: raw rows per deduplication pass of the view build (the store's default otherwise).
+  if (process.env['BENCH_EVENTS_PER_PASS'] !== undefined) store.batchEventsPerPass = envNumber('BENCH_EVENTS_PER_PASS');
   let copying = true;
   const watchdog = setInterval(() => {
     const idle = performance.now() - delivered.at;
@@ -388,6 +398,8 @@ async function watchedBatch(phase: string, topic: string, database: string, cuto
   } catch (err) {
     const failed = statements.filter((st) => !st.ok).pop();
     if (failed !== undefined && err instanceof Error) err.message += ` [failing statement, after ${failed.ms} ms: ${failed.sql}…]`;
+    // The store's errors say "unavailable; retry" for the user; the engine's own message (e.g. its memory limit) is the cause.
+    if (err instanceof Error && err.cause instanceof Error) err.message += ` [cause: ${err.cause.message.replace(/\s+/g, ' ').slice(0, 240)}]`;
     throw err;
   } finally {
     clearInterval(watchdog);
@@ -767,15 +779,17 @@ async function roleSpeedState(): Promise<void> {
   const pages = envNumber('BENCH_PAGES');
   const count = envNumber('BENCH_EXPECT');
   const partitions = envNumber('BENCH_PARTITIONS', 4);
+  // BENCH_VALUES > 0: events with that many distinct values of each visit property (bench/events.ts distinctValueEvents).
+  const values = envNumber('BENCH_VALUES', 0);
   const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
-  const make = distinctPageEvents(count, pages, minute, minute + MINUTE_MS - 1000);
+  const make = values > 0 ? distinctValueEvents(count, pages, values, minute, minute + MINUTE_MS - 1000) : distinctPageEvents(count, pages, minute, minute + MINUTE_MS - 1000);
   const live = (): number => {
     const m = process.memoryUsage();
     return m.heapUsed + m.external;
   };
   const budget = new ByteBudget(SPEED_LAYER_DEFAULTS.memoryBudgetBytes);
   const now = Date.now();
-  const states = Array.from({ length: partitions }, (_, p) => new PartitionState(p, { ...SPEED_LAYER_DEFAULTS, now: () => now }, budget));
+  const states = Array.from({ length: partitions }, (_, p) => new PartitionState(p, { ...SPEED_LAYER_DEFAULTS, ...dimensionsOption(), now: () => now }, budget));
   const offsets = new Array<number>(partitions).fill(0);
   gc();
   const before = live();
@@ -788,14 +802,32 @@ async function roleSpeedState(): Promise<void> {
     const partition = partitionForKey(pageViewKey(event), partitions);
     states[partition]!.apply(offsets[partition]!++, result.event);
   }
-  for (const state of states) state.checkpointed(state.snapshot(1));
+  // Where the keys went: exact page-minute counters and overflow (Count-Min + top-K) events,
+  // for the pages and for the dimension sites ('site|property') apart.
+  const keys = { exactPageKeys: 0, exactDimensionKeys: 0, overflowPageEvents: 0, overflowDimensionEvents: 0, overflowBuckets: 0 };
+  for (const state of states) {
+    const snapshot = state.snapshot(1);
+    for (const r of snapshot.rows.pageMinutes) {
+      if (isDimensionSite(r.site)) keys.exactDimensionKeys += 1;
+      else keys.exactPageKeys += 1;
+    }
+    for (const r of snapshot.rows.overflow) {
+      keys.overflowBuckets += 1;
+      if (isDimensionSite(r.site)) keys.overflowDimensionEvents += r.total;
+      else keys.overflowPageEvents += r.total;
+    }
+    state.checkpointed(snapshot);
+  }
   gc();
   const stateLive = live() - before;
   send({
     type: 'result',
     stateLive,
     gauge: budget.used,
+    budgetBytes: SPEED_LAYER_DEFAULTS.memoryBudgetBytes,
+    budgetFull: budget.full,
     exactKeys: states.reduce((sum, s) => sum + s.size, 0),
+    ...keys,
     events: count,
   });
 }

@@ -61,6 +61,12 @@ export interface SpeedLayerOptions {
   /** Pages kept by each minute's Space-Saving summary of overflow pages. @default 1000 */
   topPagesCapacity?: number;
   /**
+   * Keep the dimension views: views and visitors per value of each visit property
+   * (shared/core/dimensions.ts), in the same key and byte budgets as the page views.
+   * @default true
+   */
+  dimensions?: boolean;
+  /**
    * HyperLogLog precision p: standard error 1.04 / √(2^p). Must be the batch layer's precision
    * (HLL_BATCH_PRECISION): visitor unions across the batch boundary need equal precisions.
    * @default HLL_BATCH_PRECISION
@@ -102,6 +108,7 @@ export const SPEED_LAYER_DEFAULTS = {
   cmsEpsilon: ENV.SPEED_CMS_EPSILON.default,
   cmsDelta: ENV.SPEED_CMS_DELTA.default,
   topPagesCapacity: 1000,
+  dimensions: true,
   hllPrecision: ENV.SPEED_HLL_PRECISION.default,
   retentionMarginMs: ENV.SPEED_RETENTION_MARGIN_MS.default,
   retentionCheckIntervalMs: 60_000,
@@ -144,6 +151,7 @@ export function resolveSpeedLayerOptions(options: SpeedLayerOptions): ResolvedSp
     cmsEpsilon: options.cmsEpsilon ?? d.cmsEpsilon,
     cmsDelta: options.cmsDelta ?? d.cmsDelta,
     topPagesCapacity: options.topPagesCapacity ?? d.topPagesCapacity,
+    dimensions: options.dimensions ?? d.dimensions,
     hllPrecision: options.hllPrecision ?? d.hllPrecision,
     retentionMarginMs: options.retentionMarginMs ?? d.retentionMarginMs,
     retentionCheckIntervalMs: options.retentionCheckIntervalMs ?? d.retentionCheckIntervalMs,
