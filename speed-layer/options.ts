@@ -62,7 +62,7 @@ export interface SpeedLayerOptions {
   topPagesCapacity?: number;
   /**
    * Keep the dimension views: views and visitors per value of each visit property
-   * (shared/core/dimensions.ts), in the same key and byte budgets as the page views.
+   * (shared/core/dimensions.ts), with a key budget of their own and the byte budget shared with the page views.
    * @default true
    */
   dimensions?: boolean;
