@@ -174,14 +174,11 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     cutoff: BatchCutoff,
     pass: { index: number; of: number } = { index: 0, of: 1 },
     withVisit = false,
-    /** Raw rows to keep before deduplicating: on columns all copies of an event share (site, time). */
-    only: SqlFragment | null = null,
   ): SqlFragment {
     const { sql } = this.ctx.dialect;
     const { fn } = this.ctx;
-    let offsetFilter =
+    const offsetFilter =
       pass.of === 1 ? this.offsetFilter(cutoff) : sql`(${this.offsetFilter(cutoff)}) AND ${raw(fn.hashBucket('event_id', pass.of))} = ${pass.index}`;
-    if (only !== null) offsetFilter = sql`(${offsetFilter}) AND ${only}`;
     const argMin = raw(fn.argMin);
     const positions = raw(fn.countDistinct('pos'));
     // With the visit fields: each dimension property's raw field ('' when absent), packed in one
@@ -330,21 +327,30 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     return filter.negated ? sql`NOT ${any}` : any;
   }
 
+  /**
+   * The filters apply to the raw rows before deduplication: every copy of an event is the same
+   * record (a redelivery), so a copy passes exactly when the event does, and only the matching
+   * rows are grouped by event id (the cost follows the matching events, not the site's).
+   */
   async batchEventCounts(boundary: BatchBoundary, query: EventCountsQuery): Promise<EventCount[]> {
     const { sql } = this.ctx.dialect;
+    const { fn } = this.ctx;
     const cutoff: BatchCutoff = { cutoffTime: boundary.cutoffTime, endOffsets: new Map(Object.entries(boundary.endOffsets).map(([p, o]) => [Number(p), o])) };
     const to = Math.min(query.to, boundary.cutoffTime);
     if (query.from >= to) return [];
-    const only = sql`site = ${query.site} AND event_time >= ${query.from} AND event_time < ${to}`;
-    const events = this.dedupedEventsSql(cutoff, undefined, true, only);
-    const where = query.filters.length === 0 ? sql`1 = 1` : joinSql(query.filters.map((f) => this.filterSql(f, this.dedupedValueSql(f.property))), ' AND ');
+    const filters = query.filters.map((f) => this.filterSql(f, this.propertyValueSql(f.property)));
+    const where = joinSql([this.offsetFilter(cutoff), sql`site = ${query.site} AND event_time >= ${query.from} AND event_time < ${to}`, ...filters].map((w) => sql`(${w})`), ' AND ');
     const by = query.groupBy;
-    const value = by !== undefined && 'property' in by ? this.dedupedValueSql(by.property) : sql`''`;
+    const value = by !== undefined && 'property' in by ? this.propertyValueSql(by.property) : sql`''`;
     const bucket = by !== undefined && 'interval' in by ? raw(bucketSql(this.ctx.kind, 'event_time', by.interval)) : sql`0`;
-    const visitors = raw(this.ctx.fn.countDistinct('visitor_id'));
+    const argMin = raw(fn.argMin);
     const rows = await this.ctx.rows(sql`
-      SELECT value, bucket, count(*) AS views, ${visitors} AS visitors FROM (
-        SELECT ${value} AS value, ${bucket} AS bucket, visitor_id FROM (${events}) AS events WHERE ${where}
+      SELECT value, ${bucket} AS bucket, count(*) AS views, ${raw(fn.countDistinct('visitor_id'))} AS visitors FROM (
+        SELECT ${argMin}(value, pos) AS value, ${argMin}(event_time, pos) AS event_time, ${argMin}(visitor_id, pos) AS visitor_id
+        FROM (
+          SELECT event_id, ${value} AS value, event_time, visitor_id, log_partition * ${POSITION_PARTITION_FACTOR} + log_offset AS pos
+          FROM raw_events WHERE ${where}
+        ) AS matching_rows GROUP BY event_id
       ) AS matching GROUP BY value, bucket ORDER BY views DESC, value, bucket`);
     return rows.map((r) => ({ value: String(r['value']), bucket: Number(r['bucket']), views: Number(r['views']), visitors: Number(r['visitors']) }));
   }
