@@ -27,7 +27,7 @@ for (let start = 0; start < N; start += 50_000) {
     rows.push({
       partition: i % 4, offset: Math.floor(i / 4), eventId: randomUUID(), site: 'big', pageId: `/p/${Math.floor(rnd() * 5000)}`, visitorId: `v${Math.floor(rnd() * 200_000)}`,
       visitorHllIndex: 0, visitorHllRank: 1, eventTime: from + Math.floor(rnd() * 30 * DAY), referrer: pick(['', 'https://www.google.com/', 'https://github.com/x']), userAgent: '',
-      schemaVersion: 2 as const, source: pick(['Google', 'GitHub', 'Bing']), device: pick(['Mobile', 'Desktop', 'Tablet']), browser: pick(['Chrome', 'Firefox', 'Safari']), country: pick(['US', 'DE', 'FR', 'JP']),
+      schemaVersion: 2 as const, source: pick(['Google', 'GitHub', 'Bing']), device: pick(['Mobile', 'Desktop', 'Tablet'] as const), browser: pick(['Chrome', 'Firefox', 'Safari']), country: pick(['US', 'DE', 'FR', 'JP']),
     });
   }
   await store.appendRawEvents(rows);
