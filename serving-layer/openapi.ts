@@ -29,6 +29,12 @@ const plausibleResponses = (description: string, properties: Record<string, unkn
   503: OPENAPI_PLAUSIBLE_UNAVAILABLE,
 });
 
+/** Filters across properties, after the boundary: the true count lies in [lower, upper] (shared/core/query/events-query.ts). */
+const crossPropertyBounds = {
+  lower: { type: 'integer', description: 'Filters across properties, after the boundary: the true count is at least this.' },
+  upper: { type: 'integer', description: 'Filters across properties, after the boundary: the true count is at most this.' },
+};
+
 /** The labels beside a timeseries point's or a breakdown row's plain numbers (serving-layer/plausible-results.ts). */
 const rowLabels = {
   pageviews: { type: 'integer' },
@@ -42,16 +48,14 @@ const rowLabels = {
         type: 'object',
         properties: {
           overcount: { type: 'integer', description: 'Count-Min: may exceed the true count by at most this (99%).' },
-          lower: { type: 'integer', description: 'Filters across properties, after the boundary: the true count is at least this.' },
-          upper: { type: 'integer', description: 'Filters across properties, after the boundary: the true count is at most this.' },
+          ...crossPropertyBounds,
         },
       },
       visitors: {
         type: 'object',
         properties: {
           relativeStandardError: { type: 'number', description: 'HyperLogLog: within ± value × this (~68%).' },
-          lower: { type: 'integer', description: 'Filters across properties, after the boundary: at least this.' },
-          upper: { type: 'integer', description: 'Filters across properties, after the boundary: at most this.' },
+          ...crossPropertyBounds,
         },
       },
     },
