@@ -37,7 +37,32 @@ export interface ReadRangeContext {
   watermarks: () => Promise<PartitionWatermark[]>;
 }
 
+/** Reads that fail before delivering a record, with a retriable error, are tried again this many times in all. */
+export const READ_ATTEMPTS = 5;
+const RETRY_BASE_MS = 250;
+
+/**
+ * A read whose consumer fails with a retriable error before any record reached `onRecords`
+ * (a group coordinator still loading after a broker start, a leader moving) is run again with
+ * a new consumer, after 250 ms, 500 ms, … : nothing was handed on, so nothing is handed twice.
+ * A failure after records were handed on is the caller's to retry (its own resume point).
+ */
 export async function readRange(context: ReadRangeContext, options: ReadRangeOptions): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const progress = { delivered: false };
+    try {
+      await readRangeOnce(context, options, progress);
+      return;
+    } catch (err) {
+      const retriable = typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true;
+      if (!retriable || progress.delivered || attempt >= READ_ATTEMPTS) throw err;
+      context.logger.warn({ err, partition: options.partition, attempt }, 'log read failed before any record; retrying');
+      await new Promise((resolve) => setTimeout(resolve, RETRY_BASE_MS * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+async function readRangeOnce(context: ReadRangeContext, options: ReadRangeOptions, progress: { delivered: boolean }): Promise<void> {
   const { kafka, topic, logger } = context;
   const { partition, fromOffset, toOffset, onRecords } = options;
   if (!Number.isSafeInteger(fromOffset) || !Number.isSafeInteger(toOffset) || fromOffset > toOffset) {
@@ -95,12 +120,16 @@ export async function readRange(context: ReadRangeContext, options: ReadRangeOpt
             next++;
             if (next >= toOffset) break;
             if (chunk.length >= MAX_CHUNK_RECORDS) {
+              progress.delivered = true;
               await onRecords(chunk);
               chunk = [];
               await heartbeat();
             }
           }
-          if (chunk.length > 0) await onRecords(chunk);
+          if (chunk.length > 0) {
+            progress.delivered = true;
+            await onRecords(chunk);
+          }
           if (next >= toOffset) {
             pause();
             finish();
