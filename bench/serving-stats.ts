@@ -27,7 +27,7 @@ interface AggregateBody {
 }
 interface BreakdownBody {
   exactThrough?: string | null;
-  totalPages?: number;
+  total?: number;
   results?: { page: string; pageviews: number; exact: boolean }[];
 }
 
@@ -48,13 +48,13 @@ export async function checkStatsAnswers(port: number, paths: string[], cutoff: n
   if (aggregate.exactThrough !== boundary || views === undefined || views.value <= 0 || views.exact) {
     throw new Error(`${aggregatePath} is not a merged answer over the batch: exactThrough ${aggregate.exactThrough}, pageviews ${JSON.stringify(views)}`);
   }
-  if (breakdown.exactThrough !== boundary || breakdown.totalPages !== pages || (breakdown.results ?? []).length === 0) {
-    throw new Error(`${breakdownPath} does not break down the ${pages} pages: exactThrough ${breakdown.exactThrough}, totalPages ${breakdown.totalPages}, ${(breakdown.results ?? []).length} results`);
+  if (breakdown.exactThrough !== boundary || breakdown.total !== pages || (breakdown.results ?? []).length === 0) {
+    throw new Error(`${breakdownPath} does not break down the ${pages} pages: exactThrough ${breakdown.exactThrough}, total ${breakdown.total}, ${(breakdown.results ?? []).length} results`);
   }
   return {
     pageviews: views.value,
     visitors: aggregate.results?.visitors?.value ?? null,
-    totalPages: breakdown.totalPages,
+    totalPages: breakdown.total,
     breakdownResults: (breakdown.results ?? []).length,
     topPage: breakdown.results?.[0]?.page ?? null,
   };
