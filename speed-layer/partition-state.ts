@@ -405,17 +405,16 @@ export class PartitionState {
     if (event.timestamp > this.maxEventTime) this.maxEventTime = event.timestamp;
     hash64(event.visitorId, this.visitorHash);
     const { hi, lo } = this.visitorHash;
-    this.count(event.site, event.pageId, minute, hi, lo, true);
+    const site = this.count(event.site, event.pageId, minute, hi, lo, true);
     if (this.settings.dimensions !== false) {
-      const names = this.dimensionSites(event.site);
+      const names = this.dimensionSites(site, event.site);
       for (let i = 0; i < names.length; i++) this.count(names[i]!, propertyValue(DIMENSION_PROPERTIES[i]!, event), minute, hi, lo, false);
     }
     return 'counted';
   }
 
   /** The dimension sites of a site (see shared/core/dimensions.ts), named once per resident site. */
-  private dimensionSites(siteId: string): readonly string[] {
-    const site = this.site(siteId);
+  private dimensionSites(site: SiteEntry, siteId: string): readonly string[] {
     if (site.dimensionSites === null) {
       site.dimensionSites = DIMENSION_PROPERTIES.map((p) => dimensionSite(siteId, p));
       this.budget.used += dimensionNamesBytes(site.dimensionSites);
@@ -436,7 +435,7 @@ export class PartitionState {
     const site = this.site(event.site);
     this.addPageVisitor(site, site.pages.get(event.pageId), event.site, event.pageId, hour, hi, lo);
     if (this.settings.dimensions === false) return;
-    const names = this.dimensionSites(event.site);
+    const names = this.dimensionSites(site, event.site);
     for (let i = 0; i < names.length; i++) {
       const dimension = this.site(names[i]!);
       const value = propertyValue(DIMENSION_PROPERTIES[i]!, event);
@@ -449,9 +448,9 @@ export class PartitionState {
    * visitors) goes to its entry in memory; a key of a bucket wholly before `residentFrom` whose
    * entry is not in memory goes to the late lane (whatever the budgets: lane entries are merged
    * and dropped soon). A page's visitors per hour are kept where its views are exact. A
-   * dimension site's value is counted as a page, without `siteVisitors`.
+   * dimension site's value is counted as a page, without `siteVisitors`. Returns the site's entry.
    */
-  private count(siteId: string, pageId: string, minute: number, hi: number, lo: number, siteVisitors: boolean): void {
+  private count(siteId: string, pageId: string, minute: number, hi: number, lo: number, siteVisitors: boolean): SiteEntry {
     const hour = minute - (minute % MINUTES_PER_HOUR);
     const from = this.residentFrom / MINUTE_MS;
     const minuteClosed = minute < from;
@@ -486,6 +485,7 @@ export class PartitionState {
       );
     }
     if (counter !== undefined) this.addPageVisitor(site, page, siteId, pageId, hour, hi, lo);
+    return site;
   }
 
   /** A visitor of a page in an hour: to its sketch in memory (written with the page sketches), else the late lane's. */

@@ -173,7 +173,6 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
   private dedupedEventsSql(
     cutoff: BatchCutoff,
     pass: { index: number; of: number } = { index: 0, of: 1 },
-    withVisit = false,
   ): SqlFragment {
     const { sql } = this.ctx.dialect;
     const { fn } = this.ctx;
@@ -181,11 +180,11 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       pass.of === 1 ? this.offsetFilter(cutoff) : sql`(${this.offsetFilter(cutoff)}) AND ${raw(fn.hashBucket('event_id', pass.of))} = ${pass.index}`;
     const argMin = raw(fn.argMin);
     const positions = raw(fn.countDistinct('pos'));
-    // With the visit fields: each dimension property's raw field ('' when absent), packed in one
-    // string (one aggregate state per event instead of thirteen, short for events without visit
-    // fields: the engine's memory stays bounded).
-    const packedIn = withVisit ? sql`${this.packedValuesSql()} AS packed,` : sql``;
-    const packedOut = withVisit ? sql`${argMin}(packed, pos) AS packed,` : sql``;
+    // The visit fields: each dimension property's raw field ('' when absent), packed in one string
+    // (one aggregate state per event instead of thirteen, short for events without visit fields:
+    // the engine's memory stays bounded).
+    const packedIn = sql`${this.packedValuesSql()} AS packed,`;
+    const packedOut = sql`${argMin}(packed, pos) AS packed,`;
     return sql`
       SELECT event_id,
         ${argMin}(site, pos) AS site,
@@ -240,7 +239,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     const valueColumns = DIMENSION_PROPERTIES.map(valueColumn);
     for (let index = 0; index < passes; index++) {
       await this.ctx.run(this.ctx.fn.truncate('batch_pass_events'));
-      const deduped = this.dedupedEventsSql(cutoff, { index, of: passes }, true);
+      const deduped = this.dedupedEventsSql(cutoff, { index, of: passes });
       await this.ctx.run(sql`
         INSERT INTO batch_pass_events (site, page_id, visitor_id, hll_index, hll_rank, event_time, copies, ${raw(valueColumns.join(', '))})
         SELECT site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
@@ -306,7 +305,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     return sql`CASE WHEN ${column} = '' THEN ${property.absent} ELSE ${shown} END`;
   }
 
-  /** A property's shown value of a deduplicated event with its visit fields (`dedupedEventsSql(…, true)`): the page, or from its packed fields. */
+  /** A property's shown value of a deduplicated event (`dedupedEventsSql`): the page, or from its packed fields. */
   private dedupedValueSql(property: PropertyDefinition): SqlFragment {
     if (property.field === 'pageId') return raw('page_id');
     return this.propertyValueSql(property, this.unpackSql(raw('packed'), DIMENSION_PROPERTIES.findIndex((p) => p.name === property.name)));
