@@ -11,7 +11,7 @@
  */
 import type { ViewReader } from '../shared/adapters/view-store/index.ts';
 
-const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByDay', 'batchVisitorRegisters', 'batchPageTotals', 'batchEventCounts']);
+const CACHED = new Set<string>(['batchViews', 'batchVisitors', 'batchVisitorsByDay', 'batchVisitorRegisters', 'batchPageTotals', 'batchEventCounts', 'batchSessions', 'batchSessionPages']);
 
 /**
  * Read for every request but changed rarely: kept for `ttlMs`. A boundary at most that old is

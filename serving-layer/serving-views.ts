@@ -29,9 +29,11 @@ import type {
   EventCount,
   EventCountsQuery,
   BatchRunRecord,
+  BucketSessions,
   BucketViews,
   BucketVisitorSketches,
   DayVisitors,
+  PageSessions,
   PageTotal,
   SpeedBucketViews,
   SpeedCheckpoint,
@@ -281,6 +283,12 @@ export class ServingViews implements ViewReader {
     if (this.behind) return this.fallback().speedVisitorSketchesByBucket(query);
     return Promise.resolve(this.mirror.speedVisitorSketchesByBucket(query));
   }
+  speedSessions(query: ViewQuery): Promise<BucketSessions[]> {
+    return this.store.speedSessions(query);
+  }
+  speedSessionPages(query: ViewQuery): Promise<PageSessions[]> {
+    return this.store.speedSessionPages(query);
+  }
   speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
     if (this.behind) return this.fallback().speedPageTotals(query);
     return Promise.resolve(this.mirror.speedPageTotals(query));
@@ -317,6 +325,12 @@ export class ServingViews implements ViewReader {
   }
   batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]> {
     return this.store.batchPageTotals(batchId, query);
+  }
+  batchSessions(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketSessions[]> {
+    return this.store.batchSessions(batchId, query, grain);
+  }
+  batchSessionPages(batchId: string, query: ViewQuery): Promise<PageSessions[]> {
+    return this.store.batchSessionPages(batchId, query);
   }
   batchSites(batchId: string, from: number, to: number): Promise<string[]> {
     return this.store.batchSites(batchId, from, to);

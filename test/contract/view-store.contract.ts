@@ -11,6 +11,7 @@ import { speedLateLane, type RawEventRow, type SpeedMinuteRow, type ViewStore } 
 /** Speed counter rows alone, as a flush writes them (readers take the highest version per key). */
 const writeMinutes = (store: ViewStore, pageMinutes: SpeedMinuteRow[]): Promise<void> => store.writeSpeedRows({ pageMinutes, overflow: [], visitors: [] });
 import { suiteName } from '../support/infra.ts';
+import { truthSessions, truthTotals } from '../support/ground-truth-sessions.ts';
 
 const HOUR = 3_600_000;
 const MIN = 60_000;
@@ -231,6 +232,70 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0, to: T0 + MIN })).toEqual(['h']);
     });
 
+    it('speed sessions: the latest sums per key, summed over partitions; open sessions restored as of a checkpoint, removed ones left out', async () => {
+      const DAY = 86_400_000;
+      const sums = (visits: number, bounces: number, durationMs: number, pageviews: number) => ({ visits, bounces, durationMs, pageviews });
+      const open = { site: 'default', visitorId: "v'1", start: T0, end: T0 + 5 * MIN, pageviews: 2, entryPage: '/a', exitPage: '/b', lastEvent: 'e2', removed: false };
+      await store.writeSpeedFlush(
+        {
+          pageMinutes: [],
+          overflow: [],
+          visitors: [],
+          sessions: [
+            { partition: 0, site: 'default', pageId: '', bucket: T0, ...sums(1, 1, 0, 1), version: 1 },
+            { partition: 0, site: 'default|visit:entry_page', pageId: '/a', bucket: T0, ...sums(1, 1, 0, 1), version: 1 },
+            { partition: 1, site: 'default', pageId: '', bucket: T0, ...sums(2, 1, 60_000, 3), version: 4 },
+            { partition: 1, site: 'default', pageId: '', bucket: T0 + MIN, ...sums(1, 0, 1_000, 2), version: 4 },
+          ],
+          openSessions: [{ ...open, partition: 0, end: T0, pageviews: 1, exitPage: '/a', lastEvent: 'e1', version: 1 }],
+        },
+        [{ partition: 0, nextOffset: 1, replayFrom: 1, maxEventTime: T0, version: 1 }],
+      );
+      // Version 2 of partition 0: the session took a second page (no longer a bounce).
+      await store.writeSpeedRows({
+        pageMinutes: [],
+        overflow: [],
+        visitors: [],
+        sessions: [
+          { partition: 0, site: 'default', pageId: '', bucket: T0, ...sums(1, 0, 5 * MIN, 2), version: 2 },
+          { partition: 0, site: 'default|visit:entry_page', pageId: '/a', bucket: T0, ...sums(1, 0, 5 * MIN, 2), version: 2 },
+        ],
+        openSessions: [
+          { ...open, partition: 0, version: 2 },
+          { ...open, partition: 0, visitorId: 'gone', removed: true, version: 2 },
+        ],
+      });
+      expect(await store.speedSessions({ site: 'default', from: T0, to: T0 + HOUR })).toEqual([
+        { bucket: T0, ...sums(3, 1, 5 * MIN + 60_000, 5) },
+        { bucket: T0 + MIN, ...sums(1, 0, 1_000, 2) },
+      ]);
+      expect(await store.speedSessions({ site: 'default', from: T0 + MIN, to: T0 + HOUR })).toEqual([{ bucket: T0 + MIN, ...sums(1, 0, 1_000, 2) }]);
+      expect(await store.speedSessions({ site: 'default|visit:entry_page', pageId: '/a', from: T0, to: T0 + HOUR })).toEqual([{ bucket: T0, ...sums(1, 0, 5 * MIN, 2) }]);
+      expect(await store.speedSessionPages({ site: 'default|visit:entry_page', from: T0, to: T0 + HOUR })).toEqual([{ pageId: '/a', ...sums(1, 0, 5 * MIN, 2) }]);
+      // As of checkpoint version 1: the first rows; as of 2: the second, and the removed session is not restored.
+      const first = await store.speedPartitionState(0, 1, T0);
+      expect(first.sessions).toContainEqual({ partition: 0, site: 'default', pageId: '', bucket: T0, ...sums(1, 1, 0, 1), version: 1 });
+      expect(first.openSessions).toEqual([{ ...open, partition: 0, end: T0, pageviews: 1, exitPage: '/a', lastEvent: 'e1', version: 1 }]);
+      const second = await store.speedPartitionState(0, 2, T0);
+      expect(second.openSessions).toEqual([{ ...open, partition: 0, version: 2 }]);
+      expect(second.sessions?.filter((r) => r.pageId === '')).toEqual([{ partition: 0, site: 'default', pageId: '', bucket: T0, ...sums(1, 0, 5 * MIN, 2), version: 2 }]);
+      // What a serving layer reads after version 1 of partition 0: the newer sums.
+      const since = await store.speedRowsSince([{ partition: 0, after: 1, through: 2 }]);
+      expect(since.sessions?.map((r) => [r.site, r.version])).toEqual(expect.arrayContaining([['default', 2], ['default|visit:entry_page', 2]]));
+      expect(since.sessions).toHaveLength(2);
+      // Retention drops the sessions of whole days, open sessions by their last event.
+      await store.writeSpeedRows({
+        pageMinutes: [],
+        overflow: [],
+        visitors: [],
+        sessions: [{ partition: 0, site: 'default', pageId: '', bucket: T0 - DAY, ...sums(1, 1, 0, 1), version: 3 }],
+        openSessions: [{ ...open, partition: 0, visitorId: 'old', start: T0 - DAY, end: T0 - DAY, version: 3 }],
+      });
+      await store.dropSpeedBefore(T0);
+      expect(await store.speedSessions({ site: 'default', from: T0 - DAY, to: T0 })).toEqual([]);
+      expect((await store.speedPartitionState(0, 3, T0 - DAY)).openSessions?.map((r) => r.visitorId)).toEqual(["v'1"]);
+    });
+
     it('a speed checkpoint keeps where a restart replays from', async () => {
       await store.writeSpeedCheckpoint({ partition: 3, nextOffset: 90, replayFrom: 40, maxEventTime: T0, version: 5 });
       expect((await store.speedCheckpoints()).get(3)).toEqual({ partition: 3, nextOffset: 90, replayFrom: 40, maxEventTime: T0, version: 5 });
@@ -280,7 +345,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(rows.visitors).toEqual([{ ...base, partition: lane, pageId: '', grain: 'hour', hll: 'lane', version: 2 }]);
       const both = await store.speedRowsSince([{ partition: 0, after: 0, through: 1 }, { partition: 1, after: 0, through: 2 }]);
       expect(both.pageMinutes.map((r) => [r.partition, r.pageId, r.views]).sort()).toEqual([[0, '/a', 1], [0, '/b', 5], [1, '/a', 7]]);
-      expect(await store.speedRowsSince([])).toEqual({ pageMinutes: [], overflow: [], visitors: [] });
+      expect(await store.speedRowsSince([])).toEqual({ pageMinutes: [], overflow: [], visitors: [], sessions: [] });
     });
 
     it('speed rows for keys: the latest version at or below a checkpoint, of exactly the keys asked, whatever their text', async () => {
@@ -495,6 +560,70 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(await store.batchViews('v', two, 'day')).toEqual([]);
       expect(await store.batchVisitors('v', two)).toBe(0);
       expect(await store.batchVisitors('w', two)).toBe(3);
+    });
+
+    it('batch sessions match an independent sessionizer: gaps at 30 minutes ± 1 ms, midnight, the cutoff, duplicates, in several passes', async () => {
+      const DAY = 86_400_000;
+      const GAPS = [MIN, 30 * MIN - 1, 30 * MIN, 30 * MIN + 1, 2 * HOUR, 7 * MIN];
+      const PAGES = ['/', '/a', '/b', "/it's"];
+      let state = 17;
+      const next = (n: number): number => {
+        state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return state % n;
+      };
+      const rows: RawEventRow[] = [];
+      const offsets = [0, 0];
+      const push = (row: Omit<RawEventRow, 'partition' | 'offset'>): void => {
+        const partition = next(2);
+        rows.push({ ...row, partition, offset: offsets[partition]!++ });
+      };
+      for (let v = 0; v < 12; v++) {
+        const site = v % 3 === 0 ? 'b.example' : 'default';
+        // Start late on the day before the cutoff's day, so sessions cross midnight and the cutoff.
+        let t = T0 + DAY - 3 * HOUR + next(4) * HOUR;
+        for (let k = 0; k < 14; k++) {
+          t += GAPS[next(GAPS.length)]!;
+          const row = { eventId: randomUUID(), site, pageId: PAGES[next(PAGES.length)]!, visitorId: `visitor-${v}`, visitorHllIndex: v, visitorHllRank: 1, eventTime: t, referrer: '', userAgent: '' };
+          push(row);
+          if (next(5) === 0) push(row); // a redelivery: the same event id
+        }
+      }
+      // Late arrivals are in the log order already (partitions are shuffled); the batch reads them all at once.
+      await store.appendRawEvents(rows);
+      const cutoffTime = T0 + DAY + 2 * HOUR;
+      // Passes of at most 7 events: several event-id passes and several visitor passes.
+      store.batchEventsPerPass = 7;
+      await store.buildBatchViews('s', { cutoffTime, endOffsets: new Map([[0, offsets[0]!], [1, offsets[1]!]]) });
+      const sessions = truthSessions(rows.map((r) => ({ eventId: r.eventId, site: r.site, visitorId: r.visitorId, pageId: r.pageId, timestamp: r.eventTime })));
+      // Sessions starting before the cutoff count whole (their events after it included); later ones are the speed layer's.
+      const counted = sessions.filter((x) => x.start < cutoffTime);
+      expect(counted.some((x) => x.end >= cutoffTime)).toBe(true);
+      expect(counted.some((x) => Math.floor(x.start / DAY) !== Math.floor(x.end / DAY))).toBe(true);
+      expect(sessions.length).toBeGreaterThan(counted.length);
+      const range = { from: T0, to: T0 + 3 * DAY };
+      for (const site of ['default', 'b.example']) {
+        for (const grain of ['hour', 'day'] as const) {
+          const width = grain === 'hour' ? HOUR : DAY;
+          const want = new Map<number, ReturnType<typeof truthTotals>>();
+          for (const x of counted.filter((c) => c.site === site)) {
+            const bucket = Math.floor(x.start / width) * width;
+            want.set(bucket, truthTotals(counted, { site, from: bucket, to: bucket + width }));
+          }
+          const got = await store.batchSessions('s', { site, ...range }, grain);
+          expect(new Map(got.map(({ bucket, ...totals }) => [bucket, totals])), `${site} by ${grain}`).toEqual(want);
+        }
+        for (const [property, key] of [['visit:entry_page', 'entryPage'], ['visit:exit_page', 'exitPage']] as const) {
+          const want = new Map(PAGES.map((page) => [page, truthTotals(counted, { site, [key]: page })] as const).filter(([, t]) => t.visits > 0));
+          const got = await store.batchSessionPages('s', { site: `${site}|${property}`, ...range });
+          expect(new Map(got.map(({ pageId, ...totals }) => [pageId, totals])), `${site} ${property}`).toEqual(want);
+          const page = PAGES[1]!;
+          const byDay = await store.batchSessions('s', { site: `${site}|${property}`, pageId: page, ...range }, 'day');
+          expect(byDay.reduce((a, b) => a + b.visits, 0)).toBe(truthTotals(counted, { site, [key]: page }).visits);
+        }
+      }
+      // The staging tables are left empty.
+      await store.dropBatchVersionsExcept(['s']);
+      expect((await store.batchSessions('s', { site: 'default', ...range }, 'day')).length).toBeGreaterThan(0);
     });
 
     it('truncateRawCopy empties the raw copy so a full rebuild starts from the first offset', async () => {

@@ -7,6 +7,7 @@ import { bucketSql } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
 import { VISIT_FIELDS, type VisitField, type VisitFields } from '../../core/page-view.ts';
 import { DIMENSION_PROPERTIES, DIMENSION_SEPARATOR } from '../../core/dimensions.ts';
+import { SESSION_GAP_MS, type SessionTotals } from '../../core/sessions.ts';
 import { filterPatterns, type PropertyDefinition, type PropertyFilter } from '../../core/query/properties.ts';
 import { pageFilter, raw, toPageTotal, type Row, type SqlContext } from './sql-context.ts';
 import type {
@@ -17,11 +18,13 @@ import type {
   BatchViewReader,
   BatchViewWriter,
   BucketViews,
+  BucketSessions,
   BuildStats,
   DayVisitors,
   EventCount,
   EventCountsQuery,
   InvalidRecordRow,
+  PageSessions,
   PageTotal,
   RawEventRow,
   RawEventsQuery,
@@ -58,6 +61,13 @@ const rawColumn = (property: PropertyDefinition): string => (property.field === 
 
 /** The staging column of a dimension property's shown value: `value_source` for `visit:source`. */
 const valueColumn = (property: PropertyDefinition): string => `value_${property.name.slice(property.name.indexOf(':') + 1)}`;
+
+/** The session sums of a group of session-view rows. */
+const SESSION_SUMS = 'sum(visits) AS visits, sum(bounces) AS bounces, sum(duration_ms) AS duration_ms, sum(pageviews) AS pageviews';
+
+function toSessionTotals(r: Row): SessionTotals {
+  return { visits: Number(r['visits']), bounces: Number(r['bounces']), durationMs: Number(r['duration_ms']), pageviews: Number(r['pageviews']) };
+}
 
 /** Position of a record in the log as one sortable integer: partition * 2^40 + offset. */
 export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;
@@ -235,7 +245,9 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     let counted = 0;
     let positions = 0;
     // Each pass is deduplicated once into batch_pass_events; every view of the pass reads it there.
-    const staged = raw('batch_pass_events');
+    // It holds events after the cutoff time too (for sessions): the views count those before it.
+    const staged = sql`(SELECT * FROM batch_pass_events WHERE event_time < ${cutoff.cutoffTime}) AS staged`;
+    await this.ctx.run(this.ctx.fn.truncate('batch_session_events'));
     const valueColumns = DIMENSION_PROPERTIES.map(valueColumn);
     for (let index = 0; index < passes; index++) {
       await this.ctx.run(this.ctx.fn.truncate('batch_pass_events'));
@@ -244,7 +256,10 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         INSERT INTO batch_pass_events (site, page_id, visitor_id, hll_index, hll_rank, event_time, copies, ${raw(valueColumns.join(', '))})
         SELECT site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
           ${joinSql(DIMENSION_PROPERTIES.map((p) => this.dedupedValueSql(p)), ', ')}
-        FROM (${deduped}) AS deduped WHERE event_time < ${cutoff.cutoffTime}`);
+        FROM (${deduped}) AS deduped`);
+      await this.ctx.run(sql`
+        INSERT INTO batch_session_events (site, visitor_id, page_id, event_time)
+        SELECT site, visitor_id, page_id, event_time FROM batch_pass_events`);
       await this.ctx.run(sql`
         INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
         SELECT ${batchId}, site, page_id, ${hour} AS b, count(*) FROM ${staged} GROUP BY site, page_id, b`);
@@ -269,6 +284,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       positions += Number(stats[0]?.['positions'] ?? 0);
     }
     await this.ctx.run(this.ctx.fn.truncate('batch_pass_events'));
+    await this.buildSessions(batchId, cutoff, eventsPerPass);
     // Coarser views are rolled up from the finest one, not recomputed from the raw copy.
     const dayOfBucket = raw(bucketSql(kind, 'bucket', 'day'));
     await this.ctx.run(sql`
@@ -289,6 +305,95 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> '' AND ${realSite}
       GROUP BY batch_id, site, bucket, visitor_id`);
     return { rowsCounted: counted, rowsDuplicate: positions - counted };
+  }
+
+  /**
+   * The session views (shared/core/sessions.ts): the deduplicated events of the whole raw copy
+   * (batch_session_events) are sessionized per (site, visitor), in passes over disjoint sets of
+   * visitors of at most `eventsPerPass` events each, so a visitor's events are always together
+   * and a session across midnight is one session. Sessions that start before the cutoff time
+   * are counted whole, with their events after it (the speed layer counts only sessions that
+   * start at or after the boundary): visits, bounces, total duration and page views by the hour
+   * of the start, for the site and per entry and exit page.
+   */
+  private async buildSessions(batchId: string, cutoff: BatchCutoff, eventsPerPass: number): Promise<void> {
+    const { sql } = this.ctx.dialect;
+    const { fn, kind } = this.ctx;
+    const sizeRows = await this.ctx.rows(sql`SELECT count(*) AS n FROM batch_session_events`);
+    const passes = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
+    const hour = raw(bucketSql(kind, 'session_start', 'hour'));
+    const sums = sql`count(*), sum(CASE WHEN pageviews = 1 THEN 1 ELSE 0 END), sum(session_end - session_start), sum(pageviews)`;
+    const columns = sql`(batch_id, site, page_id, bucket, visits, bounces, duration_ms, pageviews)`;
+    const started = sql`session_start < ${cutoff.cutoffTime}`;
+    for (let index = 0; index < passes; index++) {
+      await this.ctx.run(fn.truncate('batch_pass_sessions'));
+      const inPass = passes === 1 ? sql`1 = 1` : sql`${raw(fn.hashBucket('visitor_id', passes))} = ${index}`;
+      await this.ctx.run(sql`
+        INSERT INTO batch_pass_sessions (site, session_start, session_end, pageviews, entry_page, exit_page)
+        ${kind === 'clickhouse' ? this.sessionsClickHouseSql(inPass) : this.sessionsDuckDbSql(inPass)}`);
+      await this.ctx.run(sql`
+        INSERT INTO batch_session_hour ${columns}
+        SELECT ${batchId}, site, '', ${hour} AS b, ${sums} FROM batch_pass_sessions WHERE ${started} GROUP BY site, b`);
+      for (const [property, page] of [
+        ['visit:entry_page', 'entry_page'],
+        ['visit:exit_page', 'exit_page'],
+      ] as const) {
+        await this.ctx.run(sql`
+          INSERT INTO batch_session_hour ${columns}
+          SELECT ${batchId}, concat(site, ${DIMENSION_SEPARATOR + property}), ${raw(page)}, ${hour} AS b, ${sums}
+          FROM batch_pass_sessions WHERE ${started} GROUP BY site, ${raw(page)}, b`);
+      }
+    }
+    await this.ctx.run(fn.truncate('batch_pass_sessions'));
+    await this.ctx.run(fn.truncate('batch_session_events'));
+    const day = raw(bucketSql(kind, 'bucket', 'day'));
+    await this.ctx.run(sql`
+      INSERT INTO batch_session_day ${columns}
+      SELECT batch_id, site, page_id, ${day} AS b, sum(visits), sum(bounces), sum(duration_ms), sum(pageviews)
+      FROM batch_session_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, page_id, b`);
+  }
+
+  /**
+   * Sessions of the visitors `inPass` on ClickHouse (no window functions on 18.16): each
+   * visitor's events sorted by (time, page) into an array; an event more than the gap after the
+   * one before it starts a session; a running sum of starts numbers them.
+   */
+  private sessionsClickHouseSql(inPass: SqlFragment): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    // Event times are after 2000-01-01, so the first event's "gap" from 0 always starts a session.
+    return sql`
+      SELECT site, min(t), max(t), count(*), argMin(p, i), argMax(p, i) FROM (
+        SELECT site, visitor_id, tupleElement(e, 1) AS t, tupleElement(e, 2) AS p, i, n
+        FROM (
+          SELECT site, visitor_id, events,
+            arrayCumSum(arrayMap((x, prev) -> tupleElement(x, 1) - prev > ${SESSION_GAP_MS} ? 1 : 0, events,
+              arrayPushFront(arrayPopBack(arrayMap(x -> tupleElement(x, 1), events)), toInt64(0)))) AS numbers
+          FROM (
+            SELECT site, visitor_id, arraySort(groupArray((event_time, page_id))) AS events
+            FROM batch_session_events WHERE ${inPass} GROUP BY site, visitor_id
+          ) AS visitor_events
+        ) AS numbered
+        ARRAY JOIN events AS e, arrayEnumerate(events) AS i, numbers AS n
+      ) AS session_events
+      GROUP BY site, visitor_id, n`;
+  }
+
+  /** Sessions of the visitors `inPass` on DuckDB: the same rule with window functions. */
+  private sessionsDuckDbSql(inPass: SqlFragment): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    const order = raw('PARTITION BY site, visitor_id ORDER BY event_time, page_id');
+    return sql`
+      SELECT site, min(event_time), max(event_time), count(*), arg_min(page_id, i), arg_max(page_id, i) FROM (
+        SELECT site, visitor_id, event_time, page_id, i,
+          sum(CASE WHEN prev IS NULL OR event_time - prev > ${SESSION_GAP_MS} THEN 1 ELSE 0 END) OVER (${order} ROWS UNBOUNDED PRECEDING) AS n
+        FROM (
+          SELECT site, visitor_id, event_time, page_id,
+            lag(event_time) OVER (${order}) AS prev,
+            row_number() OVER (${order}) AS i
+          FROM batch_session_events WHERE ${inPass}
+        ) AS ordered
+      ) AS numbered
+      GROUP BY site, visitor_id, n`;
   }
 
   /**
@@ -362,6 +467,25 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         AND bucket >= ${query.from} AND bucket < ${query.to}
       GROUP BY bucket ORDER BY bucket`);
     return rows.map((r) => ({ bucket: Number(r['bucket']), views: Number(r['views']) }));
+  }
+
+  async batchSessions(batchId: string, query: ViewQuery, grain: BatchGrain = 'hour'): Promise<BucketSessions[]> {
+    const { sql } = this.ctx.dialect;
+    const rows = await this.ctx.rows(sql`
+      SELECT bucket, ${raw(SESSION_SUMS)} FROM ${raw(`batch_session_${grain}`)}
+      WHERE batch_id = ${batchId} AND site = ${query.site} AND page_id = ${query.pageId ?? ''}
+        AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY bucket ORDER BY bucket`);
+    return rows.map((r) => ({ bucket: Number(r['bucket']), ...toSessionTotals(r) }));
+  }
+
+  async batchSessionPages(batchId: string, query: ViewQuery): Promise<PageSessions[]> {
+    const { sql } = this.ctx.dialect;
+    const rows = await this.ctx.rows(sql`
+      SELECT page_id, ${raw(SESSION_SUMS)} FROM batch_session_hour
+      WHERE batch_id = ${batchId} AND site = ${query.site} AND bucket >= ${query.from} AND bucket < ${query.to}
+      GROUP BY page_id`);
+    return rows.map((r) => ({ pageId: String(r['page_id']), ...toSessionTotals(r) }));
   }
 
   async batchSites(batchId: string, from: number, to: number): Promise<string[]> {

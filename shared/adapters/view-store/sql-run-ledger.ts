@@ -9,7 +9,7 @@ import { raw, type SqlContext } from './sql-context.ts';
 import type { BatchBoundary, BatchRunRecord, BatchRunStatus, BatchViewReader, BatchViewWriter, RunDivergence } from './view-store.ts';
 
 /** Tables holding one version of the batch views per run (batch_id). */
-export const BATCH_VIEW_TABLES = ['batch_page_hour', 'batch_page_day', 'batch_site_hour', 'batch_site_day', 'batch_visitors_day'] as const;
+export const BATCH_VIEW_TABLES = ['batch_page_hour', 'batch_page_day', 'batch_site_hour', 'batch_site_day', 'batch_visitors_day', 'batch_session_hour', 'batch_session_day'] as const;
 
 /** The ledger columns that change with a run's state; a run's latest row holds their values. */
 const RUN_STATE_COLUMNS = ['status', 'finished_at', 'cutoff_time', 'end_offsets', 'rows_read', 'rows_invalid', 'rows_duplicate', 'rows_counted', 'error', 'divergence'];

@@ -10,15 +10,20 @@ import { bucketStart, isBucketEdge } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
 import { pageFilter, raw, toPageTotal, type Row, type SqlContext, type TableRows } from './sql-context.ts';
 import { speedLateLane } from './view-store.ts';
+import type { SessionTotals } from '../../core/sessions.ts';
 import type {
+  BucketSessions,
   BucketVisitorSketches,
+  PageSessions,
   PageTotal,
   SpeedBucketViews,
   SpeedCheckpoint,
   SpeedMinuteRow,
   SpeedRowKeys,
   SpeedOverflowRow,
+  SpeedOpenSessionRow,
   SpeedRows,
+  SpeedSessionRow,
   SpeedVersionRange,
   SpeedVisitorsRow,
   SpeedViewReader,
@@ -33,6 +38,8 @@ export const SPEED_TABLE_KEYS: Readonly<Record<string, readonly string[]>> = {
   speed_page_minute: ['site', 'page_id', 'bucket'],
   speed_overflow_minute: ['site', 'bucket'],
   speed_visitors: ['site', 'page_id', 'grain', 'bucket'],
+  speed_session_minute: ['site', 'page_id', 'bucket'],
+  speed_open_sessions: ['site', 'visitor_id'],
 };
 export const SPEED_TABLES = Object.keys(SPEED_TABLE_KEYS);
 
@@ -102,6 +109,34 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
       }
     }
     return minutes.entries().filter((b) => b.views > 0 || b.overcountBound > 0);
+  }
+
+  /** The latest session sums of every (partition, key) of the query's site in [from, to), with `by` as selected. */
+  private latestSessionsSql(query: ViewQuery, by: 'bucket' | 'page_id'): SqlFragment {
+    const { sql } = this.ctx.dialect;
+    const argMax = this.argMax;
+    const page = by === 'bucket' ? sql`AND page_id = ${query.pageId ?? ''}` : sql`AND page_id <> ''`;
+    return sql`
+      SELECT ${raw(by)}, sum(v) AS visits, sum(b) AS bounces, sum(d) AS duration_ms, sum(p) AS pageviews FROM (
+        SELECT log_partition, page_id, bucket, ${argMax}(visits, version) AS v, ${argMax}(bounces, version) AS b,
+          ${argMax}(duration_ms, version) AS d, ${argMax}(pageviews, version) AS p
+        FROM speed_session_minute
+        WHERE site = ${query.site} ${page} AND bucket >= ${query.from} AND bucket < ${query.to}
+        GROUP BY log_partition, page_id, bucket
+      ) AS latest GROUP BY ${raw(by)}`;
+  }
+
+  async speedSessions(query: ViewQuery): Promise<BucketSessions[]> {
+    const rows = await this.ctx.rows(this.latestSessionsSql(query, 'bucket'));
+    return rows
+      .map((r) => ({ bucket: Number(r['bucket']), ...toSessionTotals(r) }))
+      .filter((r) => r.visits !== 0)
+      .sort((a, b) => a.bucket - b.bucket);
+  }
+
+  async speedSessionPages(query: ViewQuery): Promise<PageSessions[]> {
+    const rows = await this.ctx.rows(this.latestSessionsSql(query, 'page_id'));
+    return rows.map((r) => ({ pageId: String(r['page_id']), ...toSessionTotals(r) })).filter((r) => r.visits !== 0);
   }
 
   async speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
@@ -189,7 +224,7 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
     const { sql } = this.ctx.dialect;
     const argMax = this.argMax;
     const fromHour = bucketStart(fromBucket, 'hour');
-    const [pageMinutes, overflow, visitors] = await Promise.all([
+    const [pageMinutes, overflow, visitors, sessions, openSessions] = await Promise.all([
       this.speedPartitionRows(partition, maxVersion, fromBucket),
       this.ctx.rows(sql`
         SELECT site, bucket, ${argMax}(total, version) AS latest_total, ${argMax}(cms_width, version) AS latest_width,
@@ -203,23 +238,38 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
         FROM speed_visitors
         WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromHour}
         GROUP BY site, page_id, grain, bucket`),
+      this.ctx.rows(sql`
+        SELECT site, page_id, bucket, ${raw(LATEST_SESSION_SUMS(this.ctx.fn.argMax))}, max(version) AS latest_version
+        FROM speed_session_minute
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND bucket >= ${fromBucket}
+        GROUP BY site, page_id, bucket`),
+      this.ctx.rows(sql`
+        SELECT site, visitor_id, ${argMax}(bucket, version) AS latest_end, ${argMax}(session_start, version) AS latest_start,
+          ${argMax}(pageviews, version) AS latest_pageviews, ${argMax}(entry_page, version) AS latest_entry,
+          ${argMax}(exit_page, version) AS latest_exit, ${argMax}(last_event, version) AS latest_event,
+          ${argMax}(removed, version) AS latest_removed, max(version) AS latest_version
+        FROM speed_open_sessions
+        WHERE log_partition = ${partition} AND version <= ${maxVersion}
+        GROUP BY site, visitor_id`),
     ]);
     return {
       pageMinutes,
       overflow: overflow.map((r) => toOverflowRow(partition, r)),
       visitors: visitors.map((r) => toVisitorsRow(partition, r)),
+      sessions: sessions.map((r) => toSessionRow(partition, r)),
+      openSessions: openSessions.map((r) => toOpenSessionRow(partition, r)).filter((r) => !r.removed),
     };
   }
 
   async speedRowsSince(ranges: readonly SpeedVersionRange[]): Promise<SpeedRows> {
-    if (ranges.length === 0) return { pageMinutes: [], overflow: [], visitors: [] };
+    if (ranges.length === 0) return { pageMinutes: [], overflow: [], visitors: [], sessions: [] };
     const { sql } = this.ctx.dialect;
     const argMax = this.argMax;
     const inRanges = joinSql(
       ranges.map((r) => sql`(log_partition IN (${[r.partition, speedLateLane(r.partition)]}) AND version > ${r.after} AND version <= ${r.through})`),
       ' OR ',
     );
-    const [pageMinutes, overflow, visitors] = await Promise.all([
+    const [pageMinutes, overflow, visitors, sessions] = await Promise.all([
       this.ctx.rows(sql`
         SELECT log_partition, site, page_id, bucket, ${argMax}(views, version) AS latest_views, max(version) AS latest_version
         FROM speed_page_minute WHERE ${inRanges}
@@ -234,12 +284,17 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
         SELECT log_partition, site, page_id, grain, bucket, ${argMax}(hll, version) AS latest_hll, max(version) AS latest_version
         FROM speed_visitors WHERE ${inRanges}
         GROUP BY log_partition, site, page_id, grain, bucket`),
+      this.ctx.rows(sql`
+        SELECT log_partition, site, page_id, bucket, ${raw(LATEST_SESSION_SUMS(this.ctx.fn.argMax))}, max(version) AS latest_version
+        FROM speed_session_minute WHERE ${inRanges}
+        GROUP BY log_partition, site, page_id, bucket`),
     ]);
     const partitionOf = (r: Row): number => Number(r['log_partition']);
     return {
       pageMinutes: pageMinutes.map((r) => toMinuteRow(partitionOf(r), r)),
       overflow: overflow.map((r) => toOverflowRow(partitionOf(r), r)),
       visitors: visitors.map((r) => toVisitorsRow(partitionOf(r), r)),
+      sessions: sessions.map((r) => toSessionRow(partitionOf(r), r)),
     };
   }
 
@@ -315,6 +370,36 @@ function speedTableRows(rows: SpeedRows): TableRows[] {
       })),
     },
     {
+      table: 'speed_session_minute',
+      rows: (rows.sessions ?? []).map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        page_id: r.pageId,
+        bucket: r.bucket,
+        visits: r.visits,
+        bounces: r.bounces,
+        duration_ms: r.durationMs,
+        pageviews: r.pageviews,
+        version: r.version,
+      })),
+    },
+    {
+      table: 'speed_open_sessions',
+      rows: (rows.openSessions ?? []).map((r) => ({
+        log_partition: r.partition,
+        site: r.site,
+        visitor_id: r.visitorId,
+        bucket: r.end,
+        session_start: r.start,
+        pageviews: r.pageviews,
+        entry_page: r.entryPage,
+        exit_page: r.exitPage,
+        last_event: r.lastEvent,
+        removed: r.removed ? 1 : 0,
+        version: r.version,
+      })),
+    },
+    {
       table: 'speed_visitors',
       rows: rows.visitors.map((r) => ({
         log_partition: r.partition,
@@ -327,6 +412,45 @@ function speedTableRows(rows: SpeedRows): TableRows[] {
       })),
     },
   ];
+}
+
+/** The latest session sums of a group of versions of one key. */
+const LATEST_SESSION_SUMS = (argMax: string): string =>
+  `${argMax}(visits, version) AS latest_visits, ${argMax}(bounces, version) AS latest_bounces, ` +
+  `${argMax}(duration_ms, version) AS latest_duration, ${argMax}(pageviews, version) AS latest_pageviews`;
+
+function toSessionTotals(r: Row): SessionTotals {
+  return { visits: Number(r['visits']), bounces: Number(r['bounces']), durationMs: Number(r['duration_ms']), pageviews: Number(r['pageviews']) };
+}
+
+function toSessionRow(partition: number, r: Row): SpeedSessionRow {
+  return {
+    partition,
+    site: String(r['site']),
+    pageId: String(r['page_id']),
+    bucket: Number(r['bucket']),
+    visits: Number(r['latest_visits']),
+    bounces: Number(r['latest_bounces']),
+    durationMs: Number(r['latest_duration']),
+    pageviews: Number(r['latest_pageviews']),
+    version: Number(r['latest_version']),
+  };
+}
+
+function toOpenSessionRow(partition: number, r: Row): SpeedOpenSessionRow {
+  return {
+    partition,
+    site: String(r['site']),
+    visitorId: String(r['visitor_id']),
+    start: Number(r['latest_start']),
+    end: Number(r['latest_end']),
+    pageviews: Number(r['latest_pageviews']),
+    entryPage: String(r['latest_entry']),
+    exitPage: String(r['latest_exit']),
+    lastEvent: String(r['latest_event']),
+    removed: Number(r['latest_removed']) !== 0,
+    version: Number(r['latest_version']),
+  };
 }
 
 function checkpointRow(checkpoint: SpeedCheckpoint): Row {

@@ -21,11 +21,13 @@ import type {
   EventCount,
   EventCountsQuery,
   BatchRunRecord,
+  BucketSessions,
   BucketViews,
   BucketVisitorSketches,
   BuildStats,
   DayVisitors,
   InvalidRecordRow,
+  PageSessions,
   PageTotal,
   RawEventRow,
   RawEventsQuery,
@@ -114,6 +116,12 @@ export abstract class SqlViewStore implements ViewStore {
   speedRowsSince(ranges: readonly SpeedVersionRange[]): Promise<SpeedRows> {
     return this.speed.speedRowsSince(ranges);
   }
+  speedSessions(query: ViewQuery): Promise<BucketSessions[]> {
+    return this.speed.speedSessions(query);
+  }
+  speedSessionPages(query: ViewQuery): Promise<PageSessions[]> {
+    return this.speed.speedSessionPages(query);
+  }
   speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
     return this.speed.speedPageTotals(query);
   }
@@ -178,6 +186,12 @@ export abstract class SqlViewStore implements ViewStore {
   }
   batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]> {
     return this.batch.batchPageTotals(batchId, query);
+  }
+  batchSessions(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketSessions[]> {
+    return this.batch.batchSessions(batchId, query, grain);
+  }
+  batchSessionPages(batchId: string, query: ViewQuery): Promise<PageSessions[]> {
+    return this.batch.batchSessionPages(batchId, query);
   }
   batchSites(batchId: string, from: number, to: number): Promise<string[]> {
     return this.batch.batchSites(batchId, from, to);

@@ -6,6 +6,7 @@
  *
  * All times are epoch milliseconds (UTC). Bucket starts follow shared/core/time-buckets.ts.
  */
+import type { SessionTotals } from '../../core/sessions.ts';
 import type { SqlDialect } from '../sql-escape.ts';
 import type { PageViewSchemaVersion, VisitFields } from '../../core/page-view.ts';
 import type { PropertyDefinition, PropertyFilter } from '../../core/query/properties.ts';
@@ -76,11 +77,43 @@ export interface SpeedVisitorsRow {
   version: number;
 }
 
+/**
+ * Session sums (shared/core/sessions.ts) of the sessions a partition holds that start in a
+ * minute: of a site (`pageId` ''), or of an entry (exit) page under `<site>|visit:entry_page`
+ * (`exit_page`). The value for the key at the version, as a page's views are.
+ */
+export interface SpeedSessionRow extends SessionTotals {
+  partition: number;
+  site: string;
+  pageId: string;
+  bucket: number;
+  version: number;
+}
+
+/** A visitor's open session as a partition holds it at a version, or (`removed`) that it holds none any more. */
+export interface SpeedOpenSessionRow {
+  partition: number;
+  site: string;
+  visitorId: string;
+  start: number;
+  end: number;
+  pageviews: number;
+  entryPage: string;
+  exitPage: string;
+  /** What identifies the session's last applied event (a redelivery of it adds nothing). */
+  lastEvent: string;
+  removed: boolean;
+  version: number;
+}
+
 /** Everything the speed layer writes for a checkpoint. */
 export interface SpeedRows {
   pageMinutes: SpeedMinuteRow[];
   overflow: SpeedOverflowRow[];
   visitors: SpeedVisitorsRow[];
+  /** Absent: none (a writer without sessions). */
+  sessions?: SpeedSessionRow[];
+  openSessions?: SpeedOpenSessionRow[];
 }
 
 /**
@@ -162,6 +195,16 @@ export interface RawEventsQuery {
 export interface PageTotal {
   pageId: string;
   views: number;
+}
+
+/** Session sums (shared/core/sessions.ts) of the sessions that start in a bucket. */
+export interface BucketSessions extends SessionTotals {
+  bucket: number;
+}
+
+/** Session sums of the sessions with one entry (or exit) page. */
+export interface PageSessions extends SessionTotals {
+  pageId: string;
 }
 
 /** Batch views come in two grains. */
@@ -273,6 +316,14 @@ export interface SpeedViewReader extends StoreReadiness {
    * estimates are taken per minute first); the SQL stores answer minutes either way.
    */
   speedViews(query: ViewQuery, grain?: 'minute' | 'hour'): Promise<SpeedBucketViews[]>;
+  /**
+   * Session sums by the minute of the session start in [from, to), summed over partitions: of a
+   * site (`pageId` absent), or of an entry (exit) page `pageId` under `<site>|visit:entry_page`
+   * (`exit_page`). Buckets with no visits are absent.
+   */
+  speedSessions(query: ViewQuery): Promise<BucketSessions[]>;
+  /** Session sums per entry (or exit) page over [from, to), under `<site>|visit:entry_page` (`exit_page`). */
+  speedSessionPages(query: ViewQuery): Promise<PageSessions[]>;
   /** The latest visitor sketch of every (partition, bucket) in [from, to), base64; merge them for the union. */
   speedVisitorSketches(query: VisitorsQuery): Promise<string[]>;
   /**
@@ -330,6 +381,14 @@ export interface BatchViewReader extends StoreReadiness {
   batchViews(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketViews[]>;
   /** Page views per page over [from, to) (hour buckets) of a batch version. */
   batchPageTotals(batchId: string, query: ViewQuery): Promise<PageTotal[]>;
+  /**
+   * Session sums of a batch version by the hour or day of the session start in [from, to): of
+   * the site (`pageId` absent), or, under the site `<site>|visit:entry_page` (or `exit_page`), of
+   * the sessions with the entry (exit) page `pageId`.
+   */
+  batchSessions(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketSessions[]>;
+  /** Session sums per entry (or exit) page over [from, to) (hour buckets), under `<site>|visit:entry_page` (`exit_page`). */
+  batchSessionPages(batchId: string, query: ViewQuery): Promise<PageSessions[]>;
   /** Sites with batch views in [from, to) of a batch version. */
   batchSites(batchId: string, from: number, to: number): Promise<string[]>;
   /** Exact distinct visitors over the days in [from, to) (day-aligned), of a page or the site. */
