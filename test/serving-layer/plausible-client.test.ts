@@ -143,7 +143,8 @@ describe('a published Plausible Stats API v1 client (npm plausible) against the 
   it('realtime visitors: the distinct visitors of the last five minutes', async () => {
     const from = Math.floor((Date.now() - 5 * MIN) / MIN) * MIN;
     expect(await client.getRealtime()).toBe(visitors(events, from, Date.now() + 1));
-    expect(visitors(events, from, Date.now() + 1)).toBe(4);
+    // r0..r2 and v1 (and, in the first minutes of a UTC day, today's first visitors too).
+    expect(visitors(events, from, Date.now() + 1)).toBeGreaterThanOrEqual(4);
   });
 
   it('aggregate over 7d and 30d: pageviews and visitors', async () => {
