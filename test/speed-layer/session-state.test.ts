@@ -212,16 +212,18 @@ const streams = fc.array(
 );
 
 function eventsOf(steps: readonly { visitor: string; site: string; page: string; gap: number; duplicate: boolean }[]): Event[] {
+  // Each step is a visitor's next page view, `gap` after its previous one (on any site); the
+  // stream is all of them in time order (a stable sort keeps a redelivery right after its event).
+  const last = new Map<string, number>();
   const events: Event[] = [];
-  // Per visitor and site, in time order; interleaved across them.
-  let t = 0;
   for (const s of steps) {
-    t += Math.floor(s.gap / 4);
+    const t = (last.get(s.visitor) ?? 0) + s.gap;
+    last.set(s.visitor, t);
     const e = pv(s.visitor, t, s.page, s.site);
     events.push(e);
     if (s.duplicate) events.push({ ...e });
   }
-  return events;
+  return events.sort((a, b) => a.timestamp - b.timestamp);
 }
 
 describe('SessionState: random in-order streams', () => {
@@ -322,25 +324,44 @@ describe('SessionState eviction', () => {
     expect(state.earlyEvictions).toBe(0);
   });
 
-  it('closes a silent visitor\'s session 30 minutes plus the margin after its last event was applied (wall clock)', () => {
+  it.each([
+    ['keeps', GAP + SESSION_IDLE_MARGIN_MS, 1],
+    ['closes', GAP + SESSION_IDLE_MARGIN_MS + 1, 0],
+  ])('%s a silent visitor\'s session %d ms after its last event was applied (wall clock), at the next pass', (_what, idleMs, active) => {
     clock = T0;
     const state = new SessionState(settings(GAP));
     const store = new RowStore();
     state.apply(pv('v', 0), true);
-    checkpoint(state, store);
-    clock = T0 + GAP + SESSION_IDLE_MARGIN_MS;
-    checkpoint(state, store);
-    expect(state.activeVisitors).toBe(1);
-    clock += 1000;
-    checkpoint(state, store);
-    expect(state.activeVisitors).toBe(1); // The previous pass was less than EVICTION_PASS_MS ago.
-    clock += EVICTION_PASS_MS;
+    clock = T0 + idleMs;
     expect(state.hasChanges()).toBe(true);
     checkpoint(state, store);
-    expect(state.activeVisitors).toBe(0);
-    expect(checkpoint(state, store).closedSessions).toEqual([{ site: 'a.example', visitorId: 'v' }]);
-    expect(store.open.size).toBe(0);
+    expect(state.activeVisitors).toBe(active);
+    expect(checkpoint(state, store).closedSessions).toEqual(active === 1 ? [] : [{ site: 'a.example', visitorId: 'v' }]);
+    expect(store.open.size).toBe(active);
     expect(store.sums()).toEqual(expected([pv('v', 0)]));
+  });
+
+  it('runs eviction passes every EVICTION_PASS_MS, not per checkpoint', () => {
+    clock = T0;
+    const state = new SessionState(settings(GAP));
+    const store = new RowStore();
+    state.apply(pv('v', 0), true);
+    checkpoint(state, store); // a pass
+    clock = T0 + EVICTION_PASS_MS - 1;
+    expect(state.hasChanges()).toBe(false);
+    clock = T0 + GAP + SESSION_IDLE_MARGIN_MS + 1;
+    checkpoint(state, store); // a pass: closes v
+    expect(state.activeVisitors).toBe(0);
+    const applied = clock;
+    state.apply(pv('w', applied - T0), true);
+    clock = applied + GAP + SESSION_IDLE_MARGIN_MS - 1000;
+    checkpoint(state, store); // a pass: w is not silent long enough
+    clock += 1001;
+    checkpoint(state, store); // it is now, but this is too soon after the previous pass
+    expect(state.activeVisitors).toBe(1);
+    clock += EVICTION_PASS_MS;
+    checkpoint(state, store);
+    expect(state.activeVisitors).toBe(0);
   });
 
   it('a visitor closed and back before the snapshot is written as open, not closed', () => {
