@@ -67,6 +67,13 @@ export interface SpeedLayerOptions {
    */
   dimensions?: boolean;
   /**
+   * Keep sessions: each visitor's open session and the visits, bounces, duration and page views of
+   * sessions by start minute, per site and per entry and exit page (speed-layer/session-state.ts),
+   * in the byte budget shared with the page views.
+   * @default true
+   */
+  sessions?: boolean;
+  /**
    * HyperLogLog precision p: standard error 1.04 / √(2^p). Must be the batch layer's precision
    * (HLL_BATCH_PRECISION): visitor unions across the batch boundary need equal precisions.
    * @default HLL_BATCH_PRECISION
@@ -109,6 +116,7 @@ export const SPEED_LAYER_DEFAULTS = {
   cmsDelta: ENV.SPEED_CMS_DELTA.default,
   topPagesCapacity: 1000,
   dimensions: true,
+  sessions: true,
   hllPrecision: ENV.SPEED_HLL_PRECISION.default,
   retentionMarginMs: ENV.SPEED_RETENTION_MARGIN_MS.default,
   retentionCheckIntervalMs: 60_000,
@@ -152,6 +160,7 @@ export function resolveSpeedLayerOptions(options: SpeedLayerOptions): ResolvedSp
     cmsDelta: options.cmsDelta ?? d.cmsDelta,
     topPagesCapacity: options.topPagesCapacity ?? d.topPagesCapacity,
     dimensions: options.dimensions ?? d.dimensions,
+    sessions: options.sessions ?? d.sessions,
     hllPrecision: options.hllPrecision ?? d.hllPrecision,
     retentionMarginMs: options.retentionMarginMs ?? d.retentionMarginMs,
     retentionCheckIntervalMs: options.retentionCheckIntervalMs ?? d.retentionCheckIntervalMs,

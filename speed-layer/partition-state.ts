@@ -36,17 +36,21 @@
  * Pure and synchronous (the clock is injected), so that taking a snapshot for a checkpoint is atomic.
  */
 import type { PageView } from '../shared/core/page-view.ts';
+import { ByteBudget, EVICTION_PASS_MS, MEMORY_BYTES, residentFromAt } from './state-memory.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { CountMinSketch, HyperLogLog, SpaceSaving } from '../shared/core/sketches/index.ts';
-import { INTERVAL_MS, bucketStart } from '../shared/core/time-buckets.ts';
+import { INTERVAL_MS } from '../shared/core/time-buckets.ts';
 import { DIMENSION_PROPERTIES, dimensionSite, isDimensionSite } from '../shared/core/dimensions.ts';
 import { propertyValue } from '../shared/core/query/properties.ts';
+import { sessionSite } from '../shared/core/query/sessions-query.ts';
+import { SessionState, type SessionSnapshot, type SessionSumKind, type SessionSumRow } from './session-state.ts';
 import {
   speedLateLane,
   type SpeedMinuteRow,
   type SpeedOverflowRow,
   type SpeedRowKeys,
   type SpeedRows,
+  type SpeedSessionRow,
   type SpeedVisitorsRow,
   type VisitorsGrain,
 } from '../shared/adapters/view-store/index.ts';
@@ -56,6 +60,8 @@ import {
  * batch layer's (its minute is before the published boundary); `replayed`: already reflected
  * (below the checkpointed offset).
  */
+export { ByteBudget, EVICTION_PASS_MS, MEMORY_BYTES, residentFromAt } from './state-memory.ts';
+
 export type ApplyOutcome = 'counted' | 'before_boundary' | 'replayed';
 
 export interface SketchSettings {
@@ -68,44 +74,12 @@ export interface SketchSettings {
   hllPrecision: number;
   /** Keep the dimension views (views and visitors per value of each visit property; see shared/core/dimensions.ts). @default true */
   dimensions?: boolean;
+  /** Keep sessions (visits, bounces, duration, entry and exit pages; see session-state.ts). @default true */
+  sessions?: boolean;
   /** Wall clock. */
   now: () => number;
 }
 
-/**
- * Bytes of speed state held by every partition of a speed layer, against its budget. Estimated
- * from the entries' V8 sizes (measured on Node 20, x64; see MEMORY_BYTES): exact to within the
- * allocator's rounding, which the memory benchmark checks against the live heap.
- */
-export class ByteBudget {
-  used = 0;
-  constructor(readonly limit: number) {}
-  get full(): boolean {
-    return this.used >= this.limit;
-  }
-}
-
-/**
- * Estimated V8 sizes of the state's entries, in bytes (Node 20, x64; measured with heap
- * snapshots and `process.memoryUsage()` against the benchmark's state-alone worker): the object
- * and its slot in the list or map that holds it. A page: its entry, its two bucket arrays (array
- * and backing store headers) and its slot in the site's Map (hash tables run about half full, and
- * grow by doubling). A
- * string: the header and its characters, rounded to 8 bytes (one byte per character, as URLs
- * mostly are). Sketches report their own sizes (HyperLogLog, Count-Min).
- */
-export const MEMORY_BYTES = {
-  counter: 72 + 8,
-  visitorsEntry: 88 + 8,
-  overflowEntry: 64 + 8,
-  page: 40 + 2 * 48 + 96,
-  site: 64 + 3 * 48 + 200 + 56,
-  /** A late-lane entry's slot in the lane's Map, besides the entry and its key (not calibrated: lane entries are few and short-lived). */
-  laneSlot: 48,
-  string: (s: string) => 16 + 8 * Math.ceil(s.length / 8),
-  /** An array of `n` references. */
-  array: (n: number) => 32 + 8 * n,
-} as const;
 
 function dimensionNamesBytes(names: readonly string[] | null): number {
   if (names === null) return 0;
@@ -225,6 +199,8 @@ function removeWhere<T>(list: T[], drop: (entry: T) => boolean): T[] {
 
 export interface PartitionSnapshot {
   rows: SpeedRows;
+  /** The sessions' part (null without sessions), to mark dirty again after a failed write. */
+  readonly sessions: SessionSnapshot | null;
   nextOffset: number;
   /** ≤ nextOffset: the pages' visitor sketches written so far reflect every record below it. */
   replayFrom: number;
@@ -244,7 +220,22 @@ export interface RestoredPartition {
   rows: SpeedRows;
   residentFrom: number;
   /** The late lane's stored rows (`speedLateLane(partition)`): taken back into the lane. */
-  lane?: Pick<SpeedRows, 'pageMinutes' | 'visitors'>;
+  lane?: Pick<SpeedRows, 'pageMinutes' | 'visitors'> & Pick<SpeedRows, 'sessions'>;
+}
+
+/** The site a session sum row of `kind` is kept under (shared/core/query/sessions-query.ts). */
+function sessionRowSite(site: string, kind: SessionSumKind): string {
+  return kind === 'total' ? site : sessionSite(site, kind === 'entry' ? 'visit:entry_page' : 'visit:exit_page');
+}
+
+const ENTRY_SUFFIX = sessionSite('', 'visit:entry_page');
+const EXIT_SUFFIX = sessionSite('', 'visit:exit_page');
+
+/** A stored session row as the session state's sum row. */
+function toSumRow(r: SpeedSessionRow): SessionSumRow {
+  const kind: SessionSumKind = r.site.endsWith(ENTRY_SUFFIX) ? 'entry' : r.site.endsWith(EXIT_SUFFIX) ? 'exit' : 'total';
+  const site = kind === 'total' ? r.site : r.site.slice(0, r.site.length - (kind === 'entry' ? ENTRY_SUFFIX : EXIT_SUFFIX).length);
+  return { site, kind, pageId: r.pageId, bucket: r.bucket, visits: r.visits, bounces: r.bounces, durationMs: r.durationMs, pageviews: r.pageviews };
 }
 
 /** A read of the stored rows the late lane's entries are to be added into (see `PartitionState.laneKeys`). */
@@ -254,16 +245,10 @@ export interface LaneRead {
   readonly ids: readonly string[];
 }
 
-/** The first resident minute at `now`. */
-export function residentFromAt(now: number, hotWindowMs: number): number {
-  return bucketStart(now - hotWindowMs, 'minute');
-}
 
 const MINUTE_MS = INTERVAL_MS.minute;
 const HOUR_MS = INTERVAL_MS.hour;
 const MINUTES_PER_HOUR = 60;
-/** Eviction passes run at most this often (ms), or at every checkpoint while the byte budget is full. */
-export const EVICTION_PASS_MS = 30_000;
 
 /** A late-lane entry's key: its kind (`views`, or the visitors grain), site, page and minute. */
 function laneId(kind: 'views' | VisitorsGrain, site: string, pageId: string, minute: number): string {
@@ -303,6 +288,8 @@ export class PartitionState {
   /** Start of the published batch boundary's minute: earlier events are the batch layer's. */
   boundary = Number.NEGATIVE_INFINITY;
   private checkpointedOffset: number;
+  /** The partition's sessions (null when `settings.sessions` is false). */
+  readonly sessions: SessionState | null;
 
   constructor(
     readonly partition: number,
@@ -316,6 +303,30 @@ export class PartitionState {
     this.maxEventTime = restored?.maxEventTime ?? Number.NEGATIVE_INFINITY;
     this.checkpointVersion = restored?.version ?? 0;
     this.residentFrom = restored?.residentFrom ?? residentFromAt(settings.now(), settings.hotWindowMs);
+    this.sessions =
+      settings.sessions === false
+        ? null
+        : new SessionState(
+            { hotWindowMs: settings.hotWindowMs, now: settings.now },
+            budget,
+            restored === undefined
+              ? undefined
+              : {
+                  residentFrom: this.residentFrom,
+                  sums: (restored.rows.sessions ?? []).map(toSumRow),
+                  openSessions: (restored.rows.openSessions ?? []).map((r) => ({
+                    site: r.site,
+                    visitorId: r.visitorId,
+                    start: r.start,
+                    end: r.end,
+                    pageviews: r.pageviews,
+                    entryPage: r.entryPage,
+                    exitPage: r.exitPage,
+                    ...(r.lastEvent === '' ? {} : { lastEventHash: r.lastEvent }),
+                  })),
+                  lane: (restored.lane?.sessions ?? []).map(toSumRow),
+                },
+          );
     if (restored !== undefined) this.load(restored.rows);
     // The lane's rows as written (clean); emptied ones are left out.
     for (const r of restored?.lane?.pageMinutes ?? []) {
@@ -401,7 +412,11 @@ export class PartitionState {
     }
     this.nextOffset = offset + 1;
     const minute = Math.floor(event.timestamp / MINUTE_MS);
-    if (minute * MINUTE_MS < this.boundary) return 'before_boundary';
+    // Sessions see every event: one before the boundary continues its visitor's session uncounted
+    // (the batch layer counts it), so a visit that crosses the boundary is not counted again.
+    const counted = minute * MINUTE_MS >= this.boundary;
+    this.sessions?.apply(event, counted);
+    if (!counted) return 'before_boundary';
     if (event.timestamp > this.maxEventTime) this.maxEventTime = event.timestamp;
     hash64(event.visitorId, this.visitorHash);
     const { hi, lo } = this.visitorHash;
@@ -676,7 +691,8 @@ export class PartitionState {
       this.dirtyOverflows.length > 0 ||
       this.dirtyVisitors.length > 0 ||
       (withSketches && this.pageSketches.some((v) => v.dirty)) ||
-      this.nextOffset !== this.checkpointedOffset
+      this.nextOffset !== this.checkpointedOffset ||
+      (this.sessions?.hasChanges() ?? false)
     );
   }
 
@@ -724,11 +740,63 @@ export class PartitionState {
     else this.pageSketches = this.pageSketches.filter((v) => v.dirty);
     // Every page sketch change below nextOffset is written once none is left dirty.
     const replayFrom = this.pageSketches.length === 0 ? this.nextOffset : this.replayFrom;
-    return { rows: { pageMinutes, overflow, visitors }, nextOffset: this.nextOffset, replayFrom, maxEventTime: this.maxEventTime, version, entries };
+    const sessions = this.sessions?.snapshot() ?? null;
+    const rows: SpeedRows = { pageMinutes, overflow, visitors };
+    if (sessions !== null) {
+      rows.sessions = [
+        ...sessions.sums.map((r) => this.sessionRow(r, own, version)),
+        ...sessions.laneSums.map((r) => this.sessionRow(r, lane, version)),
+      ];
+      rows.openSessions = [
+        ...sessions.openSessions.map((r) => ({
+          partition: own,
+          site: r.site,
+          visitorId: r.visitorId,
+          start: r.start,
+          end: r.end,
+          pageviews: r.pageviews,
+          entryPage: r.entryPage,
+          exitPage: r.exitPage,
+          lastEvent: r.lastEventHash ?? '',
+          removed: false,
+          version,
+        })),
+        // A closed session's row says so; its last event time keeps it in a day that retention drops.
+        ...sessions.closedSessions.map((k) => ({
+          partition: own,
+          site: k.site,
+          visitorId: k.visitorId,
+          start: 0,
+          end: this.settings.now(),
+          pageviews: 0,
+          entryPage: '',
+          exitPage: '',
+          lastEvent: '',
+          removed: true,
+          version,
+        })),
+      ];
+    }
+    return { rows, sessions, nextOffset: this.nextOffset, replayFrom, maxEventTime: this.maxEventTime, version, entries };
+  }
+
+  private sessionRow(r: SessionSumRow, partition: number, version: number): SpeedSessionRow {
+    return {
+      partition,
+      site: sessionRowSite(r.site, r.kind),
+      pageId: r.pageId,
+      bucket: r.bucket,
+      visits: r.visits,
+      bounces: r.bounces,
+      durationMs: r.durationMs,
+      pageviews: r.pageviews,
+      version,
+    };
   }
 
   /** After a failed write: the snapshot's rows must be written again. */
   restoreDirty(snapshot: PartitionSnapshot): void {
+    if (snapshot.sessions !== null) this.sessions?.restoreDirty(snapshot.sessions);
     for (const entry of snapshot.entries) {
       if (entry.dirty) continue;
       entry.dirty = true;
@@ -758,6 +826,7 @@ export class PartitionState {
       this.lastEvictionPass = now;
       this.evict(this.budget.full);
     }
+    if (snapshot.sessions !== null) this.sessions?.checkpointed(snapshot.sessions);
   }
 
   private lastEvictionPass = Number.NEGATIVE_INFINITY;
@@ -817,6 +886,7 @@ export class PartitionState {
 
   /** Gives this partition's bytes back to the budget (the partition is dropped). */
   release(): void {
+    this.sessions?.release();
     this.budget.used -= this.memoryBytes;
     this.sites.clear();
     this.lane.clear();
@@ -824,7 +894,7 @@ export class PartitionState {
 
   /** Estimated bytes of state held (see MEMORY_BYTES). */
   get memoryBytes(): number {
-    let bytes = 0;
+    let bytes = this.sessions?.memoryBytes ?? 0;
     for (const [siteId, site] of this.sites) {
       bytes += MEMORY_BYTES.site + MEMORY_BYTES.string(siteId) + dimensionNamesBytes(site.dimensionSites);
       for (const [pageId, page] of site.pages) {

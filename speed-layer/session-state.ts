@@ -63,7 +63,7 @@ import type { PageView } from '../shared/core/page-view.ts';
 import { SESSION_GAP_MS, addToSession, addTotals, sessionTotals, type Session, type SessionTotals } from '../shared/core/sessions.ts';
 import { hash64, hash64FromBigInt, hash64ToBigInt, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { INTERVAL_MS } from '../shared/core/time-buckets.ts';
-import { ByteBudget, EVICTION_PASS_MS, MEMORY_BYTES, residentFromAt } from './partition-state.ts';
+import { ByteBudget, EVICTION_PASS_MS, MEMORY_BYTES, residentFromAt } from './state-memory.ts';
 
 /** What the session state reads of a page view. */
 export type SessionPageView = Pick<PageView, 'eventId' | 'site' | 'visitorId' | 'pageId' | 'timestamp'>;

@@ -464,6 +464,8 @@ export class SpeedLayer {
       ...snapshot.rows.pageMinutes.map((row): TaggedRow => ({ table: 'pageMinutes', row })),
       ...snapshot.rows.overflow.map((row): TaggedRow => ({ table: 'overflow', row })),
       ...snapshot.rows.visitors.map((row): TaggedRow => ({ table: 'visitors', row })),
+      ...(snapshot.rows.sessions ?? []).map((row): TaggedRow => ({ table: 'sessions', row })),
+      ...(snapshot.rows.openSessions ?? []).map((row): TaggedRow => ({ table: 'openSessions', row })),
     ];
     const refused = await writeIsolatingRefused(rows, (part) => this.store.writeSpeedRows(untag(part)));
     if (refused.length === 0) return;
@@ -529,14 +531,18 @@ export class SpeedLayer {
 type TaggedRow =
   | { table: 'pageMinutes'; row: SpeedRows['pageMinutes'][number] }
   | { table: 'overflow'; row: SpeedRows['overflow'][number] }
-  | { table: 'visitors'; row: SpeedRows['visitors'][number] };
+  | { table: 'visitors'; row: SpeedRows['visitors'][number] }
+  | { table: 'sessions'; row: NonNullable<SpeedRows['sessions']>[number] }
+  | { table: 'openSessions'; row: NonNullable<SpeedRows['openSessions']>[number] };
 
 function untag(rows: readonly TaggedRow[]): SpeedRows {
-  const out: SpeedRows = { pageMinutes: [], overflow: [], visitors: [] };
+  const out: Required<SpeedRows> = { pageMinutes: [], overflow: [], visitors: [], sessions: [], openSessions: [] };
   for (const r of rows) {
     if (r.table === 'pageMinutes') out.pageMinutes.push(r.row);
     else if (r.table === 'overflow') out.overflow.push(r.row);
-    else out.visitors.push(r.row);
+    else if (r.table === 'visitors') out.visitors.push(r.row);
+    else if (r.table === 'sessions') out.sessions.push(r.row);
+    else out.openSessions.push(r.row);
   }
   return out;
 }
@@ -552,5 +558,11 @@ function checkpointOf(partition: number, snapshot: PartitionSnapshot): SpeedChec
 }
 
 function mergeRows(rows: readonly SpeedRows[]): SpeedRows {
-  return { pageMinutes: rows.flatMap((r) => r.pageMinutes), overflow: rows.flatMap((r) => r.overflow), visitors: rows.flatMap((r) => r.visitors) };
+  return {
+    pageMinutes: rows.flatMap((r) => r.pageMinutes),
+    overflow: rows.flatMap((r) => r.overflow),
+    visitors: rows.flatMap((r) => r.visitors),
+    sessions: rows.flatMap((r) => r.sessions ?? []),
+    openSessions: rows.flatMap((r) => r.openSessions ?? []),
+  };
 }

@@ -265,7 +265,8 @@ describe('PartitionState', () => {
   it('beyond the byte budget, new pages go to the minute overflow too', () => {
     clock = T0;
     const budget = new ByteBudget(20_000);
-    const state = new PartitionState(0, SETTINGS, budget);
+    // Without sessions: their first chunk of open-session slots (about 1 MB) would fill this budget alone.
+    const state = new PartitionState(0, { ...SETTINGS, sessions: false }, budget);
     for (let i = 0; i < 200; i++) state.apply(i, pv(T0, `/page-${i}`, `v${i}`));
     const { rows } = state.snapshot(1);
     expect(rows.pageMinutes.length).toBeGreaterThan(0);
