@@ -4,11 +4,13 @@
  *   npx tsx bench/memory-sessions.ts [visitors]     (default 1,000,000)
  *
  * Standalone (not part of bench/run.ts). It runs itself again under `--expose-gc` when started
- * without it. One SessionState (no byte budget, a wall clock fixed at the start) is given:
+ * without it. One SessionState (no byte budget, the default 10-minute hot window, a wall clock at
+ * each event's time) is given:
  *
  *  1. one page view each for `visitors` distinct visitors (ids as the collector makes them: 32 hex
- *     digits), over 10 sites and 1,000 pages (`/blog/post-123`, uniform), in time order over the
- *     20 minutes before the clock, so that no session is closed;
+ *     digits), over 10 sites, each site's visitors over 1,000 pages (`/blog/post-123`, uniform), in
+ *     time order over the 20 minutes before the clock (the first 10 of them), so that no session
+ *     is closed;
  *  2. each visitor's second page view, 10 minutes after its first, on another page: every
  *     session is extended (exit page and start-minute sums change).
  *
@@ -59,7 +61,10 @@ function checkpoint(state: SessionState): void {
 
 function main(visitors: number): void {
   const now = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
-  const state = new SessionState({ hotWindowMs: 10 * MINUTE_MS, now: () => now }, new ByteBudget(Number.POSITIVE_INFINITY));
+  // The wall clock follows the events, as when they arrive live: their minutes are resident when
+  // first counted (the default 10-minute hot window), and stay so while sessions start in them.
+  let clock = now - 20 * MINUTE_MS;
+  const state = new SessionState({ hotWindowMs: 10 * MINUTE_MS, now: () => clock }, new ByteBudget(Number.POSITIVE_INFINITY));
   const salt = 'bench-salt';
   const site = (i: number): string => `site-${i % SITES}.example`;
   const visitorId = (i: number): string => visitorIdFrom(salt, site(i), `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`, 'Mozilla/5.0 (bench)');
@@ -69,13 +74,13 @@ function main(visitors: number): void {
     eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
     site: site(i),
     visitorId: visitorId(i),
-    pageId: `/blog/post-${i % PAGES}`,
+    pageId: `/blog/post-${Math.floor(i / SITES) % PAGES}`,
     timestamp: now - 20 * MINUTE_MS + Math.floor((i * 10 * MINUTE_MS) / visitors),
   });
   const second = (i: number): PageView => ({
     ...first(i),
     eventId: `00000000-0000-4000-9000-${String(i).padStart(12, '0')}`,
-    pageId: `/blog/post-${(i * 7 + 13) % PAGES}`,
+    pageId: `/blog/post-${(Math.floor(i / SITES) * 7 + 13) % PAGES}`,
     timestamp: now - 10 * MINUTE_MS + Math.floor((i * 10 * MINUTE_MS) / visitors),
   });
   const before = live();
@@ -91,7 +96,10 @@ function main(visitors: number): void {
         events.push(decoded.event);
       }
       const t = performance.now();
-      for (const e of events) state.apply(e, true);
+      for (const e of events) {
+        clock = e.timestamp;
+        state.apply(e, true);
+      }
       applyMs += performance.now() - t;
     }
     checkpoint(state);

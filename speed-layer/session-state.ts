@@ -215,6 +215,8 @@ export const SESSION_MEMORY_BYTES = {
   site: 72 + 3 * 180 + 32 + 40 + 8,
   /** An entry of a site's count of open sessions by start minute. */
   openStart: 40,
+  /** An entry of a site's set of complete minutes. */
+  completeMinute: 32,
   /** A late-lane entry's slot in the lane's Map, besides the entry and its key (as partition-state's). */
   laneSlot: MEMORY_BYTES.laneSlot,
   string: MEMORY_BYTES.string,
@@ -762,6 +764,12 @@ class SiteSessions {
   readonly pages = new Map<number, PageSums>();
   /** Open sessions held by the minute of their start: those minutes' sums stay in memory. */
   readonly openStarts = new Map<number, number>();
+  /**
+   * Minutes before `residentFrom` of which every stored non-zero sum is in memory (they were
+   * resident, and nothing non-zero of theirs was evicted since): a key of theirs not in memory
+   * is zero, and is created in memory rather than in the late lane.
+   */
+  readonly complete = new Set<number>();
   constructor(
     readonly id: string,
     /** Its number in SessionState's site list (the open sessions' `site` column). */
@@ -981,14 +989,14 @@ export class SessionState {
   }
 
   /**
-   * The entry of a key: in memory, or created (at zero) for a resident minute; for an earlier
-   * minute not in memory, the late lane's (the stored row is not known here).
+   * The entry of a key: in memory, or created (at zero) for a resident or complete minute; for
+   * an earlier minute, the late lane's (the stored row is not known here).
    */
   private sum(site: SiteSessions, kind: SessionSumKind, pageId: string, minute: number): SumEntry {
     const list = this.list(site, kind, pageId);
     const found = list === undefined ? undefined : find(list, minute);
     if (found !== undefined) return found;
-    if (minute * MINUTE_MS < this.residentFrom) return this.laneSum(site.id, kind, pageId, minute);
+    if (minute * MINUTE_MS < this.residentFrom && !site.complete.has(minute)) return this.laneSum(site.id, kind, pageId, minute);
     return this.newSum(site, kind, pageId, minute);
   }
 
@@ -1160,7 +1168,7 @@ export class SessionState {
    */
   checkpointed(_snapshot: SessionSnapshot): void {
     const now = this.settings.now();
-    this.residentFrom = Math.max(this.residentFrom, residentFromAt(now, this.settings.hotWindowMs));
+    this.advanceResidentFrom(residentFromAt(now, this.settings.hotWindowMs));
     if (!this.budget.full && now - this.lastEvictionPass < EVICTION_PASS_MS) return;
     this.lastEvictionPass = now;
     this.closeSessions(now);
@@ -1169,6 +1177,28 @@ export class SessionState {
     this.table.compact(pressed);
     this.evictSums(this.budget.full);
     this.dropSites();
+  }
+
+  /**
+   * Moves the resident horizon: the minutes it passes that hold sums or start open sessions are
+   * complete (all their keys are in memory), until something non-zero of theirs is evicted.
+   */
+  private advanceResidentFrom(to: number): void {
+    const from = this.residentFrom / MINUTE_MS;
+    if (to <= this.residentFrom) return;
+    this.residentFrom = to;
+    const until = to / MINUTE_MS;
+    const passed = (minute: number): boolean => minute >= from && minute < until;
+    for (const site of this.sites.values()) {
+      for (const e of site.totals) if (passed(e.minute)) this.markComplete(site, e.minute);
+      for (const minute of site.openStarts.keys()) if (passed(minute)) this.markComplete(site, minute);
+    }
+  }
+
+  private markComplete(site: SiteSessions, minute: number): void {
+    if (site.complete.has(minute)) return;
+    site.complete.add(minute);
+    this.account(SESSION_MEMORY_BYTES.completeMinute);
   }
 
   /** Closes the sessions over by their site's event time or by the wall clock. */
@@ -1237,19 +1267,25 @@ export class SessionState {
    * Drops written (clean) sum entries that are all zero, and those of minutes before
    * `residentFrom` in which no open session starts that were not updated since the previous
    * pass (all of them when `pressed` by the budget); and lane entries merged, or zero, once
-   * written. Keeping an entry is always safe: a resident entry is the truth for its key.
+   * written. Keeping an entry is always safe: a resident entry is the truth for its key. A minute
+   * that loses a non-zero entry is no longer complete; one left with no entry and no open session
+   * is forgotten.
    */
   private evictSums(pressed: boolean): void {
     const from = this.residentFrom / MINUTE_MS;
     for (const site of this.sites.values()) {
       const open = site.openStarts;
+      const held = new Set<number>();
       const drop = (e: SumEntry): boolean => {
         if (e.dirty) return false;
         if (isZero(e)) return true;
-        if (e.minute >= from || open.has(e.minute)) return false;
-        if (pressed || !e.touched) return true;
-        e.touched = false;
-        return false;
+        if (e.minute >= from || open.has(e.minute) || !(pressed || !e.touched)) {
+          e.touched = false;
+          held.add(e.minute);
+          return false;
+        }
+        if (site.complete.delete(e.minute)) this.account(-SESSION_MEMORY_BYTES.completeMinute);
+        return true;
       };
       let dropped = removeWhere(site.totals, drop);
       for (const [page, sums] of site.pages) {
@@ -1260,6 +1296,11 @@ export class SessionState {
         this.account(-SESSION_MEMORY_BYTES.pageSums);
       }
       this.account(-dropped * SESSION_MEMORY_BYTES.sumEntry);
+      for (const minute of site.complete) {
+        if (held.has(minute) || open.has(minute)) continue;
+        site.complete.delete(minute);
+        this.account(-SESSION_MEMORY_BYTES.completeMinute);
+      }
     }
     for (const [id, e] of this.lane) {
       if (e.dirty || !(e.merged || isZero(e))) continue;
@@ -1272,7 +1313,7 @@ export class SessionState {
   /** Lets go of sites that hold nothing. */
   private dropSites(): void {
     for (const [id, site] of this.sites) {
-      if (site.visitors > 0 || site.totals.length > 0 || site.pages.size > 0 || site.openStarts.size > 0) continue;
+      if (site.visitors > 0 || site.totals.length > 0 || site.pages.size > 0 || site.openStarts.size > 0 || site.complete.size > 0) continue;
       this.sites.delete(id);
       this.siteList[site.index] = undefined;
       this.freeSites.push(site.index);

@@ -401,19 +401,68 @@ describe('SessionState eviction', () => {
     expect(state.memoryBytes).toBeLessThan(held + 3 * 128 + 200);
     expect(state.laneEntries).toBe(0); // w's change went to memory: its start minute is held
     expect(store.lane.size).toBe(0);
-    // Late visitors of minute T0: a.example's total is in memory (w starts there), b.example's is not.
+    // Late visitors of minute T0: a.example's is complete in memory (w starts there), so u's new
+    // keys are made there; b.example's lost its sums, so r's three keys go to the lane.
     const late = [pv('u', 30_000, '/z'), pv('r', 10_000, '/a', 'b.example')];
     for (const e of late) state.apply(e, true);
     events.push(...late);
-    expect(state.laneEntries).toBe(5);
+    expect(state.laneEntries).toBe(3);
     checkpoint(state, store);
-    expect(store.lane.size).toBe(5);
+    expect([...store.lane.values()].map((r) => r.site)).toEqual(['b.example', 'b.example', 'b.example']);
     expect(store.sums()).toEqual(expected(events));
     const read = state.laneKeys()!;
-    expect(state.mergeLane(store.rowsFor(read.keys), read)).toBe(5);
+    expect(state.mergeLane(store.rowsFor(read.keys), read)).toBe(3);
     expect(state.laneEntries).toBe(0);
     checkpoint(state, store);
     expect([...store.lane.values()].every(zero)).toBe(true);
+    expect(store.sums()).toEqual(expected(events));
+  });
+
+  it('a visit longer than the hot window that moves to a new exit page needs no lane: its start minute is complete in memory', () => {
+    clock = T0;
+    const state = new SessionState(settings(MIN));
+    const store = new RowStore();
+    const events: Event[] = [];
+    for (let m = 0; m <= 60; m += 5) {
+      clock = T0 + m * MIN;
+      events.push(pv('v', m * MIN, `/page-${m}`), pv('w', m * MIN + 1000, `/other-${m}`));
+      state.apply(events.at(-2)!, true);
+      state.apply(events.at(-1)!, true);
+      clock += EVICTION_PASS_MS;
+      checkpoint(state, store);
+    }
+    expect(state.laneEntries).toBe(0);
+    expect(store.lane.size).toBe(0);
+    expect(store.sums()).toEqual(expected(events));
+    // A restart knows no minute before its hot window complete (its rows were not read): v's next
+    // page view goes to the lane — total, entry page, old and new exit page.
+    const restarted = new SessionState(settings(MIN), undefined, store.restored(residentFromAt(clock, MIN)));
+    clock += MIN;
+    events.push(pv('v', 65 * MIN, '/after-restart'));
+    restarted.apply(events.at(-1)!, true);
+    expect(restarted.laneEntries).toBe(4);
+    checkpoint(restarted, store);
+    expect(store.sums()).toEqual(expected(events));
+  });
+
+  it('a minute that lost some of its sums is no longer complete: a key evicted from it is not made again from zero', () => {
+    clock = T0;
+    const state = new SessionState(settings(MIN));
+    const store = new RowStore();
+    const events = [pv('p', 0, '/y'), pv('q', 0, '/x')];
+    for (const e of events) state.apply(e, true);
+    checkpoint(state, store); // a pass: everything resident, its marks of use cleared
+    clock = T0 + 31 * MIN;
+    // The site's clock passes p's and q's end by more than 30 minutes; a late visit of minute T0 on /x.
+    events.push(pv('k', 31 * MIN, '/k'), pv('r', 50_000, '/x'));
+    for (const e of events.slice(2)) state.apply(e, true);
+    clock += EVICTION_PASS_MS;
+    checkpoint(state, store); // closes p, q, r; evicts /y's sums of minute T0 (idle), keeps the total and /x's (used)
+    // Another late visit of minute T0, on /y: its stored row is not in memory any more.
+    events.push(pv('t', 10_000, '/y'));
+    state.apply(events.at(-1)!, true);
+    expect(state.laneEntries).toBe(2);
+    checkpoint(state, store);
     expect(store.sums()).toEqual(expected(events));
   });
 
