@@ -31,15 +31,18 @@
  *  - early, beyond the byte budget: the sessions idle longest (by the wall clock of their last
  *    event) go first, counted in `earlyEvictions`. The consequence is bounded and one-sided: if
  *    that visitor's next event comes within 30 minutes of the session's end, it starts a new
- *    visit — one visit too many (and a bounce, and a duration split in two), never a visit or
- *    page view lost — until the batch layer recomputes the day.
+ *    visit — one visit too many (its duration split in two; a bounce more if the new one stays
+ *    at one page view), never a visit or page view lost — until the batch layer recomputes the day.
  *  A late event of a session already evicted likewise starts a visit of its own.
  *
  * Late data. As in partition-state.ts, sums are resident (in memory) from `residentFrom` on, the
  * start of the minute `hotWindowMs` before the wall clock, moved at each checkpoint; entries of
  * earlier minutes are written and evicted once idle — except those of minutes in which a
- * session still held starts, which its next event will change. A change to an earlier minute's
- * key that is not in memory (a late session, or the restart of a long one) goes to the
+ * session still held starts, which its next event will change. A minute the horizon passes
+ * while in memory stays *complete* (every stored non-zero key of it is in memory) until a
+ * non-zero entry of it is evicted: a key of it not in memory is zero, and is made in memory (a
+ * long visit's new exit page). A change to another earlier minute's key that is not in memory
+ * (a late session in an evicted minute, or a long visit after a restart) goes to the
  * partition's late lane: an entry per key holding what to add to the stored row, written as
  * `laneSums` rows, which readers add like another partition's, and merged into the stored rows
  * in the background (`laneKeys`, `mergeLane`). So the sums are never rebuilt from zero over a
@@ -54,8 +57,9 @@
  * Memory. The open sessions, which are most of the state, sit in typed-array columns in chunks
  * of {@link SESSION_CHUNK_SLOTS} slots with an open-addressing index (see `OpenSessionTable`):
  * no object, no boxed number and — for the collector's visitor ids, 32 hex digits — no string
- * per visitor: about 70 bytes each (SESSION_MEMORY_BYTES says how they were measured). Page ids
- * are held once each (`PageTable`).
+ * per visitor: 61 bytes of slot and 4–12 of index (70.4 measured at 10^6 visitors). Page ids are
+ * held once each (`PageTable`). The sums cost per key, not per visitor (about 125 bytes each).
+ * SESSION_MEMORY_BYTES says how the estimate was calibrated.
  *
  * Pure and synchronous (the clock is injected), so that taking a snapshot for a checkpoint is atomic.
  */
@@ -187,13 +191,21 @@ const MAX_LOAD = 0.7;
 const MIN_INDEX = 64;
 
 /**
- * Estimated V8 sizes of the session state's parts, in bytes (Node 20, x64, no pointer
- * compression), measured as partition-state's MEMORY_BYTES: the live heap (heapUsed +
- * arrayBuffers, after a full GC) before and after building 10^5–10^6 of each part alone, in
- * `node --expose-gc` (the scripts are summarised in bench/memory-sessions.ts, which checks the
- * whole against the live heap at 10^6 visitors). Map entries: V8's OrderedHashMap takes 3 words
- * per entry and 1 per 2 entries of buckets, and doubles: 28 bytes at full load, 56 just after
- * growing; the figures take 40.
+ * Estimated V8 sizes of the session state's parts, in bytes (Node 20.20, x64, no pointer
+ * compression), accounted in the byte budget as they are allocated and freed.
+ *
+ * Calibration: the live heap (heapUsed + arrayBuffers after two full GCs, `node --expose-gc`)
+ * before and after building 10^5 of a part, the state alone, with events decoded from bytes
+ * and dropped (so only what the state keeps stays alive). Open sessions: the slot and index
+ * bytes are exact (typed arrays); Maps: V8's OrderedHashMap takes 3 words per entry plus 1 per
+ * 2 entries of buckets and doubles when full, so 28–56 bytes an entry: taken as 40. Sums: 10^5
+ * visitors on distinct pages (one page sums object, two entries and a page id each) measured
+ * 530.7 bytes per visitor against 522.0 estimated; ten visitors per page over ten minutes
+ * (twenty entries per page), 298.4 against 291.6; all visitors on one page, 83.6 against 80.6.
+ * The whole, by bench/memory-sessions.ts at 10^6 visitors (10 sites × 1,000 pages, 10 minutes):
+ * 98.1 bytes per visitor measured, 97.9 estimated (70.4 of them the open sessions' arrays).
+ * A sum's duration is taken as boxed (+16) though the benchmark's stay small integers: in V8 one
+ * entry whose duration outgrows 2^31 − 1 ms (a busy site's minute) boxes it in every entry.
  */
 export const SESSION_MEMORY_BYTES = {
   /** A chunk of open-session slots: its columns (exact) and their ten typed-array objects and buffers. */
