@@ -10,6 +10,7 @@
  */
 import type { BoundedCount, PropertyName } from '../shared/core/query/index.ts';
 import { isoTime } from './iso-time.ts';
+import type { SessionProperty } from '../shared/core/query/sessions-query.ts';
 
 /**
  * The key a breakdown row gives its property's value under, per Plausible property (its name
@@ -32,7 +33,9 @@ export const RESULT_KEYS = {
   'visit:os': 'os',
   'visit:os_version': 'os_version',
   'visit:country': 'country',
-} as const satisfies Record<PropertyName | 'page', string>;
+  'visit:entry_page': 'entry_page',
+  'visit:exit_page': 'exit_page',
+} as const satisfies Record<PropertyName | SessionProperty | 'page', string>;
 
 export type ResultKey = (typeof RESULT_KEYS)[keyof typeof RESULT_KEYS];
 

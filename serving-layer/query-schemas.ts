@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { DEFAULT_SITE, PAGE_VIEW_LIMITS, SITE_PATTERN, parseTimestamp, parseTimeText } from '../shared/core/page-view.ts';
 import { METRICS, METRIC_NAMES, PROPERTIES, isMetric, parseFilters, propertyNamed, type Metric, type PropertyDefinition, type PropertyFilter } from '../shared/core/query/index.ts';
 import { INTERVALS } from '../shared/core/time-buckets.ts';
+import { SESSION_METRIC_NAMES, SESSION_METRICS, isSessionMetric, type SessionMetric } from '../shared/core/sessions.ts';
+import { SESSION_PROPERTIES, isSessionProperty, type SessionProperty } from '../shared/core/query/sessions-query.ts';
 import { querySchema } from '../shared/runtime/http/validate.ts';
 import { PERIODS, TIMESERIES_INTERVALS, type Period, type PeriodDate } from './query-params.ts';
 
@@ -79,25 +81,25 @@ const pagePath = (name: string) =>
 
 /** Plausible's metrics this version does not have yet, with what they come with: naming one is a 400 that says so. */
 const METRICS_NOT_YET: Readonly<Record<string, string>> = {
-  visits: 'sessions',
-  bounce_rate: 'sessions',
-  visit_duration: 'sessions',
-  views_per_visit: 'sessions',
-  time_on_page: 'sessions',
-  events: 'custom events and goals',
-  conversion_rate: 'goals',
+  time_on_page: 'time on page (not recorded yet: page views carry no engagement time)',
+  events: 'custom events and goals (not yet)',
+  conversion_rate: 'goals (not yet)',
 };
+
+/** Every metric a query may ask for: the view metrics, then the session metrics. */
+export type AnyMetric = Metric | SessionMetric;
+const ALL_METRICS: readonly AnyMetric[] = [...METRIC_NAMES, ...SESSION_METRIC_NAMES];
 
 const metricsParam = text('metrics')
   .transform((raw, ctx) => {
-    const out: Metric[] = [];
+    const out: AnyMetric[] = [];
     for (const m of raw.split(',').map((x) => x.trim())) {
-      if (!isMetric(m)) {
+      if (!isMetric(m) && !isSessionMetric(m)) {
         const comesWith = Object.hasOwn(METRICS_NOT_YET, m) ? METRICS_NOT_YET[m] : undefined;
         const message =
           comesWith === undefined
-            ? `parameter 'metrics': metric ${JSON.stringify(m.slice(0, 50))} is not one of ${METRIC_NAMES.join(', ')}`
-            : `parameter 'metrics': metric '${m}' comes with ${comesWith} (not yet); this version has ${METRIC_NAMES.join(', ')}`;
+            ? `parameter 'metrics': metric ${JSON.stringify(m.slice(0, 50))} is not one of ${ALL_METRICS.join(', ')}`
+            : `parameter 'metrics': metric '${m}' comes with ${comesWith}; this version has ${ALL_METRICS.join(', ')}`;
         ctx.issues.push({ code: 'custom', message, input: raw });
         return z.NEVER;
       }
@@ -106,7 +108,10 @@ const metricsParam = text('metrics')
     return out;
   })
   .meta({
-    description: `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}. Default: all. Plausible's ${Object.keys(METRICS_NOT_YET).join(', ')} are a 400 (not yet).`,
+    description:
+      `Comma-separated, any of: ${METRIC_NAMES.map((m) => `${m} (${METRICS[m].description})`).join('; ')}; ` +
+      `${SESSION_METRIC_NAMES.map((m) => `${m} (${SESSION_METRICS[m].description})`).join('; ')}. Default: pageviews and visitors. ` +
+      `Session metrics take no filters yet (break down by visit:entry_page or visit:exit_page instead). Plausible's ${Object.keys(METRICS_NOT_YET).join(', ')} are a 400 (not yet).`,
   });
 
 /** Plausible's `filters`: `property==value` or `!=`, `|` between alternatives, `;` between filters, `*` as a wildcard. */
@@ -235,15 +240,26 @@ export const timeseriesQuery = querySchema({
   .superRefine((q, ctx) => checkRange(q, ctx, true))
   .transform(oneSite);
 
+/** A breakdown by a session property (visit:entry_page, visit:exit_page): answered from the session views. */
+export interface SessionPropertyRef {
+  readonly name: SessionProperty;
+  readonly session: true;
+}
+
 const propertyParam = text('property')
-  .transform((raw, ctx): PropertyDefinition => {
+  .transform((raw, ctx): PropertyDefinition | SessionPropertyRef => {
+    if (isSessionProperty(raw)) return { name: raw, session: true };
     const lookup = propertyNamed(raw === 'page' ? 'event:page' : raw.slice(0, 100));
     if (lookup.ok) return lookup.property;
     ctx.issues.push({ code: 'custom', message: `parameter 'property': ${lookup.message}`, input: raw });
     return z.NEVER;
   })
   .optional()
-  .meta({ description: `What to break down by: ${PROPERTIES.map((p) => p.name).join(', ')} (or the product's 'page', the same as event:page; the default). Results carry the value under Plausible's key (e.g. \`page\`, \`source\`).` });
+  .meta({
+    description:
+      `What to break down by: ${PROPERTIES.map((p) => p.name).join(', ')} (or the product's 'page', the same as event:page; the default); ` +
+      `or ${Object.keys(SESSION_PROPERTIES).join(', ')}, with session metrics only. Results carry the value under Plausible's key (e.g. \`page\`, \`source\`, \`entry_page\`).`,
+  });
 
 export const breakdownQuery = querySchema({
   ...siteFields,

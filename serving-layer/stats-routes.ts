@@ -5,7 +5,7 @@
  * is not: beside the value in the aggregate, beside the plain numbers of each row in the
  * timeseries and the breakdown (plausible-results.ts). Absent fields are left out, never null.
  */
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { INTERVAL_MS, isBucketEdge } from '../shared/core/time-buckets.ts';
 import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
 import {
@@ -35,6 +35,10 @@ import { RESULT_KEYS, boundedRow, plausibleDate, plausibleRow } from './plausibl
 import type { VersionedAnswers } from './versioned-answers.ts';
 import { aggregateQuery, breakdownQuery, compareQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
 import { isoTime } from './iso-time.ts';
+import { SESSION_METRIC_NAMES, addTotals, emptyTotals, type SessionTotals } from '../shared/core/sessions.ts';
+import { SESSION_PROPERTIES, querySessionPages, querySessions, type SessionProperty } from '../shared/core/query/sessions-query.ts';
+import { SESSIONS_NOTE, metricChange, refuseSessionFilters, sessionValue, splitMetrics, withSessions } from './session-answers.ts';
+import type { AnyMetric } from './query-schemas.ts';
 
 const iso = isoTime;
 const exactThrough = (b: BatchBoundary | null): string | null => (b === null ? null : iso(b.cutoffTime));
@@ -73,6 +77,23 @@ function boundedOf(p: Partial<BoundedMetrics>, wanted: { pageviews: boolean; vis
   return { ...(wanted.pageviews && p.pageviews !== undefined ? { pageviews: p.pageviews } : {}), ...(wanted.visitors && p.visitors !== undefined ? { visitors: p.visitors } : {}) };
 }
 
+/** Session sums of no sessions, exact: a row without session metrics is left as it is. */
+const EXACT_NONE = { ...emptyTotals(), exact: true };
+
+/** Session sums per calendar month of [from, to) (whole days): the sums of its days. */
+async function sessionMonths(store: QueryStore, site: string, from: number, to: number): Promise<(SessionTotals & { exact: boolean })[]> {
+  const days = await querySessions(store, { site, from, to, interval: 'day' });
+  return monthBuckets(from, to).map((m) => {
+    const sums = { ...emptyTotals(), exact: true };
+    for (const d of days.series) {
+      if (d.bucket < m.from || d.bucket >= m.to) continue;
+      addTotals(sums, d);
+      sums.exact &&= d.exact;
+    }
+    return sums;
+  });
+}
+
 export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: () => number): Router {
   const router = Router();
 
@@ -80,6 +101,8 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     const { site, page: pageId, metrics = METRIC_NAMES, compare, filters: given, with_imported: _imported, ...query } = parseInput(asQuery(aggregateQuery), req.query);
     const range = rangeOf(query, now(), '30d');
     const filters = filtersOf(given, pageId);
+    const asked = splitMetrics(metrics);
+    refuseSessionFilters(asked.sessions, filters, pageId !== undefined);
     const key = `aggregate|${site}|${filtersKey(filters)}|${metrics.join(',')}|${range.from}|${range.to}|${range.period ?? ''}|${compare ?? ''}`;
     await answers.send(req, res, key, async () => {
     const boundary = await store.latestBoundary();
@@ -87,10 +110,12 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
       const results: Record<string, { value: number } & Record<string, unknown>> = {};
       if (needsEvents(filters)) {
         const totals = await queryEventTotals(store, { site, filters, from, to }, boundary);
-        for (const metric of metrics) results[metric] = boundedValue(totals[metric]);
+        for (const metric of asked.views) results[metric] = boundedValue(totals[metric]);
         return results;
       }
       const scope = scopeOf(store, site, filters, boundary);
+      const dayAligned = isBucketEdge(from, 'day') && isBucketEdge(to, 'day');
+      const sessions = asked.sessions.length === 0 ? null : await querySessions(store, { site, from, to, interval: dayAligned ? 'day' : 'hour' });
       if (metrics.includes('pageviews')) {
         // The total is the same at any interval whose buckets the range is made of: days read fewer rows.
         const interval = isBucketEdge(from, 'day') && isBucketEdge(to, 'day') ? 'day' : 'hour';
@@ -112,6 +137,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
           countedTo: iso(v.countedTo),
         };
       }
+      for (const metric of asked.sessions) if (sessions !== null) results[metric] = sessionValue(metric, sessions.total, sessions.total.exact);
       return results;
     };
     const results = await over(range.from, range.to);
@@ -124,7 +150,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
       for (const [metric, current] of Object.entries(results)) {
         const before = previous[metric];
         if (before === undefined) continue;
-        results[metric] = { ...current, change: percentChange(before.value, current.value), previous: before };
+        results[metric] = { ...current, change: metricChange(metric, before.value, current.value, percentChange), previous: before };
       }
     }
     return {
@@ -135,6 +161,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
       ...(range.period === null ? {} : { period: range.period }),
       exactThrough: exactThrough(boundary),
       ...(comparedWith === null ? {} : { comparedWith }),
+      ...(asked.sessions.length === 0 ? {} : { sessions: SESSIONS_NOTE }),
       results,
     };
     });
@@ -146,12 +173,14 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     // Plausible's `date` is the product's `day`.
     const interval: TimeseriesInterval = asked === 'date' ? 'day' : (asked ?? DEFAULT_INTERVAL[range.period ?? '30d']);
     const filters = filtersOf(given, pageId);
+    const split = splitMetrics(metrics);
+    refuseSessionFilters(split.sessions, filters, pageId !== undefined);
     const fromEvents = needsEvents(filters);
     if (fromEvents && interval === 'minute') {
       throw new ApiError(400, 'PV_QUERY_INVALID', "parameter 'interval': filters on several properties are answered from the events per hour, day or month, not per minute", [{ field: 'interval', message: 'use hour, day or month' }]);
     }
     const wanted = { pageviews: metrics.includes('pageviews'), visitors: metrics.includes('visitors') };
-    const head = { site, ...(pageId === undefined ? {} : { page: pageId }), interval };
+    const head = { site, ...(pageId === undefined ? {} : { page: pageId }), interval, ...(split.sessions.length === 0 ? {} : { sessions: SESSIONS_NOTE }) };
     const keyOf = (from: number, to: number) => `timeseries|${site}|${filtersKey(filters)}|${metrics.join(',')}|${interval}|${from}|${to}|${range.period ?? ''}`;
     if (interval === 'month') {
       await answers.send(req, res, keyOf(range.from, range.to), async () => {
@@ -165,13 +194,14 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
           return { ...head, from: iso(days.from), to: iso(days.to), ...period, results: totals.map((t, i) => boundedRow({ date: plausibleDate(months[i]!.start, 'month') }, boundedOf(t, wanted))) };
         }
         const months = await queryMonthSeries(scopeOf(store, site, filters, boundary), { from: range.from, to: range.to }, wanted);
+        const sessions = split.sessions.length === 0 ? null : await sessionMonths(store, site, months.from, months.to);
         return {
           ...head,
           from: iso(months.from),
           to: iso(months.to),
           ...period,
           ...(months.partial === null ? {} : { partial: partialOf(months.partial) }),
-          results: months.points.map((p) => plausibleRow({ date: plausibleDate(p.bucket, 'month') }, p)),
+          results: months.points.map((p, i) => withSessions(plausibleRow({ date: plausibleDate(p.bucket, 'month') }, p), split.sessions, sessions?.[i] ?? EXACT_NONE)),
         };
       });
       return;
@@ -192,19 +222,19 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     const scope = scopeOf(store, site, filters, boundary);
     const views = wanted.pageviews ? await scope.pageViews({ from, to, interval }) : null;
     const visitors = wanted.visitors ? await scope.visitorsSeries({ from, to }, interval) : null;
+    const sessions = split.sessions.length === 0 ? null : await querySessions(store, { site, from, to, interval });
     const results = [];
     for (let i = 0, bucket = from; bucket < to; i++, bucket += INTERVAL_MS[interval]) {
       const v = views?.series[i];
       const u = visitors?.series[i];
-      results.push(
-        plausibleRow(
-          { date: plausibleDate(bucket, interval) },
-          {
-            pageviews: v === undefined ? undefined : { value: v.views, exact: v.exact, overcountBound: v.overcountBound },
-            visitors: u === undefined ? undefined : { value: u.visitors, exact: u.exact, relativeStandardError: u.relativeStandardError },
-          },
-        ),
+      const row = plausibleRow(
+        { date: plausibleDate(bucket, interval) },
+        {
+          pageviews: v === undefined ? undefined : { value: v.views, exact: v.exact, overcountBound: v.overcountBound },
+          visitors: u === undefined ? undefined : { value: u.visitors, exact: u.exact, relativeStandardError: u.relativeStandardError },
+        },
       );
+      results.push(withSessions(row, split.sessions, sessions?.series[i] ?? EXACT_NONE));
     }
     return {
       ...envelope,
@@ -216,10 +246,24 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
   });
 
   router.get('/api/v1/stats/breakdown', async (req, res) => {
-    const { site, property: asked, limit, offset, metrics = METRIC_NAMES, filters: given, with_imported: _imported, ...query } = parseInput(asQuery(breakdownQuery), req.query);
+    const { site, property: byProperty, limit, offset, metrics: givenMetrics, filters: given, with_imported: _imported, ...query } = parseInput(asQuery(breakdownQuery), req.query);
     const range = rangeOf(query, now(), '30d');
-    const property = asked ?? PAGE_PROPERTY;
     const filters = given ?? [];
+    if (byProperty !== undefined && 'session' in byProperty) {
+      await sessionBreakdown(req, res, { site, property: byProperty.name, metrics: givenMetrics ?? SESSION_METRIC_NAMES, filters, range, limit, offset });
+      return;
+    }
+    const metrics = givenMetrics ?? METRIC_NAMES;
+    const sessionMetrics = splitMetrics(metrics).sessions;
+    if (sessionMetrics.length > 0) {
+      throw new ApiError(
+        400,
+        'PV_QUERY_INVALID',
+        `parameter 'metrics': the session metrics (${sessionMetrics.join(', ')}) are broken down by ${Object.keys(SESSION_PROPERTIES).join(' or ')} only (not yet by ${byProperty?.name ?? 'event:page'})`,
+        [{ field: 'metrics', message: 'not with this property' }],
+      );
+    }
+    const property = byProperty ?? PAGE_PROPERTY;
     const key = RESULT_KEYS[property.name as PropertyName];
     const wanted = { pageviews: metrics.includes('pageviews'), visitors: metrics.includes('visitors') };
     await answers.send(req, res, `breakdown|${site}|${property.name}|${filtersKey(filters)}|${metrics.join(',')}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
@@ -254,6 +298,42 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     };
     });
   });
+
+  /** A breakdown by entry or exit page: session metrics only, from the session views. */
+  async function sessionBreakdown(
+    req: Request,
+    res: Response,
+    q: { site: string; property: SessionProperty; metrics: readonly AnyMetric[]; filters: readonly PropertyFilter[]; range: { from: number; to: number; period: Period | null }; limit: number; offset: number },
+  ): Promise<void> {
+    const { site, property, filters, range, limit, offset } = q;
+    const asked = splitMetrics(q.metrics);
+    if (asked.views.length > 0) {
+      throw new ApiError(
+        400,
+        'PV_QUERY_INVALID',
+        `parameter 'metrics': ${asked.views.join(', ')} are not broken down by ${property} yet; ask for ${SESSION_METRIC_NAMES.join(', ')}`,
+        [{ field: 'metrics', message: `not with ${property}` }],
+      );
+    }
+    refuseSessionFilters(asked.sessions, filters, false);
+    const key = RESULT_KEYS[property];
+    await answers.send(req, res, `breakdown|${site}|${property}|${asked.sessions.join(',')}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
+      const { boundary, rows } = await querySessionPages(store, { site, property, from: range.from, to: range.to });
+      return {
+        site,
+        property,
+        from: iso(range.from),
+        to: iso(range.to),
+        ...(range.period === null ? {} : { period: range.period }),
+        exactThrough: exactThrough(boundary),
+        limit,
+        offset,
+        sessions: SESSIONS_NOTE,
+        total: rows.length,
+        results: rows.slice(offset, offset + limit).map((r) => withSessions({ [key]: r.pageId, exact: true }, asked.sessions, r)),
+      };
+    });
+  }
 
   router.get('/api/v1/compare', async (req, res) => {
     const { site, page: pageId, interval, ...query } = parseInput(asQuery(compareQuery), req.query);

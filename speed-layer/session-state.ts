@@ -14,11 +14,11 @@
  *    counted); an all-zero entry is dropped once written.
  *
  * The boundary. An event before the batch boundary is applied uncounted (`counted` false): it
- * changes its visitor's open session and nothing else, since the batch layer counts its
- * session. A counted event that continues that session retracts the session as it was (as the
- * batch layer counts it) and adds it extended, in the minute of its start: the sums of that
- * minute, before the boundary, are then the correction to add to the batch layer's numbers,
- * not a second visit.
+ * changes its visitor's open session and nothing else. The batch layer counts every session that
+ * starts before its cutoff whole, with its events after the cutoff (sql-batch-views.ts), and the
+ * serving layer reads speed sums only from the boundary on; so a counted event that continues
+ * such a session changes only sums of a minute before the boundary, which nobody reads, and the
+ * continuation is never a second visit.
  *
  * Open sessions end (are evicted from memory; what they contributed stays in the sums) in
  * eviction passes, run at checkpoints every {@link EVICTION_PASS_MS} (or at every checkpoint

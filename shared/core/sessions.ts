@@ -126,8 +126,24 @@ export function addTotals(a: SessionTotals, b: SessionTotals, sign: 1 | -1 = 1):
   return a;
 }
 
-export const SESSION_METRIC_NAMES = ['visits', 'bounce_rate', 'visit_duration', 'views_per_visit'] as const;
-export type SessionMetric = (typeof SESSION_METRIC_NAMES)[number];
+/**
+ * The session metrics, as data: what each is and how it is made from the summed totals. Every
+ * one merges by summing the totals (across partitions, buckets and the boundary) and taking the
+ * ratio at the end.
+ */
+export const SESSION_METRICS = {
+  visits: { description: 'Visits (sessions): a visitor\'s page views until 30 minutes pass without one, counted in the bucket of their start.' },
+  bounce_rate: { description: 'Bounce rate: the percent of visits with one page view (whole percent; bounces summed over visits summed).' },
+  visit_duration: { description: 'Visit duration: the mean time from the first to the last page view of a visit, in whole seconds (durations summed over visits summed).' },
+  views_per_visit: { description: 'Views per visit: page views in visits over visits (two decimals).' },
+} as const;
+
+export type SessionMetric = keyof typeof SESSION_METRICS;
+export const SESSION_METRIC_NAMES = Object.keys(SESSION_METRICS) as SessionMetric[];
+
+export function isSessionMetric(name: string): name is SessionMetric {
+  return Object.hasOwn(SESSION_METRICS, name);
+}
 
 /**
  * A session metric's value from summed totals, as Plausible shows it: visits; bounce rate in

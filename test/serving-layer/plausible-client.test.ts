@@ -216,7 +216,7 @@ describe('a published Plausible Stats API v1 client (npm plausible) against the 
   });
 
   it("errors reach the client as Plausible's error string", async () => {
-    await expect(client.getAggregate('7d', 'bounce_rate')).rejects.toThrow(/^parameter 'metrics': metric 'bounce_rate' comes with sessions \(not yet\)/);
+    await expect(client.getAggregate('7d', 'visits', false, 'visit:os==iOS')).rejects.toThrow(/^parameter 'filters': the session metrics \(visits\) cannot be filtered yet/);
   });
 
   /** Counts of the events of the last `days` days (today included) per value of `property`, among those `keep` selects. */

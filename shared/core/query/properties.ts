@@ -51,8 +51,8 @@ const NOT_SUPPORTED: Readonly<Record<string, string>> = {
   'event:goal': 'goals are not supported yet',
   'event:hostname': 'the hostname is not recorded',
   'event:name': 'custom events are not supported yet',
-  'visit:entry_page': 'entry pages come with sessions (not yet)',
-  'visit:exit_page': 'exit pages come with sessions (not yet)',
+  'visit:entry_page': 'filters by entry page are not supported yet (break down by visit:entry_page, with session metrics)',
+  'visit:exit_page': 'filters by exit page are not supported yet (break down by visit:exit_page, with session metrics)',
   'visit:region': 'regions are not recorded (countries are)',
   'visit:city': 'cities are not recorded (countries are)',
 };

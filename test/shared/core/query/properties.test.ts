@@ -62,7 +62,7 @@ describe('parseFilters', () => {
     ['visit:source==a||b', "filter 'visit:source==a||b' has an empty value"],
     ['visit:planet==Mars', "filter 'visit:planet==Mars': unknown property 'visit:planet': use one of event:page, visit:source, visit:referrer, visit:utm_medium, visit:utm_source, visit:utm_campaign, visit:utm_content, visit:utm_term, visit:device, visit:browser, visit:browser_version, visit:os, visit:os_version, visit:country"],
     ['event:goal==Signup', "filter 'event:goal==Signup': property 'event:goal' is not supported: goals are not supported yet"],
-    ['visit:entry_page==/', "filter 'visit:entry_page==/': property 'visit:entry_page' is not supported: entry pages come with sessions (not yet)"],
+    ['visit:entry_page==/', "filter 'visit:entry_page==/': property 'visit:entry_page' is not supported: filters by entry page are not supported yet (break down by visit:entry_page, with session metrics)"],
     ['event:props:plan==pro', "filter 'event:props:plan==pro': property 'event:props:plan' is not supported: custom properties are not supported yet"],
   ])('refuses %j, saying why', (text, message) => {
     expect(parseFilters(text)).toEqual({ ok: false, message });

@@ -1,0 +1,4 @@
+import { embeddedBackends } from '../support/backends.ts';
+import { describeSessions } from './sessions.scenario.ts';
+
+describeSessions('embedded log + DuckDB', () => embeddedBackends());
