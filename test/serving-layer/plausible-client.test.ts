@@ -14,6 +14,7 @@ import { SpeedLayer } from '../../speed-layer/index.ts';
 import { embeddedBackends } from '../support/backends.ts';
 import { servePlatform, type ServedPlatform } from '../support/platform-server.ts';
 import { speedCountedThrough, until } from '../support/wait.ts';
+import { truthSessions, truthTotals } from '../support/ground-truth-sessions.ts';
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -232,6 +233,72 @@ describe('a published Plausible Stats API v1 client (npm plausible) against the 
     }
     return out;
   };
+
+  describe('sessions: visits, bounce_rate, visit_duration and views_per_visit', () => {
+    /** Plausible's numbers of the sessions that start in [from, to), from the ground-truth sessionizer. */
+    const want = (from: number, to: number, where: { entryPage?: string; exitPage?: string } = {}) => {
+      const t = truthTotals(truthSessions(events), { site: SITE, from, to, ...where });
+      return {
+        visits: t.visits,
+        bounce_rate: t.visits === 0 ? 0 : Math.round((100 * t.bounces) / t.visits),
+        visit_duration: t.visits === 0 ? 0 : Math.round(t.durationMs / 1000 / t.visits),
+        views_per_visit: t.visits === 0 ? 0 : Math.round((100 * t.pageviews) / t.visits) / 100,
+      };
+    };
+
+    // The client's getAggregate returns results.visitors, pageviews, bounce_rate or visit_duration
+    // (its code): visits and views_per_visit reach it through the timeseries and the breakdown;
+    // the aggregate's are checked on the same answer shape, fetched as the client does.
+    it('aggregate over 7d and 30d: bounce_rate and visit_duration through the client, every session metric in the answer', async () => {
+      for (const [period, days] of [['7d', 7], ['30d', 30]] as const) {
+        const expected = want(today - (days - 1) * DAY, today + DAY);
+        expect(expected.visits).toBeGreaterThan(0);
+        for (const metric of ['bounce_rate', 'visit_duration'] as const) {
+          expect((await client.getAggregate(period, metric)).value, `${period} ${metric}`).toBe(expected[metric]);
+        }
+        const res = await fetch(`${platform.base}/stats/aggregate?site_id=${SITE}&period=${period}&metrics=visits,bounce_rate,visit_duration,views_per_visit`);
+        const { results } = (await res.json()) as { results: Record<string, { value: number }> };
+        expect(Object.fromEntries(Object.entries(results).map(([m, v]) => [m, v.value]))).toEqual(expected);
+      }
+    });
+
+    it('aggregate with compare=previous_period: the bounce rate changes in points', async () => {
+      const now = want(today - 6 * DAY, today + DAY);
+      const before = want(today - 13 * DAY, today - 6 * DAY);
+      expect(await client.getAggregate('7d', 'bounce_rate', true)).toMatchObject({ value: now.bounce_rate, change: now.bounce_rate - before.bounce_rate });
+      expect(await client.getAggregate('7d', 'visit_duration', true)).toMatchObject({ value: now.visit_duration, change: change(before.visit_duration, now.visit_duration) });
+    });
+
+    it('timeseries over 7d by date: visits, bounce_rate and visit_duration per day, exact before today', async () => {
+      const points = (await client.getTimeseries('7d', 'visits,bounce_rate,visit_duration' as 'visitors', null, 'date')) as unknown as {
+        date: string;
+        visits: number;
+        bounce_rate: number;
+        visit_duration: number;
+        exact: boolean;
+      }[];
+      const starts = Array.from({ length: 7 }, (_, i) => today - (6 - i) * DAY);
+      expect(points.map((p) => p.date)).toEqual(starts.map(day));
+      points.forEach((p, i) => {
+        const { visits, bounce_rate, visit_duration } = want(starts[i]!, starts[i]! + DAY);
+        expect(p).toMatchObject({ visits, bounce_rate, visit_duration, exact: starts[i]! < today });
+      });
+    });
+
+    it.each([
+      ['visit:entry_page', 'entry_page', 'entryPage'],
+      ['visit:exit_page', 'exit_page', 'exitPage'],
+    ] as const)('breakdown by %s: visits, bounce_rate and visit_duration per page', async (property, key, field) => {
+      const rows = (await client.getBreakdown('30d', 'visits,bounce_rate,visit_duration' as 'visitors', property as 'visit:source', null, 100)) as unknown as Record<string, string | number>[];
+      expect(rows.length).toBeGreaterThan(0);
+      for (const page of PAGES) {
+        const expected = want(today - 29 * DAY, today + DAY, { [field]: page });
+        const row = rows.find((r) => r[key] === page);
+        if (expected.visits === 0) expect(row).toBeUndefined();
+        else expect(row, page).toMatchObject({ visits: expected.visits, bounce_rate: expected.bounce_rate, visit_duration: expected.visit_duration });
+      }
+    });
+  });
 
   describe('visit properties and filters', () => {
     const VISIT_PROPERTIES = ['visit:source', 'visit:referrer', 'visit:utm_medium', 'visit:utm_source', 'visit:utm_campaign', 'visit:utm_content', 'visit:utm_term', 'visit:device', 'visit:browser', 'visit:browser_version', 'visit:os', 'visit:os_version', 'visit:country'] as const;
