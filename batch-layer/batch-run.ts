@@ -124,6 +124,7 @@ export async function measureDivergence(store: BatchViewStore & SpeedViewStore, 
       relativeDifference: c.totals.relativeDifference,
       withinBound: c.totals.withinBound,
       visitors: c.visitors === null ? null : { batch: c.visitors.batch, speed: c.visitors.speed, relativeDifference: c.visitors.relativeDifference, withinBound: c.visitors.withinBound },
+      sessions: c.sessions,
     };
   }
   return { from, to, sites };

@@ -47,6 +47,13 @@ void runCli(async () => {
           (c.visitors.withinBound ? 'within 3 standard errors' : 'OUTSIDE 3 standard errors'),
       );
     }
+    if (c.sessions !== null) {
+      const { batch, speed } = c.sessions;
+      console.log(
+        `visits: batch ${batch.visits}, speed ${speed.visits} (${pct(c.sessions.visitsRelativeDifference)}); ` +
+          `bounce rate: batch ${batch.bounceRate}%, speed ${speed.bounceRate}% (${c.sessions.bounceRateDifference >= 0 ? '+' : ''}${c.sessions.bounceRateDifference} points)`,
+      );
+    }
   } finally {
     await store.close();
   }

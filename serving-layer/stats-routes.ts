@@ -351,6 +351,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
       rows: c.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })),
       totals: c.totals,
       visitors: c.visitors,
+      sessions: c.sessions,
     };
     });
   });

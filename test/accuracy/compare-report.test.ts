@@ -24,6 +24,7 @@ import { createServingApp } from '../../serving-layer/index.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
 import { speedCountedThrough, until } from '../support/wait.ts';
 import { visitorsWithinBound } from '../../shared/core/query/index.ts';
+import { truthSessions, truthTotals, type TruthEvent } from '../support/ground-truth-sessions.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOUR = 3_600_000;
@@ -73,6 +74,28 @@ describe('divergence after a batch run', () => {
     const [latest] = await store.batchRuns(1);
     expect(latest?.divergence).toEqual(run.divergence);
   });
+
+  it('records visits and bounce rate too: the batch side as the ground-truth sessionizer says, the divergence of the speed side', () => {
+    const events: TruthEvent[] = [];
+    for (const m of workload.messages) {
+      try {
+        const e = JSON.parse(String(m.value)) as Partial<TruthEvent> & { timestamp?: unknown };
+        if (typeof e.eventId === 'string' && typeof e.visitorId === 'string' && typeof e.pageId === 'string' && typeof e.timestamp === 'number') {
+          events.push({ eventId: e.eventId, site: e.site ?? 'default', visitorId: e.visitorId, pageId: e.pageId, timestamp: e.timestamp });
+        }
+      } catch {
+        // a malformed record of the workload: dead-lettered, in no view
+      }
+    }
+    const truth = truthTotals(truthSessions(events), { site: 'default', from: day0 - 24 * HOUR, to: day0 });
+    const sessions = run.divergence?.sites['default']?.sessions;
+    expect(truth.visits).toBeGreaterThan(0);
+    expect(sessions?.batch).toEqual({ visits: truth.visits, bounceRate: Math.round((100 * truth.bounces) / truth.visits) });
+    expect(sessions?.speed.visits).toBeGreaterThan(0);
+    expect(sessions?.visitsRelativeDifference).toBe((sessions!.speed.visits - truth.visits) / truth.visits);
+    expect(sessions?.bounceRateDifference).toBe(sessions!.speed.bounceRate - sessions!.batch.bounceRate);
+    console.log(`divergence of the run: visits batch ${truth.visits}, speed ${sessions!.speed.visits}; bounce rate batch ${sessions!.batch.bounceRate}%, speed ${sessions!.speed.bounceRate}%`);
+  });
 });
 
 describe('compare report', () => {
@@ -87,7 +110,10 @@ describe('compare report', () => {
         comparedTo: string;
         rows: { bucket: string; batch: number; speed: number; difference: number; withinBound: boolean }[];
         totals: { batch: number };
+        sessions: { batch: { visits: number }; speed: { visits: number } } | null;
       };
+      expect(body.sessions?.batch.visits).toBeGreaterThan(0);
+      expect(body.sessions?.speed.visits).toBeGreaterThan(0);
       expect(body.comparedTo).toBe(new Date(day0).toISOString()); // only buckets before the boundary
       expect(body.rows).toHaveLength(6);
       for (const row of body.rows) {
@@ -116,6 +142,7 @@ describe('compare report', () => {
       expect(table.stdout).toMatch(/bucket\s+batch\s+speed\s+diff\s+rel\s+bound\s+within/);
       expect(table.stdout.split('\n').filter((l) => /^\d{4}-/.test(l))).toHaveLength(6);
       expect(table.stdout).toContain('visitors: compared over whole UTC days only');
+      expect(table.stdout).toMatch(/^visits: batch \d+, speed \d+ \(.*\); bounce rate: batch \d+%, speed \d+% \([+-]?\d+ points\)$/m);
       const json = cli(['--json']);
       expect(JSON.parse(json.stdout).totals.batch).toBe([...workload.truth.batchSiteHours.values()].reduce((a, b) => a + b, 0));
     } finally {

@@ -278,6 +278,13 @@ export interface RunDivergence {
     relativeDifference: number | null;
     withinBound: boolean;
     visitors: { batch: number; speed: number; relativeDifference: number | null; withinBound: boolean } | null;
+    /** Visits and bounce rate, batch against speed (absent in runs recorded before sessions). */
+    sessions?: {
+      batch: { visits: number; bounceRate: number };
+      speed: { visits: number; bounceRate: number };
+      visitsRelativeDifference: number | null;
+      bounceRateDifference: number;
+    } | null;
   }>;
 }
 

@@ -9,9 +9,11 @@
  *   was already past their bucket are the batch layer's alone, so a difference beyond that
  *   bound is explained by redeliveries (speed higher) or such events (speed lower) —
  *   `withinBound` says whether the bound alone covers it;
- * - visitors: within 3 relative standard errors of the exact count.
+ * - visitors: within 3 relative standard errors of the exact count;
+ * - sessions (visits and bounce rate of the site): no declared bound, the divergence is shown.
  */
 import { INTERVAL_MS, bucketCeil, bucketStart, type Interval } from '../time-buckets.ts';
+import { addTotals, emptyTotals, sessionMetricValue, type SessionTotals } from '../sessions.ts';
 import type { BatchBoundary } from '../../adapters/view-store/index.ts';
 import { relativeDifference, viewsWithinBound, visitorsWithinBound } from './bounds.ts';
 import { BucketRollup } from './rollup.ts';
@@ -46,6 +48,20 @@ export interface VisitorsComparison {
   withinBound: boolean;
 }
 
+/**
+ * Sessions of the site over the compared range (sessions that start in it), batch against speed.
+ * Sessions have no declared bound: the speed layer's are exact when each visitor's events arrive
+ * in time order (see shared/core/query/sessions-query.ts); the report shows the divergence.
+ */
+export interface SessionsComparison {
+  batch: { visits: number; bounceRate: number };
+  speed: { visits: number; bounceRate: number };
+  /** (speed − batch) / batch visits (null when batch is 0) */
+  visitsRelativeDifference: number | null;
+  /** speed − batch bounce rate, in percentage points */
+  bounceRateDifference: number;
+}
+
 export interface Comparison {
   /** The range both layers cover (empty when from ≥ to). */
   from: number;
@@ -54,6 +70,8 @@ export interface Comparison {
   rows: CompareRow[];
   totals: { batch: number; speed: number; difference: number; relativeDifference: number | null; withinBound: boolean };
   visitors: VisitorsComparison | null;
+  /** Null for a page (sessions are compared per site). */
+  sessions: SessionsComparison | null;
 }
 
 export async function compareSpeedBatch(store: QueryStore, request: CompareRequest, boundary: BatchBoundary | null): Promise<Comparison> {
@@ -63,7 +81,7 @@ export async function compareSpeedBatch(store: QueryStore, request: CompareReque
   // Only the batch side of the split, in whole buckets: the batch side of a straddling bucket is partial.
   const batchSide = splitAtBoundary({ from, to: Math.max(from, bucketCeil(request.to, interval)) }, boundary).batch;
   const to = batchSide === null ? from : Math.max(from, bucketStart(batchSide.to, interval));
-  const empty: Comparison = { from, to, interval, rows: [], totals: { batch: 0, speed: 0, difference: 0, relativeDifference: 0, withinBound: true }, visitors: null };
+  const empty: Comparison = { from, to, interval, rows: [], totals: { batch: 0, speed: 0, difference: 0, relativeDifference: 0, withinBound: true }, visitors: null, sessions: null };
   if (boundary === null || from >= to) return empty;
   const filter = { site: request.site, ...(request.pageId === undefined ? {} : { pageId: request.pageId }), from, to };
   const [batchRows, speedRows] = await Promise.all([store.batchViews(boundary.batchId, filter, interval), store.speedViews(filter)]);
@@ -109,6 +127,20 @@ export async function compareSpeedBatch(store: QueryStore, request: CompareReque
       withinBound: visitorsWithinBound(estimate, exact, rse),
     };
   }
+  let sessions: SessionsComparison | null = null;
+  if (request.pageId === undefined) {
+    const [batchSessions, speedSessions] = await Promise.all([store.batchSessions(boundary.batchId, filter, 'hour'), store.speedSessions(filter)]);
+    const sum = (rows: readonly SessionTotals[]): SessionTotals => rows.reduce((a, r) => addTotals(a, r), emptyTotals());
+    const b = sum(batchSessions);
+    const sp = sum(speedSessions);
+    const rate = (t: SessionTotals): number => sessionMetricValue('bounce_rate', t);
+    sessions = {
+      batch: { visits: b.visits, bounceRate: rate(b) },
+      speed: { visits: sp.visits, bounceRate: rate(sp) },
+      visitsRelativeDifference: relativeDifference(sp.visits - b.visits, b.visits),
+      bounceRateDifference: rate(sp) - rate(b),
+    };
+  }
   return {
     from,
     to,
@@ -122,5 +154,6 @@ export async function compareSpeedBatch(store: QueryStore, request: CompareReque
       withinBound: viewsWithinBound(totalSpeed, totalBatch, totalBound),
     },
     visitors,
+    sessions,
   };
 }
