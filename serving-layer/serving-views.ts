@@ -284,10 +284,12 @@ export class ServingViews implements ViewReader {
     return Promise.resolve(this.mirror.speedVisitorSketchesByBucket(query));
   }
   speedSessions(query: ViewQuery): Promise<BucketSessions[]> {
-    return this.store.speedSessions(query);
+    if (this.behind) return this.fallback().speedSessions(query);
+    return Promise.resolve(this.mirror.speedSessions(query));
   }
   speedSessionPages(query: ViewQuery): Promise<PageSessions[]> {
-    return this.store.speedSessionPages(query);
+    if (this.behind) return this.fallback().speedSessionPages(query);
+    return Promise.resolve(this.mirror.speedSessionPages(query));
   }
   speedPageTotals(query: ViewQuery): Promise<PageTotal[]> {
     if (this.behind) return this.fallback().speedPageTotals(query);
@@ -349,7 +351,12 @@ export class ServingViews implements ViewReader {
 /** The rows of every partition but `partitions` (late lanes go with their partition). */
 function withoutPartitions(rows: SpeedRows, partitions: ReadonlySet<number>): SpeedRows {
   const keep = (r: { partition: number }): boolean => !partitions.has(speedLaneOwner(r.partition));
-  return { pageMinutes: rows.pageMinutes.filter(keep), overflow: rows.overflow.filter(keep), visitors: rows.visitors.filter(keep) };
+  return {
+    pageMinutes: rows.pageMinutes.filter(keep),
+    overflow: rows.overflow.filter(keep),
+    visitors: rows.visitors.filter(keep),
+    sessions: (rows.sessions ?? []).filter(keep),
+  };
 }
 
 /** A short hash of what the views hold: equal in two processes that applied the same versions. */

@@ -13,8 +13,11 @@
  */
 import { CountMinSketch, countMinOvercountBound, hash64 } from '../shared/core/sketches/index.ts';
 import { INTERVAL_MS, bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
+import { addTotals, emptyTotals, type SessionTotals } from '../shared/core/sessions.ts';
 import type {
+  BucketSessions,
   BucketVisitorSketches,
+  PageSessions,
   PageTotal,
   SpeedBucketViews,
   SpeedOverflowRow,
@@ -47,6 +50,9 @@ function bucketOfKey(key: number): number {
  */
 export const MIRROR_ENTRY_BYTES = 48;
 
+/** A session sums entry counts as this many entries: its Map slot and an object of four numbers. */
+const SESSION_ENTRIES = 3;
+
 /** One page's speed rows: the latest views per (minute, log partition), and their sum per hour. */
 interface PageSpeed {
   rows: Map<number, number>;
@@ -71,6 +77,8 @@ interface SiteSpeed {
   overflow: Map<number, OverflowCell>;
   /** Visitor sketches by `${grain}\u0001${pageId}`, then (bucket, log partition). */
   visitors: Map<string, Map<number, string>>;
+  /** Session sums by page ('' for the site; entry and exit pages under their own sites), then (minute, log partition). */
+  sessions: Map<string, Map<number, SessionTotals>>;
 }
 
 function addTo(map: Map<number, number>, key: number, delta: number): void {
@@ -100,7 +108,7 @@ export class SpeedViewMirror {
   private site(site: string): SiteSpeed {
     let s = this.sites.get(site);
     if (s === undefined) {
-      s = { pages: new Map(), minutes: new Map(), hours: new Map(), overflow: new Map(), visitors: new Map() };
+      s = { pages: new Map(), minutes: new Map(), hours: new Map(), overflow: new Map(), visitors: new Map(), sessions: new Map() };
       this.sites.set(site, s);
     }
     return s;
@@ -136,6 +144,17 @@ export class SpeedViewMirror {
       else this.sketchChars -= before.length;
       this.sketchChars += r.hll.length;
       sketches.set(key, r.hll);
+    }
+    for (const r of rows.sessions ?? []) {
+      const site = this.site(r.site);
+      let sums = site.sessions.get(r.pageId);
+      if (sums === undefined) {
+        sums = new Map();
+        site.sessions.set(r.pageId, sums);
+      }
+      const key = slotKey(r.bucket, r.partition);
+      if (!sums.has(key)) this.entries += SESSION_ENTRIES;
+      sums.set(key, { visits: r.visits, bounces: r.bounces, durationMs: r.durationMs, pageviews: r.pageviews });
     }
   }
 
@@ -180,7 +199,37 @@ export class SpeedViewMirror {
       dropKeys(site.hours, dayStart);
       dropKeys(site.overflow, firstKey, (cell) => (this.cmsCells -= cell.cms.length));
       for (const sketches of site.visitors.values()) dropKeys(sketches, firstKey, (hll) => (this.sketchChars -= hll.length));
+      for (const sums of site.sessions.values()) dropKeys(sums, firstKey, () => (this.entries -= SESSION_ENTRIES - 1));
     }
+  }
+
+  /** Session sums by minute of the session start in [from, to), over partitions: of the site, or of `pageId` (an entry or exit page under its site). */
+  speedSessions(query: ViewQuery): BucketSessions[] {
+    const sums = this.sites.get(query.site)?.sessions.get(query.pageId ?? '');
+    if (sums === undefined) return [];
+    const out = new Map<number, BucketSessions>();
+    for (const [key, t] of sums) {
+      const bucket = bucketOfKey(key);
+      if (!inRange(bucket, query)) continue;
+      const seen = out.get(bucket);
+      if (seen === undefined) out.set(bucket, { bucket, ...t });
+      else addTotals(seen, t);
+    }
+    return [...out.values()].filter((b) => b.visits !== 0).sort((a, b) => a.bucket - b.bucket);
+  }
+
+  /** Session sums per page (entry or exit pages, under their site) over [from, to). */
+  speedSessionPages(query: ViewQuery): PageSessions[] {
+    const site = this.sites.get(query.site);
+    if (site === undefined) return [];
+    const out: PageSessions[] = [];
+    for (const [pageId, sums] of site.sessions) {
+      if (pageId === '') continue;
+      const total = { pageId, ...emptyTotals() };
+      for (const [key, t] of sums) if (inRange(bucketOfKey(key), query)) addTotals(total, t);
+      if (total.visits !== 0) out.push(total);
+    }
+    return out;
   }
 
   /**
