@@ -43,7 +43,7 @@ import { INTERVAL_MS } from '../shared/core/time-buckets.ts';
 import { DIMENSION_PROPERTIES, dimensionSite, isDimensionSite } from '../shared/core/dimensions.ts';
 import { propertyValue } from '../shared/core/query/properties.ts';
 import { sessionSite } from '../shared/core/query/sessions-query.ts';
-import { SessionState, type SessionSnapshot, type SessionSumKind, type SessionSumRow } from './session-state.ts';
+import { SessionState, type SessionLaneRead, type SessionSnapshot, type SessionSumKind, type SessionSumRow } from './session-state.ts';
 import {
   speedLateLane,
   type SpeedMinuteRow,
@@ -243,6 +243,8 @@ export interface LaneRead {
   keys: SpeedRowKeys;
   /** The lane entries it covers. */
   readonly ids: readonly string[];
+  /** The sessions' lane entries it covers (their keys are in `keys.sessions`). */
+  readonly sessions: SessionLaneRead | null;
 }
 
 
@@ -611,7 +613,7 @@ export class PartitionState {
 
   /** Late-lane entries not yet added into their stored rows (see `laneKeys`). */
   get laneEntries(): number {
-    return this.laneUnmerged;
+    return this.laneUnmerged + (this.sessions?.laneEntries ?? 0);
   }
 
   /**
@@ -629,7 +631,9 @@ export class PartitionState {
       if (entry instanceof LaneCounter) keys.pageMinutes.push({ site: entry.site, pageId: entry.pageId, bucket: entry.minute * MINUTE_MS });
       else keys.visitors.push({ site: entry.site, pageId: entry.pageId, grain: entry.grain, bucket: entry.minute * MINUTE_MS });
     }
-    return ids.length === 0 ? null : { keys, ids };
+    const sessions = this.sessions?.laneKeys() ?? null;
+    if (sessions !== null) keys.sessions = sessions.keys.map((k) => ({ site: sessionRowSite(k.site, k.kind), pageId: k.pageId, bucket: k.bucket }));
+    return ids.length === 0 && sessions === null ? null : { keys, ids, sessions };
   }
 
   /**
@@ -638,9 +642,9 @@ export class PartitionState {
    * the lane entry becomes empty. Both are written by the next flush, so readers, who add the
    * lane, count every event once before and after. Returns the lane entries merged.
    */
-  mergeLane(stored: Pick<SpeedRows, 'pageMinutes' | 'visitors'>, read: LaneRead): number {
+  mergeLane(stored: Pick<SpeedRows, 'pageMinutes' | 'visitors' | 'sessions'>, read: LaneRead): number {
     this.load(stored);
-    let merged = 0;
+    let merged = read.sessions === null ? 0 : (this.sessions?.mergeLane((stored.sessions ?? []).map(toSumRow), read.sessions) ?? 0);
     for (const id of read.ids) {
       const entry = this.lane.get(id);
       if (entry === undefined || entry.merged) continue;

@@ -283,6 +283,9 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       const since = await store.speedRowsSince([{ partition: 0, after: 1, through: 2 }]);
       expect(since.sessions?.map((r) => [r.site, r.version])).toEqual(expect.arrayContaining([['default', 2], ['default|visit:entry_page', 2]]));
       expect(since.sessions).toHaveLength(2);
+      // The rows a late lane merges into: exactly the keys asked, as of a checkpoint version.
+      const forKeys = await store.speedRowsFor(0, 1, { pageMinutes: [], visitors: [], sessions: [{ site: 'default|visit:entry_page', pageId: '/a', bucket: T0 }, { site: 'default', pageId: '/none', bucket: T0 }] });
+      expect(forKeys.sessions).toEqual([{ partition: 0, site: 'default|visit:entry_page', pageId: '/a', bucket: T0, ...sums(1, 1, 0, 1), version: 1 }]);
       // Retention drops the sessions of whole days, open sessions by their last event.
       await store.writeSpeedRows({
         pageMinutes: [],

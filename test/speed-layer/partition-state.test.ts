@@ -37,7 +37,9 @@ class RowStore {
   readonly minutes: SpeedRows['pageMinutes'] = [];
   readonly visitors: SpeedRows['visitors'] = [];
   readonly overflow: SpeedRows['overflow'] = [];
+  readonly sessions: NonNullable<SpeedRows['sessions']> = [];
   write(rows: SpeedRows): void {
+    this.sessions.push(...(rows.sessions ?? []));
     this.minutes.push(...rows.pageMinutes);
     this.visitors.push(...rows.visitors);
     this.overflow.push(...rows.overflow);
@@ -80,11 +82,20 @@ class RowStore {
       (r) => r.site === site && r.pageId === pageId && r.grain === grain && r.bucket === bucket);
     return HyperLogLog.union(rows.map((r) => HyperLogLog.fromBase64(r.hll)));
   }
+  /** Visits of the sessions that start in a minute (of a site, or of an entry or exit page under its site), as a reader sees them. */
+  visits(site: string, pageId: string, bucket: number): number {
+    return this.latest(this.sessions, (r) => `${r.partition} ${r.site} ${r.pageId} ${r.bucket}`, Infinity, (r) => r.site === site && r.pageId === pageId && r.bucket === bucket).reduce(
+      (a, r) => a + r.visits,
+      0,
+    );
+  }
   /** `speedRowsFor`: partition 0's own rows of the keys. */
-  rowsFor(maxVersion: number, keys: SpeedRowKeys): Pick<SpeedRows, 'pageMinutes' | 'visitors'> {
+  rowsFor(maxVersion: number, keys: SpeedRowKeys): Pick<SpeedRows, 'pageMinutes' | 'visitors' | 'sessions'> {
     const minutes = new Set(keys.pageMinutes.map((k) => `${k.site} ${k.pageId} ${k.bucket}`));
     const visitors = new Set(keys.visitors.map((k) => `${k.site} ${k.pageId} ${k.grain} ${k.bucket}`));
+    const sessions = new Set((keys.sessions ?? []).map((k) => `${k.site} ${k.pageId} ${k.bucket}`));
     return {
+      sessions: this.latest(this.sessions, (r) => `${r.site} ${r.pageId} ${r.bucket}`, maxVersion, (r) => r.partition === 0 && sessions.has(`${r.site} ${r.pageId} ${r.bucket}`)),
       pageMinutes: this.latest(this.minutes, (r) => `${r.site} ${r.pageId} ${r.bucket}`, maxVersion, (r) => r.partition === 0 && minutes.has(`${r.site} ${r.pageId} ${r.bucket}`)),
       visitors: this.latest(this.visitors, (r) => `${r.site} ${r.pageId} ${r.grain} ${r.bucket}`, maxVersion, (r) => r.partition === 0 && visitors.has(`${r.site} ${r.pageId} ${r.grain} ${r.bucket}`)),
     };
@@ -115,6 +126,39 @@ function flush(state: PartitionState, store: RowStore, version: number, withSket
 }
 
 describe('PartitionState', () => {
+  it('sessions: a late visit to a minute whose sums left memory goes to the late lane at once, and merges into the stored row later', () => {
+    clock = T0;
+    const store = new RowStore();
+    const state = new PartitionState(0, SETTINGS);
+    state.apply(0, pv(T0, '/a', 'v1'));
+    flush(state, store, 1);
+    // 40 minutes on, by the wall clock and the site's events: v1's session closes, and minute T0's sums leave memory.
+    let offset = 1;
+    for (let version = 2; version < 6; version++) {
+      clock = T0 + 40 * MIN + version * EVICTION_PASS_MS;
+      state.apply(offset++, pv(clock, '/b', `v-now-${version}`));
+      flush(state, store, version);
+    }
+    expect(store.visits('default', '', T0)).toBe(1);
+    // A late visit that started in minute T0.
+    state.apply(offset++, pv(T0 + 10_000, '/c', 'v-late'));
+    const lane = flush(state, store, 6).rows.sessions ?? [];
+    expect(lane.filter((r) => r.bucket === T0).map((r) => [r.partition, r.site, r.pageId, r.visits]).sort()).toEqual([
+      [speedLateLane(0), 'default', '', 1],
+      [speedLateLane(0), 'default|visit:entry_page', '/c', 1],
+      [speedLateLane(0), 'default|visit:exit_page', '/c', 1],
+    ]);
+    expect(store.visits('default', '', T0)).toBe(2); // readers add the lane: fresh after one flush
+    expect(state.sessions?.laneEntries).toBe(3);
+    expect(merge(state, store)).toBeGreaterThanOrEqual(3); // the page views' lane entries of the late event too
+    flush(state, store, 7);
+    expect(state.laneEntries).toBe(0);
+    expect(store.visits('default', '', T0)).toBe(2);
+    expect(store.visits('default|visit:entry_page', '/a', T0)).toBe(1);
+    expect(store.visits('default|visit:entry_page', '/c', T0)).toBe(1);
+    expect(store.sessions.filter((r) => r.partition === 0 && r.bucket === T0 && r.pageId === '').at(-1)?.visits).toBe(2); // the partition's own row holds both
+  });
+
   it('counts views per page and minute, and snapshots only what changed', () => {
     clock = T0;
     const state = new PartitionState(0, SETTINGS);
@@ -150,7 +194,8 @@ describe('PartitionState', () => {
   it('counts an event for a minute no longer in memory in the late lane at once, and merges the lane into the stored rows later', () => {
     clock = T0;
     const store = new RowStore();
-    const state = new PartitionState(0, SETTINGS);
+    // The page views' lane alone (the sessions' lane: the test before).
+    const state = new PartitionState(0, { ...SETTINGS, sessions: false });
     state.apply(0, pv(T0, '/a', 'v1'));
     flush(state, store, 1);
     clock = T0 + 90 * MIN; // the minute leaves the hot window at the next checkpoint…

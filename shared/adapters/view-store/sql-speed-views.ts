@@ -190,7 +190,7 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
     await this.ctx.insertAll([...speedTableRows(rows), { table: 'speed_checkpoints', rows: checkpoints.map(checkpointRow) }]);
   }
 
-  async speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>> {
+  async speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors' | 'sessions'>> {
     const { sql } = this.ctx.dialect;
     const argMax = this.argMax;
     // The IN lists select a superset (their cross product); the wanted keys are kept here. All
@@ -216,8 +216,18 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
         GROUP BY site, page_id, grain, bucket`);
       return rows.map((r) => toVisitorsRow(partition, r)).filter((row) => wanted.has(rowKey(row.site, row.pageId, row.grain, row.bucket)));
     });
-    const [pageMinutes, visitors] = await Promise.all([Promise.all(minuteReads), Promise.all(visitorReads)]);
-    return { pageMinutes: pageMinutes.flat(), visitors: visitors.flat() };
+    const sessionReads = keyChunks(keys.sessions ?? []).map(async (chunk) => {
+      const wanted = new Set(chunk.map((k) => rowKey(k.site, k.pageId, '', k.bucket)));
+      const rows = await this.ctx.rows(sql`
+        SELECT site, page_id, bucket, ${raw(LATEST_SESSION_SUMS(this.ctx.fn.argMax))}, max(version) AS latest_version
+        FROM speed_session_minute
+        WHERE log_partition = ${partition} AND version <= ${maxVersion} AND site IN (${distinct(chunk.map((k) => k.site))})
+          AND page_id IN (${distinct(chunk.map((k) => k.pageId))}) AND bucket IN (${distinct(chunk.map((k) => k.bucket))})
+        GROUP BY site, page_id, bucket`);
+      return rows.map((r) => toSessionRow(partition, r)).filter((row) => wanted.has(rowKey(row.site, row.pageId, '', row.bucket)));
+    });
+    const [pageMinutes, visitors, sessions] = await Promise.all([Promise.all(minuteReads), Promise.all(visitorReads), Promise.all(sessionReads)]);
+    return { pageMinutes: pageMinutes.flat(), visitors: visitors.flat(), sessions: sessions.flat() };
   }
 
   async speedPartitionState(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedRows> {

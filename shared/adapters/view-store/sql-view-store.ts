@@ -149,7 +149,7 @@ export abstract class SqlViewStore implements ViewStore {
   writeSpeedFlush(rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]): Promise<void> {
     return this.speed.writeSpeedFlush(rows, checkpoints);
   }
-  speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>> {
+  speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors' | 'sessions'>> {
     return this.speed.speedRowsFor(partition, maxVersion, keys);
   }
   dropSpeedBefore(dayStart: number): Promise<void> {

@@ -132,6 +132,8 @@ export interface SpeedFlush {
 export interface SpeedRowKeys {
   pageMinutes: { site: string; pageId: string; bucket: number }[];
   visitors: { site: string; pageId: string; grain: VisitorsGrain; bucket: number }[];
+  /** Session sum rows (`speed_session_minute`), by their stored site. */
+  sessions?: { site: string; pageId: string; bucket: number }[];
 }
 
 /**
@@ -366,7 +368,7 @@ export interface SpeedViewWriter {
    */
   writeSpeedFlush(rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]): Promise<void>;
   /** The stored rows of these keys as of a checkpoint version (latest version ≤ maxVersion per key); absent keys have none. */
-  speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors'>>;
+  speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors' | 'sessions'>>;
   /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
   dropSpeedBefore(dayStart: number): Promise<void>;
   /** A partition's rows as of a checkpoint version (latest version ≤ maxVersion per key), to restore state. */
