@@ -77,6 +77,21 @@ function boundedOf(p: Partial<BoundedMetrics>, wanted: { pageviews: boolean; vis
   return { ...(wanted.pageviews && p.pageviews !== undefined ? { pageviews: p.pageviews } : {}), ...(wanted.visitors && p.visitors !== undefined ? { visitors: p.visitors } : {}) };
 }
 
+/** What a breakdown answer says before its rows. */
+function breakdownEnvelope(q: { site: string; property: string; range: { from: number; to: number; period: Period | null }; boundary: BatchBoundary | null; limit: number; offset: number }) {
+  const { range } = q;
+  return {
+    site: q.site,
+    property: q.property,
+    from: iso(range.from),
+    to: iso(range.to),
+    ...(range.period === null ? {} : { period: range.period }),
+    exactThrough: exactThrough(q.boundary),
+    limit: q.limit,
+    offset: q.offset,
+  };
+}
+
 /** Session sums of no sessions, exact: a row without session metrics is left as it is. */
 const EXACT_NONE = { ...emptyTotals(), exact: true };
 
@@ -268,16 +283,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     const wanted = { pageviews: metrics.includes('pageviews'), visitors: metrics.includes('visitors') };
     await answers.send(req, res, `breakdown|${site}|${property.name}|${filtersKey(filters)}|${metrics.join(',')}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
     const boundary = await store.latestBoundary();
-    const envelope = {
-      site,
-      property: property.name,
-      from: iso(range.from),
-      to: iso(range.to),
-      ...(range.period === null ? {} : { period: range.period }),
-      exactThrough: exactThrough(boundary),
-      limit,
-      offset,
-    };
+    const envelope = breakdownEnvelope({ site, property: property.name, range, boundary, limit, offset });
     if (needsEvents(filters, property)) {
       const { rows, total } = await queryEventBreakdown(store, { site, property, filters, ...range, limit, offset }, boundary);
       return { ...envelope, total, results: rows.map((r) => boundedRow({ [key]: r.value }, boundedOf(r, wanted))) };
@@ -320,14 +326,7 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
     await answers.send(req, res, `breakdown|${site}|${property}|${asked.sessions.join(',')}|${limit}|${offset}|${range.from}|${range.to}|${range.period ?? ''}`, async () => {
       const { boundary, rows } = await querySessionPages(store, { site, property, from: range.from, to: range.to });
       return {
-        site,
-        property,
-        from: iso(range.from),
-        to: iso(range.to),
-        ...(range.period === null ? {} : { period: range.period }),
-        exactThrough: exactThrough(boundary),
-        limit,
-        offset,
+        ...breakdownEnvelope({ site, property, range, boundary, limit, offset }),
         sessions: SESSIONS_NOTE,
         total: rows.length,
         results: rows.slice(offset, offset + limit).map((r) => withSessions({ [key]: r.pageId, exact: true }, asked.sessions, r)),

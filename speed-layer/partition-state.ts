@@ -316,15 +316,9 @@ export class PartitionState {
               : {
                   residentFrom: this.residentFrom,
                   sums: (restored.rows.sessions ?? []).map(toSumRow),
-                  openSessions: (restored.rows.openSessions ?? []).map((r) => ({
-                    site: r.site,
-                    visitorId: r.visitorId,
-                    start: r.start,
-                    end: r.end,
-                    pageviews: r.pageviews,
-                    entryPage: r.entryPage,
-                    exitPage: r.exitPage,
-                    ...(r.lastEvent === '' ? {} : { lastEventHash: r.lastEvent }),
+                  openSessions: (restored.rows.openSessions ?? []).map(({ partition, removed, version, lastEvent, ...session }) => ({
+                    ...session,
+                    ...(lastEvent === '' ? {} : { lastEventHash: lastEvent }),
                   })),
                   lane: (restored.lane?.sessions ?? []).map(toSumRow),
                 },
@@ -752,19 +746,7 @@ export class PartitionState {
         ...sessions.laneSums.map((r) => this.sessionRow(r, lane, version)),
       ];
       rows.openSessions = [
-        ...sessions.openSessions.map((r) => ({
-          partition: own,
-          site: r.site,
-          visitorId: r.visitorId,
-          start: r.start,
-          end: r.end,
-          pageviews: r.pageviews,
-          entryPage: r.entryPage,
-          exitPage: r.exitPage,
-          lastEvent: r.lastEventHash ?? '',
-          removed: false,
-          version,
-        })),
+        ...sessions.openSessions.map(({ lastEventHash, ...session }) => ({ ...session, partition: own, lastEvent: lastEventHash ?? '', removed: false, version })),
         // A closed session's row says so; its last event time keeps it in a day that retention drops.
         ...sessions.closedSessions.map((k) => ({
           partition: own,

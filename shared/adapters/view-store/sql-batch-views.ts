@@ -7,9 +7,9 @@ import { bucketSql } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
 import { VISIT_FIELDS, type VisitField, type VisitFields } from '../../core/page-view.ts';
 import { DIMENSION_PROPERTIES, DIMENSION_SEPARATOR } from '../../core/dimensions.ts';
-import { SESSION_GAP_MS, type SessionTotals } from '../../core/sessions.ts';
+import { SESSION_GAP_MS } from '../../core/sessions.ts';
 import { filterPatterns, type PropertyDefinition, type PropertyFilter } from '../../core/query/properties.ts';
-import { pageFilter, raw, toPageTotal, type Row, type SqlContext } from './sql-context.ts';
+import { pageFilter, raw, toPageTotal, toSessionTotals, type Row, type SqlContext } from './sql-context.ts';
 import type {
   BatchBoundary,
   BatchCutoff,
@@ -64,10 +64,6 @@ const valueColumn = (property: PropertyDefinition): string => `value_${property.
 
 /** The session sums of a group of session-view rows. */
 const SESSION_SUMS = 'sum(visits) AS visits, sum(bounces) AS bounces, sum(duration_ms) AS duration_ms, sum(pageviews) AS pageviews';
-
-function toSessionTotals(r: Row): SessionTotals {
-  return { visits: Number(r['visits']), bounces: Number(r['bounces']), durationMs: Number(r['duration_ms']), pageviews: Number(r['pageviews']) };
-}
 
 /** Position of a record in the log as one sortable integer: partition * 2^40 + offset. */
 export const POSITION_PARTITION_FACTOR = 1_099_511_627_776;

@@ -6,6 +6,7 @@
  */
 import { SqlFragment, type SqlDialect } from '../sql-escape.ts';
 import type { PageTotal, ViewQuery } from './view-store.ts';
+import type { SessionTotals } from '../../core/sessions.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -45,6 +46,11 @@ export interface SqlContext {
 /** Wraps a constant SQL snippet written in this repository (never user input). */
 export function raw(text: string): SqlFragment {
   return new SqlFragment(text);
+}
+
+/** The session sums of a row read with columns visits, bounces, duration_ms and pageviews. */
+export function toSessionTotals(r: Row): SessionTotals {
+  return { visits: Number(r['visits']), bounces: Number(r['bounces']), durationMs: Number(r['duration_ms']), pageviews: Number(r['pageviews']) };
 }
 
 export function toPageTotal(row: Row): PageTotal {

@@ -8,9 +8,8 @@ import { BucketRollup } from '../../core/query/rollup.ts';
 import { CountMinSketch, countMinOvercountBound, hash64 } from '../../core/sketches/index.ts';
 import { bucketStart, isBucketEdge } from '../../core/time-buckets.ts';
 import { joinSql, type SqlFragment } from '../sql-escape.ts';
-import { pageFilter, raw, toPageTotal, type Row, type SqlContext, type TableRows } from './sql-context.ts';
+import { pageFilter, raw, toPageTotal, toSessionTotals, type Row, type SqlContext, type TableRows } from './sql-context.ts';
 import { speedLateLane } from './view-store.ts';
-import type { SessionTotals } from '../../core/sessions.ts';
 import type {
   BucketSessions,
   BucketVisitorSketches,
@@ -428,10 +427,6 @@ function speedTableRows(rows: SpeedRows): TableRows[] {
 const LATEST_SESSION_SUMS = (argMax: string): string =>
   `${argMax}(visits, version) AS latest_visits, ${argMax}(bounces, version) AS latest_bounces, ` +
   `${argMax}(duration_ms, version) AS latest_duration, ${argMax}(pageviews, version) AS latest_pageviews`;
-
-function toSessionTotals(r: Row): SessionTotals {
-  return { visits: Number(r['visits']), bounces: Number(r['bounces']), durationMs: Number(r['duration_ms']), pageviews: Number(r['pageviews']) };
-}
 
 function toSessionRow(partition: number, r: Row): SpeedSessionRow {
   return {

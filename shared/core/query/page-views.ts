@@ -64,14 +64,15 @@ export function bucketRange(from: number, to: number, interval: Interval): { fro
 
 /**
  * The batch side [from, cut) at the coarsest grain that rolls up to the interval: for day
- * buckets, whole days from the day views and the hours of a day cut by the boundary.
+ * buckets, whole days from the day views and the hours of a day cut by the boundary. `read`
+ * reads one grain (page views, session sums).
  */
-async function batchSide(store: ViewReader, batchId: string, query: ViewQuery, interval: Interval): Promise<BucketViews[]> {
-  if (interval !== 'day') return store.batchViews(batchId, query, 'hour');
+export async function readBatchSide<T>(read: (query: ViewQuery, grain: 'hour' | 'day') => Promise<T[]>, query: ViewQuery, interval: Interval): Promise<T[]> {
+  if (interval !== 'day') return read(query, 'hour');
   const lastDay = bucketStart(query.to, 'day');
   const [days, hours] = await Promise.all([
-    lastDay > query.from ? store.batchViews(batchId, { ...query, to: lastDay }, 'day') : Promise.resolve<BucketViews[]>([]),
-    lastDay < query.to ? store.batchViews(batchId, { ...query, from: Math.max(query.from, lastDay) }, 'hour') : Promise.resolve<BucketViews[]>([]),
+    lastDay > query.from ? read({ ...query, to: lastDay }, 'day') : Promise.resolve<T[]>([]),
+    lastDay < query.to ? read({ ...query, from: Math.max(query.from, lastDay) }, 'hour') : Promise.resolve<T[]>([]),
   ]);
   return [...days, ...hours];
 }
@@ -90,7 +91,9 @@ export async function queryPageViews(store: ViewReader, request: PageViewsReques
   }
   const filter = { site: request.site, ...(request.pageId === undefined ? {} : { pageId: request.pageId }) };
   const [batchRows, speedRows, retainedFrom] = await Promise.all([
-    batch !== null && boundary !== null ? batchSide(store, boundary.batchId, { ...filter, ...batch }, interval) : Promise.resolve<BucketViews[]>([]),
+    batch !== null && boundary !== null
+      ? readBatchSide((q, grain) => store.batchViews(boundary.batchId, q, grain), { ...filter, ...batch }, interval)
+      : Promise.resolve<BucketViews[]>([]),
     // The speed side starts at the boundary or at `from`, both hour edges unless minutes are asked.
     speed !== null ? store.speedViews({ ...filter, ...speed }, interval === 'minute' ? 'minute' : 'hour') : Promise.resolve<SpeedBucketViews[]>([]),
     speed !== null ? store.speedRetainedFrom() : Promise.resolve(null),

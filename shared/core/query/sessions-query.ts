@@ -16,7 +16,7 @@ import { PlatformError } from '../errors.ts';
 import { INTERVAL_MS, bucketStart, type Interval } from '../time-buckets.ts';
 import { addTotals, emptyTotals, type SessionTotals } from '../sessions.ts';
 import type { BatchBoundary, BucketSessions, PageSessions, ViewQuery, ViewReader } from '../../adapters/view-store/index.ts';
-import { bucketRange } from './page-views.ts';
+import { bucketRange, readBatchSide } from './page-views.ts';
 import { isExact, splitAtBoundary } from './boundary-split.ts';
 import { DIMENSION_SEPARATOR } from '../dimensions.ts';
 
@@ -78,17 +78,6 @@ class SessionRollup {
   }
 }
 
-/** The batch side at the coarsest grain that rolls up to the interval (as page views). */
-async function batchSide(store: ViewReader, batchId: string, query: ViewQuery, interval: Interval): Promise<BucketSessions[]> {
-  if (interval !== 'day') return store.batchSessions(batchId, query, 'hour');
-  const lastDay = bucketStart(query.to, 'day');
-  const [days, hours] = await Promise.all([
-    lastDay > query.from ? store.batchSessions(batchId, { ...query, to: lastDay }, 'day') : Promise.resolve<BucketSessions[]>([]),
-    lastDay < query.to ? store.batchSessions(batchId, { ...query, from: Math.max(query.from, lastDay) }, 'hour') : Promise.resolve<BucketSessions[]>([]),
-  ]);
-  return [...days, ...hours];
-}
-
 function viewQueryOf(request: Pick<SessionsRequest, 'site' | 'scope'>): Pick<ViewQuery, 'site' | 'pageId'> {
   return request.scope === undefined ? { site: request.site } : { site: sessionSite(request.site, request.scope.property), pageId: request.scope.page };
 }
@@ -106,7 +95,9 @@ export async function querySessions(store: ViewReader, request: SessionsRequest)
   }
   const scope = viewQueryOf(request);
   const [batchRows, speedRows] = await Promise.all([
-    batch !== null && boundary !== null ? batchSide(store, boundary.batchId, { ...scope, ...batch }, interval) : Promise.resolve<BucketSessions[]>([]),
+    batch !== null && boundary !== null
+      ? readBatchSide((q, grain) => store.batchSessions(boundary.batchId, q, grain), { ...scope, ...batch }, interval)
+      : Promise.resolve<BucketSessions[]>([]),
     speed !== null ? store.speedSessions({ ...scope, ...speed }) : Promise.resolve<BucketSessions[]>([]),
   ]);
   const rollup = new SessionRollup(interval);
