@@ -3,10 +3,8 @@
  * one is SIGKILLed mid-stream and restarted. After catch-up the speed views equal the exact
  * counts of the input: nothing checkpointed is lost or counted twice.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KafkaEventLog } from '../../shared/adapters/event-log/index.ts';
 import { encodePageView, pageViewKey, type PageView } from '../../shared/core/page-view.ts';
@@ -15,8 +13,8 @@ import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { deleteKafkaTopics } from '../support/kafka-admin.ts';
 import { speedCountedThrough, until } from '../support/wait.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
+import { SpeedWorkers } from '../support/speed-worker-process.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { kafkaBrokers, clickhouseUrl } = inject('infra');
 const PAGES = 40;
 
@@ -27,28 +25,11 @@ describe.skipIf(skipReason !== undefined)(suiteName('speed layer on Kafka: SIGKI
   const topic = `pv-${id}`;
   const database = `t_${id}`;
   const group = `speed-${id}`;
-  const children = new Set<ChildProcess>();
   let log: KafkaEventLog;
   let store: ClickHouseViewStore;
 
-  const worker = (): Promise<ChildProcess> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/speed-worker.ts'], {
-        cwd: ROOT,
-        env: { ...process.env, KAFKA_BROKERS: (kafkaBrokers ?? []).join(','), KAFKA_TOPIC: topic, CLICKHOUSE_URL: clickhouseUrl ?? '', CLICKHOUSE_DATABASE: database, SPEED_GROUP: group },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      const timer = setTimeout(() => reject(new Error('speed worker did not start within 30 s')), 30_000);
-      child.stdout?.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('ready')) {
-          clearTimeout(timer);
-          resolve(child);
-        }
-      });
-      child.once('error', reject);
-    });
+  const workers = new SpeedWorkers({ kafkaBrokers: kafkaBrokers ?? [], topic, clickhouseUrl: clickhouseUrl ?? '', database, group });
+  const worker = (): Promise<ChildProcess> => workers.start();
 
   beforeAll(async () => {
     log = new KafkaEventLog({ brokers: kafkaBrokers ?? [], topic, partitions: 4 });
@@ -58,7 +39,7 @@ describe.skipIf(skipReason !== undefined)(suiteName('speed layer on Kafka: SIGKI
   });
 
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    workers.killAll();
     await log.close();
     await deleteKafkaTopics(kafkaBrokers ?? [], [topic]);
     await store.dropDatabase();
