@@ -13,6 +13,7 @@ export default defineConfig({
       'test/faults/**/*.test.ts',
       'test/batch-layer/batch-kill.test.ts',
       'test/integration/speed-layer-kafka-faults.test.ts',
+      'test/integration/speed-sessions-kafka-faults.test.ts',
       'test/integration/poison-*.test.ts',
       'test/serving-layer/degraded-clickhouse.test.ts',
     ],
