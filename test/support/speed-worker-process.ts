@@ -36,8 +36,8 @@ export class SpeedWorkers {
 
   constructor(private readonly target: SpeedWorkerTarget) {}
 
-  /** A new worker, once it consumes. */
-  start(): Promise<ChildProcess> {
+  /** A new worker, once it consumes; `env` adds to (or overrides) the set's variables for this one. */
+  start(env: Readonly<Record<string, string>> = {}): Promise<ChildProcess> {
     const t = this.target;
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/speed-worker.ts'], {
@@ -50,6 +50,7 @@ export class SpeedWorkers {
           CLICKHOUSE_DATABASE: t.database,
           SPEED_GROUP: t.group,
           ...t.env,
+          ...env,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -67,6 +68,18 @@ export class SpeedWorkers {
         }
       });
       child.once('error', reject);
+    });
+  }
+
+  /** Resolves once `child` has exited (a worker that kills itself), or rejects after `timeoutMs`. */
+  exited(child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`speed worker ${child.pid} still running after ${timeoutMs / 1000} s`)), timeoutMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 

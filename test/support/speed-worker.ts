@@ -4,8 +4,12 @@
  * FLUSH_MS sets the flush interval (200 ms). RECORDS_PER_SECOND, when set, slows consumption
  * to about that rate (batches applied in chunks of THROTTLE_CHUNK records, a pause after each),
  * so that a catch-up takes several checkpoints and a test can kill the worker during it.
+ * CRASH_BEFORE_CHECKPOINT_AT, when set, makes the first flush whose checkpoints would cover that
+ * many records (over all partitions) write its rows and SIGKILL the process before writing the
+ * checkpoints: a kill that lands between the two inserts of a flush on ClickHouse.
  * Started by test/support/speed-worker-process.ts.
  */
+import fs from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KafkaEventLog } from '../../shared/adapters/event-log/index.ts';
 import { createLogger } from '../../shared/runtime/logger.ts';
@@ -44,6 +48,26 @@ if (recordsPerSecond > 0) {
     });
 }
 const store = new ClickHouseViewStore({ url: env('CLICKHOUSE_URL'), database: env('CLICKHOUSE_DATABASE') });
+const crashAt = Number(process.env['CRASH_BEFORE_CHECKPOINT_AT'] ?? 0);
+if (crashAt > 0) {
+  // The checkpoints written so far by anyone, then by this worker: what a flush would bring them to.
+  const covered = new Map<number, number>();
+  for (const cp of (await store.speedCheckpoints()).values()) covered.set(cp.partition, cp.nextOffset);
+  const writeSpeedFlush = store.writeSpeedFlush.bind(store);
+  store.writeSpeedFlush = async (rows, checkpoints) => {
+    const after = new Map(covered);
+    for (const cp of checkpoints) after.set(cp.partition, cp.nextOffset);
+    const through = [...after.values()].reduce((x, y) => x + y, 0);
+    if (through >= crashAt) {
+      // What writeSpeedFlush does on ClickHouse, stopped after the rows: the checkpoints' insert never comes.
+      await store.writeSpeedRows(rows);
+      fs.writeSync(1, `crashed between rows and checkpoint at ${through}\n`);
+      process.kill(process.pid, 'SIGKILL');
+    }
+    await writeSpeedFlush(rows, checkpoints);
+    for (const cp of checkpoints) covered.set(cp.partition, cp.nextOffset);
+  };
+}
 const speed = new SpeedLayer(log, store, logger, new PlatformMetrics(), {
   groupId: env('SPEED_GROUP'),
   flushIntervalMs: Number(process.env['FLUSH_MS'] ?? 200),
