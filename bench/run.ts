@@ -23,14 +23,15 @@ import { benchServing } from './serving.ts';
 import { benchServingMemory } from './serving-memory.ts';
 import { benchServingStats } from './serving-stats.ts';
 import { FULL, QUICK, type Sizes } from './sizes.ts';
-import { benchSpeedIngest, benchSpeedIngestDimensions } from './speed-ingest.ts';
+import { benchSpeedIngest, benchSpeedIngestDimensions, benchSpeedIngestSessions } from './speed-ingest.ts';
 
 const USAGE = `usage: npm run bench [-- options]
   --quick             smoke run: small sizes, 1 repetition (under 3 minutes)
   --embedded          the embedded backends (EmbeddedEventLog + DuckDB) instead of Kafka + ClickHouse
   --reps N            repetitions of each figure after its warm-up (default 3; --quick: 1)
   --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, plausible-events, memory, idle'};
-                      on request only: speed-ingest-dimensions, memory-dimensions (issue #16)
+                      on request only: speed-ingest-dimensions, memory-dimensions (issue #16),
+                      speed-ingest-sessions (issue #17)
   --visit-fields      the batch benchmark's events carry the traffic generator's visit fields (schema v2)
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
@@ -71,8 +72,10 @@ const BENCHES = {
   // Issue #16's lines (dimension views): only with --only, not part of a full run.
   'speed-ingest-dimensions': benchSpeedIngestDimensions,
   'memory-dimensions': benchMemoryDimensions,
+  // Issue #17's lines (sessions): likewise only with --only.
+  'speed-ingest-sessions': benchSpeedIngestSessions,
 } as const;
-const ONLY_ON_REQUEST = new Set<string>(['speed-ingest-dimensions', 'memory-dimensions']);
+const ONLY_ON_REQUEST = new Set<string>(['speed-ingest-dimensions', 'memory-dimensions', 'speed-ingest-sessions']);
 type BenchId = keyof typeof BENCHES;
 
 function localOnly(name: string, value: string): void {

@@ -56,11 +56,20 @@ function envNumber(name: string, fallback?: number): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** BENCH_DIMENSIONS=off: the speed layer without its dimension views (SpeedLayerOptions.dimensions); default on, as the product's default. */
-function dimensionsOption(): { dimensions: boolean } {
-  const raw = process.env['BENCH_DIMENSIONS'] ?? 'on';
-  if (raw !== 'on' && raw !== 'off') throw new Error(`BENCH_DIMENSIONS must be on or off, got ${raw}`);
-  return { dimensions: raw === 'on' };
+/** BENCH_<name>=on|off, default on (the product's defaults). */
+function onOff(name: string): boolean {
+  const raw = process.env[name] ?? 'on';
+  if (raw !== 'on' && raw !== 'off') throw new Error(`${name} must be on or off, got ${raw}`);
+  return raw === 'on';
+}
+
+/**
+ * The speed layer's optional parts, each on unless turned off: BENCH_DIMENSIONS=off, without its
+ * dimension views (SpeedLayerOptions.dimensions); BENCH_SESSIONS=off, without sessions
+ * (SpeedLayerOptions.sessions).
+ */
+function layerOptions(): { dimensions: boolean; sessions: boolean } {
+  return { dimensions: onOff('BENCH_DIMENSIONS'), sessions: onOff('BENCH_SESSIONS') };
 }
 
 let stopRequested = false;
@@ -196,7 +205,7 @@ async function outcomes(metrics: PlatformMetrics): Promise<Record<string, number
 
 async function speedWarmup(open: () => Promise<{ log: EventLog; store: ViewStore; close: () => Promise<void> }>, group: string, expect: number): Promise<void> {
   const { log, store, close } = await open();
-  const speed = new SpeedLayer(log, store, logger, new PlatformMetrics(), { groupId: group, ...dimensionsOption() });
+  const speed = new SpeedLayer(log, store, logger, new PlatformMetrics(), { groupId: group, ...layerOptions() });
   try {
     await runUntilCaughtUp(speed, store, expect, 300_000);
   } finally {
@@ -226,7 +235,7 @@ async function roleSpeed(): Promise<void> {
   const baseline = process.memoryUsage();
   const baselineRss = baseline.rss;
   const baselineLive = baseline.heapUsed + baseline.external;
-  const speed = new SpeedLayer(log, store, logger, metrics, { groupId: env('BENCH_GROUP'), flushIntervalMs, ...dimensionsOption() });
+  const speed = new SpeedLayer(log, store, logger, metrics, { groupId: env('BENCH_GROUP'), flushIntervalMs, ...layerOptions() });
   // BENCH_PROFILE_OUT: a CPU profile of the measured ingest (from start() resolved until caught up).
   const profileOut = process.env['BENCH_PROFILE_OUT'];
   const profiling: { profiler: WindowProfiler | null } = { profiler: null };
@@ -770,8 +779,8 @@ async function roleEmbedded(): Promise<void> {
 /**
  * The speed layer's state alone, measured exactly: BENCH_EXPECT events over BENCH_PAGES distinct
  * pages in one minute, each decoded from its bytes as the speed layer decodes it, split by key
- * over BENCH_PARTITIONS partitions and applied to PartitionStates with the default options,
- * then snapshotted and checkpointed. The live heap they hold after a full GC (heap used +
+ * over BENCH_PARTITIONS partitions and applied to PartitionStates with the default options
+ * (BENCH_DIMENSIONS and BENCH_SESSIONS turn those parts off), then snapshotted and checkpointed. The live heap they hold after a full GC (heap used +
  * external, minus the same before) is compared with the byte budget's count, which
  * pv_speed_state_bytes publishes.
  */
@@ -789,7 +798,7 @@ async function roleSpeedState(): Promise<void> {
   };
   const budget = new ByteBudget(SPEED_LAYER_DEFAULTS.memoryBudgetBytes);
   const now = Date.now();
-  const states = Array.from({ length: partitions }, (_, p) => new PartitionState(p, { ...SPEED_LAYER_DEFAULTS, ...dimensionsOption(), now: () => now }, budget));
+  const states = Array.from({ length: partitions }, (_, p) => new PartitionState(p, { ...SPEED_LAYER_DEFAULTS, ...layerOptions(), now: () => now }, budget));
   const offsets = new Array<number>(partitions).fill(0);
   gc();
   const before = live();
@@ -827,6 +836,7 @@ async function roleSpeedState(): Promise<void> {
     budgetBytes: SPEED_LAYER_DEFAULTS.memoryBudgetBytes,
     budgetFull: budget.full,
     exactKeys: states.reduce((sum, s) => sum + s.size, 0),
+    openSessions: states.reduce((sum, s) => sum + (s.sessions?.activeVisitors ?? 0), 0),
     ...keys,
     events: count,
   });
