@@ -3,8 +3,9 @@
  *
  *   npx tsx bench/memory-sessions.ts [visitors]     (default 1,000,000)
  *
- * Standalone (not part of bench/run.ts). It runs itself again under `--expose-gc` when started
- * without it. One SessionState (no byte budget, the default 10-minute hot window, a wall clock at
+ * Standalone, or on request in bench/run.ts (`--only memory-sessions`, each repetition in a
+ * worker process: bench/worker.ts, role session-memory). Standalone, it runs itself again under
+ * `--expose-gc` when started without it. One SessionState (no byte budget, the default 10-minute hot window, a wall clock at
  * each event's time) is given:
  *
  *  1. one page view each for `visitors` distinct visitors (ids as the collector makes them: 32 hex
@@ -18,12 +19,13 @@
  * applied: what stays alive is what the state keeps. After each phase the state is checkpointed
  * (snapshot, then `checkpointed`, which runs an eviction pass; the snapshot is dropped) and the
  * live heap (V8 heap used + array buffers, after a full GC) is compared with the one before the
- * first phase. It prints JSON: heap bytes per visitor (measured), the state's own estimate
+ * first phase. It gives (standalone: prints as JSON) heap bytes per visitor (measured), the state's own estimate
  * (`memoryBytes`, what it accounts in the byte budget) per visitor, their ratio, and the apply
  * rate (events/s, `apply` alone: decoding is timed apart).
  */
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { visitorIdFrom } from '../collector/visitor-salts.ts';
 import { decodePageView, encodePageView, type PageView } from '../shared/core/page-view.ts';
@@ -36,7 +38,7 @@ const MINUTE_MS = 60_000;
 /** Events are made, decoded and applied this many at a time (the batch is dropped after). */
 const BATCH = 10_000;
 
-interface Phase {
+export interface SessionMemoryPhase {
   heapBytesPerVisitor: number;
   /** Of which V8 heap (objects) and array buffers (the open-session columns and index). */
   heapUsedPerVisitor: number;
@@ -59,7 +61,23 @@ function checkpoint(state: SessionState): void {
   state.checkpointed(state.snapshot());
 }
 
-function main(visitors: number): void {
+export interface SessionMemory {
+  visitors: number;
+  sites: number;
+  pages: number;
+  node: string;
+  /** The first phase's (one page view per visitor). */
+  heapBytesPerVisitor: number;
+  estimatedBytesPerVisitor: number;
+  estimateOverMeasured: number;
+  applyEventsPerSec: number;
+  firstEvent: SessionMemoryPhase;
+  secondEvent: SessionMemoryPhase;
+}
+
+/** Measures one SessionState with `visitors` active visitors; needs `--expose-gc`. */
+export function sessionMemory(visitors: number): SessionMemory {
+  if (typeof globalThis.gc !== 'function') throw new Error('sessionMemory needs node --expose-gc');
   const now = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
   // The wall clock follows the events, as when they arrive live: their minutes are resident when
   // first counted (the default 10-minute hot window), and stay so while sessions start in them.
@@ -107,7 +125,7 @@ function main(visitors: number): void {
   };
   // Measured here, in a frame that never held an event batch or a snapshot (a frame still holding
   // one keeps it alive through the GC: the snapshot of 10^5 open sessions is ~40 MB).
-  const phase = (make: (i: number) => PageView): Phase => {
+  const phase = (make: (i: number) => PageView): SessionMemoryPhase => {
     const applyMs = run(make);
     const after = live();
     const heapUsed = after.heapUsed - before.heapUsed;
@@ -128,33 +146,31 @@ function main(visitors: number): void {
   const firstEvent = phase(first);
   const secondEvent = phase(second);
   if (firstEvent.activeVisitors !== visitors || secondEvent.activeVisitors !== visitors) throw new Error('sessions were closed: the figures would not be per active visitor');
-  console.log(
-    JSON.stringify(
-      {
-        visitors,
-        sites: SITES,
-        pages: PAGES,
-        node: process.version,
-        heapBytesPerVisitor: firstEvent.heapBytesPerVisitor,
-        estimatedBytesPerVisitor: firstEvent.estimatedBytesPerVisitor,
-        estimateOverMeasured: firstEvent.estimateOverMeasured,
-        applyEventsPerSec: firstEvent.applyEventsPerSec,
-        firstEvent,
-        secondEvent,
-      },
-      null,
-      2,
-    ),
-  );
+  return {
+    visitors,
+    sites: SITES,
+    pages: PAGES,
+    node: process.version,
+    heapBytesPerVisitor: firstEvent.heapBytesPerVisitor,
+    estimatedBytesPerVisitor: firstEvent.estimatedBytesPerVisitor,
+    estimateOverMeasured: firstEvent.estimateOverMeasured,
+    applyEventsPerSec: firstEvent.applyEventsPerSec,
+    firstEvent,
+    secondEvent,
+  };
 }
 
-const visitors = Number(process.argv[2] ?? 1_000_000);
-if (!Number.isInteger(visitors) || visitors <= 0) {
-  console.error('usage: npx tsx bench/memory-sessions.ts [visitors]');
-  process.exit(2);
+// Standalone: `npx tsx bench/memory-sessions.ts [visitors]` (not when imported by the worker).
+const self = fileURLToPath(import.meta.url);
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === self) {
+  const visitors = Number(process.argv[2] ?? 1_000_000);
+  if (!Number.isInteger(visitors) || visitors <= 0) {
+    console.error('usage: npx tsx bench/memory-sessions.ts [visitors]');
+    process.exit(2);
+  }
+  if (typeof globalThis.gc !== 'function') {
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, String(visitors)], { stdio: 'inherit' });
+    process.exit(child.status ?? 1);
+  }
+  console.log(JSON.stringify(sessionMemory(visitors), null, 2));
 }
-if (typeof globalThis.gc !== 'function') {
-  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), String(visitors)], { stdio: 'inherit' });
-  process.exit(child.status ?? 1);
-}
-main(visitors);

@@ -14,6 +14,7 @@
 import { distinctPageEvents, distinctValueCounts, distinctValueEvents, MINUTE_MS } from './events.ts';
 import { figure, MiB, type BenchResult, type Figure } from './figures.ts';
 import { filledTopic, type BenchEnv, type Resources } from './harness.ts';
+import type { SessionMemory, SessionMemoryPhase } from './memory-sessions.ts';
 import type { Sizes } from './sizes.ts';
 import { speedRun } from './speed-ingest.ts';
 
@@ -201,6 +202,57 @@ export async function benchMemoryDimensions(env: BenchEnv, res: Resources, sizes
         `(${distinct.total.toLocaleString('en')} distinct dimension values: 11 text properties × ${values.toLocaleString('en')}, device ${distinct.device} (an enum), country ${distinct.country} (two upper-case letters)).`,
       'Dimensions on and off alternate on the same topic; the state alone is the same events applied to 4 PartitionStates in a process of their own (see the memory benchmark).',
       'Exact keys and overflow events come from the state alone: its checkpoint rows (page-minute counters and each (site, minute) overflow total), pages apart from the dimension sites.',
+    ],
+  };
+}
+
+/**
+ * 6c. Memory of the speed layer's sessions (issue #17): bytes per active visitor of one
+ * SessionState with `memorySessionVisitors` visitors, as bench/memory-sessions.ts measures it
+ * (see there), each repetition in a worker process of its own (role session-memory). The
+ * reference is the state's own estimate (`memoryBytes`, what it counts in the byte budget), per
+ * visitor: the ratio says how far the budget's count is from the live heap.
+ */
+export async function benchMemorySessions(env: BenchEnv, res: Resources, sizes: Sizes): Promise<Omit<BenchResult, 'durationS'>> {
+  const visitors = sizes.memorySessionVisitors;
+  const runs: SessionMemory[] = [];
+  for (let rep = 0; rep < env.reps; rep++) {
+    const worker = await res.worker('session-memory', { BENCH_VISITORS: visitors }, ['--expose-gc']);
+    const { type: _type, ...result } = await worker.next('result', 600_000);
+    await worker.waitExit(60_000);
+    const run = result as unknown as SessionMemory;
+    runs.push(run);
+    const line = (p: SessionMemoryPhase): string =>
+      `${p.heapBytesPerVisitor} bytes per visitor (${p.heapUsedPerVisitor} V8 heap + ${p.arrayBuffersPerVisitor} array buffers), estimate ${p.estimatedBytesPerVisitor} ` +
+      `(${p.estimateOverMeasured}×), apply ${p.applyEventsPerSec.toLocaleString('en')} events/s`;
+    env.say(`  rep ${rep + 1}: one page view each: ${line(run.firstEvent)}; two: ${line(run.secondEvent)}`);
+  }
+  const label = `${visitors.toLocaleString('en')} active visitors`;
+  const phases = [
+    { key: 'firstEvent', text: 'one page view each' },
+    { key: 'secondEvent', text: 'two page views each' },
+  ] as const;
+  const figures: Figure[] = [];
+  for (const { key, text } of phases) {
+    figures.push(
+      figure(`Session state per active visitor, ${label}, ${text} (live heap)`, 'bytes', 'lower', runs.map((r) => r[key].heapBytesPerVisitor), {
+        name: "the state's own estimate (memoryBytes)",
+        values: runs.map((r) => r[key].estimatedBytesPerVisitor),
+        meaning: 'measured / estimate',
+      }),
+      figure(`Session state apply rate, ${label}, ${text}`, 'events/s', 'higher', runs.map((r) => r[key].applyEventsPerSec)),
+    );
+  }
+  return {
+    id: 'memory-sessions',
+    title: 'Speed-layer session state memory per active visitor',
+    figures,
+    details: { visitors, runs },
+    notes: [
+      `One SessionState (no byte budget, 10-minute hot window), ${visitors.toLocaleString('en')} distinct visitors (32-hex-digit ids as the collector makes them) over 10 sites of 1,000 pages each: ` +
+        'one page view each over 10 minutes, then each visitor’s second page view 10 minutes later on another page; no session closes.',
+      'Live heap = V8 heap used + array buffers after a full GC, over the same before the first phase; each event is decoded from its bytes and dropped once applied; apply rate counts `apply` alone.',
+      'Each repetition in a worker process of its own (bench/memory-sessions.ts, also runnable standalone).',
     ],
   };
 }

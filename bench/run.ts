@@ -16,7 +16,7 @@ import type { BenchResult } from './figures.ts';
 import { benchFreshness } from './freshness.ts';
 import { benchIdle } from './idle.ts';
 import { ROOT, Resources, machineFacts, type BenchEnv, type MachineFacts } from './harness.ts';
-import { benchMemory, benchMemoryDimensions } from './memory.ts';
+import { benchMemory, benchMemoryDimensions, benchMemorySessions } from './memory.ts';
 import { benchPlausibleEvents } from './plausible-events.ts';
 import { renderBenchmarksMd, renderTable } from './report.ts';
 import { benchServing } from './serving.ts';
@@ -31,7 +31,7 @@ const USAGE = `usage: npm run bench [-- options]
   --reps N            repetitions of each figure after its warm-up (default 3; --quick: 1)
   --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, plausible-events, memory, idle'};
                       on request only: speed-ingest-dimensions, memory-dimensions (issue #16),
-                      speed-ingest-sessions (issue #17)
+                      speed-ingest-sessions, memory-sessions (issue #17)
   --visit-fields      the batch benchmark's events carry the traffic generator's visit fields (schema v2)
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
@@ -74,8 +74,9 @@ const BENCHES = {
   'memory-dimensions': benchMemoryDimensions,
   // Issue #17's lines (sessions): likewise only with --only.
   'speed-ingest-sessions': benchSpeedIngestSessions,
+  'memory-sessions': benchMemorySessions,
 } as const;
-const ONLY_ON_REQUEST = new Set<string>(['speed-ingest-dimensions', 'memory-dimensions', 'speed-ingest-sessions']);
+const ONLY_ON_REQUEST = new Set<string>(['speed-ingest-dimensions', 'memory-dimensions', 'speed-ingest-sessions', 'memory-sessions']);
 type BenchId = keyof typeof BENCHES;
 
 function localOnly(name: string, value: string): void {

@@ -38,6 +38,8 @@ export interface Sizes {
   memoryMinEvents: number;
   /** Memory with the dimension views: distinct values of each visit property (issue #16). */
   memoryDimensionValues: number;
+  /** Memory of the sessions: active visitors of the session state (issue #17). */
+  memorySessionVisitors: number;
   /** Idle cost of npm start: generator rate (events/s), warm-up and measured window (s). */
   idleRate: number;
   idleWarmupS: number;
@@ -74,6 +76,7 @@ export const FULL: Sizes = {
   memoryPages: [1000, 100_000, 1_000_000],
   memoryMinEvents: 200_000,
   memoryDimensionValues: 10_000,
+  memorySessionVisitors: 1_000_000,
   idleRate: 20,
   idleWarmupS: 10,
   idleSampleS: 30,
@@ -107,6 +110,7 @@ export const QUICK: Sizes = {
   memoryPages: [1000, 100_000],
   memoryMinEvents: 100_000,
   memoryDimensionValues: 1000,
+  memorySessionVisitors: 100_000,
   idleRate: 20,
   idleWarmupS: 3,
   idleSampleS: 10,

@@ -32,6 +32,7 @@ import { createPlatformApp, type PlatformAppDeps } from '../cli/platform-app.ts'
 import { VisitEnrichment } from '../collector/index.ts';
 import { ServingViews } from '../serving-layer/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
+import { sessionMemory } from './memory-sessions.ts';
 import { collectorBatches, distinctPageEvents, distinctValueEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
 
 const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', name: `bench-${process.argv[2] ?? 'worker'}` });
@@ -842,11 +843,17 @@ async function roleSpeedState(): Promise<void> {
   });
 }
 
+/** The session state alone (bench/memory-sessions.ts) with BENCH_VISITORS active visitors. */
+async function roleSessionMemory(): Promise<void> {
+  send({ type: 'result', ...sessionMemory(envNumber('BENCH_VISITORS')) });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const roles: Record<string, () => Promise<void>> = {
   speed: roleSpeed,
   'speed-state': roleSpeedState,
+  'session-memory': roleSessionMemory,
   batch: roleBatch,
   serving: roleServing,
   hello: roleHello,
