@@ -129,11 +129,10 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
         return results;
       }
       const scope = scopeOf(store, site, filters, boundary);
-      const dayAligned = isBucketEdge(from, 'day') && isBucketEdge(to, 'day');
-      const sessions = asked.sessions.length === 0 ? null : await querySessions(store, { site, from, to, interval: dayAligned ? 'day' : 'hour' });
+      // Totals are the same at any interval whose buckets the range is made of: days read fewer rows.
+      const interval = isBucketEdge(from, 'day') && isBucketEdge(to, 'day') ? 'day' : 'hour';
+      const sessions = asked.sessions.length === 0 ? null : await querySessions(store, { site, from, to, interval });
       if (metrics.includes('pageviews')) {
-        // The total is the same at any interval whose buckets the range is made of: days read fewer rows.
-        const interval = isBucketEdge(from, 'day') && isBucketEdge(to, 'day') ? 'day' : 'hour';
         const answer = await scope.pageViews({ from, to, interval });
         results['pageviews'] = {
           value: answer.total.views,

@@ -76,31 +76,22 @@ export type SessionPageView = Pick<PageView, 'eventId' | 'site' | 'visitorId' | 
 export type SessionSumKind = 'total' | 'entry' | 'exit';
 
 /** A session sum row: the value of its key now (this partition's, or its late lane's). */
-export interface SessionSumRow {
+export interface SessionSumRow extends SessionTotals {
   site: string;
   kind: SessionSumKind;
   /** The entry or exit page; '' for 'total'. */
   pageId: string;
   /** Start of the minute the sessions started in (epoch ms). */
   bucket: number;
-  visits: number;
-  bounces: number;
-  durationMs: number;
-  pageviews: number;
 }
 
 /** The key of a session sum row. */
 export type SessionSumKey = Pick<SessionSumRow, 'site' | 'kind' | 'pageId' | 'bucket'>;
 
 /** A visitor's open session, as written at a checkpoint. */
-export interface OpenSessionRow {
+export interface OpenSessionRow extends Session {
   site: string;
   visitorId: string;
-  start: number;
-  end: number;
-  pageviews: number;
-  entryPage: string;
-  exitPage: string;
   /** hash64 of the eventId of the visitor's last event applied, as an unsigned decimal (ClickHouse's `murmurHash3_64(eventId)`). */
   lastEventHash?: string;
 }

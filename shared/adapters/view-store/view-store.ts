@@ -6,7 +6,7 @@
  *
  * All times are epoch milliseconds (UTC). Bucket starts follow shared/core/time-buckets.ts.
  */
-import type { SessionTotals } from '../../core/sessions.ts';
+import type { Session, SessionTotals } from '../../core/sessions.ts';
 import type { SqlDialect } from '../sql-escape.ts';
 import type { PageViewSchemaVersion, VisitFields } from '../../core/page-view.ts';
 import type { PropertyDefinition, PropertyFilter } from '../../core/query/properties.ts';
@@ -91,15 +91,10 @@ export interface SpeedSessionRow extends SessionTotals {
 }
 
 /** A visitor's open session as a partition holds it at a version, or (`removed`) that it holds none any more. */
-export interface SpeedOpenSessionRow {
+export interface SpeedOpenSessionRow extends Session {
   partition: number;
   site: string;
   visitorId: string;
-  start: number;
-  end: number;
-  pageviews: number;
-  entryPage: string;
-  exitPage: string;
   /** What identifies the session's last applied event (a redelivery of it adds nothing). */
   lastEvent: string;
   removed: boolean;
