@@ -542,7 +542,6 @@ async function roleServing(): Promise<void> {
   // BENCH_MEMORY_REPORT=1: each SIGUSR2 also sends a 'memory' message (after a full GC).
   const reportMemory = process.env['BENCH_MEMORY_REPORT'] === '1';
   const budgetBytes = servingMemoryBudgetBytes();
-  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, budgetBytes });
   // 'trace' messages: the store calls and the event loop's delays since the last one (the harness asks with SIGUSR2).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -556,6 +555,9 @@ async function roleServing(): Promise<void> {
     });
     if (reportMemory) send({ type: 'memory', ...memoryAfterGc(), budgetBytes });
   });
+  // 'ready' only once the handler is installed: the harness may signal as soon as it reads it,
+  // and SIGUSR2 without a handler kills the process.
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, budgetBytes });
   await untilStopped();
   await closeServer(server);
   await Promise.all([log.close(), controlLog.close(), store.close()]);
