@@ -1,17 +1,17 @@
 /**
  * The HTTP app `npm start` serves, composed from the layers' routers: the collector
  * (POST /api/v1/events, POST /api/event, GET /js/script.js) and the serving layer (read API,
- * batch operations, health), with the OpenAPI document assembled from their parts.
+ * batch operations, health) and the dashboard (`/`, `/<site>`), with the OpenAPI document assembled from their parts.
  */
 import type { Express } from 'express';
 import { COLLECTOR_OPENAPI, TRACKER_OPENAPI, VisitEnrichment, VisitorSalts, collectorRouter, trackerRouter, type CollectorOptions, type VisitEnricher } from '../collector/index.ts';
-import { SERVING_OPENAPI, servingRouter, type ServingAppDeps } from '../serving-layer/index.ts';
+import { DASHBOARD_OPENAPI, SERVING_OPENAPI, dashboardRouter, servingRouter, type ServingAppDeps } from '../serving-layer/index.ts';
 import type { ViewReader, VisitorSaltStore } from '../shared/adapters/view-store/index.ts';
 import { createHttpApp, type TrustProxy } from '../shared/runtime/http/http-app.ts';
 import { openApiDocument } from '../shared/runtime/http/openapi.ts';
 
 /** The OpenAPI document of the composed app. */
-export const PLATFORM_OPENAPI = openApiDocument([TRACKER_OPENAPI, COLLECTOR_OPENAPI, SERVING_OPENAPI]);
+export const PLATFORM_OPENAPI = openApiDocument([TRACKER_OPENAPI, COLLECTOR_OPENAPI, SERVING_OPENAPI, DASHBOARD_OPENAPI]);
 
 export interface PlatformAppDeps extends ServingAppDeps {
   /** The view store: the serving layer reads it, the collector keeps its visitor-id salts in it. */
@@ -37,6 +37,8 @@ export function createPlatformApp(deps: PlatformAppDeps): Express {
       trackerRouter(),
       collectorRouter({ log: deps.log, metrics: deps.metrics, salts, enrichment, ...(deps.collector === undefined ? {} : { options: deps.collector }) }),
       servingRouter(deps),
+      // Last: it answers /<site>, which every API path above must win over.
+      dashboardRouter(),
     ],
     openApiDocument: PLATFORM_OPENAPI,
   });

@@ -32,12 +32,10 @@
  * and a day keeps that short while sparing a request per page view; after it, a revalidation
  * costs a 304.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { OpenApiPart } from '../shared/runtime/http/openapi.ts';
+import { loadStaticFile, sendStaticFile, type StaticFile } from '../shared/runtime/http/static-file.ts';
 
 /** Where the script is served. */
 export const TRACKER_SCRIPT_ROUTE = '/js/script.js';
@@ -46,36 +44,11 @@ export const TRACKER_SCRIPT_FILE = new URL('./tracker/script.js', import.meta.ur
 /** How long browsers and proxies may keep the script without asking again. */
 export const TRACKER_CACHE_CONTROL = 'public, max-age=86400';
 
-/** One encoding of the script, ready to send. */
-interface Representation {
-  body: Buffer;
-  etag: string;
-}
-
-export interface TrackerScript {
-  identity: Representation;
-  gzip: Representation;
-}
-
-/** A strong ETag: the representation's bytes decide it (so gzip and identity differ). */
-function strongEtag(body: Buffer): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-}
+export type TrackerScript = StaticFile;
 
 /** Reads and gzips the script once. */
 export function loadTrackerScript(file: URL | string = TRACKER_SCRIPT_FILE): TrackerScript {
-  const source = readFileSync(file);
-  const gzipped = gzipSync(source, { level: 9 });
-  return { identity: { body: source, etag: strongEtag(source) }, gzip: { body: gzipped, etag: strongEtag(gzipped) } };
-}
-
-/** Whether an If-None-Match header names `etag` (or is `*`). Weak comparison, as RFC 9110 asks for If-None-Match. */
-function matches(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined) return false;
-  return ifNoneMatch.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || t === etag || t === `W/${etag}`;
-  });
+  return loadStaticFile(file, 'application/javascript; charset=utf-8');
 }
 
 /** The script's entry in the OpenAPI document. Its query string is ignored (sites may add `?v=…` to bust caches). */
@@ -98,23 +71,12 @@ export const TRACKER_OPENAPI: OpenApiPart = {
 export function trackerRouter(script: TrackerScript = loadTrackerScript()): Router {
   const router = Router();
   router.get(TRACKER_SCRIPT_ROUTE, (req: Request, res: Response) => {
-    const gzip = req.acceptsEncodings('gzip', 'identity') === 'gzip';
-    const chosen = gzip ? script.gzip : script.identity;
-    res.setHeader('Content-Type', 'application/javascript; charset=utf-8');
-    res.setHeader('Cache-Control', TRACKER_CACHE_CONTROL);
-    res.setHeader('ETag', chosen.etag);
-    res.setHeader('Vary', 'Accept-Encoding');
-    // Any site may load it, also pages that require CORS or CORP for their subresources.
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    if (matches(req.headers['if-none-match'], chosen.etag)) {
-      res.status(304).end();
-      return;
-    }
-    if (gzip) res.setHeader('Content-Encoding', 'gzip');
-    res.setHeader('Content-Length', String(chosen.body.length));
-    res.status(200).end(chosen.body);
+    sendStaticFile(req, res, script, {
+      'Cache-Control': TRACKER_CACHE_CONTROL,
+      // Any site may load it, also pages that require CORS or CORP for their subresources.
+      'Access-Control-Allow-Origin': '*',
+      'Cross-Origin-Resource-Policy': 'cross-origin',
+    });
   });
   return router;
 }

@@ -20,6 +20,7 @@ import { dropErrorsAfterDeadline, requestDeadline } from './request-deadline.ts'
 import { batchRouter } from './batch-routes.ts';
 import { SERVING_OPENAPI } from './openapi.ts';
 import { statsRouter } from './stats-routes.ts';
+import { DASHBOARD_OPENAPI, dashboardRouter } from './dashboard-routes.ts';
 import { queryPageViews, type PageViewsAnswer } from '../shared/core/query/index.ts';
 import { NO_QUERY, asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { spanOf } from './query-params.ts';
@@ -215,7 +216,7 @@ export function servingRouter(deps: ServingAppDeps): Router {
   return app;
 }
 
-/** An HTTP app serving the serving layer alone (the collector is composed in by the entry point). */
+/** An HTTP app serving the serving layer and its dashboard alone (the collector is composed in by the entry point). */
 export function createServingApp(deps: ServingAppDeps): Express {
-  return createHttpApp({ metrics: deps.metrics, logger: deps.logger, routers: [servingRouter(deps)], openApiDocument: openApiDocument([SERVING_OPENAPI]) });
+  return createHttpApp({ metrics: deps.metrics, logger: deps.logger, routers: [servingRouter(deps), dashboardRouter()], openApiDocument: openApiDocument([SERVING_OPENAPI, DASHBOARD_OPENAPI]) });
 }

@@ -312,3 +312,24 @@ export const batchRunBody = z.strictObject(
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s): ${iss.keys.join(', ')}; allowed: cutoff, full` : "the body must be a JSON object: {\"cutoff\"?: ISO-8601 or epoch ms, \"full\"?: boolean}") },
 );
+
+/**
+ * The dashboard's page (`/`, `/<site>`): the parameters its script reads, checked as the API
+ * checks them, so a mistyped link is a 400 that names the parameter, not a page that quietly
+ * shows something else.
+ */
+export const dashboardQuery = querySchema({
+  period: choice('period', PERIODS).optional().meta({ description: 'The period shown (default 7d), as the Stats API takes it.' }),
+  date: dateParam.optional(),
+  filters: filtersParam,
+  auth: text('auth')
+    .min(16, { error: "parameter 'auth' must be a read key (at least 16 characters)" })
+    .optional()
+    .meta({ description: 'A read key (one of READ_API_KEYS), as in a shared link: the page sends it as its bearer token. Without it, the page asks for one when the API needs it.' }),
+});
+
+/** `/<site>`: a site id (anything else is not a dashboard path: 404). */
+export const dashboardPath = z.object({ site: z.string().meta({ description: `A site id (letters, digits, '.', '_', '-'); '/' shows the first site the API lists.` }) });
+
+/** `/dashboard/<file>`: the page's own files. */
+export const dashboardFilePath = z.object({ file: z.string().meta({ description: 'dashboard.js, dashboard.css, uPlot.min.js or uPlot.min.css' }) });
