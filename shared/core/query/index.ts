@@ -33,6 +33,7 @@ export { queryEventBreakdown, queryEventSeries, queryEventTotals, type BoundedCo
 export {
   REALTIME_WINDOW_MS,
   queryRealtimeVisitors,
+  realtimeWindow,
   queryVisitors,
   queryVisitorsSeries,
   unionOfVisitors,

@@ -181,10 +181,15 @@ async function speedSketchesBySeriesBucket(store: QueryStore, query: ViewQuery, 
   return grouped;
 }
 
+/** The minutes realtime numbers cover at `now`: from the minute REALTIME_WINDOW_MS ago through the current minute. */
+export function realtimeWindow(now: number): { from: number; to: number } {
+  return { from: bucketStart(now - REALTIME_WINDOW_MS, 'minute'), to: bucketCeil(now + 1, 'minute') };
+}
+
 /** Visitors of a site in the last REALTIME_WINDOW_MS (whole minutes): the union of the speed minute sketches. */
 export async function queryRealtimeVisitors(store: QueryStore, site: string, now: number): Promise<{ from: number; value: number; relativeStandardError: number }> {
-  const from = bucketStart(now - REALTIME_WINDOW_MS, 'minute');
-  const sketches = await store.speedVisitorSketches({ site, grain: 'minute', from, to: bucketCeil(now + 1, 'minute') });
+  const { from, to } = realtimeWindow(now);
+  const sketches = await store.speedVisitorSketches({ site, grain: 'minute', from, to });
   const union = unionOfVisitors(sketches);
   return { from, value: sketches.length === 0 ? 0 : Math.round(union.estimate()), relativeStandardError: sketches.length === 0 ? 0 : union.relativeStandardError };
 }
