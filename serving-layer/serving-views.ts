@@ -45,6 +45,7 @@ import type {
   VisitorsQuery,
 } from '../shared/adapters/view-store/index.ts';
 import { speedLaneOwner } from '../shared/adapters/view-store/index.ts';
+import { PAGE_VIEW_LIMITS } from '../shared/core/page-view.ts';
 import { withBatchReadCache } from './batch-read-cache.ts';
 import { ResidentBatchViews } from './resident-batch-views.ts';
 import { SpeedViewMirror } from './speed-view-mirror.ts';
@@ -85,6 +86,9 @@ export class ServingViews implements ViewReader {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly changeListeners = new Set<() => void>();
+  /** The sites of the batch id last asked for (a published batch version never changes). */
+  private batchSiteList: { batchId: string; sites: Promise<string[]> } | null = null;
 
   /** @param store the view store (the serving layer only reads it) */
   constructor(
@@ -156,6 +160,52 @@ export class ServingViews implements ViewReader {
     return this.currentVersion;
   }
 
+  /**
+   * Calls `listener` (synchronously, after the swap) whenever a refresh or a hand-off has changed
+   * `version`; returns the function that stops it. A listener that throws is logged and kept.
+   */
+  onChange(listener: () => void): () => void {
+    const own = (): void => listener();
+    this.changeListeners.add(own);
+    return () => {
+      this.changeListeners.delete(own);
+    };
+  }
+
+  private changed(before: string): void {
+    if (this.currentVersion === before) return;
+    for (const listener of [...this.changeListeners]) {
+      try {
+        listener();
+      } catch (err) {
+        this.options.logger.warn({ err }, 'serving views: a change listener failed');
+      }
+    }
+  }
+
+  /**
+   * The sites with page views, by name: those of the boundary's batch version over all time
+   * (read from the store once per batch id, then held) and those the speed views hold with views
+   * at or after the boundary (memory). While `behind`, the speed side is what was last applied.
+   */
+  async sites(): Promise<string[]> {
+    const boundary = await this.latestBoundary();
+    let batch: Promise<string[]> = Promise.resolve([]);
+    if (boundary !== null) {
+      if (this.batchSiteList?.batchId !== boundary.batchId) {
+        const sites = this.store.batchSites(boundary.batchId, PAGE_VIEW_LIMITS.minTimestampMs, boundary.cutoffTime);
+        this.batchSiteList = { batchId: boundary.batchId, sites };
+        // A failed read is not kept: the next call reads again.
+        sites.catch(() => {
+          if (this.batchSiteList?.sites === sites) this.batchSiteList = null;
+        });
+      }
+      batch = this.batchSiteList.sites;
+    }
+    const speed = this.mirror.sitesWithViews(boundary === null ? Number.NEGATIVE_INFINITY : boundary.cutoffTime);
+    return [...new Set([...(await batch), ...speed])].sort();
+  }
+
   /** Estimated bytes held: the speed views and the resident batch blocks. */
   get memory(): { speed: number; batch: number } {
     return { speed: this.mirror.bytes, batch: this.batch.usage.bytes };
@@ -209,8 +259,10 @@ export class ServingViews implements ViewReader {
       this.applied.set(cp.partition, cp.version);
       this.checkpoints.set(cp.partition, cp);
     }
+    const before = this.currentVersion;
     this.currentVersion = versionOf(this.boundary, this.retainedFrom, this.applied);
     this.options.metrics?.servingMemoryBytes.set({ part: 'speed' }, this.mirror.bytes);
+    this.changed(before);
   }
 
   private async refreshOnce(): Promise<void> {
@@ -245,6 +297,7 @@ export class ServingViews implements ViewReader {
         logger.info({ batchId: boundary?.batchId ?? null }, 'serving views: new batch boundary');
       }
       this.boundary = boundary;
+      const before = this.currentVersion;
       this.currentVersion = versionOf(boundary, retainedFrom, this.applied);
       this.refreshedAt = this.clock();
       metrics?.servingViewsAge.set(this.refreshedAt / 1000);
@@ -252,6 +305,7 @@ export class ServingViews implements ViewReader {
       if (this.mirror.bytes > this.options.memoryBudgetBytes) {
         logger.warn({ speedBytes: this.mirror.bytes, budgetBytes: this.options.memoryBudgetBytes }, 'the speed views alone exceed SERVING_MEMORY_BUDGET_MB; batch views are read from the store');
       }
+      this.changed(before);
     } catch (err) {
       metrics?.servingRefreshFailures.inc();
       logger.warn({ err }, 'serving views: refresh failed; will retry');

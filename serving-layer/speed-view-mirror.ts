@@ -14,6 +14,7 @@
 import { CountMinSketch, countMinOvercountBound, hash64 } from '../shared/core/sketches/index.ts';
 import { INTERVAL_MS, bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
 import { addTotals, emptyTotals, type SessionTotals } from '../shared/core/sessions.ts';
+import { DIMENSION_SEPARATOR } from '../shared/core/dimensions.ts';
 import type {
   BucketSessions,
   BucketVisitorSketches,
@@ -177,6 +178,24 @@ export class SpeedViewMirror {
     addTo(site.minutes, bucket, delta);
     addTo(site.hours, hour, delta);
     this.entries += (pageHours?.size ?? 0) + site.minutes.size + site.hours.size - sizes;
+  }
+
+  /**
+   * The sites with page views in a minute at or after `from`, unordered. Dimension views are
+   * kept under sites named `<site>|<dimension>`; they are not sites of their own and are left out.
+   */
+  sitesWithViews(from: number): string[] {
+    const out: string[] = [];
+    for (const [name, site] of this.sites) {
+      if (name.includes(DIMENSION_SEPARATOR)) continue;
+      for (const [bucket, views] of site.minutes) {
+        if (bucket >= from && views > 0) {
+          out.push(name);
+          break;
+        }
+      }
+    }
+    return out;
   }
 
   /** Drops every bucket before `dayStart` (the store's retention point). */
