@@ -8,7 +8,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { isPlatformError, type ErrorCode, type PlatformError } from '../../core/errors.ts';
 import type { Logger } from '../logger.ts';
 
-export type ApiErrorCode = ErrorCode | 'PV_NOT_FOUND' | 'PV_UNAUTHORIZED' | 'PV_FORBIDDEN' | 'PV_BODY_INVALID' | 'PV_RATE_LIMITED' | 'PV_INTERNAL';
+export type ApiErrorCode = ErrorCode | 'PV_NOT_FOUND' | 'PV_UNAUTHORIZED' | 'PV_FORBIDDEN' | 'PV_BODY_INVALID' | 'PV_RATE_LIMITED' | 'PV_TOO_MANY_STREAMS' | 'PV_INTERNAL';
 
 export class ApiError extends Error {
   constructor(
