@@ -24,7 +24,8 @@ import { DASHBOARD_OPENAPI, dashboardRouter } from './dashboard-routes.ts';
 import { queryPageViews, type PageViewsAnswer } from '../shared/core/query/index.ts';
 import { NO_QUERY, asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { spanOf } from './query-params.ts';
-import { pageViewsPath, pageViewsQuery } from './query-schemas.ts';
+import { pageViewsPath, pageViewsQuery, realtimeQuery } from './query-schemas.ts';
+import { RealtimeFeed, realtimeNumbers } from './realtime-feed.ts';
 import { isoTime } from './iso-time.ts';
 
 export interface ServingAppDeps {
@@ -65,6 +66,12 @@ export interface ServingAppDeps {
    * @default false
    */
   constantProbe?: boolean;
+  /**
+   * GET /api/v1/realtime/stream: most streams open at a time (then 503), least time between two
+   * computations of a site's numbers, and how often a keep-alive comment is sent (ms).
+   * @default REALTIME_FEED_DEFAULTS (1000 streams, 250 ms, 15 s)
+   */
+  realtime?: { maxStreams?: number; throttleMs?: number; keepAliveMs?: number };
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
@@ -103,7 +110,13 @@ export function pageViewsBody(site: string, pageId: string | null, answer: PageV
 }
 
 /** Read routes: behind READ_API_KEYS when set, revalidated with ETags. */
-export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs', '/api/v1/compare'];
+export const READ_ROUTE_PREFIXES = ['/api/v1/pages', '/api/v1/stats', '/api/v1/realtime', '/api/v1/boundary', '/api/v1/batch/runs', '/api/v1/compare', '/api/v1/sites'];
+
+/** How often views refreshed per read are refreshed while somebody listens to the realtime stream (ms). */
+const STREAM_POLL_MS = 250;
+
+/** One Server-Sent Events message. */
+const sseMessage = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
 /** The routes of Plausible's Stats API v1: their errors are written as Plausible's (`{"error":"<message>",…}`). */
 export const PLAUSIBLE_ROUTES = ['/api/v1/stats/aggregate', '/api/v1/stats/timeseries', '/api/v1/stats/breakdown', '/api/v1/stats/realtime/visitors'];
@@ -123,10 +136,32 @@ export function servingRouter(deps: ServingAppDeps): Router {
     onTimeout: () => metrics.servingRequestTimeouts.inc(),
   });
   const readAuth = requireReadKey(deps.readApiKeys ?? []);
+  const feed = new RealtimeFeed({
+    views: store,
+    compute: (site, at) => realtimeNumbers(store, site, at),
+    logger: deps.logger,
+    pollMs: refreshPerRead ? STREAM_POLL_MS : null,
+    now,
+    ...(deps.realtime?.maxStreams === undefined ? {} : { maxSubscribers: deps.realtime.maxStreams }),
+    ...(deps.realtime?.throttleMs === undefined ? {} : { throttleMs: deps.realtime.throttleMs }),
+    ...(deps.realtime?.keepAliveMs === undefined ? {} : { keepAliveMs: deps.realtime.keepAliveMs }),
+  });
   const app = Router();
 
   // First, so that every error of these routes (auth, deadline, store, validation) takes their shape.
   app.use(PLAUSIBLE_ROUTES, errorShape('plausible'));
+  // A long-lived stream: before the read routes' guard, so the request deadline does not cut it.
+  app.get('/api/v1/realtime/stream', readAuth, (req, res) => {
+    const { site } = parseInput(asQuery(realtimeQuery), req.query);
+    feed.refuseWhenFull();
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    const unsubscribe = feed.subscribe(site, {
+      message: (m) => res.write(sseMessage('realtime', m)),
+      keepAlive: () => res.write(': keep-alive\n\n'),
+    });
+    res.once('close', unsubscribe);
+  });
   // One route for every read prefix (one match per request, not one per prefix).
   app.get(READ_ROUTES, readAuth, deadline, async (_req, res, next) => {
     // Answers change as the speed layer moves: clients revalidate with the ETag.
@@ -169,6 +204,12 @@ export function servingRouter(deps: ServingAppDeps): Router {
     await answers.send(req, res, `pages|${site}|${pageId}|${interval}|${range.from}|${range.to}`, async () =>
       pageViewsBody(site, pageId, await queryPageViews(store, { site, pageId, ...range, interval })),
     );
+  });
+
+  // The sites with page views, by name: memory only but for one read per batch version.
+  app.get('/api/v1/sites', async (req, res) => {
+    parseInput(asQuery(NO_QUERY), req.query);
+    await answers.send(req, res, 'sites', async () => ({ sites: (await store.sites()).map((site) => ({ site })) }));
   });
 
   app.get('/api/v1/boundary', async (req, res) => {

@@ -107,6 +107,39 @@ export const SERVING_OPENAPI: OpenApiPart = {
       query: realtimeQuery,
       responses: readResponses('Approximate, with its relative standard error.', { visitors: { type: 'object' } }),
     },
+    'get /api/v1/realtime/stream': {
+      summary: 'Realtime visitors and page views of a site (last 5 minutes), pushed as Server-Sent Events',
+      security: readSecurity,
+      query: realtimeQuery,
+      responses: {
+        200: {
+          description:
+            'A long-lived text/event-stream (not cut by the request deadline). At once, then whenever the numbers change (at most every 250 ms per site): ' +
+            '`event: realtime` with `data:` {site, at, from, to, windowMs, visitors: {value, exact: false, relativeStandardError}, pageviews: {value, exact, overcountBound, partial?}, version}. ' +
+            'A `: keep-alive` comment every 15 s. Read it with fetch() and a reader of the body (the Bearer header is sent; EventSource cannot send it). ' +
+            'At most 1000 streams per process: beyond, 503 PV_TOO_MANY_STREAMS.',
+          content: { 'text/event-stream': { schema: { type: 'string' } } },
+        },
+        400: error,
+        401: error,
+        403: error,
+        503: OPENAPI_UNAVAILABLE,
+      },
+    },
+    'get /api/v1/sites': {
+      summary: 'The sites with page views, by name (for a site picker)',
+      security: readSecurity,
+      query: NO_QUERY,
+      responses: {
+        200: json("The sites of the latest batch version (all time) and of the speed views after its boundary, sorted by name.", {
+          sites: { type: 'array', items: { type: 'object', required: ['site'], properties: { site: { type: 'string' } } } },
+        }),
+        400: error,
+        401: error,
+        403: error,
+        503: OPENAPI_UNAVAILABLE,
+      },
+    },
     'get /api/v1/stats/realtime/visitors': {
       summary: "Distinct visitors in the last 5 minutes, as a bare number (Plausible's Stats API v1)",
       security: readSecurity,
