@@ -353,7 +353,7 @@ export const ENVIRONMENT_VARIABLES = {
     {
       default: [],
       shown: '(unset: read API open)',
-      description: 'Comma-separated bearer tokens; when set, the read API (stats, pages, realtime, boundary, runs) requires one.',
+      description: 'Comma-separated bearer tokens; when set, the read API (stats, pages, realtime with its stream, sites, boundary, runs, compare) requires one.',
       secret: true,
     },
   ),
