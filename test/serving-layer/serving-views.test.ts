@@ -345,3 +345,67 @@ describe('ServingViews: batch views held per page', () => {
     }
   });
 });
+
+describe('ServingViews: change notifications and the sites held', () => {
+  it('onChange fires once per new version, after a refresh or a hand-off, never for a refresh that read nothing new; its stop function ends it', async () => {
+    const site = `notify-${++siteSeq}`;
+    const views = new ServingViews(store, options());
+    await views.start();
+    let calls = 0;
+    const stop = views.onChange(() => {
+      calls++;
+    });
+    try {
+      await views.refresh();
+      expect(calls).toBe(0);
+      version += 1;
+      await flush({ pageMinutes: [{ partition: 0, site, pageId: '/a', bucket: T0, views: 1, version }], overflow: [], visitors: [] }, [0]);
+      await views.refresh();
+      expect(calls).toBe(1);
+      await views.refresh();
+      expect(calls).toBe(1);
+      const held = version;
+      version += 1;
+      const rows = { pageMinutes: [{ partition: 0, site, pageId: '/a', bucket: T0, views: 2, version }], overflow: [], visitors: [] };
+      const checkpoint = { partition: 0, nextOffset: 0, replayFrom: 0, maxEventTime: 0, version };
+      await store.writeSpeedFlush(rows, [checkpoint]);
+      views.handOff({ rows, checkpoints: [checkpoint], previousVersions: new Map([[0, held]]) });
+      expect(calls).toBe(2);
+      stop();
+      version += 1;
+      await flush({ pageMinutes: [{ partition: 0, site, pageId: '/a', bucket: T0, views: 3, version }], overflow: [], visitors: [] }, [0]);
+      await views.refresh();
+      expect(calls).toBe(2);
+    } finally {
+      views.stop();
+    }
+  });
+
+  it('sites() lists the sites with speed page views, not the dimension views kept under <site>|<dimension>', async () => {
+    const site = `listed-${++siteSeq}`;
+    // After the boundary other tests here may have published: the speed side counts from it.
+    const bucket = Math.max(T0, (await store.latestBoundary())?.cutoffTime ?? 0) + 5 * MIN;
+    version += 1;
+    await flush(
+      {
+        pageMinutes: [
+          { partition: 0, site, pageId: '/a', bucket, views: 1, version },
+          { partition: 0, site: `${site}|visit:source`, pageId: 'Google', bucket, views: 1, version },
+        ],
+        overflow: [],
+        visitors: [],
+      },
+      [0],
+    );
+    const views = new ServingViews(store, options());
+    await views.start();
+    try {
+      const sites = await views.sites();
+      expect(sites).toContain(site);
+      expect(sites.filter((s) => s.startsWith(site))).toEqual([site]);
+      expect(sites).toEqual([...sites].sort());
+    } finally {
+      views.stop();
+    }
+  });
+});
