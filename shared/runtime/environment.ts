@@ -423,10 +423,11 @@ export const ENVIRONMENT_VARIABLES = {
     description: 'How often the speed layer writes its views and checkpoints (ms).',
   }),
   SPEED_FLUSH_IDLE_INTERVAL_MS: variable('speedFlushIdleIntervalMs', milliseconds(10, 60_000), {
-    default: 2000,
+    default: 1000,
     description:
       'Longest flush interval (ms): with little traffic the interval doubles after each flush up to this; ' +
-      'it drops back to SPEED_FLUSH_INTERVAL_MS as soon as traffic picks up.',
+      'it drops back to SPEED_FLUSH_INTERVAL_MS as soon as traffic picks up. It bounds how long a new event takes to reach ' +
+      'the realtime numbers (the dashboard\'s live counter: within 2 s) when traffic is light.',
   }),
   SPEED_SKETCH_INTERVAL_MS: variable('speedSketchIntervalMs', milliseconds(0, 60_000), {
     default: 5000,
