@@ -173,7 +173,11 @@ describe.skipIf(skip !== undefined)(suiteName('the dashboard in Chromium, agains
     const first = seconds(series.results[0]!.date);
     const last = seconds(series.results.at(-1)!.date);
     const expected = (Date.parse(series.exactThrough) - first) / (last - first);
-    const actual = await marker.evaluate((m) => (m as HTMLElement).offsetLeft / (m.parentElement as HTMLElement).clientWidth);
+    const actual = await marker.evaluate(
+      (m) => (m as HTMLElement).offsetLeft / (m.parentElement as HTMLElement).clientWidth,
+      undefined,
+      { timeout: 5000 },
+    );
     expect(Math.abs(actual - Math.min(1, Math.max(0, expected)))).toBeLessThan(0.01);
     // Buckets before it are exact, after it provisional, as the API labels them.
     expect(Number(await page.locator('#chart').getAttribute('data-exact-points'))).toBe(series.results.filter((r) => r.exact).length);
