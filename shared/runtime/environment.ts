@@ -305,6 +305,17 @@ export const ENVIRONMENT_VARIABLES = {
     default: 20,
     description: 'Events per second of the built-in generator.',
   }),
+  GENERATOR_HISTORY_DAYS: variable('generatorHistoryDays', wholeNumber(0, 60), {
+    default: 7,
+    description:
+      'First run only (an empty DATA_DIR, embedded log, GENERATOR on): days of generated history back-filled before the start of the current UTC hour, ' +
+      'then covered by one batch run before the server listens, so the first dashboard shows exact numbers and the boundary. 0: no back-fill.',
+  }),
+  GENERATOR_HISTORY_EVENTS_PER_DAY: variable('generatorHistoryEventsPerDay', wholeNumber(1, 100_000), {
+    default: 3000,
+    description:
+      'Page views per day of the first-run history (GENERATOR_HISTORY_DAYS), on average: fewer at night and at weekends, most in the UTC afternoon.',
+  }),
   ADMIN_API_KEY: variable('adminApiKey', text(z.string().min(16, { error: 'must be at least 16 characters (use e.g. `openssl rand -hex 24`)' }), 'at least 16 characters'), {
     default: null,
     shown: '(unset: admin routes disabled)',
