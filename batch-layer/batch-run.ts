@@ -34,6 +34,13 @@ export interface BatchRunOptions {
    * before publishing: a run that lost the lease fails instead. @default always true
    */
   leaseHeld?: () => boolean;
+  /**
+   * After publishing, measure the speed views against the batch views over the day before the
+   * cutoff (the run record's `divergence`). Off for a run over history the speed layer never
+   * saw (the first run's back-fill, cli/first-run.ts), where it would only report false alarms.
+   * @default true
+   */
+  measureDivergence?: boolean;
   /** Report progress (records copied so far, records to copy). */
   onProgress?(copied: number, total: number): void;
   /** Clock, for tests. @default Date.now */
@@ -265,7 +272,7 @@ export async function runBatch(
     await store.dropBatchVersionsExcept(previous === null ? [batchId] : [batchId, previous.batchId]).catch((err: unknown) => {
       runLogger.warn({ err }, 'could not drop old batch versions; they are unused and will be dropped next run');
     });
-    if (isSpeedStore(store)) {
+    if ((options.measureDivergence ?? true) && isSpeedStore(store)) {
       // Never fails the (already published) run: the divergence is a report.
       try {
         run.divergence = await measureDivergence(store, run);

@@ -1,7 +1,8 @@
 /**
  * `npm start`: runs the layers named by ROLES (all by default) in this process.
  * Without KAFKA_BROKERS / CLICKHOUSE_URL it runs on the embedded log and DuckDB in
- * DATA_DIR, with the built-in traffic generator on.
+ * DATA_DIR, with the built-in traffic generator on; on an empty DATA_DIR it first back-fills
+ * generated history and runs one batch over it (cli/first-run.ts), before the server listens.
  */
 import type { Server } from 'node:http';
 import { BatchControl } from '../batch-layer/index.ts';
@@ -12,6 +13,8 @@ import { isPlatformError } from '../shared/core/errors.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
+import type { TrafficOptions } from '../shared/tools/traffic-generator.ts';
+import { isFreshDataDir, runFirstRun } from './first-run.ts';
 import { createPlatformApp } from './platform-app.ts';
 import { VisitEnrichment, VisitorSalts } from '../collector/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
@@ -43,29 +46,16 @@ const { log, controlLog, store } = backends;
 
 const stops: (() => Promise<unknown>)[] = [];
 
+/** The built-in generator's traffic: its live pump and the first run's history look alike. */
+const GENERATOR_TRAFFIC: TrafficOptions = { visitFields: true };
+// Decided before anything appends to the log: a fresh DATA_DIR gets history (cli/first-run.ts).
+const firstRun = config.generator && config.generatorHistoryDays > 0 && (await isFreshDataDir(log, store));
+
 // The serving layer's views: caught up from the store before the server listens, then refreshed
 // every SERVING_REFRESH_INTERVAL_MS, and after every speed flush when the speed layer runs here.
 const views = config.roles.includes('serving') ? ServingViews.fromConfig(store, config, logger.child({ module: 'serving-views' }), metrics) : null;
 
-if (config.roles.includes('speed')) {
-  const speed = new SpeedLayer(log, store, logger.child({ module: 'speed-layer' }), metrics, {
-    flushIntervalMs: config.speedFlushIntervalMs,
-    flushIdleIntervalMs: config.speedFlushIdleIntervalMs,
-    hotWindowMs: config.speedHotWindowMs,
-    sketchIntervalMs: config.speedSketchIntervalMs,
-    memoryBudgetBytes: config.speedMemoryBudgetMb * 1024 * 1024,
-    maxFutureSkewMs: config.speedMaxFutureSkewMs,
-    maxExactKeys: config.speedMaxExactKeys,
-    cmsEpsilon: config.speedCmsEpsilon,
-    cmsDelta: config.speedCmsDelta,
-    hllPrecision: config.speedHllPrecision,
-    retentionMarginMs: config.speedRetentionMarginMs,
-  });
-  if (views !== null) speed.onCheckpointed((flush) => views.handOff(flush));
-  await speed.start();
-  stops.push(() => speed.stop());
-}
-
+let batchScheduler: BatchScheduler | null = null;
 if (config.roles.includes('batch')) {
   const batchLogger = logger.child({ module: 'batch-layer' });
   // The lease decides which scheduler instance runs; run requests arrive on the control topic.
@@ -85,6 +75,7 @@ if (config.roles.includes('batch')) {
   });
   await control.start();
   scheduler.start();
+  batchScheduler = scheduler;
   const started = scheduler;
   stops.push(async () => {
     await started.stop();
@@ -92,8 +83,47 @@ if (config.roles.includes('batch')) {
   });
 }
 
+// The first run's history and the batch run over it come before the speed layer consumes (so it
+// knows the boundary and leaves the history to the batch layer) and before the server listens.
+let firstRunPublished = false;
+if (firstRun) {
+  const scheduler = batchScheduler;
+  try {
+    const result = await runFirstRun(log, logger.child({ module: 'first-run' }), {
+      days: config.generatorHistoryDays,
+      eventsPerDay: config.generatorHistoryEventsPerDay,
+      traffic: GENERATOR_TRAFFIC,
+      runBatch: scheduler === null ? null : (options) => scheduler.trigger(options),
+    });
+    firstRunPublished = result.batch !== null;
+  } catch (err) {
+    logger.error({ err }, 'first run: the history back-fill failed; starting without it');
+  }
+}
+
+if (config.roles.includes('speed')) {
+  const speed = new SpeedLayer(log, store, logger.child({ module: 'speed-layer' }), metrics, {
+    flushIntervalMs: config.speedFlushIntervalMs,
+    flushIdleIntervalMs: config.speedFlushIdleIntervalMs,
+    hotWindowMs: config.speedHotWindowMs,
+    sketchIntervalMs: config.speedSketchIntervalMs,
+    memoryBudgetBytes: config.speedMemoryBudgetMb * 1024 * 1024,
+    maxFutureSkewMs: config.speedMaxFutureSkewMs,
+    maxExactKeys: config.speedMaxExactKeys,
+    cmsEpsilon: config.speedCmsEpsilon,
+    cmsDelta: config.speedCmsDelta,
+    hllPrecision: config.speedHllPrecision,
+    retentionMarginMs: config.speedRetentionMarginMs,
+  });
+  if (views !== null) speed.onCheckpointed((flush) => views.handOff(flush));
+  // It reads the boundary at its first flush; after the first run it must know it before consuming the history.
+  if (firstRunPublished) await speed.applyRetention(true);
+  await speed.start();
+  stops.push(() => speed.stop());
+}
+
 if (config.generator) {
-  const pump = new TrafficPump(log, logger.child({ module: 'generator' }), { rate: config.generatorRate, visitFields: true });
+  const pump = new TrafficPump(log, logger.child({ module: 'generator' }), { ...GENERATOR_TRAFFIC, rate: config.generatorRate });
   void pump.start();
   stops.push(() => pump.stop());
   logger.info({ rate: config.generatorRate }, 'built-in traffic generator on (GENERATOR=off to disable)');
