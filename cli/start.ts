@@ -4,6 +4,7 @@
  * DATA_DIR, with the built-in traffic generator on; on an empty DATA_DIR it first back-fills
  * generated history and runs one batch over it (cli/first-run.ts), before the server listens.
  */
+import { randomInt } from 'node:crypto';
 import type { Server } from 'node:http';
 import { BatchControl } from '../batch-layer/index.ts';
 import { BatchScheduler } from '../batch-layer/index.ts';
@@ -123,7 +124,9 @@ if (config.roles.includes('speed')) {
 }
 
 if (config.generator) {
-  const pump = new TrafficPump(log, logger.child({ module: 'generator' }), { ...GENERATOR_TRAFFIC, rate: config.generatorRate });
+  // A seed per start: the same seed would append the previous start's event ids again, which the
+  // batch layer drops as duplicates while the speed layer counts them.
+  const pump = new TrafficPump(log, logger.child({ module: 'generator' }), { ...GENERATOR_TRAFFIC, seed: randomInt(2 ** 32), rate: config.generatorRate });
   void pump.start();
   stops.push(() => pump.stop());
   logger.info({ rate: config.generatorRate }, 'built-in traffic generator on (GENERATOR=off to disable)');
