@@ -32,6 +32,8 @@ export interface FirstRunOptions {
   traffic: TrafficOptions;
   /** Runs one batch (the scheduler's trigger); null when this process does not run the batch layer. */
   runBatch: ((options: BatchRunOptions) => Promise<BatchRunResult>) | null;
+  /** The view store: its speed retention point is set to the day of the cutoff (the speed layer holds nothing before it). */
+  store: Pick<ViewStore, 'dropSpeedBefore'>;
   /** @default Date.now */
   now?: () => number;
 }
@@ -68,6 +70,10 @@ export async function runFirstRun(log: EventLog, logger: Logger, options: FirstR
   try {
     // The speed layer never saw this history: comparing it with the batch would only raise false alarms.
     const batch = await options.runBatch({ cutoffTime: cutoff, measureDivergence: false });
+    // The speed layer starts at the boundary and never holds the history: its views begin on the
+    // cutoff's day, so the compare report (and the dashboard's speed-vs-batch view) does not set
+    // the history against speed views that never counted it.
+    await options.store.dropSpeedBefore(bucketStart(cutoff, 'day'));
     const { run } = batch;
     logger.info(
       { ...fields, batchId: run.batchId, batchMs: now() - started },

@@ -95,6 +95,7 @@ if (firstRun) {
       eventsPerDay: config.generatorHistoryEventsPerDay,
       traffic: GENERATOR_TRAFFIC,
       runBatch: scheduler === null ? null : (options) => scheduler.trigger(options),
+      store,
     });
     firstRunPublished = result.batch !== null;
   } catch (err) {

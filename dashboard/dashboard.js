@@ -399,11 +399,12 @@ function renderFilters() {
 
 function renderRuns(body, site) {
   const box = $('runs');
-  const runs = (body.runs ?? []).filter((r) => r.status === 'published' || r.divergence);
+  const runs = (body.runs ?? []).filter((r) => r.status === 'success');
   if (runs.length === 0) {
     box.replaceChildren(el('p', { class: 'muted', text: 'No batch run yet. The nightly run (BATCH_CRON), or `npm run batch -- --now`, publishes the first; then each run shows here.' }));
     return;
   }
+  const unmeasured = runs.some((r) => !r.divergence);
   const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(2)}%`);
   const rows = runs.map((run) => {
     const d = run.divergence?.sites?.[site] ?? null;
@@ -416,26 +417,26 @@ function renderRuns(body, site) {
       el('td', { text: covered }),
       el('td', { class: 'num', text: d === null ? '–' : number.format(d.batch) }),
       el('td', { class: 'num', text: d === null ? '–' : number.format(d.speed) }),
-      el('td', { class: 'num', text: d === null ? 'no traffic' : pct(d.relativeDifference) }),
+      el('td', { class: 'num', text: d !== null ? pct(d.relativeDifference) : run.divergence ? 'no traffic' : 'not measured' }),
       el('td', { text: within }),
       el('td', { class: 'num', text: d?.visitors ? `${number.format(d.visitors.batch)} / ${number.format(d.visitors.speed)}` : '–' }),
       el('td', { class: 'num', text: d?.visitors ? pct(d.visitors.relativeDifference) : '–' }),
       el('td', { class: 'num', text: d?.sessions ? `${number.format(d.sessions.batch.visits)} / ${number.format(d.sessions.speed.visits)}` : '–' }),
     );
   });
-  box.replaceChildren(
+  const table = el(
+    'table',
+    { class: 'runs' },
+    el('caption', { class: 'visually-hidden', text: 'Batch runs: speed layer against the exact numbers' }),
     el(
-      'table',
-      { class: 'runs' },
-      el('caption', { class: 'visually-hidden', text: 'Batch runs: speed layer against the exact numbers' }),
-      el(
-        'thead',
-        {},
-        el('tr', {}, ...['Run finished', 'Period it checked', 'Page views, batch', 'Page views, speed', 'Divergence', 'Within bound', 'Visitors, batch / speed', 'Visitors divergence', 'Visits, batch / speed'].map((h) => el('th', { scope: 'col', text: h }))),
-      ),
-      el('tbody', {}, ...rows),
+      'thead',
+      {},
+      el('tr', {}, ...['Run finished', 'Period it checked', 'Page views, batch', 'Page views, speed', 'Divergence', 'Within bound', 'Visitors, batch / speed', 'Visitors divergence', 'Visits, batch / speed'].map((h) => el('th', { scope: 'col', text: h }))),
     ),
+    el('tbody', {}, ...rows),
   );
+  const note = el('p', { class: 'muted', text: 'Not measured: a run that found no speed views to compare with (the first run, over the generated history, which the speed layer never counted).' });
+  box.replaceChildren(...(unmeasured ? [table, note] : [table]));
 }
 
 function renderCompare(body) {
@@ -517,7 +518,7 @@ async function loadAll({ quiet = false } = {}) {
       ),
     );
     const runs = api('/api/v1/batch/runs', { limit: 14 });
-    const compare = api('/api/v1/compare', { site, ...compareRange, interval: state.period === 'day' ? 'hour' : 'day' });
+    const compare = api('/api/v1/compare', { site, ...compareRange, interval: 'day' });
     const [a, s, p, r, c] = await Promise.all([aggregate, series, Promise.all(panels), runs, compare]);
     if (loading !== token) return;
     $('key-form').hidden = true;

@@ -88,6 +88,18 @@ export function fraction(): NumberKind {
   };
 }
 
+/** A decimal number from `min` to `max` (0.5, 20). */
+export function decimal(min: number, max: number): NumberKind {
+  const error = `must be a number from ${min} to ${max}, e.g. 0.5`;
+  const schema = z.number({ error }).min(min, { error }).max(max, { error });
+  return {
+    schema,
+    text: z.string().regex(/^(\d+(\.\d*)?|\.\d+)$/, { error }).transform(Number).pipe(schema),
+    allowed: `${min}–${max}`,
+    show: String,
+  };
+}
+
 const ON = ['on', 'true', '1', 'yes'] as const;
 const OFF = ['off', 'false', '0', 'no'] as const;
 
@@ -301,9 +313,11 @@ export const ENVIRONMENT_VARIABLES = {
     shown: 'on (embedded), off (Kafka)',
     description: 'Built-in traffic generator.',
   }),
-  GENERATOR_RATE: variable('generatorRate', wholeNumber(1, 1_000_000), {
-    default: 20,
-    description: 'Events per second of the built-in generator.',
+  GENERATOR_RATE: variable('generatorRate', decimal(0.01, 1_000_000), {
+    // A small site's traffic, at the first-run history's volume (GENERATOR_HISTORY_EVENTS_PER_DAY):
+    // the dashboard's series goes on from the history at the same height instead of jumping.
+    default: 0.1,
+    description: 'Events per second of the built-in generator (0.1: 8,640 a day, a small site; raise it to load the platform).',
   }),
   GENERATOR_HISTORY_DAYS: variable('generatorHistoryDays', wholeNumber(0, 60), {
     default: 7,
@@ -312,9 +326,10 @@ export const ENVIRONMENT_VARIABLES = {
       'then covered by one batch run before the server listens, so the first dashboard shows exact numbers and the boundary. 0: no back-fill.',
   }),
   GENERATOR_HISTORY_EVENTS_PER_DAY: variable('generatorHistoryEventsPerDay', wholeNumber(1, 100_000), {
-    default: 3000,
+    default: 9000,
     description:
-      'Page views per day of the first-run history (GENERATOR_HISTORY_DAYS), on average: fewer at night and at weekends, most in the UTC afternoon.',
+      'Page views per day of the first-run history (GENERATOR_HISTORY_DAYS), on average: fewer at night and at weekends, most in the UTC afternoon. ' +
+      'The default is about the live generator\'s day at its default rate.',
   }),
   ADMIN_API_KEY: variable('adminApiKey', text(z.string().min(16, { error: 'must be at least 16 characters (use e.g. `openssl rand -hex 24`)' }), 'at least 16 characters'), {
     default: null,

@@ -122,8 +122,13 @@ describe.skipIf(skip !== undefined)(suiteName('the dashboard in Chromium, agains
   it('opens at / on the generator site with history: exact and provisional buckets and the boundary at once, without console errors', async () => {
     const boundary = await getJson<{ exactThrough: string | null }>(server.base, '/api/v1/boundary');
     expect(boundary.exactThrough, 'the first-run batch publishes a boundary at start').not.toBeNull();
-    const page = await open(`${server.base}/`);
-    expect(new URL(page.url()).pathname).toBe('/default');
+    // `/` opens on the first site the API lists (by name: the test's own site comes first).
+    const sites = await getJson<{ sites: { site: string }[] }>(server.base, '/api/v1/sites');
+    expect(sites.sites.map((s) => s.site)).toEqual([SITE, 'default']);
+    const root = await open(`${server.base}/`);
+    expect(new URL(root.url()).pathname).toBe(`/${SITE}`);
+    await root.close();
+    const page = await open(`${server.base}/default`);
     const chart = page.locator('#chart');
     expect(Number(await chart.getAttribute('data-exact-points'))).toBeGreaterThan(0);
     expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThan(Number(await chart.getAttribute('data-exact-points')));

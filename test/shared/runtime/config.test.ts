@@ -55,11 +55,24 @@ describe('loadConfig', () => {
     [{ SPEED_CMS_EPSILON: '2' }, 'SPEED_CMS_EPSILON="2": must be a number between 0 and 1, e.g. 0.01'],
     [{ SPEED_HLL_PRECISION: '12' }, 'SPEED_HLL_PRECISION="12": must be 14 (the batch layer\'s precision; visitor unions across the boundary need equal precisions)'],
     [{ SPEED_HLL_PRECISION: '20' }, 'SPEED_HLL_PRECISION="20": must be 14 (the batch layer\'s precision; visitor unions across the boundary need equal precisions)'],
+    [{ GENERATOR_RATE: '0' }, 'GENERATOR_RATE="0": must be a number from 0.01 to 1000000, e.g. 0.5'],
+    [{ GENERATOR_RATE: '1e3' }, 'GENERATOR_RATE="1e3": must be a number from 0.01 to 1000000, e.g. 0.5'],
+    [{ GENERATOR_RATE: '-2' }, 'GENERATOR_RATE="-2": must be a number from 0.01 to 1000000, e.g. 0.5'],
     [{ SPEED_FLUSH_INTERVAL_MS: '5' }, 'SPEED_FLUSH_INTERVAL_MS="5": must be a whole number from 10 to 60000'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud": must be one of fatal, error, warn, info, debug, trace, silent'],
     [{ SPEED_ALLOWED_LATENESS_MS: '120000' }, `SPEED_ALLOWED_LATENESS_MS ${REMOVED_VARIABLES['SPEED_ALLOWED_LATENESS_MS']}`],
   ])('names the variable and the fix: %j', (env, message) => {
     expect(problems(env)).toContain(message);
+  });
+
+  it.each([
+    ['0.1', 0.1],
+    ['.5', 0.5],
+    ['20', 20],
+    ['2.', 2],
+  ])('takes GENERATOR_RATE=%s as %d events per second', (text, rate) => {
+    expect(problems({ GENERATOR_RATE: text })).toEqual([]);
+    expect(loadConfig({ GENERATOR_RATE: text }).generatorRate).toBe(rate);
   });
 
   it('refuses a single role on embedded backends, which belong to one process', () => {
