@@ -1,6 +1,7 @@
 /**
  * The real browser of test/browser/: Debian's chromium (installed by scripts/browser.sh),
- * driven by playwright-core, which never downloads a browser. Without chromium the suites are
+ * driven by playwright-core, which never downloads a browser (its path and flags are in
+ * scripts/chromium.ts, shared with the dashboard benchmark). Without chromium the suites are
  * skipped loudly (the reason is in the suite's name, for the skip reporter), unless
  * REQUIRE_BROWSER=1 (.ci/run sets it), when the missing browser fails them.
  *
@@ -19,29 +20,13 @@ import type { EventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
 import { PlatformMetrics } from '../../shared/runtime/metrics.ts';
 import { SpeedLayer } from '../../speed-layer/index.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/chromium.ts';
 import { SKIP_MARK } from './infra.ts';
 import type { ServedPlatform } from './platform-server.ts';
 import { readAllRecords } from './read-log.ts';
 import { speedCountedThrough, until } from './wait.ts';
 
-export const CHROMIUM_PATH = '/usr/bin/chromium';
-
-/**
- * Headless, as root, on a machine without a network: no sandbox (root), no GPU, and none of
- * Chromium's own background traffic (updates, sync, field trials), which would otherwise flood
- * the closed network with refused connections. playwright gives each launch a fresh temporary
- * profile (--user-data-dir) and removes it on close.
- */
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+export { CHROMIUM_ARGS, CHROMIUM_PATH };
 
 const required = (): boolean => process.env['REQUIRE_BROWSER'] === '1';
 
