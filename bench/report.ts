@@ -9,6 +9,7 @@ function number(value: number, unit: string): string {
   if (unit.endsWith('/s')) return formatCount(value);
   if (unit === 'ms') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
   if (unit === 's') return value >= 100 ? value.toFixed(0) : value.toFixed(2);
+  if (unit === 'KB') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
   if (unit === 'MiB') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
   if (unit.startsWith('%')) return value >= 10 ? value.toFixed(1) : value.toFixed(2);
   return formatCount(value);
@@ -127,6 +128,13 @@ const METHOD: Record<string, string> = {
     'temporary DATA_DIR, all roles, defaults otherwise, PORT a free port on 127.0.0.1), once with the built-in generator at 20 events/s and once with GENERATOR=off (the reference), ' +
     'alternating. After GET /api/v1/ready answers 200 and a warm-up, the CPU time of the process tree (utime + stime from /proc/<pid>/stat) over a fixed window gives % of one core; ' +
     'the RSS is read at the end. The process group is stopped with SIGTERM (SIGKILL after 10 s).',
+  dashboard:
+    'The platform is started as a user would (`node --import tsx cli/start.ts`) on the embedded default (a fresh temporary DATA_DIR, the built-in generator on, PORT=0 on 127.0.0.1, ' +
+    'no platform variable inherited); once GET /api/v1/ready answers 200 and /api/v1/sites lists a site, Debian\'s chromium (headless, playwright-core) loads `/` in a fresh context per ' +
+    'repetition (cold cache, 1280×900) and waits for the dashboard\'s `pv-numbers` performance mark (its first numbers painted). From the page\'s own entries: first contentful paint, ' +
+    'the mark (the first meaningful paint), and the transferSize of the navigation and resource entries, the dashboard\'s files apart from the API answers. Reference: the same chromium ' +
+    'loading a bare page (one heading) from a bare Node http server, in a fresh context, alternating with the dashboard; its first contentful paint is the floor. For the transfer, ' +
+    'the issue\'s 150 KB target, judged on the files\' bodies as the server sends them gzipped (1 KB = 1,000 bytes).',
   embedded:
     'One worker holds the embedded log and DuckDB (they belong to one process): it fills a 4-partition embedded log, reads it back with `readRange` (reference), runs the ' +
     'speed layer over it into a fresh DuckDB file per repetition (after a warm-up repetition), then publishes batch views with runBatch, starts a live speed layer and the ' +

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { benchBatch } from './batch.ts';
 import { benchCollector } from './collector.ts';
+import { benchDashboard } from './dashboard.ts';
 import { benchEmbedded } from './embedded.ts';
 import type { BenchResult } from './figures.ts';
 import { benchFreshness } from './freshness.ts';
@@ -29,7 +30,8 @@ const USAGE = `usage: npm run bench [-- options]
   --quick             smoke run: small sizes, 1 repetition (under 3 minutes)
   --embedded          the embedded backends (EmbeddedEventLog + DuckDB) instead of Kafka + ClickHouse
   --reps N            repetitions of each figure after its warm-up (default 3; --quick: 1)
-  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, plausible-events, memory, idle'};
+  --only a,b          only these benchmarks: ${'speed-ingest, freshness, batch, serving, serving-stats, serving-memory, collector, plausible-events, memory, idle,'}
+                      dashboard (issue #18; needs chromium: bash scripts/browser.sh);
                       on request only: speed-ingest-dimensions, memory-dimensions (issue #16),
                       speed-ingest-sessions, memory-sessions (issue #17)
   --visit-fields      the batch benchmark's events carry the traffic generator's visit fields (schema v2)
@@ -69,6 +71,7 @@ const BENCHES = {
   'plausible-events': benchPlausibleEvents,
   memory: benchMemory,
   idle: benchIdle,
+  dashboard: benchDashboard,
   // Issue #16's lines (dimension views): only with --only, not part of a full run.
   'speed-ingest-dimensions': benchSpeedIngestDimensions,
   'memory-dimensions': benchMemoryDimensions,
