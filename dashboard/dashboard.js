@@ -330,6 +330,8 @@ function boundaryMarker(boundary) {
             u.over.append(marker);
           }
           marker.style.left = `${left}px`;
+          // Near the right edge, the 'provisional' label goes under 'exact', on the left of the line.
+          marker.classList.toggle('edge', left > u.over.clientWidth - 90);
           marker.dataset.at = new Date(boundary * 1000).toISOString();
           marker.dataset.inside = String(inside);
           marker.setAttribute('aria-label', `batch boundary: exact through ${timeOf(boundary * 1000)}`);
