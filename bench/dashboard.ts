@@ -24,7 +24,6 @@
  * fails the benchmark.
  */
 /// <reference lib="dom" />
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -34,9 +33,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_INSTALL, CHROMIUM_PATH } from '../scripts/chromium.ts';
-import { ENVIRONMENT_VARIABLES, REMOVED_VARIABLES } from '../shared/runtime/environment.ts';
 import { figure, type BenchResult } from './figures.ts';
-import { ROOT, sleep, type BenchEnv, type Resources } from './harness.ts';
+import { sleep, type BenchEnv, type Resources } from './harness.ts';
+import { startBenchPlatform } from './platform-process.ts';
 import type { Sizes } from './sizes.ts';
 import { median } from './stats.ts';
 
@@ -48,10 +47,7 @@ const READY_TIMEOUT_MS = 120_000;
 const SITES_TIMEOUT_MS = 60_000;
 /** One page load, up to its 'pv-numbers' mark (or the reference's first contentful paint). */
 const LOAD_TIMEOUT_MS = 30_000;
-const STOP_GRACE_MS = 10_000;
 const VIEWPORT = { width: 1280, height: 900 };
-/** The line cli/start.ts prints once it listens (as test/support/platform-process.ts reads it). */
-const SERVING_LINE = /is serving at (http:\/\/127\.0\.0\.1:\d+)\/api\/v1/;
 /** Chromium resolves no name: nothing but 127.0.0.1 (an address, not a name) can be reached. */
 const LOCAL_ONLY_ARGS = ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'];
 const REFERENCE_PAGE = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Reference</title></head><body><h1>Page-view analytics</h1></body></html>';
@@ -74,72 +70,6 @@ interface DashboardLoad {
 interface ReferenceLoad {
   fcpMs: number;
   bytes: number;
-}
-
-/** Starts `node --import tsx cli/start.ts` as a user would; resolves with its base URL once ready. */
-async function startPlatform(res: Resources, dataDir: string): Promise<{ base: string; child: ChildProcess; tail: () => string }> {
-  const vars: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of [...Object.keys(ENVIRONMENT_VARIABLES), ...Object.keys(REMOVED_VARIABLES)]) delete vars[name];
-  Object.assign(vars, { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', GENERATOR: 'on' });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/start.ts'], { cwd: ROOT, env: vars, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let lines: string[] = [];
-  let stdout = '';
-  const keep = (chunk: Buffer): void => {
-    lines.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
-    if (lines.length > 30) lines = lines.slice(-30);
-  };
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout = (stdout + chunk.toString('utf8')).slice(-10_000);
-    keep(chunk);
-  });
-  child.stderr!.on('data', keep);
-  const state: { exited: string | null } = { exited: null };
-  const exited = new Promise<string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      state.exited = signal === null ? `exit ${code}` : signal;
-      resolve(state.exited);
-    });
-  });
-  const group = (signal: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // already gone
-    }
-  };
-  // If the harness dies, the platform must not outlive it.
-  const killOnExit = (): void => group('SIGKILL');
-  process.on('exit', killOnExit);
-  res.onCleanup(async () => {
-    if (state.exited === null) {
-      group('SIGTERM');
-      const timer = setTimeout(() => group('SIGKILL'), STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
-    }
-    group('SIGKILL');
-    process.off('exit', killOnExit);
-  });
-  const tail = (): string => lines.slice(-12).join('\n  ');
-  const fail = (what: string): Error => new Error(`npm start (embedded, GENERATOR=on): ${what}; last output:\n  ${tail()}`);
-  const started = performance.now();
-  let base: string | null = null;
-  for (;;) {
-    if (state.exited !== null) throw fail(`exited (${state.exited}) before /api/v1/ready answered 200`);
-    if (performance.now() - started > READY_TIMEOUT_MS) throw fail(`/api/v1/ready did not answer 200 within ${READY_TIMEOUT_MS / 1000} s`);
-    base ??= SERVING_LINE.exec(stdout)?.[1] ?? null;
-    if (base !== null) {
-      const ok = await fetch(`${base}/api/v1/ready`, { signal: AbortSignal.timeout(2000) }).then(
-        async (r) => {
-          await r.arrayBuffer();
-          return r.status === 200;
-        },
-        () => false,
-      );
-      if (ok) return { base, child, tail };
-    }
-    await sleep(250);
-  }
 }
 
 /** Waits until /api/v1/sites lists a site: the dashboard then opens on numbers, not on its empty state. */
@@ -256,8 +186,8 @@ export async function benchDashboard(env: BenchEnv, res: Resources, _sizes: Size
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pv-bench-dashboard-'));
   res.onCleanup(() => rm(dataDir, { recursive: true, force: true }));
   const t0 = performance.now();
-  const platform = await startPlatform(res, dataDir);
-  const readyMs = performance.now() - t0;
+  const platform = await startBenchPlatform(res, { name: 'npm start (embedded, GENERATOR=on)', env: { DATA_DIR: dataDir, GENERATOR: 'on' }, readyTimeoutMs: READY_TIMEOUT_MS });
+  const { readyMs } = platform;
   const site = await waitForSite(platform.base);
   env.say(`  npm start (embedded, generator on) ready in ${(readyMs / 1000).toFixed(1)} s at ${platform.base}; site '${site}' listed after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const referenceUrl = await referenceServer(res);

@@ -5,24 +5,24 @@
  * Each measurement starts the platform as a user would (`node --import tsx cli/start.ts`, what
  * `npm start` runs, spawned directly so the measured process is the platform itself) with a
  * fresh temporary DATA_DIR, KAFKA_BROKERS and CLICKHOUSE_URL unset (embedded log + DuckDB), every
- * other platform variable at its default except PORT (a free port on 127.0.0.1), GENERATOR and
- * GENERATOR_RATE. It waits until GET /api/v1/ready answers 200, lets the platform warm up, then
+ * other platform variable at its default except PORT (0: an ephemeral port on 127.0.0.1), GENERATOR,
+ * GENERATOR_RATE and GENERATOR_HISTORY_DAYS (0: no first-run history, whose back-fill and batch
+ * run are not the generator's steady cost), through bench/platform-process.ts. It waits until GET /api/v1/ready answers 200, lets the platform warm up, then
  * reads the CPU time (utime + stime of the process and any child processes, from /proc) at the
  * start and the end of a window: CPU % of one core = CPU time / wall time. The process group is
  * stopped with SIGTERM (SIGKILL after 10 s). Generator-on and generator-off runs alternate.
  *
  * Target (issue #13): ≤ 3% of a core with the generator on.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { ENVIRONMENT_VARIABLES } from '../shared/runtime/environment.ts';
 import { figure, MiB, type BenchResult } from './figures.ts';
-import { ROOT, sleep, type BenchEnv, type Resources } from './harness.ts';
+import { sleep, type BenchEnv, type Resources } from './harness.ts';
+import { startBenchPlatform } from './platform-process.ts';
 import type { Sizes } from './sizes.ts';
 import { median } from './stats.ts';
 
@@ -31,7 +31,6 @@ const execFileAsync = promisify(execFile);
 /** Issue #13: CPU of `npm start` with the generator at 20 events/s, in % of one core. */
 export const IDLE_CPU_TARGET_PERCENT = 3;
 const READY_TIMEOUT_MS = 120_000;
-const STOP_GRACE_MS = 10_000;
 
 interface IdleRun {
   generator: boolean;
@@ -108,18 +107,6 @@ async function processTree(root: number): Promise<ProcStat[]> {
   return tree;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
-
 /** Sum of pv_speed_events_total over its outcomes, from /metrics (NaN when unreadable). */
 async function speedEventsTotal(base: string): Promise<number> {
   try {
@@ -133,89 +120,29 @@ async function speedEventsTotal(base: string): Promise<number> {
   }
 }
 
-/** SIGTERM to the process group, SIGKILL after the grace period; resolves with how it ended. */
-async function stopGroup(child: ChildProcess, exited: Promise<string>): Promise<string> {
-  const pid = child.pid!;
-  const signal = (s: NodeJS.Signals): void => {
-    try {
-      process.kill(-pid, s);
-    } catch {
-      // already gone
-    }
-  };
-  signal('SIGTERM');
-  const timer = setTimeout(() => signal('SIGKILL'), STOP_GRACE_MS);
-  const how = await exited;
-  clearTimeout(timer);
-  // Anything of the group still alive (a child that outlived the platform).
-  signal('SIGKILL');
-  return how;
-}
-
 async function idleRun(res: Resources, sizes: Sizes, generator: boolean, units: { ticksPerSec: number; pageSize: number }): Promise<IdleRun> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pv-bench-idle-'));
   const removeDir = (): Promise<void> => rm(dataDir, { recursive: true, force: true });
   res.onCleanup(removeDir);
-  const port = await freePort();
-  const vars: NodeJS.ProcessEnv = { ...process.env };
-  // A user's defaults: none of the platform's variables inherited from this shell.
-  for (const name of Object.keys(ENVIRONMENT_VARIABLES)) delete vars[name];
-  Object.assign(vars, { DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), GENERATOR: generator ? 'on' : 'off', GENERATOR_RATE: String(sizes.idleRate) });
-  const started = performance.now();
-  // `npm start` is `tsx cli/start.ts`; node with tsx's loader runs the same code in one process.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/start.ts'], { cwd: ROOT, env: vars, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let tail: string[] = [];
-  const keep = (chunk: Buffer): void => {
-    tail.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
-    if (tail.length > 30) tail = tail.slice(-30);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const state: { exited: string | null } = { exited: null };
-  const exited = new Promise<string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      state.exited = signal === null ? `exit ${code}` : signal;
-      resolve(state.exited);
-    });
+  // A user's defaults but the first run's history: the figure is the generator's steady cost.
+  const platform = await startBenchPlatform(res, {
+    name: `npm start (GENERATOR=${generator ? 'on' : 'off'})`,
+    env: { DATA_DIR: dataDir, GENERATOR: generator ? 'on' : 'off', GENERATOR_RATE: String(sizes.idleRate), GENERATOR_HISTORY_DAYS: '0' },
+    readyTimeoutMs: READY_TIMEOUT_MS,
   });
-  // If the harness dies, the platform must not outlive it.
-  const killOnExit = (): void => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  };
-  process.on('exit', killOnExit);
-  const stopped = { done: false };
-  const stop = async (): Promise<string> => {
-    if (stopped.done) return state.exited ?? 'stopped';
-    stopped.done = true;
-    const how = await stopGroup(child, exited);
-    process.off('exit', killOnExit);
-    return how;
-  };
-  res.onCleanup(async () => void (await stop()));
-  const fail = (what: string): Error => new Error(`npm start (GENERATOR=${generator ? 'on' : 'off'}): ${what}; last output:\n  ${tail.slice(-12).join('\n  ')}`);
+  const { base, pid, readyMs, stop } = platform;
+  const fail = (what: string): Error => new Error(`npm start (GENERATOR=${generator ? 'on' : 'off'}): ${what}; last output:\n  ${platform.tail()}`);
   try {
-    const base = `http://127.0.0.1:${port}`;
-    for (;;) {
-      if (state.exited !== null) throw fail(`exited (${state.exited}) before /api/v1/ready answered 200`);
-      if (performance.now() - started > READY_TIMEOUT_MS) throw fail(`/api/v1/ready did not answer 200 within ${READY_TIMEOUT_MS / 1000} s`);
-      const ok = await fetch(`${base}/api/v1/ready`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
-      if (ok) break;
-      await sleep(250);
-    }
-    const readyMs = performance.now() - started;
     await sleep(sizes.idleWarmupS * 1000);
     const eventsBefore = await speedEventsTotal(base);
-    const tree0 = await processTree(child.pid!);
+    const tree0 = await processTree(pid);
     const t0 = performance.now();
     await sleep(sizes.idleSampleS * 1000);
-    const tree1 = await processTree(child.pid!);
+    const tree1 = await processTree(pid);
     const t1 = performance.now();
     const eventsAfter = await speedEventsTotal(base);
-    if (state.exited !== null) throw fail(`exited (${state.exited}) during the measurement`);
+    const ended = platform.exited();
+    if (ended !== null) throw fail(`exited (${ended}) during the measurement`);
     // Processes in both samples count their difference; one born in the window counts all of its time.
     const before = new Map(tree0.map((p) => [p.pid, p.ticks]));
     const ticks = tree1.reduce((sum, p) => sum + p.ticks - (before.get(p.pid) ?? 0), 0);
