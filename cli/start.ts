@@ -172,7 +172,8 @@ if (views !== null) {
   const base = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   console.log(
     `\nPage-view analytics (${mode}) is serving at ${base}/api/v1\n` +
-      `  try: curl '${base}/api/v1/pages/%2F/views'\n`,
+      `  dashboard: ${base}/\n` +
+      `  try: curl '${base}/api/v1/stats/aggregate?site_id=default&period=day&metrics=pageviews,visitors'\n`,
   );
 }
 
