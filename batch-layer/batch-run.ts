@@ -5,7 +5,8 @@
  *     by default the start of the current UTC day).
  *  2. Raw copy: records not yet copied, up to those end offsets, are appended to the
  *     store's raw copy (valid events) or its invalid-record ledger. Incremental by
- *     offset; never depends on the speed layer.
+ *     offset; never depends on the speed layer. Partitions in parallel, reading overlapping
+ *     inserting, each partition's inserts in offset order (raw-copy.ts says why that is safe).
  *  3. Views: computed in the engine from the raw copy, deduplicated by eventId, under a
  *     new version (the batch id). Late events land in their own event-time bucket.
  *  4. Publish: a `success` run record makes the version and its boundary visible at
@@ -13,14 +14,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PlatformError, isPlatformError } from '../shared/core/errors.ts';
-import { VISIT_FIELDS, decodePageView, type VisitField } from '../shared/core/page-view.ts';
-import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
-import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/core/sketches/hyperloglog.ts';
 import { bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
-import type { EventLog, LogRecord } from '../shared/adapters/event-log/index.ts';
+import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { compareSpeedBatch } from '../shared/core/query/index.ts';
-import { writeIsolatingRefused, type BatchRunRecord, type BatchViewStore, type InvalidRecordRow, type RawEventRow, type RunDivergence, type SpeedViewStore } from '../shared/adapters/view-store/index.ts';
+import type { BatchRunRecord, BatchViewStore, RunDivergence, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
+import { copyRawRanges } from './raw-copy.ts';
 
 export interface BatchRunOptions {
   /** Exclusive cutoff time (epoch ms, hour-aligned). @default start of the current UTC day */
@@ -29,6 +28,12 @@ export interface BatchRunOptions {
   full?: boolean;
   /** Rows per raw-copy insert. @default 50000 */
   insertBatchSize?: number;
+  /**
+   * Partitions the raw copy reads and inserts at the same time (at most the partitions to copy).
+   * Each holds up to two batches of `insertBatchSize` rows: the one being inserted and the one
+   * being read (batch-layer/raw-copy.ts). @default 4
+   */
+  copyConcurrency?: number;
   /**
    * Whether this process may still publish (the batch lease, batch-control.ts). Checked right
    * before publishing: a run that lost the lease fails instead. @default always true
@@ -46,6 +51,12 @@ export interface BatchRunOptions {
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
+
+/** Defaults of the run options that have one. */
+export const BATCH_RUN_DEFAULTS = {
+  insertBatchSize: 50_000,
+  copyConcurrency: 4,
+} as const;
 
 /** What a run would do, computed without writing anything (`--dry-run`). */
 export interface BatchPlan {
@@ -79,38 +90,6 @@ export function validateCutoff(cutoffTime: number, now: number): void {
   if (cutoffTime > now) {
     throw new PlatformError('PV_BATCH_FAILED', `cutoff ${new Date(cutoffTime).toISOString()} is in the future`);
   }
-}
-
-const visitorHash: Hash64 = { hi: 0, lo: 0 };
-const visitorRegister: HllRegister = { index: 0, rank: 0 };
-
-function toRawRow(record: LogRecord, invalid: InvalidRecordRow[], raw: RawEventRow[]): void {
-  const decoded = decodePageView(record.value);
-  if (!decoded.ok) {
-    const reason = decoded.errors.map((e) => (e.field === '' ? e.message : `${e.field}: ${e.message}`)).join('; ');
-    invalid.push({ partition: record.partition, offset: record.offset, reason: reason.slice(0, 1000) });
-    return;
-  }
-  const e = decoded.event;
-  hash64(e.visitorId, visitorHash);
-  hllRegister(visitorHash.hi, visitorHash.lo, HLL_BATCH_PRECISION, visitorRegister);
-  const row: RawEventRow = {
-    partition: record.partition,
-    offset: record.offset,
-    eventId: e.eventId,
-    site: e.site,
-    pageId: e.pageId,
-    visitorId: e.visitorId,
-    visitorHllIndex: visitorRegister.index,
-    visitorHllRank: visitorRegister.rank,
-    eventTime: e.timestamp,
-    referrer: e.referrer ?? '',
-    userAgent: e.userAgent ?? '',
-    schemaVersion: e.schemaVersion,
-  };
-  // Schema v2: the visit fields the collector derived, as they are (absent stays absent).
-  if (e.schemaVersion === 2) for (const field of VISIT_FIELDS) if (e[field] !== undefined) (row as unknown as Record<VisitField, unknown>)[field] = e[field];
-  raw.push(row);
 }
 
 function isSpeedStore(store: BatchViewStore): store is BatchViewStore & SpeedViewStore {
@@ -181,7 +160,14 @@ export async function runBatch(
   const now = options.now ?? Date.now;
   const startedAt = now();
   const plan = await planBatch(log, store, { ...options, now: () => startedAt });
-  const batchSize = options.insertBatchSize ?? 50_000;
+  const batchSize = options.insertBatchSize ?? BATCH_RUN_DEFAULTS.insertBatchSize;
+  const copyConcurrency = options.copyConcurrency ?? BATCH_RUN_DEFAULTS.copyConcurrency;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new PlatformError('PV_CONFIG_INVALID', `batch run option 'insertBatchSize' (${batchSize}) must be a positive integer`);
+  }
+  if (!Number.isSafeInteger(copyConcurrency) || copyConcurrency < 1) {
+    throw new PlatformError('PV_CONFIG_INVALID', `batch run option 'copyConcurrency' (${copyConcurrency}) must be a positive integer`);
+  }
   const batchId = newBatchId(startedAt);
   const run: BatchRunRecord = {
     batchId,
@@ -210,42 +196,16 @@ export async function runBatch(
     // A full rebuild empties the raw copy first. The published views are separate tables
     // and stay served until this run publishes new ones.
     if (plan.full) await store.truncateRawCopy();
-    for (const range of plan.copy) {
-      if (range.from >= range.to) continue;
-      let raw: RawEventRow[] = [];
-      let invalid: InvalidRecordRow[] = [];
-      const flush = async (): Promise<void> => {
-        // Events first: the copy resumes after the highest offset of either table, so a crash
-        // between the two inserts can lose an entry of the invalid-record ledger, never an event.
-        // Events the store refuses (invariant 11) are isolated and go to the ledger instead,
-        // so one poison record never fails this run or the next.
-        const refused = await writeIsolatingRefused(raw, (rows) => store.appendRawEvents(rows));
-        for (const { row, error } of refused) {
-          invalid.push({ partition: row.partition, offset: row.offset, reason: `refused by the view store: ${error.message}`.slice(0, 1000) });
-        }
-        if (refused.length > 0) runLogger.warn({ count: refused.length, err: refused[0]?.error }, 'raw events refused by the store went to the invalid-record ledger');
-        await store.appendInvalidRecords(invalid);
-        if (refused.length > 0) {
-          const out = new Set(refused.map((r) => r.row));
-          raw = raw.filter((r) => !out.has(r));
-        }
-        run.rowsRead += raw.length + invalid.length;
-        run.rowsInvalid += invalid.length;
-        raw = [];
-        invalid = [];
+    await copyRawRanges(log, store, plan.copy, {
+      batchSize,
+      concurrency: copyConcurrency,
+      logger: runLogger,
+      onBatchWritten: (rows, invalid) => {
+        run.rowsRead += rows;
+        run.rowsInvalid += invalid;
         options.onProgress?.(run.rowsRead, plan.recordsToCopy);
-      };
-      await log.readRange({
-        partition: range.partition,
-        fromOffset: range.from,
-        toOffset: range.to,
-        onRecords: async (records) => {
-          for (const record of records) toRawRow(record, invalid, raw);
-          if (raw.length + invalid.length >= batchSize) await flush();
-        },
-      });
-      await flush();
-    }
+      },
+    });
 
     const stats = await store.buildBatchViews(batchId, {
       cutoffTime: plan.cutoffTime,

@@ -4,6 +4,7 @@
  */
 export { BATCH_CONTROL_GROUP, BatchControl, isBatchRunRequest, requestBatchRun, type BatchControlOptions, type BatchRunRequest } from './batch-control.ts';
 export {
+  BATCH_RUN_DEFAULTS,
   defaultCutoff,
   measureDivergence,
   newBatchId,
