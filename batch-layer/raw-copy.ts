@@ -23,13 +23,19 @@
  * Memory: per partition at most the batch being inserted and the one being read (plus one read
  * chunk), so about 2 × `batchSize` rows × `concurrency`.
  *
- * Failure: the first error (a read, or an insert the store does not take) stops every
- * partition at its next chunk; the copy waits for every read and insert in flight to settle,
+ * Retries: a batch whose insert fails with a retriable store error (the store unreachable, a
+ * stale connection, an overloaded server) is written again, up to RAW_COPY_WRITE_ATTEMPTS times
+ * in all, before the partition's next batch starts: the copy is idempotent by (partition,
+ * offset), so rows that did land the first time are harmless, and the order above holds.
+ *
+ * Failure: the first error that is not retried (a read, or an insert the store does not take)
+ * stops every partition at its next chunk; the copy waits for every read and insert in flight to settle,
  * then rejects with that error. Nothing is left running behind a failed run.
  */
 import { decodePageView, VISIT_FIELDS, type VisitField } from '../shared/core/page-view.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
 import { HLL_BATCH_PRECISION, hllRegister, type HllRegister } from '../shared/core/sketches/hyperloglog.ts';
+import { isPlatformError } from '../shared/core/errors.ts';
 import type { EventLog, LogRecord } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { writeIsolatingRefused, type BatchViewWriter, type InvalidRecordRow, type RawEventRow } from '../shared/adapters/view-store/index.ts';
@@ -54,6 +60,10 @@ export interface RawCopyOptions {
 
 /** What the copy needs from the store. */
 export type RawCopyStore = Pick<BatchViewWriter, 'appendRawEvents' | 'appendInvalidRecords'>;
+
+/** Attempts in all of one batch's write on a retriable store error; waits 0.5 s, then 1 s, between them. */
+export const RAW_COPY_WRITE_ATTEMPTS = 3;
+const RETRY_BASE_MS = 500;
 
 /** One batch of a partition: its valid events and its invalid records, in offset order. */
 interface Batch {
@@ -114,8 +124,23 @@ export async function copyRawRanges(log: EventLog, store: RawCopyStore, ranges: 
   };
   const stopped = (): boolean => 'error' in failure;
 
-  /** Writes one batch: events (poison isolated), then the ledger entries. */
+  /** Writes one batch, again on a retriable store error (see the module comment). */
   const writeBatch = async (batch: Batch): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await writeBatchOnce(batch);
+        return;
+      } catch (err) {
+        if (!isPlatformError(err) || !err.retriable || attempt >= RAW_COPY_WRITE_ATTEMPTS || stopped()) throw err;
+        const first = batch.raw[0] ?? batch.invalid[0];
+        options.logger.warn({ err, partition: first?.partition, offset: first?.offset, attempt }, 'raw copy insert failed; writing the batch again');
+        await new Promise((resolve) => setTimeout(resolve, RETRY_BASE_MS * 2 ** (attempt - 1)));
+      }
+    }
+  };
+
+  /** Writes one batch: events (poison isolated), then the ledger entries. */
+  const writeBatchOnce = async (batch: Batch): Promise<void> => {
     // Events the store refuses (invariant 11) are isolated and go to the ledger instead, so one
     // poison record never fails this run or the next.
     const refused = await writeIsolatingRefused(batch.raw, (rows) => store.appendRawEvents(rows));

@@ -208,6 +208,11 @@ export class ClickHouseViewStore extends SqlViewStore {
       // 18.16 knows none of the newer settings some client defaults would send.
       clickhouse_settings: {},
       compression: { request: false, response: false },
+      // A free keep-alive socket idle past its TTL (2.5 s, under the server's 3 s keep_alive_timeout)
+      // is dropped before each request by its age, not only by a timer: on a busy event loop (the
+      // batch raw copy decoding while its inserts run on several sockets) the timer fires late and a
+      // socket the server already closed was reused (EPIPE; clickhouse-js#294).
+      keep_alive: { enabled: true, eagerly_destroy_stale_sockets: true },
       // Failures reach callers as PlatformErrors (and are logged there); the client's own
       // console logging would only repeat them.
       log: { level: ClickHouseLogLevel.OFF },
