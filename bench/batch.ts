@@ -60,6 +60,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
       BENCH_CUTOFF: cutoff,
       BENCH_STALL_MS: stallMs,
       ...(sizes.batchEventsPerPass === undefined ? {} : { BENCH_EVENTS_PER_PASS: sizes.batchEventsPerPass }),
+      ...(sizes.batchCopyConcurrency === undefined ? {} : { BENCH_COPY_CONCURRENCY: sizes.batchCopyConcurrency }),
     }, ['--expose-gc']);
     try {
       const warm = await worker.nextOf(['warm', 'stalled'], 900_000);
@@ -124,8 +125,9 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
 
   const details: Record<string, unknown> = { events, visitFields: env.visitFields ?? false, cutoff: new Date(cutoff).toISOString(), kcatMs: kcat, stallMs };
   const notes: string[] = [
-    `${events.toLocaleString('en')} events over the 30 days before the cutoff (1,000 Zipf pages${env.visitFields === true ? ", the traffic generator's visit fields (--visit-fields)" : ', v1 events: no visit fields'}) in a 4-partition topic; runBatch with its defaults (raw-copy inserts of 50,000 rows).`,
+    `${events.toLocaleString('en')} events over the 30 days before the cutoff (1,000 Zipf pages${env.visitFields === true ? ", the traffic generator's visit fields (--visit-fields)" : ', v1 events: no visit fields'}) in a 4-partition topic; runBatch with its defaults (raw-copy inserts of 50,000 rows, up to 4 partitions copied at once).`,
     'Bounded memory is read as: peak RSS at N events within 1.5× of the peak at the warm-up size.',
+    ...(sizes.batchCopyConcurrency === undefined ? [] : [`Raw copy with ${sizes.batchCopyConcurrency} partitions at once (--batch-copy-concurrency; BatchRunOptions.copyConcurrency), not runBatch's default.`]),
     ...(sizes.batchEventsPerPass === undefined ? [] : [`Batch build with ${sizes.batchEventsPerPass.toLocaleString('en')} raw rows per deduplication pass (--batch-pass; ViewStore.batchEventsPerPass), not the store's default.`]),
   ];
   const figures: Figure[] = [];

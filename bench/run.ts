@@ -38,6 +38,7 @@ const USAGE = `usage: npm run bench [-- options]
   --batch-events N    events of the batch benchmark (default 10,000,000; --quick 200,000)
   --speed-events N    events of the speed-ingest benchmark
   --batch-pass N      raw rows per deduplication pass of the batch build (default: the store's, 1,000,000)
+  --batch-copy-concurrency N  partitions the batch's raw copy copies at once (default: runBatch's, 4)
   --rate N            production rate of the freshness benchmark (events/s; default 20,000)
   --profile           write CPU profiles of the workers to bench/results/profiles/ (speed-ingest: also a profile
                       of the measured ingest, its top self-time functions in the results and BENCHMARKS.md)
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
       only: { type: 'string' },
       'batch-events': { type: 'string' },
       'batch-pass': { type: 'string' },
+      'batch-copy-concurrency': { type: 'string' },
       'speed-events': { type: 'string' },
       rate: { type: 'string' },
       profile: { type: 'boolean', default: false },
@@ -132,6 +134,8 @@ async function main(): Promise<number> {
   sizes.speedEvents = positive('speed-events', values['speed-events']) ?? sizes.speedEvents;
   const batchPass = positive('batch-pass', values['batch-pass']);
   if (batchPass !== undefined) sizes.batchEventsPerPass = batchPass;
+  const copyConcurrency = positive('batch-copy-concurrency', values['batch-copy-concurrency']);
+  if (copyConcurrency !== undefined) sizes.batchCopyConcurrency = copyConcurrency;
   sizes.freshRate = positive('rate', values.rate) ?? sizes.freshRate;
   const reps = positive('reps', values.reps) ?? (quick ? 1 : 3);
   const brokers = (process.env['KAFKA_BROKERS'] || '127.0.0.1:9092').split(',').map((b) => b.trim());

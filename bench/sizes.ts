@@ -14,6 +14,8 @@ export interface Sizes {
   batchEvents: number;
   /** Batch build: raw rows per deduplication pass (ViewStore.batchEventsPerPass); undefined: the store's default. */
   batchEventsPerPass?: number;
+  /** Batch raw copy: partitions copied at once (BatchRunOptions.copyConcurrency); undefined: runBatch's default. */
+  batchCopyConcurrency?: number;
   /** Batch warm-up run (also the small-N point of the bounded-memory check). */
   batchWarmEvents: number;
   /** Serving: batch data of pages × days, live traffic rate, load settings. */

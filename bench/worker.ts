@@ -393,6 +393,8 @@ async function watchedBatch(phase: string, topic: string, database: string, cuto
     const measured = await withPeakRss(() =>
       runBatch(log, store, logger, {
         cutoffTime,
+        // BENCH_COPY_CONCURRENCY: partitions the raw copy copies at once (runBatch's default otherwise).
+        ...(process.env['BENCH_COPY_CONCURRENCY'] === undefined ? {} : { copyConcurrency: envNumber('BENCH_COPY_CONCURRENCY') }),
         onProgress: (copied, total) => {
           if (copied >= total && copying) {
             copying = false;
