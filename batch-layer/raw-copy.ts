@@ -18,7 +18,8 @@
  *    at most 50,000 rows on ClickHouse, one transaction on DuckDB).
  * Partitions are independent (each has its own resume point), so their copies run in parallel
  * with no order between them. A rerun over an overlap is harmless: the copy is idempotent by
- * (partition, offset) (ReplacingMergeTree on ClickHouse; the build reads one row per position).
+ * (partition, offset) (ReplacingMergeTree on ClickHouse; the build deduplicates by eventId and
+ * counts a position copied twice as one copy).
  *
  * Memory: per partition at most the batch being inserted and the one being read (plus one read
  * chunk), so about 2 × `batchSize` rows × `concurrency`.
@@ -28,9 +29,10 @@
  * in all, before the partition's next batch starts: the copy is idempotent by (partition,
  * offset), so rows that did land the first time are harmless, and the order above holds.
  *
- * Failure: the first error that is not retried (a read, or an insert the store does not take)
- * stops every partition at its next chunk; the copy waits for every read and insert in flight to settle,
- * then rejects with that error. Nothing is left running behind a failed run.
+ * Failure: the first error that is not retried (a read, an insert the store does not take, or
+ * the last attempt) stops every partition at its next chunk; the copy waits for every read and
+ * insert in flight to settle, then rejects with that error. Nothing is left running behind a
+ * failed run, and each partition's copied offsets stay a prefix for the next run to resume.
  */
 import { decodePageView, VISIT_FIELDS, type VisitField } from '../shared/core/page-view.ts';
 import { hash64, type Hash64 } from '../shared/core/sketches/hash.ts';
