@@ -55,7 +55,8 @@ export interface BatchRunOptions {
 /** Defaults of the run options that have one. */
 export const BATCH_RUN_DEFAULTS = {
   insertBatchSize: 50_000,
-  copyConcurrency: 4,
+  // Measured on 2 cores (BENCHMARKS.md, issue #19): 2 copies as fast as 4, with 0.3–0.4 GiB less peak RSS.
+  copyConcurrency: 2,
 } as const;
 
 /** What a run would do, computed without writing anything (`--dry-run`). */
