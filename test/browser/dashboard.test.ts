@@ -91,11 +91,17 @@ describe.skipIf(skip !== undefined)(suiteName('the dashboard in Chromium, agains
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'pv-dashboard-'));
     [server, browser] = await Promise.all([startPlatformProcess({ name: 'npm start', env: { DATA_DIR: dataDir }, readyTimeoutMs: 120_000 }), launchChromium()]);
     await postEvents(server.base, SEED);
+    // Page views are counted at the next speed flush, the pages' visitor sketches at the next
+    // sketch write (SPEED_SKETCH_INTERVAL_MS, 5 s): wait for both, so the numbers stand still.
     await until(
-      'the seeded page views are counted',
+      'the seeded page views and the pages\' visitors are counted',
       async () => {
-        const a = await getJson<{ results: { pageviews: { value: number } } }>(server.base, `/api/v1/stats/aggregate?site_id=${SITE}&period=day&metrics=pageviews`);
-        return a.results.pageviews.value === SEED.length;
+        const pages = await getJson<{ results: { page: string; visitors: number; pageviews: number }[] }>(
+          server.base,
+          `/api/v1/stats/breakdown?site_id=${SITE}&period=day&property=event:page&metrics=visitors,pageviews`,
+        );
+        const counted = new Map(pages.results.map((r) => [r.page, [r.visitors, r.pageviews]]));
+        return JSON.stringify([...counted].sort()) === JSON.stringify([['/', [3, 3]], ['/docs', [4, 4]], ['/pricing', [5, 5]]]);
       },
       30_000,
       100,
