@@ -32,6 +32,17 @@ void runCli(async () => {
       console.log('no successful batch run yet: nothing to compare');
       return 0;
     }
+    if (c.from >= c.to) {
+      // Not "within: yes" over nothing: say which side leaves no bucket to compare.
+      const retainedFrom = await store.speedRetainedFrom();
+      const iso = (ms: number): string => new Date(ms).toISOString();
+      console.log(
+        `nothing to compare: no whole ${interval} of ${iso(from)} .. ${iso(to)} is held by both layers ` +
+          `(the batch layer is exact through ${iso(boundary.cutoffTime)}; the speed layer keeps its views ${retainedFrom === null ? 'since it started' : `from ${iso(retainedFrom)}`}). ` +
+          'Give --from and --to before the boundary, within the speed layer\'s retention.',
+      );
+      return 0;
+    }
     console.log(`speed vs batch, site ${site}${page === undefined ? '' : `, page ${page}`}, ${interval} buckets, ${new Date(c.from).toISOString()} .. ${new Date(c.to).toISOString()}`);
     const header = ['bucket', 'batch', 'speed', 'diff', 'rel', 'bound', 'within'];
     const lines = c.rows.map((r) => [new Date(r.bucket).toISOString(), String(r.batch), String(r.speed), String(r.difference), pct(r.relativeDifference), String(r.overcountBound), r.withinBound ? 'yes' : 'NO']);

@@ -145,6 +145,13 @@ describe('compare report', () => {
       expect(table.stdout).toMatch(/^visits: batch \d+, speed \d+ \(.*\); bounce rate: batch \d+%, speed \d+% \([+-]?\d+ points\)$/m);
       const json = cli(['--json']);
       expect(JSON.parse(json.stdout).totals.batch).toBe([...workload.truth.batchSiteHours.values()].reduce((a, b) => a + b, 0));
+      // A range after the boundary holds no bucket of both layers: said so, not "within: yes".
+      const after = spawnSync(process.execPath, ['--import', 'tsx', 'cli/compare.ts', '--from', new Date(day0).toISOString(), '--to', new Date(day0 + 2 * HOUR).toISOString()], {
+        cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dir }, encoding: 'utf8', timeout: 60_000,
+      });
+      expect(after.status, after.stderr).toBe(0);
+      expect(after.stdout).toMatch(/^nothing to compare: no whole hour of .* is held by both layers \(the batch layer is exact through /);
+      expect(after.stdout).not.toMatch(/^total\s|\byes\b/m);
     } finally {
       store = await DuckDbViewStore.open({ path: path.join(dir, 'views.duckdb') });
     }

@@ -34,14 +34,15 @@ export function requireReadKey(keys: readonly string[]): RequestHandler {
 export function requireAdmin(adminApiKey: string | null): RequestHandler {
   const expected = adminApiKey === null ? null : digest(adminApiKey);
   return (req, res, next) => {
+    // Disabled is the real state whatever the request carries: no token would be accepted.
+    if (expected === null) {
+      throw new ApiError(403, 'PV_FORBIDDEN', 'admin routes are disabled: start the server with ADMIN_API_KEY set (at least 16 characters)');
+    }
     const header = req.get('authorization');
     const match = header === undefined ? null : /^Bearer ([^\s]+)$/i.exec(header.trim());
     if (match === null) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="pageviews-admin"');
       throw new ApiError(401, 'PV_UNAUTHORIZED', 'this route needs an admin token: Authorization: Bearer <ADMIN_API_KEY>');
-    }
-    if (expected === null) {
-      throw new ApiError(403, 'PV_FORBIDDEN', 'admin routes are disabled: start the server with ADMIN_API_KEY set');
     }
     if (!timingSafeEqual(digest(match[1] ?? ''), expected)) {
       throw new ApiError(403, 'PV_FORBIDDEN', 'the admin token is not valid');
