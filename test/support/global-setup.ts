@@ -30,7 +30,13 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('infra', status);
 }
 
+/** The banner is printed once per run, though each test project (vitest.config.ts) loads this module and tears down. */
+const WARNED = Symbol.for('pageview-lambda.skip-banner-printed');
+
 export function teardown(): void {
+  const process_ = globalThis as { [WARNED]?: boolean };
+  if (process_[WARNED] === true) return;
+  process_[WARNED] = true;
   const skipped: string[] = [];
   if (status?.kafkaBrokers === null) skipped.push(`Kafka at ${status.kafkaTried}`);
   if (status?.clickhouseUrl === null) skipped.push(`ClickHouse at ${status.clickhouseTried}`);
