@@ -31,7 +31,7 @@ export interface BatchRunOptions {
   /**
    * Partitions the raw copy reads and inserts at the same time (at most the partitions to copy).
    * Each holds up to two batches of `insertBatchSize` rows: the one being inserted and the one
-   * being read (batch-layer/raw-copy.ts). @default 4
+   * being read (batch-layer/raw-copy.ts). @default BATCH_RUN_DEFAULTS.copyConcurrency (2)
    */
   copyConcurrency?: number;
   /**

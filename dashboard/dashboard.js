@@ -157,7 +157,6 @@ function labelOf(result) {
 
 const dayOf = (iso) => (iso === null || iso === undefined ? '' : String(iso).slice(0, 10));
 const timeOf = (iso) => new Date(iso).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
-const toDate = (x) => (typeof x === 'number' ? new Date(x) : new Date(x));
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -410,7 +409,7 @@ function renderRuns(body, site) {
   const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(2)}%`);
   const rows = runs.map((run) => {
     const d = run.divergence?.sites?.[site] ?? null;
-    const covered = run.divergence ? `${dayOf(toDate(run.divergence.from).toISOString())} → ${timeOf(toDate(run.divergence.to).toISOString())}` : '–';
+    const covered = run.divergence ? `${dayOf(new Date(run.divergence.from).toISOString())} → ${timeOf(run.divergence.to)}` : '–';
     const within = d === null ? '–' : d.withinBound ? 'yes' : 'NO';
     return el(
       'tr',
@@ -621,7 +620,7 @@ function onFrame(frame) {
   if (message.site !== state.site) return;
   const set = (id, v) => {
     const node = $(id);
-    node.textContent = formatMetric('pageviews', v.value);
+    node.textContent = number.format(v.value);
     node.dataset.value = String(v.value);
     node.title = labelOf(v).text;
   };

@@ -29,7 +29,7 @@ export interface HistoryBackfillOptions extends TrafficOptions {
   until: number;
   /** Days of history before `until`. @default 7 (GENERATOR_HISTORY_DAYS) */
   days?: number;
-  /** Events per day on average; the total is exactly days × eventsPerDay. @default 3000 (GENERATOR_HISTORY_EVENTS_PER_DAY) */
+  /** Events per day on average; the total is exactly days × eventsPerDay. @default GENERATOR_HISTORY_EVENTS_PER_DAY's default (9000) */
   eventsPerDay?: number;
   /** @default HISTORY_BACKFILL_DEFAULTS.seed (not the live pump's seed) */
   seed?: number;
