@@ -12,10 +12,12 @@
  * test/support/speed-worker.ts); the second owner is slow (RECORDS_PER_SECOND) and is killed
  * after its first checkpoint, before it has applied again what the lost checkpoint covered.
  *
- * NOT FIXED YET: the case is marked `it.fails` (it passes while the counts are wrong, and fails
- * once they are right: then make it `it`). Measured in four runs: 8,996 to 9,687 page views
- * counted of 8,000; the visits' page views 8,000 to 8,684 of 8,000 (visits stay 500: every
- * visitor's events are 8 min 20 s apart).
+ * NOT FIXED YET, and its reproduction is not certain: whether the second owner rewrites every
+ * key of the orphaned rows before it is killed depends on timing. Measured: 8,184 to 9,687 page
+ * views counted of 8,000 in most runs, but 8,000 (right) in 1 of 7 runs on 2026-12-02, where
+ * `it.fails` then failed the suite. So the case is skipped, with its reason in its name, until
+ * the bug is fixed (at restore, rewrite the keys of rows above the checkpoint's version) or the
+ * kill is made certain to land before the second owner rewrites them; then make it `it`.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -60,7 +62,8 @@ describe.skipIf(skipReason !== undefined)(suiteName('speed rows of a checkpoint 
     await store?.close();
   });
 
-  it.fails('counts every page view and visit once when a kill lands between a flush\'s rows and its checkpoints', async () => {
+  // A known bug whose reproduction depends on timing (see above): neither `it` (it fails) nor `it.fails` (it sometimes passes).
+  it.skip('counts every page view and visit once when a kill lands between a flush\'s rows and its checkpoints (SKIPPED: known double count, reproduced in 6 of 7 runs; see this file\'s comment)', async () => {
     const now = Date.now();
     const base = bucketStart(now, 'minute') - 3 * 3_600_000;
     // One event a second, in time order; each visitor every 500 s (8 min 20 s): one visit each.
