@@ -10,6 +10,8 @@
  *   computation after it.
  * - A message goes out only when the numbers differ from the last one sent; a new subscriber
  *   gets the current numbers at once (the last ones computed, or the first computation's).
+ * - A failed computation is tried again at the next change, or after `retryMs` (doubled per
+ *   failure in a row, up to 10 s), whichever comes first.
  * - A keep-alive every `keepAliveMs`, so proxies keep the connection.
  * - Views that are not refreshed on their own (`pollMs`: the router's views refreshed per read)
  *   are refreshed on a timer while anybody listens.
@@ -96,12 +98,14 @@ export interface RealtimeFeedOptions {
   pollMs?: number | null;
   /** Most subscribers at a time. @default 1000 */
   maxSubscribers?: number;
+  /** After a failed computation, try again this long after it (ms), doubled per failure in a row up to 10 s. @default 1000 */
+  retryMs?: number;
   /** Clock. @default Date.now */
   now?: () => number;
   timers?: FeedTimers;
 }
 
-export const REALTIME_FEED_DEFAULTS = { throttleMs: 250, keepAliveMs: 15_000, maxSubscribers: 1000 } as const;
+export const REALTIME_FEED_DEFAULTS = { throttleMs: 250, keepAliveMs: 15_000, maxSubscribers: 1000, retryMs: 1000 } as const;
 
 interface Subscription {
   subscriber: RealtimeSubscriber;
@@ -118,7 +122,12 @@ interface SiteFeed {
   /** When the last computation started. */
   lastStart: number;
   timer: unknown;
+  /** Computations that failed in a row: the next try waits retryMs, doubled per failure up to MAX_RETRY_MS. */
+  failures: number;
 }
+
+/** The longest wait before a failed computation is tried again (ms). */
+const MAX_RETRY_MS = 10_000;
 
 const GLOBAL_TIMERS: FeedTimers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -131,6 +140,7 @@ export class RealtimeFeed {
   private readonly keepAliveMs: number;
   private readonly pollMs: number | null;
   private readonly maxSubscribers: number;
+  private readonly retryMs: number;
   private readonly clock: () => number;
   private readonly timers: FeedTimers;
   private count = 0;
@@ -148,6 +158,7 @@ export class RealtimeFeed {
     this.keepAliveMs = options.keepAliveMs ?? REALTIME_FEED_DEFAULTS.keepAliveMs;
     this.pollMs = options.pollMs ?? null;
     this.maxSubscribers = options.maxSubscribers ?? REALTIME_FEED_DEFAULTS.maxSubscribers;
+    this.retryMs = options.retryMs ?? REALTIME_FEED_DEFAULTS.retryMs;
     this.clock = options.now ?? Date.now;
     this.timers = options.timers ?? GLOBAL_TIMERS;
   }
@@ -179,7 +190,7 @@ export class RealtimeFeed {
     this.count++;
     let feed = this.sites.get(site);
     if (feed === undefined) {
-      feed = { subscriptions: new Set(), last: null, computing: false, pending: false, lastStart: Number.NEGATIVE_INFINITY, timer: null };
+      feed = { subscriptions: new Set(), last: null, computing: false, pending: false, lastStart: Number.NEGATIVE_INFINITY, timer: null, failures: 0 };
       this.sites.set(site, feed);
     }
     const subscription: Subscription = { subscriber, primed: false };
@@ -219,13 +230,18 @@ export class RealtimeFeed {
     for (const site of this.sites.keys()) this.schedule(site);
   }
 
-  /** Computes the site's numbers now, or when the throttle allows, or after the one running. */
-  private schedule(site: string): void {
+  /** Computes the site's numbers now (or `delayMs` from now), or when the throttle allows, or after the one running. */
+  private schedule(site: string, delayMs = 0): void {
     const feed = this.sites.get(site);
     if (feed === undefined) return;
     feed.pending = true;
+    // A change does not wait for the retry of a failed computation.
+    if (feed.timer !== null && feed.failures > 0 && delayMs === 0) {
+      this.timers.clearTimeout(feed.timer);
+      feed.timer = null;
+    }
     if (feed.computing || feed.timer !== null) return;
-    const wait = feed.lastStart + this.throttleMs - this.clock();
+    const wait = Math.max(feed.lastStart + this.throttleMs - this.clock(), delayMs);
     // Asynchronously even without a wait: a burst of changes in one turn is one computation.
     feed.timer = this.timers.setTimeout(() => {
       feed.timer = null;
@@ -243,15 +259,21 @@ export class RealtimeFeed {
     try {
       message = await this.options.compute(site, feed.lastStart);
     } catch (err) {
-      this.options.logger.warn({ err, site }, 'realtime feed: computing the numbers failed; trying again at the next change');
+      feed.failures++;
+      this.options.logger.warn({ err, site, failures: feed.failures }, 'realtime feed: computing the numbers failed; trying again at the next change or after a wait');
     }
     feed.computing = false;
     if (this.sites.get(site) !== feed) return; // everybody left meanwhile
-    if (message !== null) {
-      const changed = feed.last === null || numbersOf(feed.last) !== numbersOf(message);
-      feed.last = message;
-      for (const subscription of [...feed.subscriptions]) if (changed || !subscription.primed) this.deliver(subscription, message);
+    if (message === null) {
+      // Not only at the next change: a site whose views stay still (no traffic) would wait for
+      // the next minute edge, and a new subscriber would see nothing until then.
+      this.schedule(site, Math.min(this.retryMs * 2 ** (feed.failures - 1), MAX_RETRY_MS));
+      return;
     }
+    feed.failures = 0;
+    const changed = feed.last === null || numbersOf(feed.last) !== numbersOf(message);
+    feed.last = message;
+    for (const subscription of [...feed.subscriptions]) if (changed || !subscription.primed) this.deliver(subscription, message);
     if (feed.pending) this.schedule(site);
   }
 

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, missingBrowser } from '../support/browser.ts';
 import { suiteName } from '../support/infra.ts';
 import { startPlatformProcess, type PlatformProcess } from '../support/platform-process.ts';
@@ -107,6 +107,11 @@ describe.skipIf(skip !== undefined)(suiteName('the dashboard in Chromium, agains
       100,
     );
   }, 180_000);
+
+  // A failed test shows what the server printed last (its warnings say why an answer failed).
+  afterEach((context) => {
+    if (context.task.result?.state === 'fail') console.log(`npm start, last lines:\n${server?.tail() ?? '(not started)'}`);
+  });
 
   afterAll(async () => {
     await browser?.close();
@@ -243,7 +248,10 @@ describe.skipIf(skip !== undefined)(suiteName('the dashboard in Chromium, agains
     const page = await open(`${server.base}/${SITE}?period=day`);
     const counter = page.locator('#rt-pageviews');
     // The stream's first message, sent on connect.
-    await expect.poll(async () => (await counter.getAttribute('data-value')) ?? '', { timeout: 10_000 }).toMatch(/^\d+$/);
+    // The status line rides along, so a failure shows what the page said (paused, and why).
+    await expect
+      .poll(async () => `${(await counter.getAttribute('data-value')) ?? ''} (status: ${await page.locator('#rt-status').textContent()})`, { timeout: 10_000 })
+      .toMatch(/^\d+ /);
     const before = Number(await counter.getAttribute('data-value'));
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));

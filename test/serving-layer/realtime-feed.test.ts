@@ -281,4 +281,29 @@ describe('RealtimeFeed', () => {
     await vi.advanceTimersByTimeAsync(250);
     expect(s.messages).toHaveLength(1);
   });
+
+  it('a failed computation is tried again after retryMs without any change, waiting twice as long per failure in a row', async () => {
+    const compute = vi.fn((site: string, now: number) => Promise.resolve(messageOf(site, now)));
+    compute.mockRejectedValueOnce(new Error('store down')).mockRejectedValueOnce(new Error('store down')).mockRejectedValueOnce(new Error('store down'));
+    const feed = new RealtimeFeed({ views: fake, compute, logger: silentLogger, retryMs: 1000 });
+    const s = subscriber();
+    feed.subscribe('a', s);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(compute).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(compute).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(compute).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(compute).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(compute).toHaveBeenCalledTimes(3);
+    expect(s.messages).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(4000);
+    expect(compute).toHaveBeenCalledTimes(4);
+    expect(s.messages).toHaveLength(1);
+    // Succeeded: no more tries until a change.
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(compute).toHaveBeenCalledTimes(4);
+  });
 });
