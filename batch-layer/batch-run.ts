@@ -14,7 +14,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PlatformError, isPlatformError } from '../shared/core/errors.ts';
-import { bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
+import { bucketStart } from '../shared/core/time-buckets.ts';
+import { cutoffProblem, hourText } from './cutoff.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { compareSpeedBatch } from '../shared/core/query/index.ts';
@@ -84,13 +85,18 @@ export function defaultCutoff(now: number): number {
   return bucketStart(now, 'day');
 }
 
+/** Refuses a cutoff off the UTC hour or in the future, offering the last full hour at or before it. */
 export function validateCutoff(cutoffTime: number, now: number): void {
-  if (!Number.isSafeInteger(cutoffTime) || !isBucketEdge(cutoffTime, 'hour')) {
-    throw new PlatformError('PV_BATCH_FAILED', `cutoff ${new Date(cutoffTime).toISOString()} must be on a UTC hour boundary`);
-  }
-  if (cutoffTime > now) {
-    throw new PlatformError('PV_BATCH_FAILED', `cutoff ${new Date(cutoffTime).toISOString()} is in the future`);
-  }
+  const refused = cutoffProblem(cutoffTime, now);
+  if (refused === null) return;
+  const given = !Number.isNaN(new Date(cutoffTime).getTime()) ? new Date(cutoffTime).toISOString() : String(cutoffTime);
+  const instead = `e.g. "cutoff": "${hourText(refused.lastFullHour)}"`;
+  throw new PlatformError(
+    'PV_BATCH_FAILED',
+    refused.problem === 'off-hour'
+      ? `"cutoff" must be on a UTC hour (the batch views are built per hour): ${given} is not; ${instead}, the last full hour before it`
+      : `"cutoff": ${given} is in the future; ${instead}, the start of the current UTC hour`,
+  );
 }
 
 function isSpeedStore(store: BatchViewStore): store is BatchViewStore & SpeedViewStore {
