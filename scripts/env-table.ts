@@ -12,12 +12,11 @@ export const README = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
 const START = '<!-- env-table:start -->';
 const END = '<!-- env-table:end -->';
 
-/** One row per declared variable: Variable | Default | Meaning, the meaning ending with what is allowed. */
+/** One row per declared variable: Variable | Default | Meaning, the meaning ending with every rule of its value (Allowed: …). */
 export function environmentTable(): string {
   const cell = (s: string): string => s.replace(/\|/g, '\\|');
   const rows = Object.entries(ENVIRONMENT_VARIABLES).map(([name, v]) => {
-    const allowed = v.kind.allowed === null ? '' : ` Allowed: ${v.kind.allowed}.`;
-    return `| \`${name}\` | ${cell(v.shown)} | ${cell(v.description + allowed)} |`;
+    return `| \`${name}\` | ${cell(v.shown)} | ${cell(`${v.description} Allowed: ${v.kind.allowed}.`)} |`;
   });
   return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }

@@ -26,8 +26,11 @@ import { CLICKHOUSE_STORE_DEFAULTS } from '../adapters/view-store/index.ts';
 export interface ValueKind<T> {
   /** Parses a variable's text (trimmed, not empty). Every issue's message says what is allowed. */
   readonly text: z.ZodType<T>;
-  /** What is allowed, for README ("4–18"); null when the description says it all. */
-  readonly allowed: string | null;
+  /**
+   * Every rule the parser checks, for README's "Allowed:" ("a whole number from 4 to 18"); "any text"
+   * where nothing is checked. Required, so a new kind cannot leave a rule unstated.
+   */
+  readonly allowed: string;
   /** How README shows a value of this kind (the default). */
   readonly show: (value: T) => string;
 }
@@ -48,7 +51,7 @@ export function wholeNumber(min: number, max = Number.POSITIVE_INFINITY, message
   return {
     schema,
     text: z.string().regex(/^\d+$/, { error }).transform(Number).pipe(schema),
-    allowed: min === max ? String(min) : Number.isFinite(max) ? `${min}–${max}` : `${min} or more`,
+    allowed: min === max ? String(min) : Number.isFinite(max) ? `a whole number from ${min} to ${max}` : `a whole number of at least ${min}`,
     show: String,
   };
 }
@@ -71,7 +74,9 @@ export function milliseconds(min: number, max = Number.POSITIVE_INFINITY): Numbe
   const maxInWords = duration(max);
   return {
     ...kind,
-    allowed: Number.isFinite(max) ? `${min}–${max} ms${maxInWords === null ? '' : ` (up to ${maxInWords})`}` : `${min} ms or more`,
+    allowed: Number.isFinite(max)
+      ? `a whole number from ${min} to ${max} (ms${maxInWords === null ? '' : `, up to ${maxInWords}`})`
+      : `a whole number of at least ${min} (ms)`,
     show: inWords,
   };
 }
@@ -83,7 +88,7 @@ export function fraction(): NumberKind {
   return {
     schema,
     text: z.string().regex(/^0?\.\d+$/, { error }).transform(Number).pipe(schema),
-    allowed: 'between 0 and 1 (exclusive)',
+    allowed: 'a number between 0 and 1 (exclusive; a decimal fraction such as 0.01)',
     show: String,
   };
 }
@@ -95,7 +100,7 @@ export function decimal(min: number, max: number): NumberKind {
   return {
     schema,
     text: z.string().regex(/^(\d+(\.\d*)?|\.\d+)$/, { error }).transform(Number).pipe(schema),
-    allowed: `${min}–${max}`,
+    allowed: `a number from ${min} to ${max} (digits with an optional decimal point, e.g. 0.5)`,
     show: String,
   };
 }
@@ -111,7 +116,7 @@ export function onOff(): ValueKind<boolean> {
       .transform((s) => s.toLowerCase())
       .pipe(z.enum([...ON, ...OFF], { error: 'must be on or off' }))
       .transform((s) => (ON as readonly string[]).includes(s)),
-    allowed: 'on or off',
+    allowed: 'on or off (also true/false, yes/no, 1/0, in any case)',
     show: (on) => (on ? 'on' : 'off'),
   };
 }
@@ -125,8 +130,8 @@ export function oneOf<const V extends readonly [string, ...string[]]>(values: V)
   };
 }
 
-/** Any text, or text checked by `schema`; README shows '' as "(empty)". */
-export function text(schema: z.ZodType<string> = z.string(), allowed: string | null = null): ValueKind<string> {
+/** Text checked by `schema`, `allowed` saying what it checks ("any text" for z.string()); README shows '' as "(empty)". */
+export function text(schema: z.ZodType<string>, allowed: string): ValueKind<string> {
   return { text: schema, allowed, show: (s) => (s === '' ? '(empty)' : s) };
 }
 
@@ -197,7 +202,9 @@ export const ROLE_NAMES = ['speed', 'batch', 'serving'] as const;
 export type Role = (typeof ROLE_NAMES)[number];
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+const TOPIC_RULE = "at most 249 letters, digits, '.', '_' or '-'";
 const DATABASE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const DATABASE_RULE = "at most 64 letters, digits and '_', starting with a letter or '_'";
 const BROKER_RE = /^[A-Za-z0-9.-]+:\d{1,5}$/;
 const ALLOWED_ORIGINS_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\s*=\s*https?:\/\/[^\s;=]+(\s+https?:\/\/[^\s;=]+)*$/;
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
@@ -228,7 +235,7 @@ export const ENVIRONMENT_VARIABLES = {
     default: 3000,
     description: 'HTTP port of the serving layer (REST API and collector).',
   }),
-  HOST: variable('host', text(), {
+  HOST: variable('host', text(z.string(), 'any text (an address or host name, not checked until the server binds to it)'), {
     default: '127.0.0.1',
     description: 'Interface the HTTP server binds to (0.0.0.0 in containers).',
   }),
@@ -244,7 +251,7 @@ export const ENVIRONMENT_VARIABLES = {
             .min(1, { error: `name at least one of ${ROLE_NAMES.join(', ')}` }),
         )
         .transform((roles) => [...new Set(roles)]),
-      allowed: null,
+      allowed: `one or more of ${ROLE_NAMES.join(', ')}, comma-separated; fewer than all of them need KAFKA_BROKERS and CLICKHOUSE_URL`,
       show: (roles: Role[]) => roles.join(','),
     },
     { default: [...ROLE_NAMES], description: `Layers this process runs, comma-separated: ${ROLE_NAMES.join(', ')}.` },
@@ -256,7 +263,7 @@ export const ENVIRONMENT_VARIABLES = {
         .string()
         .refine((s) => commaSeparated(s).length > 0 && commaSeparated(s).every((b) => BROKER_RE.test(b)), { error: BROKERS_ERROR })
         .transform(commaSeparated),
-      allowed: null,
+      allowed: "host:port[,host:port...], the host of letters, digits, '.' and '-', the port of 1 to 5 digits",
       show: (brokers: string[]) => brokers.join(','),
     },
     {
@@ -265,7 +272,7 @@ export const ENVIRONMENT_VARIABLES = {
       description: 'Comma-separated Kafka brokers, e.g. 127.0.0.1:9092. Unset: the embedded log in DATA_DIR.',
     },
   ),
-  KAFKA_TOPIC: variable('kafkaTopic', text(z.string().regex(TOPIC_RE, { error: "use letters, digits, '.', '_' or '-'" }), "letters, digits, '.', '_', '-' (at most 249)"), {
+  KAFKA_TOPIC: variable('kafkaTopic', text(z.string().regex(TOPIC_RE, { error: `must be ${TOPIC_RULE}` }), TOPIC_RULE), {
     default: 'page-views',
     description: 'The page-view topic (the master dataset).',
   }),
@@ -275,7 +282,7 @@ export const ENVIRONMENT_VARIABLES = {
   }),
   CLICKHOUSE_URL: variable(
     'clickhouseUrl',
-    text(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:8123' }), 'an http or https URL'),
+    text(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:8123' }), 'an http(s) URL'),
     {
       default: null,
       shown: '(unset: embedded DuckDB)',
@@ -284,14 +291,14 @@ export const ENVIRONMENT_VARIABLES = {
   ),
   CLICKHOUSE_DATABASE: variable(
     'clickhouseDatabase',
-    text(z.string().regex(DATABASE_RE, { error: "use letters, digits and '_', starting with a letter or '_'" }), "letters, digits, '_', not starting with a digit (at most 64)"),
+    text(z.string().regex(DATABASE_RE, { error: `must be ${DATABASE_RULE}` }), DATABASE_RULE),
     { default: 'pageviews', description: 'ClickHouse database; created when missing.' },
   ),
-  CLICKHOUSE_USER: variable('clickhouseUser', text(), {
+  CLICKHOUSE_USER: variable('clickhouseUser', text(z.string(), 'any text'), {
     default: CLICKHOUSE_STORE_DEFAULTS.username,
     description: 'ClickHouse user.',
   }),
-  CLICKHOUSE_PASSWORD: variable('clickhousePassword', text(), {
+  CLICKHOUSE_PASSWORD: variable('clickhousePassword', text(z.string(), 'any text, surrounding spaces kept'), {
     default: CLICKHOUSE_STORE_DEFAULTS.password,
     description: 'ClickHouse password.',
     secret: true,
@@ -303,7 +310,7 @@ export const ENVIRONMENT_VARIABLES = {
       'Deadline of each ClickHouse read (ms): past it, the read answers 503 with Retry-After. ' +
       `Writes and the batch build have their own, longer one (${CLICKHOUSE_STORE_DEFAULTS.bulkRequestTimeoutMs / 60_000} min).`,
   }),
-  DATA_DIR: variable('dataDir', text(z.string().transform((dir) => path.resolve(dir))), {
+  DATA_DIR: variable('dataDir', text(z.string().transform((dir) => path.resolve(dir)), 'any text (a path; a relative one is from the working directory)'), {
     default: () => path.resolve('data'),
     shown: './data',
     description: 'Folder for the embedded log and the DuckDB file.',
@@ -373,7 +380,7 @@ export const ENVIRONMENT_VARIABLES = {
     'readApiKeys',
     {
       text: z.string().transform(commaSeparated).pipe(z.array(z.string().min(16, { error: 'each key must be at least 16 characters' }))),
-      allowed: 'each key at least 16 characters',
+      allowed: 'comma-separated keys, each at least 16 characters',
       show: (keys: string[]) => keys.join(','),
     },
     {
@@ -397,7 +404,7 @@ export const ENVIRONMENT_VARIABLES = {
         .refine((v) => v === false || typeof v === 'number' || v.every(isProxyAddress), {
           error: "must be off, a number of proxy hops, or comma-separated addresses or subnets (e.g. 10.0.0.0/8, loopback)",
         }),
-      allowed: 'off, a hop count, or addresses/subnets (loopback, linklocal, uniquelocal, 10.0.0.0/8, …)',
+      allowed: 'off, a number of proxy hops, or comma-separated addresses or subnets (loopback, linklocal, uniquelocal, 10.0.0.0/8, …); also false, no, 0 for off',
       show: (v: false | number | string[]) => (v === false ? 'off' : String(v)),
     },
     {
@@ -423,7 +430,7 @@ export const ENVIRONMENT_VARIABLES = {
         .transform((s) => s.split(';').map((part) => part.trim()).filter(Boolean))
         .pipe(z.array(z.string().regex(ALLOWED_ORIGINS_RE, { error: 'each entry must be site=origin[ origin…], e.g. shop.example=https://shop.example https://www.shop.example' })))
         .transform((entries) => new Map(entries.map((e) => { const [site = '', origins = ''] = e.split('='); return [site.trim(), origins.trim().split(/\s+/)] as [string, string[]]; }))),
-      allowed: 'site=origin[ origin…] entries separated by ";"',
+      allowed: 'site=origin[ origin…] entries separated by ";", each origin an http(s):// URL',
       show: (m: ReadonlyMap<string, readonly string[]>) => [...m].map(([site, origins]) => `${site}=${origins.join(' ')}`).join(';'),
     },
     {
@@ -436,11 +443,15 @@ export const ENVIRONMENT_VARIABLES = {
     default: true,
     description: "Country of browser events from the client IP, with fast-geoip's bundled database (read from disk as needed). The IP itself is never stored.",
   }),
-  BATCH_CRON: variable('batchCron', text(z.string().refine((s) => validateCron(s), { error: "not a valid cron expression (e.g. '0 2 * * *')" })), {
+  BATCH_CRON: variable(
+    'batchCron',
+    text(z.string().refine((s) => validateCron(s), { error: "not a valid cron expression (e.g. '0 2 * * *')" }), 'a valid cron expression: 5 fields, or 6 with seconds first'),
+    {
     default: '0 2 * * *',
     description: 'When the batch layer recomputes (cron syntax; 6 fields for seconds).',
-  }),
-  BATCH_TIMEZONE: variable('batchTimezone', text(z.string().refine(isTimeZone, { error: 'not a known IANA time zone (e.g. UTC, Europe/Berlin)' }), 'an IANA time zone'), {
+    },
+  ),
+  BATCH_TIMEZONE: variable('batchTimezone', text(z.string().refine(isTimeZone, { error: 'not a known IANA time zone (e.g. UTC, Europe/Berlin)' }), 'a known IANA time zone'), {
     default: 'UTC',
     description: 'Time zone of BATCH_CRON.',
   }),

@@ -25,6 +25,17 @@ describe('README', () => {
     expect(rows[0]?.[1]).toBe(String(ENVIRONMENT_VARIABLES.PORT.default));
   });
 
+  it('its environment table states the rules of every variable (an Allowed clause in every row)', () => {
+    const table = readme.split('<!-- env-table:start -->')[1]?.split('<!-- env-table:end -->')[0] ?? '';
+    const rows = table.split('\n').filter((l) => l.startsWith('| `'));
+    expect(rows).toHaveLength(Object.keys(ENVIRONMENT_VARIABLES).length);
+    for (const [name, v] of Object.entries(ENVIRONMENT_VARIABLES)) {
+      const row = rows.find((l) => l.startsWith(`| \`${name}\` |`)) ?? '';
+      expect(v.kind.allowed, name).not.toBe('');
+      expect(row, name).toContain(` Allowed: ${v.kind.allowed.replace(/\|/g, '\\|')}. |`);
+    }
+  });
+
   it('shows the two quick-start commands', () => {
     expect(readme).toContain('npm ci && npm start');
     expect(readme).toContain('npm test');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/runtime/config.ts';
-import { ENVIRONMENT_VARIABLES, REMOVED_VARIABLES, type AnyVariable, type NumberKind } from '../../../shared/runtime/environment.ts';
+import { ENVIRONMENT_VARIABLES, REMOVED_VARIABLES, type AnyVariable, type EnvironmentVariableName, type NumberKind } from '../../../shared/runtime/environment.ts';
 import { isPlatformError } from '../../../shared/core/errors.ts';
 import { HLL_BATCH_PRECISION } from '../../../shared/core/sketches/index.ts';
 import { EMBEDDED_EVENT_LOG_DEFAULTS, KAFKA_EVENT_LOG_DEFAULTS } from '../../../shared/adapters/event-log/index.ts';
@@ -46,7 +46,7 @@ describe('loadConfig', () => {
     [{ PORT: '70000' }, 'PORT="70000": must be a whole number from 0 to 65535'],
     [{ KAFKA_BROKERS: 'localhost' }, 'KAFKA_BROKERS="localhost": must be host:port[,host:port...], e.g. 127.0.0.1:9092'],
     [{ CLICKHOUSE_URL: 'ftp://x' }, 'CLICKHOUSE_URL="ftp://x": must be an http(s) URL, e.g. http://127.0.0.1:8123'],
-    [{ CLICKHOUSE_DATABASE: 'a-b;drop' }, 'CLICKHOUSE_DATABASE="a-b;drop": use letters, digits and \'_\', starting with a letter or \'_\''],
+    [{ CLICKHOUSE_DATABASE: 'a-b;drop' }, 'CLICKHOUSE_DATABASE="a-b;drop": must be at most 64 letters, digits and \'_\', starting with a letter or \'_\''],
     [{ GENERATOR: 'maybe' }, 'GENERATOR="maybe": must be on or off'],
     [{ ROLES: 'speed,oops' }, 'ROLES contains "oops": each role must be one of speed, batch, serving'],
     [{ BATCH_CRON: 'every night' }, 'BATCH_CRON="every night": not a valid cron expression (e.g. \'0 2 * * *\')'],
@@ -91,6 +91,80 @@ describe('loadConfig', () => {
 
   it('keeps a password as given, spaces included', () => {
     expect(loadConfig({ CLICKHOUSE_PASSWORD: ' pass word ' }).clickhousePassword).toBe(' pass word ');
+  });
+});
+
+describe('every variable states each rule of its value, and a bad value is refused with it', () => {
+  const allowed = (name: EnvironmentVariableName): string => ENVIRONMENT_VARIABLES[name].kind.allowed;
+  /** A number's rule: its Allowed clause up to the unit in parentheses ("a whole number from 10 to 60000"). */
+  const numberRule = (name: EnvironmentVariableName): string => allowed(name).split(' (')[0] ?? '';
+
+  // [variable, bad values, the rule as README's Allowed clause and the message both state it (default: numberRule)]
+  const refusals: [EnvironmentVariableName, string[], string?][] = [
+    ['PORT', ['abc', '70000', '80.5', '-1']],
+    ['ROLES', ['speed,oops', ',', 'all'], 'speed, batch, serving'],
+    ['ROLES', ['speed', 'batch,serving'], 'KAFKA_BROKERS and CLICKHOUSE_URL'],
+    ['KAFKA_BROKERS', ['localhost', 'kafka:port', '127.0.0.1:9092,kafka', 'a_b:9092'], 'host:port[,host:port...]'],
+    ['KAFKA_TOPIC', ['page views', 'x'.repeat(250), 'topic/1'], "at most 249 letters, digits, '.', '_' or '-'"],
+    ['KAFKA_PARTITIONS', ['0', '1025', 'two']],
+    ['CLICKHOUSE_URL', ['ftp://x', '127.0.0.1:8123', 'clickhouse'], 'http(s) URL'],
+    ['CLICKHOUSE_DATABASE', ['a-b;drop', '1db', 'x'.repeat(65)], "at most 64 letters, digits and '_', starting with a letter or '_'"],
+    ['CLICKHOUSE_REQUEST_TIMEOUT_MS', ['50', '1s', '600001']],
+    ['GENERATOR', ['maybe', 'enabled'], 'on or off'],
+    ['GENERATOR_RATE', ['0', '1e3', '-2', 'fast']],
+    ['GENERATOR_HISTORY_DAYS', ['61', '1.5']],
+    ['GENERATOR_HISTORY_EVENTS_PER_DAY', ['0', '100001']],
+    ['ADMIN_API_KEY', ['short', 'fifteen-chars!!'], 'at least 16 characters'],
+    ['SERVING_REFRESH_INTERVAL_MS', ['5', '60001']],
+    ['SERVING_MAX_STALENESS_MS', ['99']],
+    ['SERVING_MEMORY_BUDGET_MB', ['-1', '1048577']],
+    ['SERVING_BATCH_HOURS_DAYS', ['401']],
+    ['SERVING_CACHE_BUDGET_MB', ['65537']],
+    ['SERVING_REQUEST_TIMEOUT_MS', ['600001']],
+    ['READ_API_KEYS', ['short', 'a-long-enough-read-key,short'], 'at least 16 characters'],
+    ['TRUST_PROXY', ['everyone', '10.0.0.0/33', '10.0.0.1/8/8'], 'off, a number of proxy hops, or comma-separated addresses or subnets'],
+    ['INGEST_RATE_LIMIT', ['fast', '1000000001']],
+    ['INGEST_SERVER_RATE_LIMIT', ['-1']],
+    ['INGEST_ALLOWED_ORIGINS', ['shop.example', 'shop=ftp://shop.example', 'shop=https://a;blog'], 'site=origin[ origin…]'],
+    ['GEOIP', ['sometimes'], 'on or off'],
+    ['BATCH_CRON', ['every night', '61 * * * *', '* * *'], 'cron expression'],
+    ['BATCH_TIMEZONE', ['Mars/Base', 'CEST+1'], 'known IANA time zone'],
+    ['SPEED_FLUSH_INTERVAL_MS', ['5', '60001']],
+    ['SPEED_FLUSH_IDLE_INTERVAL_MS', ['9']],
+    ['SPEED_SKETCH_INTERVAL_MS', ['60001']],
+    ['SPEED_HOT_WINDOW_MS', ['604800001']],
+    ['SPEED_MEMORY_BUDGET_MB', ['0']],
+    ['SPEED_MAX_FUTURE_SKEW_MS', ['-5']],
+    ['SPEED_MAX_EXACT_KEYS', ['100000001']],
+    ['SPEED_CMS_EPSILON', ['2', '1', '0', '1e-2'], 'a number between 0 and 1'],
+    ['SPEED_CMS_DELTA', ['0.0.1'], 'a number between 0 and 1'],
+    ['SPEED_HLL_PRECISION', ['12', '20'], '14'],
+    ['SPEED_RETENTION_MARGIN_MS', ['1d']],
+    ['LOG_LEVEL', ['loud'], 'one of fatal, error, warn, info, debug, trace, silent'],
+  ];
+
+  it('has a bad value for every variable whose rule is not "any text"', () => {
+    const tested = new Set(refusals.map(([name]) => name));
+    const untested = (Object.keys(ENVIRONMENT_VARIABLES) as EnvironmentVariableName[]).filter((name) => !tested.has(name) && !allowed(name).startsWith('any text'));
+    expect(untested).toEqual([]);
+  });
+
+  it.each(refusals)('%s: each of %j is refused naming the variable and its rule as README states it', (name, values, rule = numberRule(name)) => {
+    expect(allowed(name)).toContain(rule);
+    for (const value of values) {
+      const found = problems({ [name]: value });
+      expect(found, value).not.toEqual([]);
+      for (const problem of found) {
+        expect(problem.startsWith(name), problem).toBe(true);
+        expect(problem, value).toContain(rule);
+      }
+    }
+  });
+
+  it('takes any text where README says "any text"', () => {
+    const anyText = (Object.keys(ENVIRONMENT_VARIABLES) as EnvironmentVariableName[]).filter((name) => allowed(name).startsWith('any text'));
+    expect(anyText.sort()).toEqual(['CLICKHOUSE_PASSWORD', 'CLICKHOUSE_USER', 'DATA_DIR', 'HOST']);
+    for (const name of anyText) expect(problems({ [name]: ' odd; value = , with spaces ' }), name).toEqual([]);
   });
 });
 
