@@ -1,12 +1,17 @@
 /**
- * `npm run compare -- --from 2026-11-20T00:00:00Z --to 2026-11-27T00:00:00Z [--page /pricing] [--site default] [--interval hour|day] [--json]`
- * Speed and batch side by side per bucket, for the buckets both cover.
+ * `npm run compare -- [--from 2026-11-20T00:00:00Z --to 2026-11-27T00:00:00Z] [--page /pricing] [--site default] [--interval hour|day] [--json]`
+ * Speed and batch side by side per bucket, for the buckets both cover (default: the last 7 days).
+ *
+ * It prints GET /api/v1/compare's answer: asked of `npm start` when it holds DATA_DIR (the
+ * embedded default), else computed here from the store, by the same function.
  */
-import { compareSpeedBatch } from '../shared/core/query/index.ts';
+import { compareAnswer, compareQuery, type CompareAnswer } from '../serving-layer/index.ts';
 import { openViewStore } from '../shared/runtime/backends.ts';
 import { loadConfig } from '../shared/runtime/config.ts';
+import { asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { runCli } from './args.ts';
 import { COMPARE_USAGE, parseCompareFlags } from './flags.ts';
+import { heldDataDirMessage, serverHoldingDataDir } from './running-server.ts';
 
 const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
 
@@ -16,57 +21,61 @@ void runCli(async () => {
     console.log(COMPARE_USAGE);
     return 0;
   }
-  const { from, to, interval, page, site } = flags;
+  // The API's parameters: the flags are checked already, the query schema applies the same defaults.
+  const params: Record<string, string> = { site: flags.site, interval: flags.interval };
+  if (flags.page !== undefined) params['page'] = flags.page;
+  if (flags.from !== undefined) params['from'] = new Date(flags.from).toISOString();
+  if (flags.to !== undefined) params['to'] = new Date(flags.to).toISOString();
 
   const config = loadConfig(process.env);
-  const store = await openViewStore(config);
-  try {
-    await store.migrate();
-    const boundary = await store.latestBoundary();
-    const c = await compareSpeedBatch(store, { site, ...(page === undefined ? {} : { pageId: page }), from, to, interval }, boundary);
-    if (flags.json) {
-      console.log(JSON.stringify({ ...c, rows: c.rows.map((r) => ({ ...r, bucket: new Date(r.bucket).toISOString() })) }, null, 2));
-      return 0;
+  const server = await serverHoldingDataDir(config, { duckdb: true });
+  let answer: CompareAnswer;
+  if (server !== null) {
+    answer = await server.request<CompareAnswer>('GET', `/api/v1/compare?${new URLSearchParams(params).toString()}`);
+  } else {
+    let store;
+    try {
+      store = await openViewStore(config);
+    } catch (err) {
+      const held = heldDataDirMessage(err, config);
+      if (held !== null) throw new Error(held);
+      throw err;
     }
-    if (boundary === null) {
-      console.log('no successful batch run yet: nothing to compare');
-      return 0;
+    try {
+      await store.migrate();
+      answer = await compareAnswer(store, parseInput(asQuery(compareQuery), params), Date.now());
+    } finally {
+      await store.close();
     }
-    if (c.from >= c.to) {
-      // Not "within: yes" over nothing: say which side leaves no bucket to compare.
-      const retainedFrom = await store.speedRetainedFrom();
-      const iso = (ms: number): string => new Date(ms).toISOString();
-      console.log(
-        `nothing to compare: no whole ${interval} of ${iso(from)} .. ${iso(to)} is held by both layers ` +
-          `(the batch layer is exact through ${iso(boundary.cutoffTime)}; the speed layer keeps its views ${retainedFrom === null ? 'since it started' : `from ${iso(retainedFrom)}`}). ` +
-          'Give --from and --to before the boundary, within the speed layer\'s retention.',
-      );
-      return 0;
-    }
-    console.log(`speed vs batch, site ${site}${page === undefined ? '' : `, page ${page}`}, ${interval} buckets, ${new Date(c.from).toISOString()} .. ${new Date(c.to).toISOString()}`);
-    const header = ['bucket', 'batch', 'speed', 'diff', 'rel', 'bound', 'within'];
-    const lines = c.rows.map((r) => [new Date(r.bucket).toISOString(), String(r.batch), String(r.speed), String(r.difference), pct(r.relativeDifference), String(r.overcountBound), r.withinBound ? 'yes' : 'NO']);
-    lines.push(['total', String(c.totals.batch), String(c.totals.speed), String(c.totals.difference), pct(c.totals.relativeDifference), '', c.totals.withinBound ? 'yes' : 'NO']);
-    const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-    const fmt = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-    console.log(fmt(header));
-    for (const l of lines) console.log(fmt(l));
-    if (c.visitors === null) console.log('visitors: compared over whole UTC days only (give --from and --to on day boundaries)');
-    else {
-      console.log(
-        `visitors: batch ${c.visitors.batch}, speed ${c.visitors.speed} (${pct(c.visitors.relativeDifference)}; ±${pct(c.visitors.relativeStandardError)} standard error) ` +
-          (c.visitors.withinBound ? 'within 3 standard errors' : 'OUTSIDE 3 standard errors'),
-      );
-    }
-    if (c.sessions !== null) {
-      const { batch, speed } = c.sessions;
-      console.log(
-        `visits: batch ${batch.visits}, speed ${speed.visits} (${pct(c.sessions.visitsRelativeDifference)}); ` +
-          `bounce rate: batch ${batch.bounceRate}%, speed ${speed.bounceRate}% (${c.sessions.bounceRateDifference >= 0 ? '+' : ''}${c.sessions.bounceRateDifference} points)`,
-      );
-    }
-  } finally {
-    await store.close();
   }
+  if (flags.json) console.log(JSON.stringify(answer, null, 2));
+  else for (const line of reportLines(answer)) console.log(line);
   return 0;
 });
+
+/** The answer as a table, with the visitors' and the sessions' lines; or the sentence that says why there is nothing to compare. */
+function reportLines(c: CompareAnswer): string[] {
+  if (c.nothingToCompare !== null) return [`nothing to compare: ${c.nothingToCompare}`];
+  const out = [`speed vs batch, site ${c.site}${c.page === null ? '' : `, page ${c.page}`}, ${c.interval} buckets, ${c.comparedFrom} .. ${c.comparedTo}`];
+  const header = ['bucket', 'batch', 'speed', 'diff', 'rel', 'bound', 'within'];
+  const lines = c.rows.map((r) => [r.bucket, String(r.batch), String(r.speed), String(r.difference), pct(r.relativeDifference), String(r.overcountBound), r.withinBound ? 'yes' : 'NO']);
+  lines.push(['total', String(c.totals.batch), String(c.totals.speed), String(c.totals.difference), pct(c.totals.relativeDifference), '', c.totals.withinBound ? 'yes' : 'NO']);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  out.push(fmt(header), ...lines.map(fmt));
+  if (c.visitors === null) out.push('visitors: compared over whole UTC days only (give --from and --to on day boundaries)');
+  else {
+    out.push(
+      `visitors: batch ${c.visitors.batch}, speed ${c.visitors.speed} (${pct(c.visitors.relativeDifference)}; ±${pct(c.visitors.relativeStandardError)} standard error) ` +
+        (c.visitors.withinBound ? 'within 3 standard errors' : 'OUTSIDE 3 standard errors'),
+    );
+  }
+  if (c.sessions !== null) {
+    const { batch, speed } = c.sessions;
+    out.push(
+      `visits: batch ${batch.visits}, speed ${speed.visits} (${pct(c.sessions.visitsRelativeDifference)}); ` +
+        `bounce rate: batch ${batch.bounceRate}%, speed ${speed.bounceRate}% (${c.sessions.bounceRateDifference >= 0 ? '+' : ''}${c.sessions.bounceRateDifference} points)`,
+    );
+  }
+  return out;
+}

@@ -12,6 +12,7 @@ import { openBackends, type Backends } from '../shared/runtime/backends.ts';
 import { loadConfig, type PlatformConfig } from '../shared/runtime/config.ts';
 import { isPlatformError } from '../shared/core/errors.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
+import { localUrl, recordServerAddress, serverAddressFile } from '../shared/runtime/server-address.ts';
 import { PlatformMetrics } from '../shared/runtime/metrics.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import type { TrafficOptions } from '../shared/tools/traffic-generator.ts';
@@ -169,7 +170,17 @@ if (views !== null) {
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const base = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  const base = localUrl(config.host, port);
+  // Beside the locks it holds: the CLIs find it here and go through its API (cli/running-server.ts).
+  // On Kafka + ClickHouse it holds nothing in DATA_DIR, and the CLIs open the services themselves.
+  const holds = { embeddedLog: config.kafkaBrokers === null, duckdb: config.clickhouseUrl === null };
+  if (holds.embeddedLog || holds.duckdb) {
+    try {
+      stops.push(await recordServerAddress(config.dataDir, { pid: process.pid, url: base, startedAt: new Date().toISOString(), holds }));
+    } catch (err) {
+      logger.warn({ err, file: serverAddressFile(config.dataDir) }, 'could not record where this server listens; npm run batch/compare/generate will not find it');
+    }
+  }
   console.log(
     `\nPage-view analytics (${mode}) is serving at ${base}/api/v1\n` +
       `  dashboard: ${base}/\n` +

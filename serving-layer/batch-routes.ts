@@ -8,6 +8,7 @@ import { Router, json } from 'express';
 import { requestBatchRun } from '../batch-layer/index.ts';
 import { validateCutoff } from '../batch-layer/index.ts';
 import { isPlatformError } from '../shared/core/errors.ts';
+import { bucketStart } from '../shared/core/time-buckets.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { BatchRunRecord, BatchViewReader } from '../shared/adapters/view-store/index.ts';
 import { requireAdmin } from '../shared/runtime/http/auth.ts';
@@ -57,20 +58,21 @@ export function batchRouter(store: BatchViewReader, controlLog: EventLog, adminA
 
   router.post('/api/v1/batch/runs', requireAdmin(adminApiKey), json({ limit: 10_000, strict: false, type: () => true }), async (req, res) => {
     parseInput(asQuery(NO_QUERY), req.query);
-    const { cutoff: cutoffTime, full } = parseInput(batchRunBody, req.body ?? {});
-    if (cutoffTime !== undefined) {
+    const { cutoff, full } = parseInput(batchRunBody, req.body ?? {});
+    const t = now();
+    if (cutoff !== undefined) {
       try {
-        validateCutoff(cutoffTime, now());
+        validateCutoff(cutoff, t);
       } catch (err) {
         if (isPlatformError(err)) throw new ApiError(400, 'PV_QUERY_INVALID', err.message, [{ field: 'cutoff', message: err.message }]);
         throw err;
       }
     }
-    const request = await requestBatchRun(controlLog, {
-      ...(cutoffTime === undefined ? {} : { cutoffTime }),
-      ...(full === undefined ? {} : { full }),
-    });
-    res.status(202).json({ status: 'requested', requestId: request.requestId, runs: '/api/v1/batch/runs' });
+    // A run asked for now is exact through the last full hour, as `npm run batch -- --now` (the
+    // views are built per hour); the nightly run's default is the start of the day.
+    const cutoffTime = cutoff ?? bucketStart(t, 'hour');
+    const request = await requestBatchRun(controlLog, { cutoffTime, ...(full === undefined ? {} : { full }) });
+    res.status(202).json({ status: 'requested', requestId: request.requestId, cutoff: new Date(cutoffTime).toISOString(), runs: '/api/v1/batch/runs' });
   });
 
   return router;

@@ -173,7 +173,7 @@ export const SERVING_OPENAPI: OpenApiPart = {
       security: [{ adminToken: [] }],
       query: NO_QUERY,
       body: batchRunBody,
-      responses: { 202: json('Requested; the lease holder runs it.', { status: { type: 'string' }, requestId: { type: 'string' } }), 400: error, 401: error, 403: error, 503: OPENAPI_UNAVAILABLE },
+      responses: { 202: json('Requested; the lease holder runs it, exact through `cutoff` (default: the start of the current UTC hour).', { status: { type: 'string' }, requestId: { type: 'string' }, cutoff: { type: 'string', format: 'date-time' } }), 400: error, 401: error, 403: error, 503: OPENAPI_UNAVAILABLE },
     },
     'get /api/v1/health': { summary: 'Liveness', query: NO_QUERY, responses: { 200: json('Alive.', { status: { type: 'string' } }) } },
     'get /api/v1/ready': {

@@ -11,7 +11,6 @@ import type { BatchBoundary } from '../shared/adapters/view-store/index.ts';
 import {
   PROPERTIES,
   bucketRange,
-  compareSpeedBatch,
   needsEvents,
   queryEventBreakdown,
   queryEventSeries,
@@ -35,6 +34,7 @@ import { RESULT_KEYS, boundedRow, plausibleDate, plausibleRow } from './plausibl
 import type { VersionedAnswers } from './versioned-answers.ts';
 import { aggregateQuery, breakdownQuery, compareQuery, realtimeQuery, timeseriesQuery } from './query-schemas.ts';
 import { isoTime } from './iso-time.ts';
+import { compareAnswer } from './compare-answer.ts';
 import { SESSION_METRIC_NAMES, addTotals, emptyTotals, type SessionTotals } from '../shared/core/sessions.ts';
 import { SESSION_PROPERTIES, querySessionPages, querySessions, type SessionProperty } from '../shared/core/query/sessions-query.ts';
 import { SESSIONS_NOTE, metricChange, refuseSessionFilters, sessionValue, splitMetrics, withSessions } from './session-answers.ts';
@@ -334,24 +334,10 @@ export function statsRouter(store: QueryStore, answers: VersionedAnswers, now: (
   }
 
   router.get('/api/v1/compare', async (req, res) => {
-    const { site, page: pageId, interval, ...query } = parseInput(asQuery(compareQuery), req.query);
-    const range = rangeOf(query, now(), '7d');
-    await answers.send(req, res, `compare|${site}|${pageId ?? ''}|${interval}|${range.from}|${range.to}`, async () => {
-    const boundary = await store.latestBoundary();
-    const c = await compareSpeedBatch(store, { site, ...(pageId === undefined ? {} : { pageId }), from: range.from, to: range.to, interval }, boundary);
-    return {
-      site,
-      page: pageId ?? null,
-      interval,
-      exactThrough: exactThrough(boundary),
-      comparedFrom: iso(c.from),
-      comparedTo: iso(c.to),
-      rows: c.rows.map((r) => ({ ...r, bucket: iso(r.bucket) })),
-      totals: c.totals,
-      visitors: c.visitors,
-      sessions: c.sessions,
-    };
-    });
+    const query = parseInput(asQuery(compareQuery), req.query);
+    const t = now();
+    const range = rangeOf(query, t, '7d');
+    await answers.send(req, res, `compare|${query.site}|${query.page ?? ''}|${query.interval}|${range.from}|${range.to}`, () => compareAnswer(store, query, t));
   });
 
   router.get('/api/v1/realtime/visitors', async (req, res) => {

@@ -27,7 +27,7 @@ export class TrafficPump {
   private done: Promise<number> | null = null;
 
   constructor(
-    private readonly log: EventLog,
+    private readonly log: Pick<EventLog, 'append'>,
     private readonly logger: Logger,
     private readonly options: TrafficPumpOptions,
   ) {

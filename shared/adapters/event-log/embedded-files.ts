@@ -7,6 +7,7 @@ import path from 'node:path';
 import { mkdir, open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { PlatformError } from '../../core/errors.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import { isProcessAlive } from '../../runtime/processes.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -106,15 +107,6 @@ export async function writeFileAtomic(file: string, data: string): Promise<void>
 // The topic folder's lock
 // ---------------------------------------------------------------------------------------------
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
-
 function lockFile(dir: string): string {
   return path.join(dir, '.lock');
 }
@@ -142,7 +134,7 @@ export async function lockTopicDir(dir: string, logger: Logger): Promise<void> {
   // Our own pid here means a previous instance of this process did not close (this
   // process's open stores are tracked in `openStores` of embedded-topic-store.ts, so it is
   // not a live owner).
-  if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
+  if (Number.isInteger(owner) && owner !== process.pid && isProcessAlive(owner)) {
     throw new PlatformError(
       'PV_LOG_UNAVAILABLE',
       `embedded log ${dir} is in use by process ${owner}; one process owns an embedded log`,

@@ -69,9 +69,16 @@ export class DuckDbViewStore extends SqlViewStore {
       const [writer, reader] = await Promise.all([instance.connect(), instance.connect()]);
       return new DuckDbViewStore(instance, writer, reader);
     } catch (err) {
-      throw new PlatformError('PV_STORE_UNAVAILABLE', `cannot open DuckDB database ${options.path}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      const message = (err as Error).message;
+      // DuckDB's own text ("IO Error: Could not set lock on file … Conflicting lock is held in … (PID n)").
+      if (/Could not set lock/i.test(message)) {
+        const pid = /\(PID (\d+)\)/.exec(message)?.[1];
+        throw new PlatformError('PV_STORE_LOCKED', `the DuckDB file ${options.path} is open in another process${pid === undefined ? '' : ` (pid ${pid})`}; one process opens it at a time`, {
+          cause: err,
+          details: { path: options.path, pid: pid === undefined ? null : Number(pid) },
+        });
+      }
+      throw new PlatformError('PV_STORE_UNAVAILABLE', `cannot open DuckDB database ${options.path}: ${message}`, { cause: err });
     }
   }
 
