@@ -43,6 +43,14 @@ export function isBatchRunRequest(value: unknown): value is BatchRunRequest {
   );
 }
 
+/** What a request asks of the scheduler's run (BatchScheduler.trigger): its cutoff and full rebuild, when given. */
+export function runOptionsOf(request: BatchRunRequest): { cutoffTime?: number; full?: boolean } {
+  return {
+    ...(request.cutoffTime === undefined ? {} : { cutoffTime: request.cutoffTime }),
+    ...(request.full === undefined ? {} : { full: request.full }),
+  };
+}
+
 /** Appends a run request; whichever scheduler holds the lease runs it. */
 export async function requestBatchRun(controlLog: EventLog, request: Omit<BatchRunRequest, 'type' | 'requestId' | 'requestedAt'> = {}): Promise<BatchRunRequest> {
   const message: BatchRunRequest = { type: 'run', requestId: randomUUID(), requestedAt: Date.now(), ...request };

@@ -6,7 +6,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Server } from 'node:http';
-import { BatchControl } from '../batch-layer/index.ts';
+import { BatchControl, runOptionsOf } from '../batch-layer/index.ts';
 import { BatchScheduler } from '../batch-layer/index.ts';
 import { openBackends, type Backends } from '../shared/runtime/backends.ts';
 import { loadConfig, type PlatformConfig } from '../shared/runtime/config.ts';
@@ -64,10 +64,7 @@ if (config.roles.includes('batch')) {
   let scheduler: BatchScheduler | null = null;
   const control = new BatchControl(controlLog, batchLogger, {
     onRequest: async (request) => {
-      await scheduler?.trigger({
-        ...(request.cutoffTime === undefined ? {} : { cutoffTime: request.cutoffTime }),
-        ...(request.full === undefined ? {} : { full: request.full }),
-      });
+      await scheduler?.trigger(runOptionsOf(request));
     },
   });
   scheduler = new BatchScheduler(log, store, batchLogger, metrics, {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BatchControl } from '../../batch-layer/index.ts';
+import { BatchControl, runOptionsOf } from '../../batch-layer/index.ts';
 import { BatchScheduler } from '../../batch-layer/index.ts';
 import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
@@ -107,7 +107,7 @@ describe('batch operations (embedded)', () => {
         const s = scheduler({ leaseHeld: () => control.held() }, new PlatformMetrics(), runStore);
         const control = new BatchControl(controlLog, silentLogger, {
           onRequest: async (r) => {
-            const run = s.trigger(r.full === undefined ? {} : { full: r.full });
+            const run = s.trigger(runOptionsOf(r));
             onRequest();
             await run;
           },
@@ -179,12 +179,16 @@ describe('batch operations (embedded)', () => {
       });
       const [a, b] = await Promise.all([post(url, ADMIN), post(url, ADMIN)]);
       expect([a.status, b.status]).toEqual([202, 202]);
-      expect(await a.json()).toMatchObject({ status: 'requested' });
+      // Without a cutoff, exact through the last full hour (as npm run batch -- --now).
+      const asked = (await a.json()) as { status: string; cutoff: string };
+      expect(asked.status).toBe('requested');
+      expect(Date.now() - Date.parse(asked.cutoff)).toBeLessThan(3_600_000 + 60_000);
+      expect(Date.parse(asked.cutoff) % 3_600_000).toBe(0);
       await until('both requests at the scheduler', () => requests === 2);
       await until('the requested run', async () => (await store.batchRuns(10)).some((r) => r.status === 'success'));
       const runs = (await (await fetch(url)).json()) as { runs: { status: string; durationMs: number; cutoffTime: string }[] };
       expect(runs.runs).toHaveLength(1);
-      expect(runs.runs[0]).toMatchObject({ status: 'success', cutoffTime: new Date(bucketStart(Date.now(), 'day')).toISOString() });
+      expect(runs.runs[0]).toMatchObject({ status: 'success', cutoffTime: asked.cutoff });
       expect(runs.runs[0]!.durationMs).toBeGreaterThanOrEqual(0);
       expect((await fetch(`${url}?limit=0`)).status).toBe(400);
     });
