@@ -70,10 +70,10 @@ export async function runFirstRun(log: EventLog, logger: Logger, options: FirstR
   try {
     // The speed layer never saw this history: comparing it with the batch would only raise false alarms.
     const batch = await options.runBatch({ cutoffTime: cutoff, measureDivergence: false });
-    // The speed layer starts at the boundary and never holds the history: its views begin on the
-    // cutoff's day, so the compare report (and the dashboard's speed-vs-batch view) does not set
-    // the history against speed views that never counted it.
-    await options.store.dropSpeedBefore(bucketStart(cutoff, 'day'));
+    // The speed layer starts at the boundary and never holds the history: its views begin at the
+    // cutoff, so the compare report (and the dashboard's speed-vs-batch view) does not set the
+    // history, the cutoff's day included, against speed views that never counted it.
+    await options.store.dropSpeedBefore(cutoff);
     const { run } = batch;
     logger.info(
       { ...fields, batchId: run.batchId, batchMs: now() - started },

@@ -76,6 +76,13 @@ describe('first run (npm start on an empty DATA_DIR)', () => {
     expect(runs[0]).toMatchObject({ status: 'success', rowsCounted: DAYS * PER_DAY });
     expect(runs[0]?.divergence ?? null).toBeNull();
     expect(first.tail()).not.toMatch(/diverge/);
+    // Nor does the compare report set the history against speed views that never counted it,
+    // the hours of the cutoff's day before it included: the speed views are held from the cutoff.
+    const compared = await getJson<{ speedKeptFrom: string | null; rows: unknown[]; nothingToCompare: string | null }>(
+      `${first.base}/api/v1/compare?from=${new Date(bucketStart(cutoff, 'day')).toISOString()}&to=${new Date(cutoff).toISOString()}`,
+    );
+    expect(compared).toMatchObject({ speedKeptFrom: boundary, rows: [] });
+    expect(compared.nothingToCompare).toContain(`the speed layer keeps its views from ${boundary}`);
 
     // The whole history is before the boundary, exact.
     const history = await aggregate(first, historyRange(cutoff));

@@ -389,7 +389,7 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       expect(got.visitors.map((v) => [v.pageId, v.grain, v.hll]).sort()).toEqual([['', 'hour', 'h1'], ['', 'minute', 'm1'], [hostile, 'hour', 'p1']]);
     });
 
-    it('speed retention drops whole UTC days before a day start and records it', async () => {
+    it('speed retention drops whole UTC days before the day of an hour start, and records that hour', async () => {
       const DAY = 86_400_000;
       expect(await store.speedRetainedFrom()).toBeNull();
       const rows = (bucket: number) => ({
@@ -405,7 +405,15 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
         { bucket: T0 + HOUR, views: 2, overcountBound: 0 },
       ]);
       expect(await store.speedVisitorSketches({ site: 'default', grain: 'minute', from: T0 - DAY, to: T0 + DAY })).toEqual(['h']);
-      await expect(store.dropSpeedBefore(T0 + 1)).rejects.toThrow(/UTC day start/);
+      await expect(store.dropSpeedBefore(T0 + 1)).rejects.toThrow(/UTC hour/);
+      // An hour of a later day (the first run: the speed layer never counted what is before its
+      // boundary): the days before that day are deleted, its earlier hours are only marked.
+      await store.writeSpeedRows(rows(T0 + DAY + HOUR));
+      await store.dropSpeedBefore(T0 + DAY + 2 * HOUR);
+      expect(await store.speedRetainedFrom()).toBe(T0 + DAY + 2 * HOUR);
+      expect(await store.speedViews({ site: 'default', from: T0 - DAY, to: T0 + 2 * DAY })).toEqual([
+        { bucket: T0 + DAY + HOUR, views: 2, overcountBound: 0 },
+      ]);
     });
 
     it('raw copy keeps the visit fields of schema v2 beside v1 rows, absent fields absent', async () => {

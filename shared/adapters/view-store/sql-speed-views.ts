@@ -316,12 +316,13 @@ export class SqlSpeedViews implements Omit<SpeedViewReader, 'ping'>, SpeedViewWr
     return rows.map((r) => toMinuteRow(partition, r));
   }
 
-  async dropSpeedBefore(dayStart: number): Promise<void> {
-    if (!isBucketEdge(dayStart, 'day')) {
-      throw new PlatformError('PV_STORE_QUERY_FAILED', `dropSpeedBefore needs a UTC day start, got ${new Date(dayStart).toISOString()}`);
+  async dropSpeedBefore(from: number): Promise<void> {
+    if (!isBucketEdge(from, 'hour')) {
+      throw new PlatformError('PV_STORE_QUERY_FAILED', `dropSpeedBefore needs a UTC hour start, got ${new Date(from).toISOString()}`);
     }
-    await this.deleteBefore(dayStart);
-    await this.ctx.insert('speed_retention', [{ dropped_before: dayStart, recorded_at: Date.now() }]);
+    // Whole days go (partitions on ClickHouse); the hours of `from`'s day before it are only marked.
+    await this.deleteBefore(bucketStart(from, 'day'));
+    await this.ctx.insert('speed_retention', [{ dropped_before: from, recorded_at: Date.now() }]);
   }
 
   async speedRetainedFrom(): Promise<number | null> {

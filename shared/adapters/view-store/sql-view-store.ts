@@ -152,8 +152,8 @@ export abstract class SqlViewStore implements ViewStore {
   speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors' | 'sessions'>> {
     return this.speed.speedRowsFor(partition, maxVersion, keys);
   }
-  dropSpeedBefore(dayStart: number): Promise<void> {
-    return this.speed.dropSpeedBefore(dayStart);
+  dropSpeedBefore(from: number): Promise<void> {
+    return this.speed.dropSpeedBefore(from);
   }
   speedPartitionRows(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedMinuteRow[]> {
     return this.speed.speedPartitionRows(partition, maxVersion, fromBucket);

@@ -364,8 +364,12 @@ export interface SpeedViewWriter {
   writeSpeedFlush(rows: SpeedRows, checkpoints: readonly SpeedCheckpoint[]): Promise<void>;
   /** The stored rows of these keys as of a checkpoint version (latest version ≤ maxVersion per key); absent keys have none. */
   speedRowsFor(partition: number, maxVersion: number, keys: SpeedRowKeys): Promise<Pick<SpeedRows, 'pageMinutes' | 'visitors' | 'sessions'>>;
-  /** Deletes speed rows of buckets before `dayStart` (a UTC day start) and records it. */
-  dropSpeedBefore(dayStart: number): Promise<void>;
+  /**
+   * Records that the speed views are held from `from` (a UTC hour start) on: deletes the speed
+   * rows of the whole days before `from`'s day; rows of its hours before `from` stay stored but
+   * are no longer held (readers trust speedRetainedFrom).
+   */
+  dropSpeedBefore(from: number): Promise<void>;
   /** A partition's rows as of a checkpoint version (latest version ≤ maxVersion per key), to restore state. */
   speedPartitionRows(partition: number, maxVersion: number, fromBucket: number): Promise<SpeedMinuteRow[]>;
   /** All of a partition's speed rows as of a checkpoint version, for buckets at or after `fromBucket`. */
