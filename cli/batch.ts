@@ -9,7 +9,7 @@
  */
 import { BatchControl } from '../batch-layer/index.ts';
 import { planBatch, runBatch } from '../batch-layer/index.ts';
-import { runBody } from '../serving-layer/index.ts';
+import { publicRunError, runBody } from '../serving-layer/index.ts';
 import { bucketStart } from '../shared/core/time-buckets.ts';
 import { openBackends, type Backends } from '../shared/runtime/backends.ts';
 import { loadConfig } from '../shared/runtime/config.ts';
@@ -76,7 +76,10 @@ void runCli(async () => {
       console.error(`batch run: exact through ${iso(cutoffTime)} (the views are built per UTC hour; events after it stay with the speed layer)`);
       const tty = process.stderr.isTTY;
       const started = Date.now();
-      const { run } = await runBatch(backends.log, backends.store, logger.child({ module: 'batch-layer' }), {
+      // The run's own log says what this command prints itself (its record, or its error in one
+      // line): shown only when LOG_LEVEL asks for it (a failure's log has the engine's full text).
+      const runLogger = config.logLevel === 'info' ? createLogger({ level: 'silent' }) : logger.child({ module: 'batch-layer' });
+      const result = runBatch(backends.log, backends.store, runLogger, {
         ...options,
         leaseHeld: () => control.held(),
         onProgress: (copied, total) => {
@@ -91,6 +94,11 @@ void runCli(async () => {
               `${Math.round(rate).toLocaleString('en')} rows/s  ETA ${eta.toFixed(0)}s `,
           );
         },
+      });
+      const { run } = await result.catch((err: unknown) => {
+        if (tty) process.stderr.write('\n');
+        const message = err instanceof Error ? err.message : String(err);
+        throw new Error(`${publicRunError(message)} (the run history has it: GET /api/v1/batch/runs; LOG_LEVEL=debug shows the full message)`);
       });
       if (tty) process.stderr.write('\n');
       console.log(JSON.stringify(runBody(run), null, 2));
