@@ -78,7 +78,10 @@ function refusal(server: ServerAddress, method: string, path: string, status: nu
   const said = apiMessage(body) ?? `HTTP ${status}`;
   const at = `the server at ${server.url} refused ${method} ${path.split('?')[0]}: ${said}`;
   if (admin && status === 403 && said.startsWith('admin routes are disabled')) {
-    return `${at}. Stop npm start and start it again with ADMIN_API_KEY set (at least 16 characters, e.g. ADMIN_API_KEY=$(openssl rand -hex 24) npm start), then run this with the same ADMIN_API_KEY.`;
+    return (
+      `the server at ${server.url} has its admin routes disabled (it was started without ADMIN_API_KEY): stop it and start it again with ADMIN_API_KEY set ` +
+      '(at least 16 characters, e.g. ADMIN_API_KEY=$(openssl rand -hex 24) npm start), then run this with the same ADMIN_API_KEY.'
+    );
   }
   if (admin && status === 401) return `${at}. Run this with the server's key in ADMIN_API_KEY.`;
   if (admin && status === 403) return `${at}. ADMIN_API_KEY here is not the server's: run this with the key npm start was given.`;
