@@ -103,14 +103,19 @@ function isSpeedStore(store: BatchViewStore): store is BatchViewStore & SpeedVie
   return typeof (store as Partial<SpeedViewStore>).speedViews === 'function';
 }
 
-/** Speed vs batch per site over the UTC day before the run's cutoff (what the run just covered). */
-export async function measureDivergence(store: BatchViewStore & SpeedViewStore, run: BatchRunRecord): Promise<RunDivergence> {
+/**
+ * Speed vs batch per site over the UTC day before the run's cutoff (what the run just covered);
+ * null when the speed layer holds none of that day (its retention point is after the day's
+ * start, as after a first run): a divergence of 0 against 0 would say "within" over nothing.
+ */
+export async function measureDivergence(store: BatchViewStore & SpeedViewStore, run: BatchRunRecord): Promise<RunDivergence | null> {
   const to = bucketStart(run.cutoffTime, 'day');
   const from = to - 86_400_000;
   const boundary = { batchId: run.batchId, cutoffTime: run.cutoffTime, endOffsets: run.endOffsets, publishedAt: run.finishedAt ?? 0 };
   const sites: RunDivergence['sites'] = {};
   for (const site of await store.batchSites(run.batchId, from, to)) {
     const c = await compareSpeedBatch(store, { site, from, to, interval: 'day' }, boundary);
+    if (c.from >= c.to) return null; // the range is the same for every site
     sites[site] = {
       batch: c.totals.batch,
       speed: c.totals.speed,
@@ -242,9 +247,11 @@ export async function runBatch(
     if ((options.measureDivergence ?? true) && isSpeedStore(store)) {
       // Never fails the (already published) run: the divergence is a report.
       try {
-        run.divergence = await measureDivergence(store, run);
+        const divergence = await measureDivergence(store, run);
+        if (divergence === null) runLogger.info('no speed-vs-batch divergence measured: the speed layer holds none of the day before the cutoff');
+        run.divergence = divergence;
         await store.recordBatchRun(run);
-        const outside = Object.entries(run.divergence.sites).filter(([, d]) => !d.withinBound || d.visitors?.withinBound === false);
+        const outside = Object.entries(divergence?.sites ?? {}).filter(([, d]) => !d.withinBound || d.visitors?.withinBound === false);
         if (outside.length > 0) {
           runLogger.warn({ sites: Object.fromEntries(outside) }, 'speed views diverge from the batch views beyond their declared bounds');
         }

@@ -128,8 +128,10 @@ describe('a new user\'s first ten minutes, on the embedded default and a port th
     expect(step.output).toContain(`asking npm start (pid ${server.pid}, ${server.base})`);
     const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
     expect(step.output).toContain(`exact through ${hour}`);
-    const record = JSON.parse(step.output.slice(step.output.indexOf('{'), step.output.lastIndexOf('}') + 1)) as { status: string; cutoffTime: string; batchId: string };
+    const record = JSON.parse(step.output.slice(step.output.indexOf('{'), step.output.lastIndexOf('}') + 1)) as { status: string; cutoffTime: string; batchId: string; divergence?: unknown };
     expect(record).toMatchObject({ status: 'success', cutoffTime: hour });
+    // The day before the cutoff is history the speed layer never held: no divergence, rather than "within" over nothing.
+    expect(record.divergence ?? null).toBeNull();
     const runs = (await (await fetch(`${server.base}/api/v1/batch/runs?limit=1`)).json()) as { runs: { batchId: string }[] };
     expect(runs.runs[0]!.batchId).toBe(record.batchId);
   });
