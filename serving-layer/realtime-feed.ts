@@ -46,8 +46,21 @@ export interface RealtimeMessage {
 export async function realtimeNumbers(store: QueryStore & { readonly version: string }, site: string, now: number): Promise<RealtimeMessage> {
   const version = store.version;
   const { from, to } = realtimeWindow(now);
-  const [visitors, views] = await Promise.all([queryRealtimeVisitors(store, site, now), queryPageViews(store, { site, from, to, interval: 'minute' })]);
-  const { partial } = views;
+  // Minute buckets exist only from the batch boundary on: when a run's cutoff falls inside the
+  // window (a run asked for just after an hour began, or a first run), the page views count
+  // from the boundary, and the answer says which minutes it left out (the batch views hold them
+  // by the hour only).
+  const boundary = await store.latestBoundary();
+  const pageViewsFrom = boundary !== null && boundary.cutoffTime > from ? Math.min(bucketCeil(boundary.cutoffTime, 'minute'), to) : from;
+  const [visitors, views] = await Promise.all([
+    queryRealtimeVisitors(store, site, now),
+    queryPageViews(store, { site, from: pageViewsFrom, to, interval: 'minute' }),
+  ]);
+  const partial =
+    views.partial ??
+    (pageViewsFrom > from
+      ? { reason: 'the batch boundary is inside the window: its minutes before the boundary are in the batch views by the hour only, and are not counted here', missingFrom: from, missingTo: pageViewsFrom }
+      : null);
   return {
     site,
     at: isoTime(now),
