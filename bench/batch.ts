@@ -29,6 +29,8 @@ interface BatchRun {
   maxRss: number;
   /** The slowest SQL statements of the run, with their time. */
   statements: unknown;
+  /** Every SQL statement of the run grouped by shape: count and total time. */
+  statementSummary: unknown;
 }
 
 type Attempt =
@@ -79,6 +81,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
         warmPeakRss,
         maxRss: Number(result['maxRss']),
         statements: result['statements'],
+        statementSummary: result['statementSummary'],
       };
       if (run.rowsRead !== events || run.rowsCounted !== events) {
         throw new Error(`batch read ${run.rowsRead} and counted ${run.rowsCounted} of ${events} events`);

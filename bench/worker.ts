@@ -340,33 +340,43 @@ interface Statement {
 }
 
 /**
- * Times the SQL statements a store runs (its protected exec/rows, reached through `this` when
- * methods are called on the proxy): where a batch run's view build spends its time, and which
- * statement failed. The raw-copy inserts go through insert(), not traced.
+ * Times the SQL statements a store runs: where a batch run's view build spends its time, and
+ * which statement failed. Its protected exec/rows are wrapped on the instance (the store's SQL
+ * context calls them on the store itself, so a proxy around it would see none of the build's
+ * statements). The raw-copy inserts go through insert(), not traced.
  */
 function statementTraced(store: ClickHouseViewStore, statements: Statement[]): ClickHouseViewStore {
-  const proxy: ClickHouseViewStore = new Proxy(store, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value !== 'function') return value;
-      const fn = value as (...a: unknown[]) => unknown;
-      if (prop !== 'exec' && prop !== 'rows') return fn.bind(proxy);
-      return async (query: unknown): Promise<unknown> => {
-        const text = typeof query === 'string' ? query : String((query as { text?: unknown }).text ?? '');
-        const entry = { sql: text.replace(/\s+/g, ' ').trim().slice(0, 120), ms: 0, ok: false };
-        statements.push(entry);
-        const started = performance.now();
-        try {
-          const result = await fn.call(target, query);
-          entry.ok = true;
-          return result;
-        } finally {
-          entry.ms = Math.round(performance.now() - started);
-        }
-      };
-    },
-  });
-  return proxy;
+  const target = store as unknown as Record<'exec' | 'rows', (query: unknown) => Promise<unknown>>;
+  for (const name of ['exec', 'rows'] as const) {
+    const fn = target[name].bind(store);
+    target[name] = async (query: unknown): Promise<unknown> => {
+      const text = typeof query === 'string' ? query : String((query as { text?: unknown }).text ?? '');
+      const entry = { sql: text.replace(/\s+/g, ' ').trim().slice(0, 160), ms: 0, ok: false };
+      statements.push(entry);
+      const started = performance.now();
+      try {
+        const result = await fn(query);
+        entry.ok = true;
+        return result;
+      } finally {
+        entry.ms = Math.round(performance.now() - started);
+      }
+    };
+  }
+  return store;
+}
+
+/** Statements of a run grouped by their shape (text with numbers and quoted strings blanked): count and total time, slowest first. */
+function statementSummary(statements: readonly Statement[]): { shape: string; count: number; ms: number }[] {
+  const groups = new Map<string, { shape: string; count: number; ms: number }>();
+  for (const st of statements) {
+    const shape = st.sql.replace(/'(?:[^'\\]|\\.)*'/g, "'…'").replace(/\b\d+\b/g, 'N').slice(0, 120);
+    const g = groups.get(shape) ?? { shape, count: 0, ms: 0 };
+    g.count += 1;
+    g.ms += st.ms;
+    groups.set(shape, g);
+  }
+  return [...groups.values()].sort((a, b) => b.ms - a.ms);
 }
 
 async function watchedBatch(phase: string, topic: string, database: string, cutoffTime: number): Promise<{ run: BatchRunRecord; wallMs: number; copyMs: number; peakRss: number; rssBefore: number; statements: Statement[] }> {
@@ -442,6 +452,8 @@ async function roleBatch(): Promise<void> {
     maxRss: maxRssBytes(),
     // The slowest statements of the run (the view build), for the results file.
     statements: [...measured.statements].sort((a, b) => b.ms - a.ms).slice(0, 8),
+    // Every statement of the run by shape (the per-statement profile of the view build).
+    statementSummary: statementSummary(measured.statements),
   });
 }
 
