@@ -252,7 +252,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     const valueColumns = DIMENSION_PROPERTIES.map(valueColumn);
     // The views of a pass, as (suffix of the site, value) pairs: the page views, then each
     // dimension property's views under its dimension site.
-    const pageAndDimensions: ViewPair[] = [
+    const views: ViewPair[] = [
       { suffix: '', value: raw('page_id') },
       ...DIMENSION_PROPERTIES.map((p, i) => ({ suffix: DIMENSION_SEPARATOR + p.name, value: raw(valueColumns[i]!) })),
     ];
@@ -267,21 +267,20 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       await this.ctx.run(sql`
         INSERT INTO batch_session_events (site, visitor_id, page_id, event_time)
         SELECT site, visitor_id, page_id, event_time FROM batch_pass_events`);
-      // The page-hour counts of the page and of every dimension property in one statement: each
-      // staged event is unnested into one (site suffix, value) pair per view and grouped once
-      // (one scan and one small grouping instead of fourteen).
-      await this.ctx.run(sql`
-        INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
-        SELECT ${batchId}, concat(site, suffix), value, b, count(*)
-        FROM ${this.unnestedSql(staged, sql`${hour} AS b`, pageAndDimensions)} GROUP BY site, suffix, value, b`);
-      // The visitors: one statement per view, so no grouping holds more than one value per
-      // (visitor, day) (unnested, the pass's rows times fourteen exceeded ClickHouse's memory
-      // limit at 400,000 events). A visitor's register is a function of its id (raw-copy.ts),
-      // so DISTINCT writes the rows a GROUP BY with any() of the register wrote, cheaper.
-      for (const { suffix, value } of pageAndDimensions) {
+      // One statement per view (the page, then each property), so no grouping holds more than
+      // one value per (visitor, day). Unnested into one grouping per view kind (ARRAY JOIN of
+      // (site suffix, value) pairs), the visitors exceeded ClickHouse's memory limit at 400,000
+      // events, and the page-hour counts were no faster at 2M (bench/results/*-issue19-viewbuild-*).
+      // A visitor's register is a function of its id (raw-copy.ts), so DISTINCT writes the rows a
+      // GROUP BY with any() of the register wrote, without the aggregate states.
+      for (const { suffix, value } of views) {
+        const viewSite = sql`concat(site, ${suffix})`;
+        await this.ctx.run(sql`
+          INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
+          SELECT ${batchId}, ${viewSite}, ${value}, ${hour} AS b, count(*) FROM ${staged} GROUP BY site, ${value}, b`);
         await this.ctx.run(sql`
           INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
-          SELECT DISTINCT ${batchId}, concat(site, ${suffix}), ${value}, ${day}, visitor_id, hll_index, hll_rank FROM ${staged}`);
+          SELECT DISTINCT ${batchId}, ${viewSite}, ${value}, ${day}, visitor_id, hll_index, hll_rank FROM ${staged}`);
       }
       const stats = await this.ctx.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${staged}`);
       counted += Number(stats[0]?.['counted'] ?? 0);
@@ -308,20 +307,6 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       SELECT DISTINCT batch_id, site, '', bucket, visitor_id, hll_index, hll_rank
       FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> '' AND ${realSite}`);
     return { rowsCounted: counted, rowsDuplicate: positions - counted };
-  }
-
-  /**
-   * The rows of `from` with `columns`, each row once per pair of `pairs`, with that pair's
-   * `suffix` (a constant) and `value`: ARRAY JOIN of two arrays on ClickHouse (zipped), two
-   * UNNESTs in one select list on DuckDB (zipped too).
-   */
-  private unnestedSql(from: SqlFragment, columns: SqlFragment, pairs: readonly ViewPair[]): SqlFragment {
-    const { sql } = this.ctx.dialect;
-    const suffixes = sql`[${joinSql(pairs.map((p) => sql`${p.suffix}`), ', ')}]`;
-    const values = sql`[${joinSql(pairs.map((p) => p.value), ', ')}]`;
-    return this.ctx.kind === 'clickhouse'
-      ? sql`(SELECT site, ${columns}, suffix, value FROM ${from} ARRAY JOIN ${suffixes} AS suffix, ${values} AS value) AS unnested`
-      : sql`(SELECT site, ${columns}, unnest(${suffixes}) AS suffix, unnest(${values}) AS value FROM ${from}) AS unnested`;
   }
 
   /**
