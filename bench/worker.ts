@@ -767,6 +767,15 @@ async function roleEmbedded(): Promise<void> {
   const batchStarted = performance.now();
   const { run } = await runBatch(servingLog, store, logger, { cutoffTime: cutoff });
   const batchMs = performance.now() - batchStarted;
+  // Reference for the batch run (issue #19): readRange of the same records, after it (the
+  // files as warm as the run left them).
+  const batchReadStarted = performance.now();
+  let batchRead = 0;
+  for (const [partition, end] of await servingLog.endOffsets()) {
+    await servingLog.readRange({ partition, fromOffset: 0, toOffset: end, onRecords: async (r) => void (batchRead += r.length) });
+  }
+  const batchReadMs = performance.now() - batchReadStarted;
+  if (batchRead !== total) throw new Error(`readRange read ${batchRead} of ${total} records`);
   // The live speed layer starts at the end of the log: the backlog is the batch layer's.
   const groupId = 'bench-serving-speed';
   const ends = await servingLog.endOffsets();
@@ -782,7 +791,7 @@ async function roleEmbedded(): Promise<void> {
   const deps = await servingDeps({ log: servingLog, controlLog, store, metrics }, speed);
   const app = createPlatformApp(deps);
   const server = await listen(app);
-  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, cutoff, batchMs, batchRows: run.rowsCounted, days, pages });
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, cutoff, batchMs, batchReadMs, batchEvents: total, batchRows: run.rowsCounted, days, pages });
   await untilStopped();
   await closeServer(server);
   deps.views.stop();
