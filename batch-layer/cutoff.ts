@@ -5,12 +5,20 @@
  */
 import { bucketStart, isBucketEdge } from '../shared/core/time-buckets.ts';
 
+/**
+ * The cutoff of a run asked for now (npm run batch -- --now, POST /api/v1/batch/runs without
+ * one, the first run): the start of the current UTC hour, the last full hour.
+ */
+export function lastFullHour(now: number): number {
+  return bucketStart(now, 'hour');
+}
+
 /** Why a cutoff is refused, and the last full hour at or before it (never in the future) to offer instead. */
 export type CutoffProblem = { problem: 'off-hour' | 'future'; lastFullHour: number };
 
 /** null when `cutoffTime` is a valid cutoff at `now`. */
 export function cutoffProblem(cutoffTime: number, now: number): CutoffProblem | null {
-  const currentHour = bucketStart(now, 'hour');
+  const currentHour = lastFullHour(now);
   const onHour = Number.isSafeInteger(cutoffTime) && isBucketEdge(cutoffTime, 'hour');
   if (onHour && cutoffTime <= now) return null;
   const hourOfCutoff = Number.isFinite(cutoffTime) ? bucketStart(cutoffTime, 'hour') : currentHour;

@@ -15,5 +15,5 @@ export {
   type BatchRunOptions,
   type BatchRunResult,
 } from './batch-run.ts';
-export { cutoffProblem, hourText, type CutoffProblem } from './cutoff.ts';
+export { cutoffProblem, hourText, lastFullHour, type CutoffProblem } from './cutoff.ts';
 export { BATCH_SCHEDULER_DEFAULTS, BatchScheduler, type BatchSchedulerOptions } from './batch-scheduler.ts';

@@ -695,6 +695,17 @@ async function roleProducerRef(): Promise<void> {
 // Embedded mode: the embedded log and DuckDB belong to one process, so all of it runs here
 // ---------------------------------------------------------------------------------------------
 
+/** Milliseconds to read every record of `log` with readRange (no decoding, no state); throws unless there are `expected`. */
+async function timedReadAll(log: EmbeddedEventLog, expected: number): Promise<number> {
+  const started = performance.now();
+  let records = 0;
+  for (const [partition, end] of await log.endOffsets()) {
+    await log.readRange({ partition, fromOffset: 0, toOffset: end, onRecords: async (r) => void (records += r.length) });
+  }
+  if (records !== expected) throw new Error(`readRange read ${records} of ${expected} records`);
+  return performance.now() - started;
+}
+
 async function roleEmbedded(): Promise<void> {
   const dir = env('BENCH_DIR');
   const events = envNumber('BENCH_EVENTS');
@@ -716,15 +727,7 @@ async function roleEmbedded(): Promise<void> {
   send({ type: 'filled', events, fillMs: performance.now() - fillStarted });
 
   // Reference: reading the same records with readRange (no decoding, no state), warm-up + reps.
-  const readAll = async (): Promise<number> => {
-    const started = performance.now();
-    let records = 0;
-    for (const [partition, end] of await ingestLog.endOffsets()) {
-      await ingestLog.readRange({ partition, fromOffset: 0, toOffset: end, onRecords: async (r) => void (records += r.length) });
-    }
-    if (records !== events) throw new Error(`readRange read ${records} of ${events} records`);
-    return performance.now() - started;
-  };
+  const readAll = (): Promise<number> => timedReadAll(ingestLog, events);
   await readAll();
   const readMs: number[] = [];
   for (let rep = 0; rep < reps; rep++) readMs.push(await readAll());
@@ -769,13 +772,7 @@ async function roleEmbedded(): Promise<void> {
   const batchMs = performance.now() - batchStarted;
   // Reference for the batch run (issue #19): readRange of the same records, after it (the
   // files as warm as the run left them).
-  const batchReadStarted = performance.now();
-  let batchRead = 0;
-  for (const [partition, end] of await servingLog.endOffsets()) {
-    await servingLog.readRange({ partition, fromOffset: 0, toOffset: end, onRecords: async (r) => void (batchRead += r.length) });
-  }
-  const batchReadMs = performance.now() - batchReadStarted;
-  if (batchRead !== total) throw new Error(`readRange read ${batchRead} of ${total} records`);
+  const batchReadMs = await timedReadAll(servingLog, total);
   // The live speed layer starts at the end of the log: the backlog is the batch layer's.
   const groupId = 'bench-serving-speed';
   const ends = await servingLog.endOffsets();

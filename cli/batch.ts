@@ -8,15 +8,14 @@
  * process opens the log and the store and runs it itself. Either way it prints the same record.
  */
 import { BatchControl } from '../batch-layer/index.ts';
-import { planBatch, runBatch } from '../batch-layer/index.ts';
+import { lastFullHour, planBatch, runBatch } from '../batch-layer/index.ts';
 import { publicRunError, runBody } from '../serving-layer/index.ts';
-import { bucketStart } from '../shared/core/time-buckets.ts';
-import { openBackends, type Backends } from '../shared/runtime/backends.ts';
+import { openBackends } from '../shared/runtime/backends.ts';
 import { loadConfig } from '../shared/runtime/config.ts';
 import { createLogger } from '../shared/runtime/logger.ts';
 import { runCli } from './args.ts';
 import { BATCH_USAGE, parseBatchFlags } from './flags.ts';
-import { heldDataDirMessage, serverHoldingDataDir, type PlatformClient } from './running-server.ts';
+import { openingDataDir, serverHoldingDataDir, type PlatformClient } from './running-server.ts';
 
 /** How long to wait for the batch lease before giving up (another scheduler may hold it). */
 const LEASE_WAIT_MS = 20_000;
@@ -43,21 +42,14 @@ void runCli(async () => {
     return 0;
   }
   const config = loadConfig(process.env);
-  const cutoffTime = flags.cutoffTime ?? bucketStart(Date.now(), 'hour');
+  const cutoffTime = flags.cutoffTime ?? lastFullHour(Date.now());
   const server = await serverHoldingDataDir(config, { embeddedLog: true, duckdb: true });
   if (server !== null) return runThroughServer(server, { cutoffTime, full: flags.full, dryRun: flags.dryRun });
 
   const { dryRun } = flags;
   const options = { cutoffTime, full: flags.full };
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel });
-  let backends: Backends;
-  try {
-    backends = await openBackends(config, logger);
-  } catch (err) {
-    const held = heldDataDirMessage(err, config);
-    if (held !== null) throw new Error(held);
-    throw err;
-  }
+  const backends = await openingDataDir(config, () => openBackends(config, logger));
   try {
     if (dryRun) {
       const plan = await planBatch(backends.log, backends.store, options);

@@ -11,7 +11,7 @@ import { loadConfig } from '../shared/runtime/config.ts';
 import { asQuery, parseInput } from '../shared/runtime/http/validate.ts';
 import { runCli } from './args.ts';
 import { COMPARE_USAGE, parseCompareFlags } from './flags.ts';
-import { heldDataDirMessage, serverHoldingDataDir } from './running-server.ts';
+import { openingDataDir, serverHoldingDataDir } from './running-server.ts';
 
 const pct = (x: number | null): string => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
 
@@ -33,14 +33,7 @@ void runCli(async () => {
   if (server !== null) {
     answer = await server.request<CompareAnswer>('GET', `/api/v1/compare?${new URLSearchParams(params).toString()}`);
   } else {
-    let store;
-    try {
-      store = await openViewStore(config);
-    } catch (err) {
-      const held = heldDataDirMessage(err, config);
-      if (held !== null) throw new Error(held);
-      throw err;
-    }
+    const store = await openingDataDir(config, () => openViewStore(config));
     try {
       await store.migrate();
       answer = await compareAnswer(store, parseInput(asQuery(compareQuery), params), Date.now());

@@ -10,10 +10,9 @@
  * store has never recorded a batch run. A second start on the same DATA_DIR is not fresh, so
  * it never back-fills again. With Kafka the log may be shared and is never back-filled.
  */
-import type { BatchRunOptions, BatchRunResult } from '../batch-layer/index.ts';
+import { lastFullHour, type BatchRunOptions, type BatchRunResult } from '../batch-layer/index.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { ViewStore } from '../shared/adapters/view-store/index.ts';
-import { bucketStart } from '../shared/core/time-buckets.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { backfillHistory, type HistoryBackfillResult } from '../shared/tools/history-backfill.ts';
 import type { TrafficOptions } from '../shared/tools/traffic-generator.ts';
@@ -54,7 +53,7 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
  */
 export async function runFirstRun(log: EventLog, logger: Logger, options: FirstRunOptions): Promise<FirstRunResult> {
   const now = options.now ?? Date.now;
-  const cutoff = bucketStart(now(), 'hour');
+  const cutoff = lastFullHour(now());
   logger.info(
     { days: options.days, eventsPerDay: options.eventsPerDay, until: new Date(cutoff).toISOString() },
     'first run on an empty DATA_DIR: back-filling generated history (GENERATOR_HISTORY_DAYS=0 to skip)',

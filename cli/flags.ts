@@ -3,7 +3,7 @@
  * they are tested directly (test/cli/flags.test.ts). Every bad flag is a UsageError whose first
  * line names it and gives an accepted example (`e.g. --interval day`).
  */
-import { cutoffProblem, hourText } from '../batch-layer/index.ts';
+import { cutoffProblem, hourText, lastFullHour } from '../batch-layer/index.ts';
 import { PAGE_VIEW_LIMITS, SITE_PATTERN, parseTimeText } from '../shared/core/page-view.ts';
 import { bucketStart } from '../shared/core/time-buckets.ts';
 import { TRAFFIC_DEFAULTS } from '../shared/tools/traffic-generator.ts';
@@ -98,7 +98,7 @@ export interface BatchFlags {
 
 /** `now` (default the clock) is when the cutoff must not be after. */
 export function parseBatchFlags(argv: string[], now: number = Date.now()): BatchFlags | HelpRequest {
-  const currentHour = bucketStart(now, 'hour');
+  const currentHour = lastFullHour(now);
   const flags = parseFlags(
     argv,
     {

@@ -11,7 +11,7 @@ import { createLogger } from '../shared/runtime/logger.ts';
 import { TrafficPump } from '../shared/tools/traffic-pump.ts';
 import { runCli } from './args.ts';
 import { GENERATE_USAGE, parseGenerateFlags } from './flags.ts';
-import { heldDataDirMessage, serverHoldingDataDir, type PlatformClient } from './running-server.ts';
+import { openingDataDir, serverHoldingDataDir, type PlatformClient } from './running-server.ts';
 
 /** Events per request to the collector: its limit. */
 const EVENTS_PER_REQUEST = 1000;
@@ -61,13 +61,7 @@ void runCli(async () => {
     target = `npm start (pid ${server.server.pid}) at ${server.url}, which holds the embedded log in ${config.dataDir}: POST /api/v1/events`;
   } else {
     const log = openEventLog(config, logger);
-    try {
-      await log.ensureTopic();
-    } catch (err) {
-      const held = heldDataDirMessage(err, config);
-      if (held !== null) throw new Error(held);
-      throw err;
-    }
+    await openingDataDir(config, () => log.ensureTopic());
     sink = log;
     close = () => log.close();
     target = config.kafkaBrokers === null ? `embedded log in ${config.dataDir}` : `Kafka ${config.kafkaBrokers.join(',')}`;

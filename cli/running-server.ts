@@ -102,10 +102,20 @@ export async function serverHoldingDataDir(config: PlatformConfig, needs: { embe
 }
 
 /**
- * A failure to open DATA_DIR because another process holds it, when no server is recorded there
- * (a server without the serving role, another CLI): one sentence, without the engine's text.
+ * Opens what a CLI needs in DATA_DIR (`open`); a failure because another process holds it, when
+ * no server is recorded there (a server without the serving role, another CLI), becomes one
+ * sentence, without the engine's text.
  */
-export function heldDataDirMessage(err: unknown, config: PlatformConfig): string | null {
+export async function openingDataDir<T>(config: PlatformConfig, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    const held = heldDataDirMessage(err, config);
+    throw held === null ? err : new Error(held);
+  }
+}
+
+function heldDataDirMessage(err: unknown, config: PlatformConfig): string | null {
   if (isPlatformError(err, 'PV_LOG_UNAVAILABLE') && config.kafkaBrokers === null) {
     const pid = (err.details as { pid?: unknown } | undefined)?.pid;
     return (

@@ -6,9 +6,8 @@
  */
 import { Router, json } from 'express';
 import { requestBatchRun } from '../batch-layer/index.ts';
-import { validateCutoff } from '../batch-layer/index.ts';
+import { lastFullHour, validateCutoff } from '../batch-layer/index.ts';
 import { isPlatformError } from '../shared/core/errors.ts';
-import { bucketStart } from '../shared/core/time-buckets.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { BatchRunRecord, BatchViewReader } from '../shared/adapters/view-store/index.ts';
 import { requireAdmin } from '../shared/runtime/http/auth.ts';
@@ -70,7 +69,7 @@ export function batchRouter(store: BatchViewReader, controlLog: EventLog, adminA
     }
     // A run asked for now is exact through the last full hour, as `npm run batch -- --now` (the
     // views are built per hour); the nightly run's default is the start of the day.
-    const cutoffTime = cutoff ?? bucketStart(t, 'hour');
+    const cutoffTime = cutoff ?? lastFullHour(t);
     const request = await requestBatchRun(controlLog, { cutoffTime, ...(full === undefined ? {} : { full }) });
     res.status(202).json({ status: 'requested', requestId: request.requestId, cutoff: new Date(cutoffTime).toISOString(), runs: '/api/v1/batch/runs' });
   });

@@ -36,8 +36,9 @@ export interface CompareAnswer {
 export async function compareAnswer(store: QueryStore, query: CompareQuery, now: number): Promise<CompareAnswer> {
   const { site, page: pageId, interval } = query;
   const range = rangeOf(query, now, '7d');
-  const [boundary, retainedFrom] = await Promise.all([store.latestBoundary(), store.speedRetainedFrom()]);
+  const boundary = await store.latestBoundary();
   const c = await compareSpeedBatch(store, { site, ...(pageId === undefined ? {} : { pageId }), from: range.from, to: range.to, interval }, boundary);
+  const retainedFrom = c.speedRetainedFrom;
   let nothingToCompare: string | null = null;
   if (boundary === null) nothingToCompare = 'no successful batch run yet, so there are no exact numbers to compare with (run one: npm run batch -- --now)';
   else if (c.from >= c.to) {

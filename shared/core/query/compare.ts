@@ -66,6 +66,8 @@ export interface Comparison {
   /** The range both layers cover (empty when from ≥ to). */
   from: number;
   to: number;
+  /** The speed layer's retention point the range was bounded by (null: it keeps everything since it started). */
+  speedRetainedFrom: number | null;
   interval: Interval;
   rows: CompareRow[];
   totals: { batch: number; speed: number; difference: number; relativeDifference: number | null; withinBound: boolean };
@@ -81,7 +83,7 @@ export async function compareSpeedBatch(store: QueryStore, request: CompareReque
   // Only the batch side of the split, in whole buckets: the batch side of a straddling bucket is partial.
   const batchSide = splitAtBoundary({ from, to: Math.max(from, bucketCeil(request.to, interval)) }, boundary).batch;
   const to = batchSide === null ? from : Math.max(from, bucketStart(batchSide.to, interval));
-  const empty: Comparison = { from, to, interval, rows: [], totals: { batch: 0, speed: 0, difference: 0, relativeDifference: 0, withinBound: true }, visitors: null, sessions: null };
+  const empty: Comparison = { from, to, speedRetainedFrom: retainedFrom, interval, rows: [], totals: { batch: 0, speed: 0, difference: 0, relativeDifference: 0, withinBound: true }, visitors: null, sessions: null };
   if (boundary === null || from >= to) return empty;
   const filter = { site: request.site, ...(request.pageId === undefined ? {} : { pageId: request.pageId }), from, to };
   const [batchRows, speedRows] = await Promise.all([store.batchViews(boundary.batchId, filter, interval), store.speedViews(filter)]);
@@ -144,6 +146,7 @@ export async function compareSpeedBatch(store: QueryStore, request: CompareReque
   return {
     from,
     to,
+    speedRetainedFrom: retainedFrom,
     interval,
     rows,
     totals: {
