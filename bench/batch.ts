@@ -1,6 +1,8 @@
 /**
  * 3. Batch recompute: wall time of `runBatch` (raw copy into ClickHouse, dedup, views, publish)
- * for N retained events, against kcat reading the same N events to /dev/null.
+ * for N retained events, against the native pipe (`kcat | clickhouse-client INSERT … FORMAT
+ * JSONEachRow`, the same N events into a ClickHouse table with no Node in the path: issue #19's
+ * reference) and kcat reading them to /dev/null, both measured before each run.
  *
  * Each repetition runs the batch in a worker process of its own with a fresh database (the raw
  * copy is incremental, so a second run on the same database would copy nothing). The worker
@@ -14,7 +16,7 @@
  */
 import { DAY_MS, HOUR_MS, spreadEvents } from './events.ts';
 import { figure, MiB, type BenchResult, type Figure } from './figures.ts';
-import { filledTopic, kcatRead, type BenchEnv, type Resources, type WorkerMessage } from './harness.ts';
+import { clickhouse, filledTopic, kcatRead, nativePipeInsert, type BenchEnv, type Resources, type WorkerMessage } from './harness.ts';
 import type { Sizes } from './sizes.ts';
 import { median } from './stats.ts';
 
@@ -103,20 +105,36 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
     (kcat[topic] ??= []).push(ms);
     return ms;
   };
-  const say = (label: string, rep: number, kcatMs: number, run: BatchRun): void =>
+  const native: Record<string, number[]> = {};
+  /** The native pipe into a fresh database, its row count checked against the topic's. */
+  const pipeNative = async (topic: string, events: number): Promise<number> => {
+    const database = res.database();
+    await clickhouse(env.clickhouseUrl, `CREATE DATABASE ${database}`);
+    try {
+      const ms = await nativePipeInsert(env.brokers, topic, env.clickhouseUrl, database);
+      const rows = Number((await clickhouse(env.clickhouseUrl, `SELECT count() FROM ${database}.native_pipe`)).trim());
+      if (rows !== events) throw new Error(`the native pipe inserted ${rows} of ${events} events`);
+      (native[topic] ??= []).push(ms);
+      return ms;
+    } finally {
+      await res.dropDatabase(database);
+    }
+  };
+  const say = (label: string, rep: number, kcatMs: number, nativeMs: number, run: BatchRun): void =>
     env.say(
-      `  ${label} rep ${rep + 1}: kcat ${(kcatMs / 1000).toFixed(2)} s, runBatch ${(run.wallMs / 1000).toFixed(1)} s ` +
+      `  ${label} rep ${rep + 1}: kcat ${(kcatMs / 1000).toFixed(2)} s, native pipe ${(nativeMs / 1000).toFixed(2)} s, runBatch ${(run.wallMs / 1000).toFixed(1)} s ` +
         `(copy ${(run.copyMs / 1000).toFixed(1)} s, views ${(run.buildMs / 1000).toFixed(1)} s), peak RSS ${(run.maxRss / MiB).toFixed(0)} MiB`,
     );
-  /** Repetitions (kcat, then runBatch, alternating) until `reps` runs or a run that is not ok. */
+  /** Repetitions (kcat, the native pipe, then runBatch, alternating) until `reps` runs or a run that is not ok. */
   const measure = async (topic: string, events: number, label: string, reps: number): Promise<{ runs: BatchRun[]; stop: Attempt | null }> => {
     const runs: BatchRun[] = [];
     for (let rep = 0; rep < reps; rep++) {
       const kcatMs = await readKcat(topic);
+      const nativeMs = await pipeNative(topic, events);
       const got = await attempt(topic, events);
       if (got.kind !== 'ok') return { runs, stop: got };
       runs.push(got.run);
-      say(label, rep, kcatMs, got.run);
+      say(label, rep, kcatMs, nativeMs, got.run);
     }
     return { runs, stop: null };
   };
@@ -126,7 +144,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   env.say('  kcat warm-up read');
   await kcatRead(env.brokers, topic);
 
-  const details: Record<string, unknown> = { events, visitFields: env.visitFields ?? false, cutoff: new Date(cutoff).toISOString(), kcatMs: kcat, stallMs };
+  const details: Record<string, unknown> = { events, visitFields: env.visitFields ?? false, cutoff: new Date(cutoff).toISOString(), kcatMs: kcat, nativePipeMs: native, stallMs };
   const notes: string[] = [
     `${events.toLocaleString('en')} events over the 30 days before the cutoff (1,000 Zipf pages${env.visitFields === true ? ", the traffic generator's visit fields (--visit-fields)" : ', v1 events: no visit fields'}) in a 4-partition topic; runBatch with its defaults (raw-copy inserts of 50,000 rows, up to 4 partitions copied at once).`,
     'Bounded memory is read as: peak RSS at N events within 1.5× of the peak at the warm-up size.',
@@ -135,14 +153,23 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   ];
   const figures: Figure[] = [];
   const full = events >= 10_000_000;
-  const targetText = 'batch recompute ≤ 2× kcat time for 10M events, with bounded memory';
-  const kcatRef = (t: string): { name: string; values: number[]; meaning: string } => ({
+  const targetText = 'batch recompute ≤ 2× the native pipe (kcat | clickhouse-client INSERT … FORMAT JSONEachRow) for 10M events; peak RSS at 10M ≤ 1.5× at 400k';
+  const before = 'about 23× the native pipe, 34× kcat; 500 vs 401 MiB';
+  const nativeName = "kcat -C -f '%s\\n' | clickhouse-client INSERT … FORMAT JSONEachRow";
+  const nativeRef = (t: string): { name: string; values: number[]; meaning: string } => ({
+    name: nativeName,
+    values: (native[t] ?? []).map((ms) => ms / 1000),
+    meaning: 'runBatch / native pipe (time)',
+  });
+  const kcatRef = (t: string, meaning: string): { name: string; values: number[]; meaning: string } => ({
     name: 'kcat -C to /dev/null',
     values: (kcat[t] ?? []).map((ms) => ms / 1000),
-    meaning: 'runBatch / kcat (time)',
+    meaning,
   });
   const figuresFor = (label: string, t: string, n: number, list: BatchRun[]): Figure[] => [
-    figure(`Batch recompute of ${n.toLocaleString('en')} events${label}`, 's', 'lower', list.map((r) => r.wallMs / 1000), kcatRef(t)),
+    figure(`Batch recompute of ${n.toLocaleString('en')} events${label}`, 's', 'lower', list.map((r) => r.wallMs / 1000), nativeRef(t)),
+    figure(`Batch recompute of ${n.toLocaleString('en')} events against kcat${label}`, 's', 'lower', list.map((r) => r.wallMs / 1000), kcatRef(t, 'runBatch / kcat (time)')),
+    figure(`Native pipe, ${n.toLocaleString('en')} events`, 's', 'lower', (native[t] ?? []).map((ms) => ms / 1000), kcatRef(t, 'native pipe / kcat (time)')),
     figure(`Batch rows/s${label}`, 'rows/s', 'higher', list.map((r) => r.rowsRead / (r.wallMs / 1000)), {
       name: 'kcat -C to /dev/null',
       unit: 'events/s',
@@ -161,7 +188,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
     return {
       met: timeOk && memoryOk,
       why:
-        `${(wall.ratio ?? Number.NaN).toFixed(1)}× kcat (${timeOk ? 'within' : 'over'} 2×); Node peak RSS ${peak.value.median.toFixed(0)} MiB, ` +
+        `${(wall.ratio ?? Number.NaN).toFixed(1)}× the native pipe (${timeOk ? 'within' : 'over'} 2×); Node peak RSS ${peak.value.median.toFixed(0)} MiB, ` +
         `${(peak.ratio ?? Number.NaN).toFixed(2)}× the ${sizes.batchWarmEvents.toLocaleString('en')}-event run (${memoryOk ? 'bounded' : 'grows with N'})`,
     };
   };
@@ -171,8 +198,8 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
   details['runs'] = product.runs;
   if (product.stop === null) {
     const f = figuresFor('', topic, events, product.runs);
-    const v = verdict(f[0]!, f[2]!);
-    f[0]!.target = { text: targetText, met: full ? v.met : null, why: v.why + (full ? '' : `; measured at ${events.toLocaleString('en')} events, not 10M: not decided`) };
+    const v = verdict(f[0]!, f[4]!);
+    f[0]!.target = { text: targetText, before, met: full ? v.met : null, why: v.why + (full ? '' : `; measured at ${events.toLocaleString('en')} events, not 10M: not decided`) };
     figures.push(...f);
     return { id: 'batch', title: 'Batch recompute', figures, details: { ...details, copyShare: median(product.runs.map((r) => r.copyMs / r.wallMs)) }, notes };
   }
@@ -191,7 +218,7 @@ export async function benchBatch(env: BenchEnv, res: Resources, sizes: Sizes): P
     details['productFailure'] = product.stop;
     reasons.push(`runBatch failed: ${product.stop.error}`);
   }
-  figures.push(figure(`Batch recompute of ${events.toLocaleString('en')} events (product)`, 's', 'lower', [], kcatRef(topic)));
+  figures.push(figure(`Batch recompute of ${events.toLocaleString('en')} events (product)`, 's', 'lower', [], nativeRef(topic)));
 
   figures[figures.findIndex((f) => f.name.endsWith('(product)'))]!.target = { text: targetText, met: false, why: `${reasons.join('; ')}.` };
   return { id: 'batch', title: 'Batch recompute', figures, details, notes };

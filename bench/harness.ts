@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
 import { KafkaEventLog } from '../shared/adapters/event-log/index.ts';
-import { encodePageView, pageViewKey, type PageView } from '../shared/core/page-view.ts';
+import { encodePageView, pageViewKey, VISIT_FIELDS, type PageView } from '../shared/core/page-view.ts';
 
 const { Kafka, logLevel } = kafkajs;
 const execFileAsync = promisify(execFile);
@@ -343,6 +343,34 @@ export async function kcatRead(brokers: string[], topic: string, timeoutMs = 600
   const started = performance.now();
   const child = await run('kcat', ['-C', '-b', brokers.join(','), '-t', topic, '-e', '-q', '-o', 'beginning']);
   await finished(child, 'kcat -C', timeoutMs);
+  return performance.now() - started;
+}
+
+/**
+ * The native pipe, the batch benchmark's reference: the whole topic's payloads straight into a
+ * ClickHouse table by its own parser, with no Node in the path, as issue #19 states it:
+ * `kcat -C -f '%s\n' … | clickhouse-client --query "INSERT INTO … FORMAT JSONEachRow"`.
+ * The table (`native_pipe` in `database`, which must exist) holds the event's JSON fields under
+ * their own names, ordered like a queryable table (site, page). Returns the wall time in ms of
+ * the pipe alone (the table is created before the clock starts).
+ */
+export async function nativePipeInsert(brokers: string[], topic: string, clickhouseUrl: string, database: string, timeoutMs = 900_000): Promise<number> {
+  const visitColumns = VISIT_FIELDS.map((f) => `${f} String DEFAULT ''`).join(', ');
+  await clickhouse(
+    clickhouseUrl,
+    `CREATE TABLE ${database}.native_pipe (schemaVersion UInt8 DEFAULT 1, eventId String, site String, pageId String, visitorId String, ` +
+      `timestamp Int64, referrer String DEFAULT '', userAgent String DEFAULT '', ${visitColumns}) ENGINE = MergeTree() ORDER BY (site, pageId)`,
+  );
+  const host = new URL(clickhouseUrl).hostname;
+  const port = process.env['CLICKHOUSE_TCP_PORT'] || '9000';
+  const started = performance.now();
+  const reader = spawn('kcat', ['-C', '-b', brokers.join(','), '-t', topic, '-e', '-q', '-o', 'beginning', '-f', '%s\n'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const writer = spawn('clickhouse-client', ['--host', host, '--port', port, '--query', `INSERT INTO ${database}.native_pipe FORMAT JSONEachRow`], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  await Promise.all([once(reader, 'spawn'), once(writer, 'spawn')]);
+  reader.stdout!.pipe(writer.stdin!);
+  await Promise.all([finished(reader, 'kcat -C (native pipe)', timeoutMs), finished(writer, 'clickhouse-client INSERT (native pipe)', timeoutMs)]);
   return performance.now() - started;
 }
 
