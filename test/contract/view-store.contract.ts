@@ -10,6 +10,7 @@ import { speedLateLane, type RawEventRow, type SpeedMinuteRow, type ViewStore } 
 
 /** Speed counter rows alone, as a flush writes them (readers take the highest version per key). */
 const writeMinutes = (store: ViewStore, pageMinutes: SpeedMinuteRow[]): Promise<void> => store.writeSpeedRows({ pageMinutes, overflow: [], visitors: [] });
+import { DIMENSION_PROPERTIES, DIMENSION_SEPARATOR } from '../../shared/core/dimensions.ts';
 import { suiteName } from '../support/infra.ts';
 import { truthSessions, truthTotals } from '../support/ground-truth-sessions.ts';
 
@@ -635,6 +636,81 @@ export function describeViewStoreContract(name: string, factory: StoreFactory, o
       // The staging tables are left empty.
       await store.dropBatchVersionsExcept(['s']);
       expect((await store.batchSessions('s', { site: 'default', ...range }, 'day')).length).toBeGreaterThan(0);
+    });
+
+    it('a build in many passes (dedup by event id, visitors and sessions by visitor) writes the views of a build in one pass', async () => {
+      const DAY = 86_400_000;
+      let state = 29;
+      const next = (n: number): number => {
+        // xorshift32: exact in 32-bit integers.
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        return (state >>> 0) % n;
+      };
+      const rows: RawEventRow[] = [];
+      const offsets = [0, 0, 0];
+      for (let i = 0; i < 400; i++) {
+        const partition = next(3);
+        const visitor = next(40);
+        const row: RawEventRow = {
+          partition,
+          offset: offsets[partition]!++,
+          eventId: randomUUID(),
+          site: visitor % 4 === 0 ? 'b.example' : 'default',
+          pageId: ['/', '/a', '/b', "/it's"][next(4)]!,
+          visitorId: `visitor-${visitor}`,
+          visitorHllIndex: visitor * 7,
+          visitorHllRank: 1 + (visitor % 5),
+          eventTime: T0 + next(3 * 24) * HOUR + next(60) * MIN,
+          referrer: ['', 'https://www.google.com/', 'https://news.example/x'][next(3)]!,
+          userAgent: '',
+          schemaVersion: 2,
+          source: ['', 'Google', 'Newsletter'][next(3)]!,
+          device: visitor % 2 === 0 ? 'Desktop' : 'Mobile',
+          country: ['DE', 'FR', ''][next(3)]!,
+        };
+        rows.push(row);
+        if (next(6) === 0) rows.push({ ...row, partition, offset: offsets[partition]!++ }); // a redelivery
+      }
+      await store.appendRawEvents(rows);
+      const cutoff = { cutoffTime: T0 + 2 * DAY + 5 * HOUR, endOffsets: new Map(offsets.map((end, partition) => [partition, end] as const)) };
+      const one = await store.buildBatchViews('one', cutoff);
+      store.batchEventsPerPass = 37; // about 13 passes of each kind
+      const many = await store.buildBatchViews('many', cutoff);
+      expect(many).toEqual(one);
+      expect(one.rowsDuplicate).toBeGreaterThan(0);
+      const range = { from: T0, to: T0 + 3 * DAY };
+      type SiteViews = { pages: unknown[]; pageVisitors: unknown[][]; [view: string]: unknown };
+      const read = async (batchId: string): Promise<Record<string, SiteViews>> => {
+        const out: Record<string, SiteViews> = {};
+        const sites = await store.batchSites(batchId, range.from, range.to);
+        expect(sites.sort()).toEqual(['b.example', 'default']);
+        for (const site of sites.flatMap((s) => [s, ...DIMENSION_PROPERTIES.map((p) => `${s}${DIMENSION_SEPARATOR}${p.name}`)])) {
+          const q = { site, ...range };
+          // Sorted: the readers' order among equal totals is not part of the contract.
+          const byPage = <T extends { pageId: string }>(list: T[]): T[] => list.sort((a, b) => (a.pageId < b.pageId ? -1 : a.pageId > b.pageId ? 1 : 0));
+          const pageTotals = byPage(await store.batchPageTotals(batchId, q));
+          const pages = pageTotals.map((p) => p.pageId);
+          out[site] = {
+            hours: await store.batchViews(batchId, q, 'hour'),
+            days: await store.batchViews(batchId, q, 'day'),
+            pages: pageTotals,
+            visitors: await store.batchVisitors(batchId, q),
+            visitorsByDay: await store.batchVisitorsByDay(batchId, q),
+            registers: [...(await store.batchVisitorRegisters(batchId, q))].sort((a, b) => a[0] - b[0]),
+            pageVisitors: await Promise.all(pages.map((pageId) => store.batchVisitorsByDay(batchId, { ...q, pageId }))),
+            sessions: await store.batchSessions(batchId, q, 'hour'),
+            sessionPages: byPage(await store.batchSessionPages(batchId, q)),
+          };
+        }
+        return out;
+      };
+      const views = await read('one');
+      // The dimension views hold each value's page views and visitors ('Direct / None', Google, Newsletter).
+      expect(views['default|visit:source']?.pages).toHaveLength(3);
+      expect(views['default|visit:source']?.pageVisitors.every((days) => days.length > 0)).toBe(true);
+      expect(await read('many')).toEqual(views);
     });
 
     it('truncateRawCopy empties the raw copy so a full rebuild starts from the first offset', async () => {

@@ -231,64 +231,71 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
   }
 
   /**
-   * Builds the version's views. Deduplicating by eventId needs every distinct event id of the
-   * log in one hash table; to keep the engine's memory bounded, the work is split into passes
-   * over disjoint sets of event ids (by a hash of the id) of at most `eventsPerPass` raw rows
-   * each. Each pass adds its own rows; readers and the roll-ups sum them.
+   * Builds the version's views, in two kinds of passes that bound the engine's memory:
+   *  1. **Deduplication passes** over disjoint sets of event ids (a hash of the id; all copies of
+   *     an event land in one), at most `eventsPerPass` raw rows each: deduplicating needs every
+   *     distinct event id in one hash table. Each appends its deduplicated events to
+   *     batch_pass_events, which ends up holding every event of the cutoff's offsets once (those
+   *     after the cutoff time too, for sessions).
+   *  2. **Visitor passes** over disjoint sets of visitors (a hash of the visitor id), at most
+   *     `eventsPerPass` events each: a (site, value, day, visitor) row of batch_visitors_day and a
+   *     visitor's sessions need only that visitor's events, so each row is written once, by one
+   *     `SELECT DISTINCT` that holds at most one pass of visitors.
+   * Page views are sums: one grouping per view over all the events, not per pass.
    */
   async buildBatchViews(batchId: string, cutoff: BatchCutoff, eventsPerPass: number = EVENTS_PER_PASS): Promise<BuildStats> {
-    const { kind } = this.ctx;
+    const { kind, fn } = this.ctx;
     const { sql } = this.ctx.dialect;
     const hour = raw(bucketSql(kind, 'event_time', 'hour'));
     const day = raw(bucketSql(kind, 'event_time', 'day'));
     const sizeRows = await this.ctx.rows(sql`SELECT count(*) AS n FROM raw_events WHERE ${this.offsetFilter(cutoff)}`);
-    const passes = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
-    let counted = 0;
-    let positions = 0;
-    // Each pass is deduplicated once into batch_pass_events; every view of the pass reads it there.
-    // It holds events after the cutoff time too (for sessions): the views count those before it.
-    const staged = sql`(SELECT * FROM batch_pass_events WHERE event_time < ${cutoff.cutoffTime}) AS staged`;
-    await this.ctx.run(this.ctx.fn.truncate('batch_session_events'));
+    const dedupPasses = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
     const valueColumns = DIMENSION_PROPERTIES.map(valueColumn);
-    // The views of a pass, as (suffix of the site, value) pairs: the page views, then each
-    // dimension property's views under its dimension site.
-    const views: ViewPair[] = [
-      { suffix: '', value: raw('page_id') },
-      ...DIMENSION_PROPERTIES.map((p, i) => ({ suffix: DIMENSION_SEPARATOR + p.name, value: raw(valueColumns[i]!) })),
-    ];
-    for (let index = 0; index < passes; index++) {
-      await this.ctx.run(this.ctx.fn.truncate('batch_pass_events'));
-      const deduped = this.dedupedEventsSql(cutoff, { index, of: passes });
+    await this.ctx.run(fn.truncate('batch_pass_events'));
+    for (let index = 0; index < dedupPasses; index++) {
+      const deduped = this.dedupedEventsSql(cutoff, { index, of: dedupPasses });
       await this.ctx.run(sql`
         INSERT INTO batch_pass_events (site, page_id, visitor_id, hll_index, hll_rank, event_time, copies, ${raw(valueColumns.join(', '))})
         SELECT site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
           ${joinSql(DIMENSION_PROPERTIES.map((p) => this.dedupedValueSql(p)), ', ')}
         FROM (${deduped}) AS deduped`);
+    }
+    // The views count the events before the cutoff time.
+    const beforeCutoff = sql`event_time < ${cutoff.cutoffTime}`;
+    const stats = await this.ctx.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM batch_pass_events WHERE ${beforeCutoff}`);
+    const counted = Number(stats[0]?.['counted'] ?? 0);
+    const positions = Number(stats[0]?.['positions'] ?? 0);
+    // The views, as (suffix of the site, value) pairs: the page views, then each dimension
+    // property's views under its dimension site. One statement per view, so no grouping holds
+    // more than one value per (visitor, day). (Unnested into one grouping per view kind, an
+    // ARRAY JOIN of (site suffix, value) pairs, the visitors exceeded ClickHouse 18.16's memory
+    // limit at 400,000 events, and the page-hour counts were no faster at 2M:
+    // bench/results/*-issue19-viewbuild-*.)
+    const views: ViewPair[] = [
+      { suffix: '', value: raw('page_id') },
+      ...DIMENSION_PROPERTIES.map((p, i) => ({ suffix: DIMENSION_SEPARATOR + p.name, value: raw(valueColumns[i]!) })),
+    ];
+    for (const { suffix, value } of views) {
       await this.ctx.run(sql`
-        INSERT INTO batch_session_events (site, visitor_id, page_id, event_time)
-        SELECT site, visitor_id, page_id, event_time FROM batch_pass_events`);
-      // One statement per view (the page, then each property), so no grouping holds more than
-      // one value per (visitor, day). Unnested into one grouping per view kind (ARRAY JOIN of
-      // (site suffix, value) pairs), the visitors exceeded ClickHouse's memory limit at 400,000
-      // events, and the page-hour counts were no faster at 2M (bench/results/*-issue19-viewbuild-*).
-      // A visitor's register is a function of its id (raw-copy.ts), so DISTINCT writes the rows a
-      // GROUP BY with any() of the register wrote, without the aggregate states.
-      for (const { suffix, value } of views) {
-        const viewSite = sql`concat(site, ${suffix})`;
-        await this.ctx.run(sql`
-          INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
-          SELECT ${batchId}, ${viewSite}, ${value}, ${hour} AS b, count(*) FROM ${staged} GROUP BY site, ${value}, b`);
+        INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
+        SELECT ${batchId}, concat(site, ${suffix}), ${value}, ${hour} AS b, count(*) FROM batch_pass_events WHERE ${beforeCutoff} GROUP BY site, ${value}, b`);
+    }
+    const visitorPasses = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
+    for (let index = 0; index < visitorPasses; index++) {
+      const inPass = visitorPasses === 1 ? sql`1 = 1` : sql`${raw(fn.hashBucket('visitor_id', visitorPasses))} = ${index}`;
+      // A visitor's register is a function of its id (raw-copy.ts), so DISTINCT writes the rows
+      // a GROUP BY with any() of the register would, without the aggregate states. The site's
+      // own visitors go under page_id ''; dimension sites have none (they would be the site's).
+      for (const { suffix, value } of [...views, { suffix: '', value: sql`''` }]) {
         await this.ctx.run(sql`
           INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
-          SELECT DISTINCT ${batchId}, ${viewSite}, ${value}, ${day}, visitor_id, hll_index, hll_rank FROM ${staged}`);
+          SELECT DISTINCT ${batchId}, concat(site, ${suffix}), ${value}, ${day}, visitor_id, hll_index, hll_rank
+          FROM batch_pass_events WHERE ${beforeCutoff} AND ${inPass}`);
       }
-      const stats = await this.ctx.rows(sql`SELECT count(*) AS counted, sum(copies) AS positions FROM ${staged}`);
-      counted += Number(stats[0]?.['counted'] ?? 0);
-      positions += Number(stats[0]?.['positions'] ?? 0);
+      await this.buildSessions(batchId, cutoff, inPass);
     }
-    await this.ctx.run(this.ctx.fn.truncate('batch_pass_events'));
-    await this.buildSessions(batchId, cutoff, eventsPerPass);
-    // Coarser views are rolled up from the finest one, not recomputed from the raw copy.
+    await this.ctx.run(fn.truncate('batch_pass_events'));
+    // Coarser views are rolled up from the finest one, not recomputed from the events.
     const dayOfBucket = raw(bucketSql(kind, 'bucket', 'day'));
     await this.ctx.run(sql`
       INSERT INTO batch_page_day (batch_id, site, page_id, bucket, views)
@@ -303,56 +310,44 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
       INSERT INTO batch_site_day (batch_id, site, bucket, views)
       SELECT batch_id, site, ${dayOfBucket} AS b, sum(views) FROM batch_site_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, b`);
     await this.ctx.run(sql`
-      INSERT INTO batch_visitors_day (batch_id, site, page_id, bucket, visitor_id, hll_index, hll_rank)
-      SELECT DISTINCT batch_id, site, '', bucket, visitor_id, hll_index, hll_rank
-      FROM batch_visitors_day WHERE batch_id = ${batchId} AND page_id <> '' AND ${realSite}`);
+      INSERT INTO batch_session_day (batch_id, site, page_id, bucket, visits, bounces, duration_ms, pageviews)
+      SELECT batch_id, site, page_id, ${dayOfBucket} AS b, sum(visits), sum(bounces), sum(duration_ms), sum(pageviews)
+      FROM batch_session_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, page_id, b`);
     return { rowsCounted: counted, rowsDuplicate: positions - counted };
   }
 
   /**
-   * The session views (shared/core/sessions.ts): the deduplicated events of the whole raw copy
-   * (batch_session_events) are sessionized per (site, visitor), in passes over disjoint sets of
-   * visitors of at most `eventsPerPass` events each, so a visitor's events are always together
-   * and a session across midnight is one session. Sessions that start before the cutoff time
-   * are counted whole, with their events after it (the speed layer counts only sessions that
-   * start at or after the boundary): visits, bounces, total duration and page views by the hour
-   * of the start, for the site and per entry and exit page.
+   * The session views (shared/core/sessions.ts) of the visitors `inPass`: their deduplicated
+   * events of the whole raw copy (batch_pass_events, after the cutoff time too) are sessionized
+   * per (site, visitor), so a session across midnight is one session. Sessions that start before
+   * the cutoff time are counted whole, with their events after it (the speed layer counts only
+   * sessions that start at or after the boundary): visits, bounces, total duration and page
+   * views by the hour of the start, for the site and per entry and exit page.
    */
-  private async buildSessions(batchId: string, cutoff: BatchCutoff, eventsPerPass: number): Promise<void> {
+  private async buildSessions(batchId: string, cutoff: BatchCutoff, inPass: SqlFragment): Promise<void> {
     const { sql } = this.ctx.dialect;
     const { fn, kind } = this.ctx;
-    const sizeRows = await this.ctx.rows(sql`SELECT count(*) AS n FROM batch_session_events`);
-    const passes = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
     const hour = raw(bucketSql(kind, 'session_start', 'hour'));
     const sums = sql`count(*), sum(CASE WHEN pageviews = 1 THEN 1 ELSE 0 END), sum(session_end - session_start), sum(pageviews)`;
     const columns = sql`(batch_id, site, page_id, bucket, visits, bounces, duration_ms, pageviews)`;
     const started = sql`session_start < ${cutoff.cutoffTime}`;
-    for (let index = 0; index < passes; index++) {
-      await this.ctx.run(fn.truncate('batch_pass_sessions'));
-      const inPass = passes === 1 ? sql`1 = 1` : sql`${raw(fn.hashBucket('visitor_id', passes))} = ${index}`;
-      await this.ctx.run(sql`
-        INSERT INTO batch_pass_sessions (site, session_start, session_end, pageviews, entry_page, exit_page)
-        ${kind === 'clickhouse' ? this.sessionsClickHouseSql(inPass) : this.sessionsDuckDbSql(inPass)}`);
+    await this.ctx.run(fn.truncate('batch_pass_sessions'));
+    await this.ctx.run(sql`
+      INSERT INTO batch_pass_sessions (site, session_start, session_end, pageviews, entry_page, exit_page)
+      ${kind === 'clickhouse' ? this.sessionsClickHouseSql(inPass) : this.sessionsDuckDbSql(inPass)}`);
+    await this.ctx.run(sql`
+      INSERT INTO batch_session_hour ${columns}
+      SELECT ${batchId}, site, '', ${hour} AS b, ${sums} FROM batch_pass_sessions WHERE ${started} GROUP BY site, b`);
+    for (const [property, page] of [
+      ['visit:entry_page', 'entry_page'],
+      ['visit:exit_page', 'exit_page'],
+    ] as const) {
       await this.ctx.run(sql`
         INSERT INTO batch_session_hour ${columns}
-        SELECT ${batchId}, site, '', ${hour} AS b, ${sums} FROM batch_pass_sessions WHERE ${started} GROUP BY site, b`);
-      for (const [property, page] of [
-        ['visit:entry_page', 'entry_page'],
-        ['visit:exit_page', 'exit_page'],
-      ] as const) {
-        await this.ctx.run(sql`
-          INSERT INTO batch_session_hour ${columns}
-          SELECT ${batchId}, concat(site, ${DIMENSION_SEPARATOR + property}), ${raw(page)}, ${hour} AS b, ${sums}
-          FROM batch_pass_sessions WHERE ${started} GROUP BY site, ${raw(page)}, b`);
-      }
+        SELECT ${batchId}, concat(site, ${DIMENSION_SEPARATOR + property}), ${raw(page)}, ${hour} AS b, ${sums}
+        FROM batch_pass_sessions WHERE ${started} GROUP BY site, ${raw(page)}, b`);
     }
     await this.ctx.run(fn.truncate('batch_pass_sessions'));
-    await this.ctx.run(fn.truncate('batch_session_events'));
-    const day = raw(bucketSql(kind, 'bucket', 'day'));
-    await this.ctx.run(sql`
-      INSERT INTO batch_session_day ${columns}
-      SELECT batch_id, site, page_id, ${day} AS b, sum(visits), sum(bounces), sum(duration_ms), sum(pageviews)
-      FROM batch_session_hour WHERE batch_id = ${batchId} GROUP BY batch_id, site, page_id, b`);
   }
 
   /**
@@ -372,7 +367,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
               arrayPushFront(arrayPopBack(arrayMap(x -> tupleElement(x, 1), events)), toInt64(0)))) AS numbers
           FROM (
             SELECT site, visitor_id, arraySort(groupArray((event_time, page_id))) AS events
-            FROM batch_session_events WHERE ${inPass} GROUP BY site, visitor_id
+            FROM batch_pass_events WHERE ${inPass} GROUP BY site, visitor_id
           ) AS visitor_events
         ) AS numbered
         ARRAY JOIN events AS e, arrayEnumerate(events) AS i, numbers AS n
@@ -392,7 +387,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
           SELECT site, visitor_id, event_time, page_id,
             lag(event_time) OVER (${order}) AS prev,
             row_number() OVER (${order}) AS i
-          FROM batch_session_events WHERE ${inPass}
+          FROM batch_pass_events WHERE ${inPass}
         ) AS ordered
       ) AS numbered
       GROUP BY site, visitor_id, n`;
