@@ -33,7 +33,8 @@ import { VisitEnrichment } from '../collector/index.ts';
 import { ServingViews } from '../serving-layer/index.ts';
 import { SpeedLayer } from '../speed-layer/index.ts';
 import { sessionMemory } from './memory-sessions.ts';
-import { collectorBatches, distinctPageEvents, distinctValueEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
+import { collectorBatches, DAY_MS, distinctPageEvents, distinctValueEvents, HOUR_MS, MINUTE_MS, gridEvents, spreadEvents } from './events.ts';
+import type { PageView } from '../shared/core/page-view.ts';
 
 const logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'warn', name: `bench-${process.argv[2] ?? 'worker'}` });
 
@@ -706,6 +707,18 @@ async function timedReadAll(log: EmbeddedEventLog, expected: number): Promise<nu
   return performance.now() - started;
 }
 
+/** Appends `count` events to `log` in appends of 5,000, as a collector or the built-in generator would batch. */
+async function appendEvents(log: EmbeddedEventLog, count: number, make: (i: number) => PageView): Promise<void> {
+  for (let i = 0; i < count; i += 5000) {
+    const chunk = [];
+    for (let j = i; j < Math.min(count, i + 5000); j++) {
+      const e = make(j);
+      chunk.push({ key: pageViewKey(e), value: encodePageView(e) });
+    }
+    await log.append(chunk);
+  }
+}
+
 async function roleEmbedded(): Promise<void> {
   const dir = env('BENCH_DIR');
   const events = envNumber('BENCH_EVENTS');
@@ -715,15 +728,7 @@ async function roleEmbedded(): Promise<void> {
   const now = Date.now();
   // Fill (setup): appends of 5,000 events, as a collector or the built-in generator would batch.
   const fillStarted = performance.now();
-  const make = spreadEvents(events, now - 5 * MINUTE_MS, now - MINUTE_MS);
-  for (let i = 0; i < events; i += 5000) {
-    const chunk = [];
-    for (let j = i; j < Math.min(events, i + 5000); j++) {
-      const e = make(j);
-      chunk.push({ key: pageViewKey(e), value: encodePageView(e) });
-    }
-    await ingestLog.append(chunk);
-  }
+  await appendEvents(ingestLog, events, spreadEvents(events, now - 5 * MINUTE_MS, now - MINUTE_MS));
   send({ type: 'filled', events, fillMs: performance.now() - fillStarted });
 
   // Reference: reading the same records with readRange (no decoding, no state), warm-up + reps.
@@ -749,30 +754,36 @@ async function roleEmbedded(): Promise<void> {
   }
   send({ type: 'ingest', readMs, ingest, maxRss: maxRssBytes() });
 
+  // Issue #19's embedded row: one batch run (raw copy and views into a fresh DuckDB file) over
+  // `events` events spread over the 30 days before the cutoff, all of them counted, against
+  // readRange of the same records after it (the files as warm as the run left them).
+  const cutoff = Math.floor(now / HOUR_MS) * HOUR_MS;
+  const batchLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-batch', partitions, logger });
+  await appendEvents(batchLog, events, spreadEvents(events, cutoff - 30 * DAY_MS, cutoff - 1, { seed: 3 }));
+  const batchStore = await DuckDbViewStore.open({ path: path.join(dir, 'batch.duckdb') });
+  let batchMs: number;
+  try {
+    await batchStore.migrate();
+    const batchStarted = performance.now();
+    const { run } = await runBatch(batchLog, batchStore, logger, { cutoffTime: cutoff });
+    batchMs = performance.now() - batchStarted;
+    if (run.rowsCounted !== events) throw new Error(`the embedded batch run counted ${run.rowsCounted} of ${events} events`);
+  } finally {
+    await batchStore.close();
+  }
+  const batchReadMs = await timedReadAll(batchLog, events);
+  send({ type: 'batch', batchMs, batchReadMs, batchEvents: events, maxRss: maxRssBytes() });
+
   // Serving: batch views of pages × days (runBatch), a live speed layer fed by the built-in
   // generator, and the API on 127.0.0.1 for the parent's load generator.
   const pages = envNumber('BENCH_PAGES');
   const days = envNumber('BENCH_DAYS');
-  const cutoff = Math.floor(now / HOUR_MS) * HOUR_MS;
   const servingLog = new EmbeddedEventLog({ dataDir: path.join(dir, 'log'), topic: 'bench-serving', partitions, logger });
   const grid = gridEvents(pages, days * 24, cutoff);
-  const total = pages * days * 24;
-  for (let i = 0; i < total; i += 5000) {
-    const chunk = [];
-    for (let j = i; j < Math.min(total, i + 5000); j++) {
-      const e = grid(j);
-      chunk.push({ key: pageViewKey(e), value: encodePageView(e) });
-    }
-    await servingLog.append(chunk);
-  }
+  await appendEvents(servingLog, pages * days * 24, grid);
   const store = await DuckDbViewStore.open({ path: path.join(dir, 'serving.duckdb') });
   await store.migrate();
-  const batchStarted = performance.now();
-  const { run } = await runBatch(servingLog, store, logger, { cutoffTime: cutoff });
-  const batchMs = performance.now() - batchStarted;
-  // Reference for the batch run (issue #19): readRange of the same records, after it (the
-  // files as warm as the run left them).
-  const batchReadMs = await timedReadAll(servingLog, total);
+  await runBatch(servingLog, store, logger, { cutoffTime: cutoff });
   // The live speed layer starts at the end of the log: the backlog is the batch layer's.
   const groupId = 'bench-serving-speed';
   const ends = await servingLog.endOffsets();
@@ -788,7 +799,7 @@ async function roleEmbedded(): Promise<void> {
   const deps = await servingDeps({ log: servingLog, controlLog, store, metrics }, speed);
   const app = createPlatformApp(deps);
   const server = await listen(app);
-  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, cutoff, batchMs, batchReadMs, batchEvents: total, batchRows: run.rowsCounted, days, pages });
+  send({ type: 'ready', port: portOf(server), constantPath: CONSTANT_PROBE_PATH, cutoff, days, pages });
   await untilStopped();
   await closeServer(server);
   deps.views.stop();
