@@ -19,7 +19,7 @@ import { cutoffProblem, hourText } from './cutoff.ts';
 import type { EventLog } from '../shared/adapters/event-log/index.ts';
 import type { Logger } from '../shared/runtime/logger.ts';
 import { compareSpeedBatch } from '../shared/core/query/index.ts';
-import type { BatchRunRecord, BatchViewStore, RunDivergence, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
+import type { BatchRunRecord, BatchViewStore, BuildPassListener, RunDivergence, SpeedViewStore } from '../shared/adapters/view-store/index.ts';
 import { copyRawRanges } from './raw-copy.ts';
 
 export interface BatchRunOptions {
@@ -49,6 +49,13 @@ export interface BatchRunOptions {
   measureDivergence?: boolean;
   /** Report progress (records copied so far, records to copy). */
   onProgress?(copied: number, total: number): void;
+  /**
+   * Report the view build's progress: called after each pass of the build, its kind
+   * (deduplication, then visitors), and the passes of that kind done and in all
+   * (`ViewStore.batchEventsPerPass` sets how many). The visitor passes write the run's
+   * (unpublished) version.
+   */
+  onBuildPass?: BuildPassListener;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
@@ -222,7 +229,7 @@ export async function runBatch(
     const stats = await store.buildBatchViews(batchId, {
       cutoffTime: plan.cutoffTime,
       endOffsets: new Map(Object.entries(plan.endOffsets).map(([p, o]) => [Number(p), o])),
-    });
+    }, options.onBuildPass);
     run.rowsCounted = stats.rowsCounted;
     run.rowsDuplicate = stats.rowsDuplicate;
     if (options.leaseHeld !== undefined && !options.leaseHeld()) {

@@ -15,7 +15,7 @@ import type { DialectFunctions, Row } from './sql-context.ts';
 import { BATCH_VIEW_TABLES } from './sql-run-ledger.ts';
 import { SPEED_TABLES } from './sql-speed-views.ts';
 import { SqlViewStore } from './sql-view-store.ts';
-import type { BatchCutoff, BuildStats, SpeedMinuteRow, SpeedRows } from './view-store.ts';
+import type { BatchCutoff, BuildPassListener, BuildStats, SpeedMinuteRow, SpeedRows } from './view-store.ts';
 
 export interface ClickHouseViewStoreOptions {
   /** HTTP URL of the server, e.g. http://127.0.0.1:8123. */
@@ -306,8 +306,8 @@ export class ClickHouseViewStore extends SqlViewStore {
   }
 
   // Long operations: their reads scan the raw copy or a partition's speed state.
-  override buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats> {
-    return this.long(() => super.buildBatchViews(batchId, cutoff));
+  override buildBatchViews(batchId: string, cutoff: BatchCutoff, onPass?: BuildPassListener): Promise<BuildStats> {
+    return this.long(() => super.buildBatchViews(batchId, cutoff, onPass));
   }
   override rawCopyEndOffsets(): Promise<Map<number, number>> {
     return this.long(() => super.rawCopyEndOffsets());

@@ -19,6 +19,7 @@ import type {
   BatchViewWriter,
   BucketViews,
   BucketSessions,
+  BuildPassListener,
   BuildStats,
   DayVisitors,
   EventCount,
@@ -241,9 +242,11 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
    *     `eventsPerPass` events each: a (site, value, day, visitor) row of batch_visitors_day and a
    *     visitor's sessions need only that visitor's events, so each row is written once, by one
    *     `SELECT DISTINCT` that holds at most one pass of visitors.
-   * Page views are sums: one grouping per view over all the events, not per pass.
+   * Page views are sums: one grouping per view over all the events, not per pass. `onPass` hears
+   * of each pass once it is done (the visitor passes write the version's visitors and sessions;
+   * the page views are all written before the first of them).
    */
-  async buildBatchViews(batchId: string, cutoff: BatchCutoff, eventsPerPass: number = EVENTS_PER_PASS): Promise<BuildStats> {
+  async buildBatchViews(batchId: string, cutoff: BatchCutoff, onPass?: BuildPassListener, eventsPerPass: number = EVENTS_PER_PASS): Promise<BuildStats> {
     const { kind, fn } = this.ctx;
     const { sql } = this.ctx.dialect;
     const hour = raw(bucketSql(kind, 'event_time', 'hour'));
@@ -259,6 +262,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         SELECT site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
           ${joinSql(DIMENSION_PROPERTIES.map((p) => this.dedupedValueSql(p)), ', ')}
         FROM (${deduped}) AS deduped`);
+      onPass?.({ kind: 'dedup', done: index + 1, of: dedupPasses });
     }
     // The views count the events before the cutoff time.
     const beforeCutoff = sql`event_time < ${cutoff.cutoffTime}`;
@@ -293,6 +297,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
           FROM batch_pass_events WHERE ${beforeCutoff} AND ${inPass}`);
       }
       await this.buildSessions(batchId, cutoff, inPass);
+      onPass?.({ kind: 'visitors', done: index + 1, of: visitorPasses });
     }
     await this.ctx.run(fn.truncate('batch_pass_events'));
     // Coarser views are rolled up from the finest one, not recomputed from the events.

@@ -24,6 +24,7 @@ import type {
   BucketSessions,
   BucketViews,
   BucketVisitorSketches,
+  BuildPassListener,
   BuildStats,
   DayVisitors,
   InvalidRecordRow,
@@ -178,8 +179,8 @@ export abstract class SqlViewStore implements ViewStore {
   readRawEvents(query: RawEventsQuery): Promise<RawEventRow[]> {
     return this.batch.readRawEvents(query);
   }
-  buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats> {
-    return this.batch.buildBatchViews(batchId, cutoff, this.batchEventsPerPass);
+  buildBatchViews(batchId: string, cutoff: BatchCutoff, onPass?: BuildPassListener): Promise<BuildStats> {
+    return this.batch.buildBatchViews(batchId, cutoff, onPass, this.batchEventsPerPass);
   }
   batchViews(batchId: string, query: ViewQuery, grain?: BatchGrain): Promise<BucketViews[]> {
     return this.batch.batchViews(batchId, query, grain);

@@ -293,6 +293,13 @@ export interface BatchBoundary {
   publishedAt: number;
 }
 
+/**
+ * Called after each pass of a batch build: `done` of the `of` passes of that kind have written
+ * their rows. The deduplication passes stage events; the visitor passes, which come after the
+ * version's page views are written, write its visitors and sessions.
+ */
+export type BuildPassListener = (pass: { kind: 'dedup' | 'visitors'; done: number; of: number }) => void;
+
 export interface BuildStats {
   rowsCounted: number;
   rowsDuplicate: number;
@@ -437,8 +444,12 @@ export interface BatchViewWriter {
   appendRawEvents(rows: readonly RawEventRow[]): Promise<void>;
   /** Records log records that are not valid events, so the raw copy moves past them. */
   appendInvalidRecords(rows: readonly InvalidRecordRow[]): Promise<void>;
-  /** Computes the views of `batchId` from the raw copy, within the cutoff. Not visible until published. */
-  buildBatchViews(batchId: string, cutoff: BatchCutoff): Promise<BuildStats>;
+  /**
+   * Computes the views of `batchId` from the raw copy, within the cutoff. Not visible until
+   * published. `onPass`, when given, is called after each pass of the build (its kind, the passes
+   * of that kind done and in all): the build's progress, for reports and fault tests.
+   */
+  buildBatchViews(batchId: string, cutoff: BatchCutoff, onPass?: BuildPassListener): Promise<BuildStats>;
   /** Appends a run record; a `success` record publishes the run's views and boundary. */
   recordBatchRun(run: BatchRunRecord): Promise<void>;
   /**
