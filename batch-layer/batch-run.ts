@@ -203,10 +203,12 @@ export async function runBatch(
   };
   const runLogger = logger.child({ batchId });
   runLogger.info({ cutoff: new Date(plan.cutoffTime).toISOString(), endOffsets: run.endOffsets, full: plan.full, recordsToCopy: plan.recordsToCopy }, 'batch run started');
-  // Runs left 'running' by a process that died can never finish: say so in their history.
+  // Runs left 'running' can never finish: their process died, or they failed while the store
+  // was unreachable and could not record it. Say so in their history.
   // (Only the lease holder runs batches, so no other run is really in progress.)
   for (const stale of (await store.batchRuns(50)).filter((r) => r.status === 'running')) {
-    await store.recordBatchRun({ ...stale, status: 'failed', finishedAt: startedAt, error: 'abandoned: the process running it stopped before it finished' });
+    const error = 'abandoned: it never recorded its end (its process stopped, or the store was unreachable when it failed)';
+    await store.recordBatchRun({ ...stale, status: 'failed', finishedAt: startedAt, error });
   }
   await store.recordBatchRun(run);
   const previous = await store.latestBoundary();
