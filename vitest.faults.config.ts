@@ -12,6 +12,7 @@ export default defineConfig({
     include: [
       'test/faults/**/*.test.ts',
       'test/batch-layer/batch-kill.test.ts',
+      'test/batch-layer/batch-store-down.test.ts',
       'test/integration/speed-layer-kafka-faults.test.ts',
       'test/integration/speed-sessions-kafka-faults.test.ts',
       'test/integration/poison-*.test.ts',
