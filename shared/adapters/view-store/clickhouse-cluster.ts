@@ -114,8 +114,11 @@ const MERGE_TREE_ARGUMENTS: ReadonlyMap<string, { min: number; max: number }> = 
 
 /** Table clauses after the engine that are the same for the replicated table; each is kept as written. */
 const TABLE_CLAUSES = ['PARTITION BY', 'ORDER BY', 'PRIMARY KEY', 'SAMPLE BY', 'SETTINGS'];
-/** Words that start a table clause the renderer does not pass on (a refusal rather than a clause swallowed by the one before). */
-const UNKNOWN_CLAUSE_WORDS = new Set(['TTL', 'COMMENT']);
+/**
+ * Words that start a clause the renderer does not pass on: a refusal, rather than a clause
+ * swallowed by the one before it (`AS SELECT` and `POPULATE` would fill each node's table).
+ */
+const UNKNOWN_CLAUSE_WORDS = new Set(['TTL', 'COMMENT', 'AS', 'POPULATE']);
 
 /** Column changes: the same on the replicated table, and mirrored by re-creating its Distributed table. */
 const ALTER_ACTIONS = ['ADD COLUMN', 'DROP COLUMN', 'MODIFY COLUMN'];

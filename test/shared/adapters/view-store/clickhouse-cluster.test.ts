@@ -115,6 +115,7 @@ describe('cluster DDL: refusals name the statement and the reason', () => {
     [['CREATE TABLE raw_events (a Int32) ENGINE = MergeTree()'], 'MergeTree table raw_events has no ORDER BY'],
     [['CREATE TABLE raw_events (a Int32) ENGINE = MergeTree() ORDER BY a TTL a + 1'], 'the TTL clause is not rendered'],
     [['CREATE TABLE raw_events (a Int32) ENGINE = MergeTree() GRANULARITY 3 ORDER BY a'], 'expected a table clause at "GRANULARITY 3"'],
+    [['CREATE TABLE raw_events (a Int32) ENGINE = MergeTree() ORDER BY a AS SELECT 1 AS a'], 'the AS clause is not rendered'],
     [['CREATE TABLE other.raw_events (a Int32) ENGINE = MergeTree() ORDER BY a'], 'the table name other.raw_events is qualified'],
     [['CREATE TABLE raw_events AS batch_runs'], 'expected "("'],
     [['CREATE TABLE raw_events (a Int32 ENGINE = MergeTree() ORDER BY a'], 'unbalanced parentheses'],
