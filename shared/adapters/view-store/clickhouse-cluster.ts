@@ -8,7 +8,8 @@
  * Statements are parsed structurally (tokens, balanced parentheses, known clauses) and anything
  * this renderer does not know is refused with an error naming the statement, so a future
  * migration cannot silently produce wrong cluster DDL: teach the renderer, or the migration
- * stays single-node. Valid on ClickHouse 18.16 and current versions.
+ * stays single-node. Uses only syntax ClickHouse 18.16 and current versions share; it has run on
+ * 18.16 only (a one-node cluster: test/shared/adapters/view-store/clickhouse-cluster-server.test.ts).
  */
 import { clickhouseDialect } from '../sql-escape.ts';
 import { PlatformError } from '../../core/errors.ts';
