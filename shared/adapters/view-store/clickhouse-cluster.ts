@@ -2,7 +2,7 @@
  * The project's ClickHouse schema (sql/clickhouse/, as loadMigrations reads it) rendered for a
  * ClickHouse cluster (docs/batch-layer.md, "Cluster deployment"): every table created
  * `ON CLUSTER` with its `*MergeTree` engine turned into the `Replicated*MergeTree` form, every
- * ALTER run `ON CLUSTER`, and beside each sharded table a `Distributed` table `<table>_all`
+ * ALTER and DROP run `ON CLUSTER`, and beside each sharded table a `Distributed` table `<table>_all`
  * that reads and writes across the shards.
  *
  * Statements are parsed structurally (tokens, balanced parentheses, known clauses) and anything
@@ -62,6 +62,7 @@ export const TABLE_PLACEMENT: Readonly<Record<string, Placement>> = {
   batch_session_day: { shardingKey: 'cityHash64(site, page_id, bucket)' },
   // The build's staging tables, filled and read on each shard.
   batch_pass_events: { shardingKey: 'cityHash64(visitor_id)' },
+  // Created by migration 008, dropped by 010 (sessions read batch_pass_events since issue #19).
   batch_session_events: { shardingKey: 'cityHash64(visitor_id)' },
   batch_pass_sessions: { shardingKey: 'cityHash64(site, session_start)' },
 };
@@ -241,6 +242,11 @@ interface AlterTable {
   actions: string[];
 }
 
+interface DropTable {
+  kind: 'drop';
+  table: string;
+}
+
 /** Whether the words of `phrase` (upper case) start at tokens[i]. */
 function phraseAt(tokens: readonly Token[], i: number, phrase: string): boolean {
   return phrase.split(' ').every((w, k) => {
@@ -332,12 +338,22 @@ function parseAlter(statement: string, cursor: Cursor): AlterTable {
   return { kind: 'alter', table, actions };
 }
 
-function parseStatement(statement: string): CreateTable | AlterTable {
+function parseDrop(cursor: Cursor): DropTable {
+  cursor.expectWords('DROP TABLE');
+  cursor.acceptWords('IF EXISTS');
+  const table = cursor.tableName();
+  if (cursor.isWords('ON CLUSTER')) throw new Refusal('the migration already says ON CLUSTER; migrations are written for one node');
+  if (cursor.rest().length > 0) throw new Refusal(`expected the end of DROP TABLE ${table}`);
+  return { kind: 'drop', table };
+}
+
+function parseStatement(statement: string): CreateTable | AlterTable | DropTable {
   const tokens = tokenize(statement);
   const cursor = new Cursor(statement, tokens);
   if (cursor.isWords('CREATE TABLE')) return parseCreate(statement, cursor);
   if (cursor.isWords('ALTER TABLE')) return parseAlter(statement, cursor);
-  throw new Refusal('only CREATE TABLE and ALTER TABLE … ADD/DROP/MODIFY COLUMN are rendered for a cluster');
+  if (cursor.isWords('DROP TABLE')) return parseDrop(cursor);
+  throw new Refusal('only CREATE TABLE, ALTER TABLE … ADD/DROP/MODIFY COLUMN and DROP TABLE are rendered for a cluster');
 }
 
 function checkName(option: string, value: string): void {
@@ -387,7 +403,13 @@ class ClusterRenderer {
         `ENGINE = Replicated${parsed.engine}(${engineArguments}) ${parsed.clauses.join(' ')}`;
       return 'shardingKey' in placement ? [table, this.distributedTable(parsed.table, placement.shardingKey)] : [table];
     }
-    if (!this.created.has(parsed.table)) throw new Refusal(`table ${parsed.table} is altered before it is created`);
+    if (!this.created.has(parsed.table)) throw new Refusal(`table ${parsed.table} is ${parsed.kind === 'drop' ? 'dropped' : 'altered'} before it is created`);
+    if (parsed.kind === 'drop') {
+      this.created.delete(parsed.table);
+      const drop = `DROP TABLE IF EXISTS ${this.qualified(parsed.table)} ${this.onCluster()}`;
+      // Its Distributed table first: it reads the table being dropped.
+      return 'shardingKey' in placement ? [`DROP TABLE IF EXISTS ${this.qualified(distributedTableName(parsed.table))} ${this.onCluster()}`, drop] : [drop];
+    }
     const alter = `ALTER TABLE ${this.qualified(parsed.table)} ${this.onCluster()}\n  ${parsed.actions.join(",\n  ")}`;
     if (!('shardingKey' in placement)) return [alter];
     // ClickHouse 18.16 refuses ALTER … ON CLUSTER of a table that is not replicated (the

@@ -94,6 +94,15 @@ describe('cluster DDL: column changes', () => {
     ]);
   });
 
+  it('drops a sharded table on the cluster after its Distributed table; a table on every node alone', () => {
+    expect(rendered(RAW_EVENTS, 'DROP TABLE IF EXISTS raw_events').slice(2)).toEqual([
+      'DROP TABLE IF EXISTS pv.raw_events_all ON CLUSTER analytics',
+      'DROP TABLE IF EXISTS pv.raw_events ON CLUSTER analytics',
+    ]);
+    const create = 'CREATE TABLE batch_runs (batch_id String) ENGINE = MergeTree() ORDER BY batch_id';
+    expect(rendered(create, 'DROP TABLE batch_runs').slice(1)).toEqual(['DROP TABLE IF EXISTS pv.batch_runs ON CLUSTER analytics']);
+  });
+
   it('alters a table on every node alone', () => {
     const create = 'CREATE TABLE batch_runs (batch_id String) ENGINE = MergeTree() ORDER BY batch_id';
     expect(rendered(create, "ALTER TABLE batch_runs ADD COLUMN divergence String DEFAULT ''").slice(1)).toEqual([
@@ -104,8 +113,11 @@ describe('cluster DDL: column changes', () => {
 
 describe('cluster DDL: refusals name the statement and the reason', () => {
   it.each([
-    [['DROP TABLE raw_events'], 'only CREATE TABLE and ALTER TABLE'],
-    [['INSERT INTO batch_runs VALUES (1)'], 'only CREATE TABLE and ALTER TABLE'],
+    [['DROP TABLE raw_events'], 'table raw_events is dropped before it is created'],
+    [[RAW_EVENTS, 'DROP TABLE raw_events', 'ALTER TABLE raw_events ADD COLUMN a String'], 'table raw_events is altered before it is created'],
+    [[RAW_EVENTS, 'DROP TABLE raw_events ON CLUSTER c'], 'the migration already says ON CLUSTER'],
+    [[RAW_EVENTS, 'DROP TABLE raw_events SYNC'], 'expected the end of DROP TABLE raw_events'],
+    [['INSERT INTO batch_runs VALUES (1)'], 'only CREATE TABLE, ALTER TABLE … ADD/DROP/MODIFY COLUMN and DROP TABLE'],
     [['CREATE TABLE new_table (a Int32) ENGINE = MergeTree() ORDER BY a'], 'table new_table has no placement in TABLE_PLACEMENT'],
     [['CREATE TABLE raw_events (a Int32) ENGINE = Log'], 'engine "Log" is not one the renderer replicates'],
     [['CREATE TABLE raw_events (a Int32) ENGINE = ReplicatedMergeTree(\'/p\', \'r\') ORDER BY a'], 'engine "ReplicatedMergeTree" is not one'],
@@ -153,6 +165,10 @@ describe('cluster DDL of the project schema', () => {
       );
       for (const statement of migration.statements.slice(0, -1)) expect(statement).toContain(' ON CLUSTER analytics');
     }
+    expect(ddl.migrations.find((m) => m.name === 'drop_batch_session_events')?.statements.slice(0, -1)).toEqual([
+      'DROP TABLE IF EXISTS pv.batch_session_events_all ON CLUSTER analytics',
+      'DROP TABLE IF EXISTS pv.batch_session_events ON CLUSTER analytics',
+    ]);
   });
 
   it('gives every table of the schema a placement, and no placement to a table the schema lacks', async () => {
