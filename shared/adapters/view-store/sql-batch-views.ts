@@ -252,17 +252,19 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
     const hour = raw(bucketSql(kind, 'event_time', 'hour'));
     const day = raw(bucketSql(kind, 'event_time', 'day'));
     const sizeRows = await this.ctx.rows(sql`SELECT count(*) AS n FROM raw_events WHERE ${this.offsetFilter(cutoff)}`);
-    const dedupPasses = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
+    // As many passes of each kind: a visitor pass holds at most as many events as raw rows in all.
+    const passes = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
     const valueColumns = DIMENSION_PROPERTIES.map(valueColumn);
     await this.ctx.run(fn.truncate('batch_pass_events'));
-    for (let index = 0; index < dedupPasses; index++) {
-      const deduped = this.dedupedEventsSql(cutoff, { index, of: dedupPasses });
+    for (let index = 0; index < passes; index++) {
+      const deduped = this.dedupedEventsSql(cutoff, { index, of: passes });
+      // Each event with its visitor pass: on ClickHouse the table's order, so a visitor pass reads its own part.
       await this.ctx.run(sql`
-        INSERT INTO batch_pass_events (site, page_id, visitor_id, hll_index, hll_rank, event_time, copies, ${raw(valueColumns.join(', '))})
-        SELECT site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
+        INSERT INTO batch_pass_events (visitor_pass, site, page_id, visitor_id, hll_index, hll_rank, event_time, copies, ${raw(valueColumns.join(', '))})
+        SELECT ${raw(fn.hashBucket('visitor_id', passes))}, site, page_id, visitor_id, hll_index, hll_rank, event_time, copies,
           ${joinSql(DIMENSION_PROPERTIES.map((p) => this.dedupedValueSql(p)), ', ')}
         FROM (${deduped}) AS deduped`);
-      onPass?.({ kind: 'dedup', done: index + 1, of: dedupPasses });
+      onPass?.({ kind: 'dedup', done: index + 1, of: passes });
     }
     // The views count the events before the cutoff time.
     const beforeCutoff = sql`event_time < ${cutoff.cutoffTime}`;
@@ -284,9 +286,8 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
         INSERT INTO batch_page_hour (batch_id, site, page_id, bucket, views)
         SELECT ${batchId}, concat(site, ${suffix}), ${value}, ${hour} AS b, count(*) FROM batch_pass_events WHERE ${beforeCutoff} GROUP BY site, ${value}, b`);
     }
-    const visitorPasses = Math.max(1, Math.ceil(Number(sizeRows[0]?.['n'] ?? 0) / eventsPerPass));
-    for (let index = 0; index < visitorPasses; index++) {
-      const inPass = visitorPasses === 1 ? sql`1 = 1` : sql`${raw(fn.hashBucket('visitor_id', visitorPasses))} = ${index}`;
+    for (let index = 0; index < passes; index++) {
+      const inPass = sql`visitor_pass = ${index}`;
       // A visitor's register is a function of its id (raw-copy.ts), so DISTINCT writes the rows
       // a GROUP BY with any() of the register would, without the aggregate states. The site's
       // own visitors go under page_id ''; dimension sites have none (they would be the site's).
@@ -297,7 +298,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
           FROM batch_pass_events WHERE ${beforeCutoff} AND ${inPass}`);
       }
       await this.buildSessions(batchId, cutoff, inPass);
-      onPass?.({ kind: 'visitors', done: index + 1, of: visitorPasses });
+      onPass?.({ kind: 'visitors', done: index + 1, of: passes });
     }
     await this.ctx.run(fn.truncate('batch_pass_events'));
     // Coarser views are rolled up from the finest one, not recomputed from the events.
