@@ -238,7 +238,7 @@ export class SqlBatchViews implements Pick<BatchViewReader & BatchViewWriter, Ba
    *     distinct event id in one hash table. Each appends its deduplicated events to
    *     batch_pass_events, which ends up holding every event of the cutoff's offsets once (those
    *     after the cutoff time too, for sessions).
-   *  2. **Visitor passes** over disjoint sets of visitors (a hash of the visitor id), at most
+   *  2. **Visitor passes** over disjoint sets of visitors (a hash of the visitor id), about
    *     `eventsPerPass` events each: a (site, value, day, visitor) row of batch_visitors_day and a
    *     visitor's sessions need only that visitor's events, so each row is written once, by one
    *     `SELECT DISTINCT` that holds at most one pass of visitors.
