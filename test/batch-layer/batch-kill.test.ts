@@ -13,31 +13,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { runBatch } from '../../batch-layer/index.ts';
-import { openBackends, type Backends } from '../../shared/runtime/backends.ts';
+import { openBackends } from '../../shared/runtime/backends.ts';
 import { loadConfig } from '../../shared/runtime/config.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
-import { encodePageView, pageViewKey } from '../../shared/core/page-view.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
+import { appendBatchTestEvents, BATCH_TEST_VISITORS } from '../support/batch-events.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
 import { deleteKafkaTopics } from '../support/kafka-admin.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOUR = 3_600_000;
-/** Distinct visitors of the filled events (all of them in the second run's range). */
-const VISITORS = 5000;
 const { kafkaBrokers, clickhouseUrl } = inject('infra');
-
-async function fill(backends: Backends, from: number, count: number, t0: number): Promise<void> {
-  for (let i = 0; i < count; i += 5000) {
-    const messages = [];
-    for (let j = i; j < Math.min(count, i + 5000); j++) {
-      const e = { schemaVersion: 1 as const, eventId: randomUUID(), site: 'default', pageId: `/p${(from + j) % 50}`, visitorId: `v${(from + j) % VISITORS}`, timestamp: t0 + ((from + j) % (3 * HOUR)) };
-      messages.push({ key: pageViewKey(e), value: encodePageView(e) });
-    }
-    await backends.log.append(messages);
-  }
-}
 
 /** Where the worker pauses to be killed: its raw copy part-written, or its view build part-done. */
 type KillPoint = 'copy' | 'build';
@@ -99,10 +86,10 @@ function describeKill(name: string, env: () => Promise<{ env: Record<string, str
       const hours = { site: 'default', from: t0, to: t0 + 3 * HOUR };
       try {
         let backends = await openBackends(config, silentLogger);
-        await fill(backends, 0, count, t0);
+        await appendBatchTestEvents(backends.log, 0, count, t0);
         const first = await runBatch(backends.log, backends.store, silentLogger, { cutoffTime: firstCutoff });
         const published = await backends.store.batchViews(first.run.batchId, hours);
-        await fill(backends, count, count, t0);
+        await appendBatchTestEvents(backends.log, count, count, t0);
         await backends.close(); // the embedded log and DuckDB file belong to one process
 
         const killed = await killMidRun(vars, secondCutoff, at);
@@ -126,7 +113,7 @@ function describeKill(name: string, env: () => Promise<{ env: Record<string, str
           if (at === 'build') {
             expect(partial).toBe(2 * count);
             expect(partialVisitors).toBeGreaterThan(0);
-            expect(partialVisitors).toBeLessThan(VISITORS);
+            expect(partialVisitors).toBeLessThan(BATCH_TEST_VISITORS);
           } else {
             expect(partial).toBe(0);
           }

@@ -10,30 +10,22 @@
  * The embedded pair has no equivalent: DuckDB runs inside the batch process, so it cannot
  * stop while the run goes on (an insert that fails there is covered by raw-copy.test.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runBatch } from '../../batch-layer/index.ts';
 import { RAW_COPY_WRITE_ATTEMPTS } from '../../batch-layer/raw-copy.ts';
 import { KafkaEventLog } from '../../shared/adapters/event-log/index.ts';
 import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { STORE_UNAVAILABLE_MESSAGE } from '../../shared/adapters/view-store/clickhouse-store.ts';
-import { encodePageView, pageViewKey } from '../../shared/core/page-view.ts';
 import { bucketStart } from '../../shared/core/time-buckets.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
+import { appendBatchTestEvents } from '../support/batch-events.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
+import { PrivateClickHouse } from '../support/private-clickhouse.ts';
 import { deleteKafkaTopics } from '../support/kafka-admin.ts';
 import { until } from '../support/wait.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Ports apart from degraded-clickhouse.test.ts's (18123-18622, 19123-19622), which may run at the same time in `npm test`. */
-const HTTP_PORT = 18623 + Math.floor(Math.random() * 500);
-const TCP_PORT = HTTP_PORT + 1000;
 const HOUR = 3_600_000;
 /** Events per fill: the first run copies one fill, the second run the next. */
 const COUNT = 10_000;
@@ -50,43 +42,23 @@ type StopPoint = 'copy' | 'build';
 const { kafkaBrokers } = inject('infra');
 const skipReason = missingInfra('Kafka', 'ClickHouse');
 
-async function fill(log: KafkaEventLog, from: number, count: number, t0: number): Promise<void> {
-  for (let i = 0; i < count; i += 5000) {
-    const messages = [];
-    for (let j = i; j < Math.min(count, i + 5000); j++) {
-      const e = { schemaVersion: 1 as const, eventId: randomUUID(), site: 'default', pageId: `/p${(from + j) % 50}`, visitorId: `v${(from + j) % 5000}`, timestamp: t0 + ((from + j) % (3 * HOUR)) };
-      messages.push({ key: pageViewKey(e), value: encodePageView(e) });
-    }
-    await log.append(messages);
-  }
-}
-
 describe.skipIf(skipReason !== undefined)(suiteName('batch run with ClickHouse stopped mid-run: Kafka + ClickHouse', skipReason), () => {
-  let infraDir: string;
+  let clickhouse: PrivateClickHouse;
   let running = false;
 
   const infra = (action: 'start' | 'stop'): void => {
-    execFileSync('bash', ['scripts/infra.sh', action, 'clickhouse'], {
-      cwd: ROOT,
-      env: { ...process.env, INFRA_DIR: infraDir, CLICKHOUSE_HTTP_PORT: String(HTTP_PORT), CLICKHOUSE_TCP_PORT: String(TCP_PORT) },
-      stdio: 'pipe',
-      timeout: 120_000,
-    });
+    clickhouse.run(action);
     running = action === 'start';
   };
 
   beforeAll(async () => {
-    infraDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-ch-private-'));
-    infra('start');
+    // Ports apart from degraded-clickhouse.test.ts's (18123-18622), which may run at the same time in `npm test`.
+    clickhouse = await PrivateClickHouse.start(18623);
+    running = true;
   }, 180_000);
 
   afterAll(async () => {
-    try {
-      infra('stop');
-    } catch {
-      // already stopped
-    }
-    await fs.rm(infraDir, { recursive: true, force: true });
+    await clickhouse?.remove();
   }, 60_000);
 
   it.each<StopPoint>(['copy', 'build'])(
@@ -95,7 +67,7 @@ describe.skipIf(skipReason !== undefined)(suiteName('batch run with ClickHouse s
       const id = randomUUID().replace(/-/g, '');
       const log = new KafkaEventLog({ brokers: kafkaBrokers ?? [], topic: `pv-${id}`, partitions: 2, logger: silentLogger });
       const store = new ClickHouseViewStore({
-        url: `http://127.0.0.1:${HTTP_PORT}`,
+        url: clickhouse.url,
         database: `t_${id}`,
         requestTimeoutMs: READ_DEADLINE_MS,
         bulkRequestTimeoutMs: BULK_DEADLINE_MS,
@@ -109,10 +81,10 @@ describe.skipIf(skipReason !== undefined)(suiteName('batch run with ClickHouse s
       try {
         await log.ensureTopic();
         await store.migrate();
-        await fill(log, 0, COUNT, t0);
+        await appendBatchTestEvents(log, 0, COUNT, t0);
         const first = await runBatch(log, store, silentLogger, { cutoffTime: firstCutoff, measureDivergence: false });
         const published = await store.batchViews(first.run.batchId, hours);
-        await fill(log, COUNT, COUNT, t0);
+        await appendBatchTestEvents(log, COUNT, COUNT, t0);
 
         // Several raw-copy batches and several build passes, so the stop lands between two.
         store.batchEventsPerPass = 5000;

@@ -6,7 +6,6 @@
  * with Retry-After within the store's deadline, /ready says the store is down, and everything
  * answers again once the server is back.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -14,7 +13,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../shared/adapters/event-log/index.ts';
 import { silentLogger } from '../../shared/runtime/logger.ts';
@@ -23,11 +21,9 @@ import { ClickHouseViewStore } from '../../shared/adapters/view-store/index.ts';
 import { STORE_UNAVAILABLE_MESSAGE } from '../../shared/adapters/view-store/clickhouse-store.ts';
 import { createPlatformApp } from '../../cli/platform-app.ts';
 import { missingInfra, suiteName } from '../support/infra.ts';
+import { PrivateClickHouse } from '../support/private-clickhouse.ts';
 import { until } from '../support/wait.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const HTTP_PORT = 18123 + Math.floor(Math.random() * 500);
-const TCP_PORT = HTTP_PORT + 1000;
 
 /** The store's deadlines in this test: short, so the frozen case is quick. */
 const READ_DEADLINE_MS = 1500;
@@ -50,7 +46,7 @@ const READS = [
 const skipReason = missingInfra('ClickHouse');
 
 describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse stops or hangs, and comes back', skipReason), () => {
-  let infraDir: string;
+  let clickhouse: PrivateClickHouse;
   let dir: string;
   let log: EmbeddedEventLog;
   let store: ClickHouseViewStore;
@@ -59,20 +55,11 @@ describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse s
   /** The pid of the private server while it is frozen: afterAll thaws it whatever happened. */
   let frozenPid: number | null = null;
 
-  const infra = (...args: string[]): void => {
-    execFileSync('bash', ['scripts/infra.sh', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, INFRA_DIR: infraDir, CLICKHOUSE_HTTP_PORT: String(HTTP_PORT), CLICKHOUSE_TCP_PORT: String(TCP_PORT) },
-      stdio: 'pipe',
-      timeout: 120_000,
-    });
-  };
-
   /** The private server's pid, from the pid file scripts/infra.sh writes in its INFRA_DIR. */
   const clickhousePid = async (): Promise<number> => {
-    const pid = Number((await fs.readFile(path.join(infraDir, 'clickhouse', 'clickhouse.pid'), 'utf8')).trim());
+    const pid = Number((await fs.readFile(path.join(clickhouse.dir, 'clickhouse', 'clickhouse.pid'), 'utf8')).trim());
     const cmdline = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
-    expect(cmdline).toContain(path.join(infraDir, 'clickhouse', 'etc', 'config.xml'));
+    expect(cmdline).toContain(path.join(clickhouse.dir, 'clickhouse', 'etc', 'config.xml'));
     return pid;
   };
 
@@ -111,13 +98,12 @@ describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse s
   };
 
   beforeAll(async () => {
-    infraDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-ch-private-'));
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pv-degraded-'));
-    infra('start', 'clickhouse');
+    clickhouse = await PrivateClickHouse.start(18123);
     log = new EmbeddedEventLog({ dataDir: dir, topic: 'page-views' });
     await log.ensureTopic();
     store = new ClickHouseViewStore({
-      url: `http://127.0.0.1:${HTTP_PORT}`,
+      url: clickhouse.url,
       database: `t_${randomUUID().replace(/-/g, '')}`,
       requestTimeoutMs: READ_DEADLINE_MS,
       pingTimeoutMs: PING_DEADLINE_MS,
@@ -133,14 +119,9 @@ describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse s
   afterAll(async () => {
     thaw();
     await new Promise((r) => server?.close(r));
-    try {
-      infra('stop', 'clickhouse');
-    } catch {
-      // already stopped
-    }
+    await clickhouse?.remove();
     await store?.close();
     await log?.close();
-    await fs.rm(infraDir, { recursive: true, force: true });
     await fs.rm(dir, { recursive: true, force: true });
   }, 60_000);
 
@@ -149,7 +130,7 @@ describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse s
     expect((await fetch(query)).status).toBe(200);
     expect(await (await fetch(`${base}/ready`)).json()).toMatchObject({ ready: true, store: 'up', log: 'up' });
 
-    infra('stop', 'clickhouse');
+    clickhouse.run('stop');
     const down = await fetch(query);
     expect(down.status).toBe(503);
     expect(down.headers.get('retry-after')).toBe('5');
@@ -167,7 +148,7 @@ describe.skipIf(skipReason !== undefined)(suiteName('degraded mode: ClickHouse s
     });
     expect(collected.status).toBe(202);
 
-    infra('start', 'clickhouse');
+    clickhouse.run('start');
     expect((await fetch(query)).status).toBe(200);
     expect((await fetch(`${base}/ready`)).status).toBe(200);
   }, 180_000);
